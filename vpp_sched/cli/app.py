@@ -1,0 +1,19 @@
+"""The typer application; each command lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from vpp_sched.cli import generate, plan, schema, validate
+
+app = typer.Typer(name="vpp-sched", no_args_is_help=True, add_completion=False,
+                  help="Day-ahead scheduling of EV charging, PV-storage stations and demand response "
+                       "on distribution transformers.")
+app.command("plan")(plan.plan)
+app.command("validate")(validate.validate)
+app.command("schema")(schema.schema)
+app.command("generate")(generate.generate)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,51 @@
+"""``vpp-sched plan``: the day-ahead plan of a scenario, written to a plan folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vpp_sched.cli.errors import err, exit_codes
+from vpp_sched.output import write_plan
+from vpp_sched.planner import plan_day
+from vpp_sched.scenario import load_scenario
+from vpp_sched.solve import METHODS
+
+
+def plan(
+    scenario: Annotated[Optional[Path], typer.Argument(help="Scenario folder or scenario.yaml; default: the bundled Zezhou demo")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Plan folder to write (replaced when complete)")] = Path("plan"),
+    method: Annotated[str, typer.Option(help=f"Model build: {' | '.join(METHODS)}")] = "lean",
+    time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help="Solver time limit [s]; overrides scenario.yaml")] = None,
+    mip_gap: Annotated[Optional[float], typer.Option("--mip-gap", min=0.0, max=1.0, help="Relative MIP gap; overrides scenario.yaml")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Solver threads; overrides scenario.yaml")] = None,
+    parquet: Annotated[bool, typer.Option(help="Also write Parquet copies of the tables")] = True,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
+) -> None:
+    """Plan tomorrow: orderly EV charging, station batteries and PV, DR events."""
+    if method not in METHODS:
+        err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")
+        raise typer.Exit(2)
+    with exit_codes(debug):
+        sc = load_scenario(scenario)
+        overrides = {k: v for k, v in (("time_limit_s", time_limit), ("mip_rel_gap", mip_gap),
+                                       ("threads", threads)) if v is not None}
+        options = sc.config.solver.model_copy(update=overrides)
+        run = plan_day(sc, method=method, options=options)
+        folder = write_plan(run.plan, out, parquet=parquet)
+        _summary(run.plan.kpis, folder)
+        for line in run.plan.warnings:
+            err(f"warning: {line}")
+
+
+def _summary(k: dict, folder: Path) -> None:
+    u = k["uncontrolled"]
+    typer.echo(f"plan written to {folder}")
+    typer.echo(f"  status {k['status']}, gap {k['mip_gap']:.3%}, build {k['build_seconds']:.2f} s, "
+               f"solve {k['solve_seconds']:.2f} s")
+    typer.echo(f"  energy cost {k['grid_energy_cost_cny']:,.0f} CNY (uncontrolled {u['grid_energy_cost_cny']:,.0f})")
+    typer.echo(f"  max loading {k['max_loading_pu']:.2f} pu, {k['overloaded_transformers']} transformer(s) "
+               f"overloaded (uncontrolled {u['max_loading_pu']:.2f} pu, {u['overloaded_transformers']})")
+    typer.echo(f"  unmet EV energy {k['unmet_energy_kwh']:.1f} kWh in {k['evs_short']} EV(s)")

@@ -1,0 +1,265 @@
+"""The ``scenario.yaml`` data model (pydantic v2).
+
+Every model forbids unknown keys, so a typo such as ``slot_minute`` is an error rather than
+a silently ignored setting. Units are in the field names; descriptions end with the unit.
+Tables (transformers, EVs, base load, ...) are referenced by path relative to the scenario
+folder and are read and checked by :mod:`vpp_sched.tables`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Site(_Strict):
+    """Where the scenario is: used for solar position and local time."""
+
+    latitude: float = Field(ge=-90, le=90, description="Latitude, north positive [deg]")
+    longitude: float = Field(ge=-180, le=180, description="Longitude, east positive [deg]")
+    altitude_m: float = Field(0.0, ge=-500, le=9000, description="Altitude above sea level [m]")
+    timezone: str = Field(description="IANA time zone, e.g. Asia/Shanghai")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from exc
+        return value
+
+
+class Horizon(_Strict):
+    """The planning horizon: ``slots`` slots of ``slot_minutes`` from ``start``."""
+
+    start: dt.datetime = Field(description="First slot start; without an offset it is local time")
+    slots: int = Field(gt=0, le=100_000, description="Number of slots [-]")
+    slot_minutes: int = Field(15, gt=0, le=1440, description="Slot length [min]")
+
+    @field_validator("slot_minutes")
+    @classmethod
+    def _divides_day(cls, value: int) -> int:
+        if 1440 % value:
+            raise ValueError(f"slot_minutes={value} must divide a day (1440 min), e.g. 5, 15, 30, 60")
+        return value
+
+
+class TariffPeriod(_Strict):
+    """A time-of-use period in local time; ``end`` may be ``24:00``."""
+
+    start: str = Field(description="Local start time HH:MM")
+    end: str = Field(description="Local end time HH:MM, exclusive; 24:00 for midnight")
+    price_cny_per_kwh: float = Field(ge=-10, le=100, description="Energy price [CNY/kWh]")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        m = _HHMM.match(str(value))
+        if not m or (m.group(1) == "24" and m.group(2) != "00"):
+            raise ValueError(f"{value!r} is not a time of day HH:MM (00:00 to 24:00)")
+        return value
+
+    def minutes(self) -> tuple[int, int]:
+        """Start and end as minutes after local midnight [min]."""
+        to_min = lambda s: int(s[:2]) * 60 + int(s[3:])  # noqa: E731
+        return to_min(self.start), to_min(self.end)
+
+
+class Tariff(_Strict):
+    """Time-of-use periods covering the day, or a price table ``slot_start, price_cny_per_kwh``.
+
+    A period whose end is before its start wraps past midnight (``22:00`` to ``06:00``).
+    """
+
+    periods: list[TariffPeriod] | None = None
+    table: str | None = Field(None, description="CSV with slot_start, price_cny_per_kwh")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Tariff":
+        if (self.periods is None) == (self.table is None):
+            raise ValueError("give either 'periods' or 'table', not both and not neither")
+        if self.periods is not None:
+            check_periods_cover_day(self.periods)
+        return self
+
+
+def check_periods_cover_day(periods: list[TariffPeriod]) -> None:
+    """Raise ``ValueError`` when periods leave a gap in the day or overlap."""
+    covered = [0] * 1440
+    for p in periods:
+        start, end = p.minutes()
+        if start == end:
+            raise ValueError(f"period {p.start}-{p.end} is empty")
+        span = range(start, end) if start < end else [*range(start, 1440), *range(0, end)]
+        for m in span:
+            covered[m] += 1
+    problems = []
+    for label, bad in (("overlap", lambda c: c > 1), ("leave a gap", lambda c: c == 0)):
+        runs = _runs([bad(c) for c in covered])
+        if runs:
+            where = ", ".join(f"{_hhmm(a)}-{_hhmm(b)}" for a, b in runs)
+            problems.append(f"tariff periods {label} at {where}")
+    if problems:
+        raise ValueError("; ".join(problems) + " (periods must cover 00:00-24:00 exactly once)")
+
+
+def _runs(flags: list[bool]) -> list[tuple[int, int]]:
+    runs, start = [], None
+    for i, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+class PVConfig(_Strict):
+    """A PV array modelled with pvlib's PVWatts chain."""
+
+    capacity_kwp: float = Field(gt=0, description="DC nameplate at STC [kWp]")
+    tilt_deg: float = Field(25.0, ge=0, le=90, description="Array tilt from horizontal [deg]")
+    azimuth_deg: float = Field(180.0, ge=0, lt=360, description="Array azimuth, 180 = south [deg]")
+    losses_pct: float = Field(14.0, ge=0, lt=100, description="PVWatts system losses [%]")
+    inverter_kw: float | None = Field(None, gt=0, description="Inverter AC rating; default capacity_kwp / 1.1 [kW]")
+    inverter_efficiency: float = Field(0.96, gt=0, le=1, description="Nominal inverter efficiency [-]")
+    gamma_pdc_per_c: float = Field(-0.0037, ge=-0.02, le=0, description="Power temperature coefficient [1/C]")
+    weather: str | None = Field(None, description="CSV slot_start, ghi, dni, dhi, temp_air [W/m^2, C]")
+    cloud_factor: list[float] | None = Field(None, description="Per-slot multiplier of clear-sky output [-]")
+
+    @field_validator("cloud_factor")
+    @classmethod
+    def _unit_interval(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and any(not (0.0 <= v <= 1.0) for v in value):
+            raise ValueError("every cloud_factor must be between 0 and 1")
+        return value
+
+
+class BatteryConfig(_Strict):
+    """A stationary battery. State of charge bounds are fractions of ``capacity_kwh``."""
+
+    capacity_kwh: float = Field(gt=0, description="Usable energy capacity [kWh]")
+    max_charge_kw: float = Field(ge=0, description="Maximum charging power at the terminals [kW]")
+    max_discharge_kw: float = Field(ge=0, description="Maximum discharging power at the terminals [kW]")
+    charge_efficiency: float = Field(0.95, gt=0, le=1, description="Grid-to-cell efficiency [-]")
+    discharge_efficiency: float = Field(0.95, gt=0, le=1, description="Cell-to-grid efficiency [-]")
+    soc_min: float = Field(0.1, ge=0, le=1, description="Lowest state of charge [-]")
+    soc_max: float = Field(0.9, ge=0, le=1, description="Highest state of charge [-]")
+    soc_initial: float = Field(0.5, ge=0, le=1, description="State of charge at horizon start [-]")
+    soc_final_min: float | None = Field(None, ge=0, le=1, description="Lowest SOC at horizon end; default soc_initial [-]")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BatteryConfig":
+        final = self.final_soc_min
+        if not self.soc_min <= self.soc_max:
+            raise ValueError(f"soc_min={self.soc_min} must not exceed soc_max={self.soc_max}")
+        for name, value in (("soc_initial", self.soc_initial), ("soc_final_min", final)):
+            if not self.soc_min <= value <= self.soc_max:
+                raise ValueError(f"{name}={value} must lie between soc_min={self.soc_min} and soc_max={self.soc_max}")
+        return self
+
+    @property
+    def final_soc_min(self) -> float:
+        return self.soc_initial if self.soc_final_min is None else self.soc_final_min
+
+
+class Station(_Strict):
+    """A PV-storage-charging station (光储充) behind one transformer.
+
+    Its chargers are the EVs in ``evs.csv`` whose ``transformer_id`` is the station's.
+    """
+
+    station_id: str
+    transformer_id: str
+    pv: PVConfig | None = None
+    battery: BatteryConfig | None = None
+
+
+class DREvent(_Strict):
+    """A demand-response request: keep the scope's net load ``reduction_kw`` below the baseline.
+
+    ``baseline: uncontrolled`` is the scope's net load with every EV charging at full power
+    from arrival and batteries idle, the reference the province's programme settles against.
+    """
+
+    event_id: str
+    start: dt.datetime
+    end: dt.datetime
+    notified_at: dt.datetime | None = None
+    scope: Literal["all"] | list[str] = Field("all", description="'all' or a list of transformer_id")
+    reduction_kw: float = Field(ge=0, description="Requested reduction below the baseline [kW]")
+    baseline: Literal["uncontrolled"] = "uncontrolled"
+    price_cny_per_kwh: float = Field(0.0, ge=0, description="Compensation per kWh delivered [CNY/kWh]")
+    shortfall_penalty_cny_per_kwh: float = Field(5.0, ge=0, description="Penalty per kWh not delivered [CNY/kWh]")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DREvent":
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end.isoformat()} must be after start {self.start.isoformat()}")
+        return self
+
+
+class SolverOptions(_Strict):
+    """HiGHS settings. Recorded in ``kpis.json`` so a plan can be reproduced."""
+
+    time_limit_s: float = Field(60.0, gt=0, description="Wall-clock limit of the solve [s]")
+    mip_rel_gap: float = Field(1e-3, ge=0, le=1, description="Relative MIP gap to stop at [-]")
+    threads: int = Field(1, ge=1, le=256, description="Solver threads; 1 keeps runs deterministic [-]")
+    random_seed: int = Field(0, ge=0, description="HiGHS random seed [-]")
+
+
+class Penalties(_Strict):
+    """Prices of the slacks that keep every day solvable. Overload costs more than unmet energy:
+    when a transformer cannot carry both, drivers fall short before the transformer overloads."""
+
+    unmet_energy_cny_per_kwh: float = Field(50.0, gt=0, description="Per kWh an EV does not get [CNY/kWh]")
+    overload_cny_per_kwh: float = Field(500.0, gt=0, description="Per kWh above a transformer or feeder limit [CNY/kWh]")
+    early_charging_cny_per_kwh: float = Field(1e-4, ge=0, description="Tie-break: prefer earlier slots, scaled 0..1 over the horizon [CNY/kWh]")
+    switch_on_cny: float = Field(1e-3, ge=0, description="Tie-break per charger start where min_power_kw > 0 [CNY]")
+
+
+class ScenarioConfig(_Strict):
+    """The contents of ``scenario.yaml``."""
+
+    name: str
+    description: str | None = None
+    site: Site
+    horizon: Horizon
+    tariff: Tariff
+    transformers: str = Field(description="CSV transformer_id, rated_kva, power_factor, max_loading_pu[, feeder_id]")
+    feeders: str | None = Field(None, description="CSV feeder_id, capacity_kw")
+    base_load: str = Field(description="CSV slot_start, transformer_id, load_kw")
+    evs: str = Field(description="CSV ev_id, transformer_id, arrival, departure, energy_kwh, max_power_kw, min_power_kw")
+    stations: list[Station] = Field(default_factory=list)
+    dr_events: list[DREvent] = Field(default_factory=list)
+    solver: SolverOptions = Field(default_factory=SolverOptions)
+    penalties: Penalties = Field(default_factory=Penalties)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "ScenarioConfig":
+        for label, ids in (("station_id", [s.station_id for s in self.stations]),
+                           ("event_id", [e.event_id for e in self.dr_events])):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            if dup:
+                raise ValueError(f"duplicate {label}: {', '.join(dup)}")
+        return self
+
+
+def scenario_json_schema() -> dict:
+    """JSON Schema of ``scenario.yaml``."""
+    return ScenarioConfig.model_json_schema()

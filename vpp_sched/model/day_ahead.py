@@ -1,0 +1,177 @@
+"""Pyomo model of ``models/day_ahead.md``: one ``define_*`` function per constraint family.
+
+Indices are integers into the :class:`~vpp_sched.problem.Problem` arrays; ids are attached
+when results are written. This is the readable reference; :mod:`vpp_sched.lean` builds the
+same matrix with numpy for speed, and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pyomo.environ as pyo
+
+from vpp_sched.problem import Problem
+
+
+def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.ConcreteModel:
+    """The day-ahead MILP: sets, variables, constraints, objective, in that order."""
+    m = pyo.ConcreteModel(name="day_ahead")
+    m.problem = problem  # read by the results layer; never mutated
+    define_sets(m, problem)
+    define_ev_power(m, problem, relax_integrality)
+    define_ev_energy(m, problem)
+    define_stations(m, problem, relax_integrality)
+    define_transformer(m, problem)
+    define_feeders(m, problem)
+    define_batteries(m, problem)
+    define_dr_events(m, problem)
+    define_objective(m, problem)
+    return m
+
+
+def define_sets(m: pyo.ConcreteModel, p: Problem) -> None:
+    """Index sets; ``EVT`` holds only the (EV, slot) pairs in which the EV is plugged in."""
+    m.T = pyo.RangeSet(0, p.n_slots - 1)
+    m.E = pyo.RangeSet(0, p.n_evs - 1)
+    m.N = pyo.RangeSet(0, p.n_transformers - 1)
+    m.F = pyo.RangeSet(0, p.n_feeders - 1)
+    m.S = pyo.RangeSet(0, p.n_stations - 1)
+    m.B = pyo.RangeSet(0, p.n_batteries - 1)
+    m.K = pyo.RangeSet(0, p.n_events - 1)
+    pairs = [tuple(map(int, x)) for x in np.argwhere(p.ev_available)]
+    m.EVT = pyo.Set(initialize=pairs, dimen=2, ordered=True)
+    binary = p.ev_binary
+    m.EVT_bin = pyo.Set(initialize=[(e, t) for e, t in pairs if binary[e]], dimen=2, ordered=True)
+    # Lookups for sums: slots of each EV, EVs plugged in per (transformer, slot).
+    m._slots_of_ev = defaultdict(list)
+    m._evs_at = defaultdict(list)
+    for e, t in pairs:
+        m._slots_of_ev[e].append(t)
+        m._evs_at[int(p.ev_transformer[e]), t].append(e)
+    m.KT = pyo.Set(initialize=[(k, int(t)) for k in range(p.n_events) for t in np.flatnonzero(p.event_slots[k])]
+                   if p.n_events else [], dimen=2, ordered=True)
+    has_station = np.zeros(p.n_transformers, dtype=bool)
+    has_station[p.station_transformer] = True
+    m.N_station = pyo.Set(initialize=[int(n) for n in np.flatnonzero(has_station)], ordered=True)
+
+
+def define_ev_power(m: pyo.ConcreteModel, p: Problem, relax: bool) -> None:
+    """``ev_power_kw`` within the stay; ``pmin·on <= p <= pmax·on`` and start-ups where ``pmin > 0``."""
+    m.ev_power_kw = pyo.Var(m.EVT, bounds=lambda m, e, t: (0.0, float(p.ev_max_power_kw[e])))
+    m.ev_on = pyo.Var(m.EVT_bin, domain=pyo.UnitInterval if relax else pyo.Binary)
+    m.ev_start = pyo.Var(m.EVT_bin, bounds=(0.0, 1.0))
+    m.ev_min_power = pyo.Constraint(
+        m.EVT_bin, rule=lambda m, e, t: m.ev_power_kw[e, t] - float(p.ev_min_power_kw[e]) * m.ev_on[e, t] >= 0)
+    m.ev_max_power = pyo.Constraint(
+        m.EVT_bin, rule=lambda m, e, t: m.ev_power_kw[e, t] - float(p.ev_max_power_kw[e]) * m.ev_on[e, t] <= 0)
+
+    def start_up(m, e, t):
+        previous = m.ev_on[e, t - 1] if (e, t - 1) in m.EVT_bin else 0
+        return m.ev_start[e, t] - m.ev_on[e, t] + previous >= 0
+
+    m.ev_start_up = pyo.Constraint(m.EVT_bin, rule=start_up)
+
+
+def define_ev_energy(m: pyo.ConcreteModel, p: Problem) -> None:
+    """``ev_energy[e]``: sum_t ev_power_kw[e,t]·dt + ev_unmet_kwh[e] = energy_e."""
+    m.ev_unmet_kwh = pyo.Var(m.E, bounds=lambda m, e: (0.0, float(p.ev_energy_kwh[e])))
+    m.ev_energy = pyo.Constraint(m.E, rule=lambda m, e: (
+        sum(m.ev_power_kw[e, t] for t in m._slots_of_ev[e]) * p.dt_h + m.ev_unmet_kwh[e]
+        == float(p.ev_energy_kwh[e])))
+
+
+def define_stations(m: pyo.ConcreteModel, p: Problem, relax: bool) -> None:
+    """PV curtailment and battery power variables (the battery constraints are in ``define_batteries``)."""
+    pv = p.pv_kw if p.pv_kw is not None else np.zeros((p.n_stations, p.n_slots))
+    m.pv_curtail_kw = pyo.Var(m.S, m.T, bounds=lambda m, s, t: (0.0, float(pv[s, t])))
+    m.battery_charge_kw = pyo.Var(m.B, m.T, bounds=lambda m, b, t: (0.0, float(p.battery_max_charge_kw[b])))
+    m.battery_discharge_kw = pyo.Var(m.B, m.T, bounds=lambda m, b, t: (0.0, float(p.battery_max_discharge_kw[b])))
+    m.battery_soc_kwh = pyo.Var(m.B, m.T, bounds=lambda m, b, t: (float(p.battery_soc_min_kwh[b]),
+                                                                 float(p.battery_soc_max_kwh[b])))
+    m.battery_mode = pyo.Var(m.B, m.T, domain=pyo.UnitInterval if relax else pyo.Binary)
+
+
+def define_transformer(m: pyo.ConcreteModel, p: Problem) -> None:
+    """Net load balance, limit (both directions where a station can export), grid import."""
+    m.net_load_kw = pyo.Var(m.N, m.T, domain=pyo.Reals)
+    m.grid_import_kw = pyo.Var(m.N, m.T, domain=pyo.NonNegativeReals)
+    m.overload_kw = pyo.Var(m.N, m.T, domain=pyo.NonNegativeReals)
+    pv = p.pv_at_transformer_kw()
+    stations_at = defaultdict(list)
+    for s, n in enumerate(p.station_transformer):
+        stations_at[int(n)].append(s)
+    batteries_at = defaultdict(list)
+    for b, s in enumerate(p.battery_station):
+        batteries_at[int(p.station_transformer[s])].append(b)
+
+    def balance(m, n, t):
+        ev = sum(m.ev_power_kw[e, t] for e in m._evs_at.get((n, t), ()))
+        bat = sum(m.battery_charge_kw[b, t] - m.battery_discharge_kw[b, t] for b in batteries_at[n])
+        curtail = sum(m.pv_curtail_kw[s, t] for s in stations_at[n])
+        return m.net_load_kw[n, t] - ev - bat - curtail == float(p.base_load_kw[n, t] - pv[n, t])
+
+    m.transformer_balance = pyo.Constraint(m.N, m.T, rule=balance)
+    m.transformer_limit = pyo.Constraint(
+        m.N, m.T, rule=lambda m, n, t: m.net_load_kw[n, t] - m.overload_kw[n, t] <= float(p.limit_kw[n]))
+    m.transformer_reverse_limit = pyo.Constraint(
+        m.N_station, m.T, rule=lambda m, n, t: m.net_load_kw[n, t] + m.overload_kw[n, t] >= -float(p.limit_kw[n]))
+    m.grid_import = pyo.Constraint(m.N, m.T, rule=lambda m, n, t: m.grid_import_kw[n, t] - m.net_load_kw[n, t] >= 0)
+
+
+def define_feeders(m: pyo.ConcreteModel, p: Problem) -> None:
+    """``feeder_limit[f,t]``: sum of the feeder's transformer net loads <= capacity + slack."""
+    m.feeder_overload_kw = pyo.Var(m.F, m.T, domain=pyo.NonNegativeReals)
+    members = {f: [int(n) for n in np.flatnonzero(p.transformer_feeder == f)] for f in range(p.n_feeders)}
+    m.feeder_limit = pyo.Constraint(m.F, m.T, rule=lambda m, f, t: (
+        sum(m.net_load_kw[n, t] for n in members[f]) - m.feeder_overload_kw[f, t]
+        <= float(p.feeder_capacity_kw[f])))
+
+
+def define_batteries(m: pyo.ConcreteModel, p: Problem) -> None:
+    """SOC recursion soc(t) = soc(t-1) + (eta_c·ch - dis/eta_d)·dt; a mode binary forbids ch and dis together."""
+    dt = p.dt_h
+
+    def soc(m, b, t):
+        previous = m.battery_soc_kwh[b, t - 1] if t > 0 else float(p.battery_soc_initial_kwh[b])
+        return (m.battery_soc_kwh[b, t] - previous
+                - float(p.battery_charge_efficiency[b]) * dt * m.battery_charge_kw[b, t]
+                + dt / float(p.battery_discharge_efficiency[b]) * m.battery_discharge_kw[b, t] == 0)
+
+    m.battery_soc = pyo.Constraint(m.B, m.T, rule=soc)
+    m.battery_charge_mode = pyo.Constraint(m.B, m.T, rule=lambda m, b, t: (
+        m.battery_charge_kw[b, t] - float(p.battery_max_charge_kw[b]) * m.battery_mode[b, t] <= 0))
+    m.battery_discharge_mode = pyo.Constraint(m.B, m.T, rule=lambda m, b, t: (
+        m.battery_discharge_kw[b, t] + float(p.battery_max_discharge_kw[b]) * m.battery_mode[b, t]
+        <= float(p.battery_max_discharge_kw[b])))
+    last = p.n_slots - 1
+    m.battery_final_soc = pyo.Constraint(m.B, rule=lambda m, b: (
+        m.battery_soc_kwh[b, last] >= float(p.battery_soc_final_min_kwh[b])))
+
+
+def define_dr_events(m: pyo.ConcreteModel, p: Problem) -> None:
+    """``dr_event_cap[k,t]``: scope net load - shortfall <= baseline - reduction, in event slots."""
+    red = p.event_reduction_kw
+    m.dr_shortfall_kw = pyo.Var(m.KT, bounds=lambda m, k, t: (0.0, float(red[k])))
+    scope = {k: [int(n) for n in np.flatnonzero(p.event_scope[k])] for k in range(p.n_events)}
+    m.dr_event_cap = pyo.Constraint(m.KT, rule=lambda m, k, t: (
+        sum(m.net_load_kw[n, t] for n in scope[k]) - m.dr_shortfall_kw[k, t]
+        <= float(p.event_baseline_kw[k, t] - red[k])))
+
+
+def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
+    """Energy cost + penalised slacks + DR shortfall + tie-breaks (see models/day_ahead.md)."""
+    dt, w = p.dt_h, p.slot_weight()
+    price = p.price_cny_per_kwh
+    dr_cost = p.event_penalty_cny_per_kwh + p.event_price_cny_per_kwh
+    m.energy_cost_cny = pyo.Expression(expr=sum(float(price[t]) * dt * m.grid_import_kw[n, t]
+                                                 for n in m.N for t in m.T))
+    m.objective = pyo.Objective(sense=pyo.minimize, expr=(
+        m.energy_cost_cny
+        + p.unmet_penalty_cny_per_kwh * sum(m.ev_unmet_kwh[e] for e in m.E)
+        + p.overload_penalty_cny_per_kwh * dt * (sum(m.overload_kw[n, t] for n in m.N for t in m.T)
+                                                 + sum(m.feeder_overload_kw[f, t] for f in m.F for t in m.T))
+        + sum(float(dr_cost[k]) * dt * m.dr_shortfall_kw[k, t] for k, t in m.KT)
+        + p.early_charging_cny_per_kwh * dt * sum(float(w[t]) * m.ev_power_kw[e, t] for e, t in m.EVT)
+        + p.switch_on_cny * sum(m.ev_start[e, t] for e, t in m.EVT_bin)))

@@ -1,0 +1,62 @@
+"""The pipeline behind ``vpp-sched plan``: scenario -> problem -> solve -> plan tables."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vpp_sched.config import SolverOptions
+from vpp_sched.errors import NoPlanError
+from vpp_sched.prepare import build_problem
+from vpp_sched.problem import Problem
+from vpp_sched.results import Plan, make_plan
+from vpp_sched.scenario import Scenario, load_scenario
+from vpp_sched.solution import Solution, SolveStatus
+from vpp_sched.solve import solve
+
+
+@dataclass
+class PlanRun:
+    """Everything one planning run produced, for the CLI, tests and studies."""
+
+    scenario: Scenario
+    problem: Problem
+    solution: Solution
+    plan: Plan
+
+
+def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean",
+             options: SolverOptions | None = None) -> PlanRun:
+    """Plan one day. ``scenario`` is a loaded scenario, a path, or ``None`` for the bundled default.
+
+    Raises
+    ------
+    InputError
+        The scenario is invalid.
+    NoPlanError
+        The solver ended without a plan (infeasible, time limit before any plan, solver error).
+    """
+    start = time.perf_counter()
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    options = options or scenario.config.solver
+    problem = build_problem(scenario)
+    solution = solve(problem, options, method=method)
+    if not solution.status.has_plan:
+        raise NoPlanError(solution.status, _no_plan_message(solution, options))
+    plan = make_plan(problem, solution, scenario.evs)
+    plan.kpis["scenario"] = scenario.config.name
+    plan.kpis["method"] = method
+    plan.kpis["total_seconds"] = time.perf_counter() - start
+    return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan)
+
+
+def _no_plan_message(solution: Solution, options: SolverOptions) -> str:
+    if solution.status is SolveStatus.NO_SOLUTION:
+        return (f"no plan found within the time limit of {options.time_limit_s:g} s; raise solver.time_limit_s "
+                "in scenario.yaml or --time-limit")
+    if solution.status is SolveStatus.INFEASIBLE:
+        return ("the model is infeasible even with its slacks: check battery SOC settings (soc_initial vs "
+                "soc_final_min and the energy the battery can reach) and DR event scopes")
+    return "the solver failed; rerun with --debug and report the scenario"

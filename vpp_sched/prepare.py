@@ -1,0 +1,118 @@
+"""Scenario -> Problem: forecasts and tables turned into the solver-neutral arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vpp_sched.problem import Problem
+from vpp_sched.scenario import Scenario, event_slot_mask
+
+
+def ev_availability(slots: pd.DatetimeIndex, dt_h: float, arrival: pd.Series,
+                    departure: pd.Series) -> np.ndarray:
+    """[E, T] bool: EV plugged in for the whole slot (slot start >= arrival, slot end <= departure)."""
+    start_s = slots.as_unit("s").asi8
+    end_s = start_s + int(round(dt_h * 3600))
+    arr = arrival.dt.as_unit("s").astype("int64").to_numpy()[:, None]
+    dep = departure.dt.as_unit("s").astype("int64").to_numpy()[:, None]
+    return (start_s[None, :] >= arr) & (end_s[None, :] <= dep)
+
+
+def uncontrolled_ev_power_kw(available: np.ndarray, energy_kwh: np.ndarray, max_power_kw: np.ndarray,
+                             dt_h: float) -> np.ndarray:
+    """[E, T] every EV at full power from its first whole slot until its energy is met [kW].
+
+    The last charging slot takes only what remains: ``p = clip((energy - energy before) / dt, 0, pmax)``.
+    """
+    cap_kwh = available * (max_power_kw * dt_h)[:, None]
+    before_kwh = np.cumsum(cap_kwh, axis=1) - cap_kwh
+    p = np.clip((energy_kwh[:, None] - before_kwh) / dt_h, 0.0, max_power_kw[:, None])
+    return np.where(available, p, 0.0)
+
+
+def pv_forecast_kw(scenario: Scenario) -> np.ndarray:
+    """[S, T] PV AC forecast per station (zero without PV) [kW]."""
+    from vpp_sched.forecast.pv import pv_ac_power_kw
+
+    out = np.zeros((len(scenario.config.stations), len(scenario.slots)))
+    for i, st in enumerate(scenario.config.stations):
+        if st.pv is None:
+            continue
+        cloud = None if st.pv.cloud_factor is None else np.asarray(st.pv.cloud_factor, dtype=float)
+        out[i] = pv_ac_power_kw(scenario.config.site, st.pv, scenario.slots, scenario.dt_h,
+                                weather=scenario.weather.get(st.station_id), cloud_factor=cloud).to_numpy()
+    return out
+
+
+def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None) -> Problem:
+    """Arrays of the day-ahead problem. ``pv_kw`` [S, T] overrides the pvlib forecast."""
+    cfg, slots, dt_h = scenario.config, scenario.slots, scenario.dt_h
+    trafos, evs = scenario.transformers, scenario.evs
+    t_ids = trafos.transformer_id.to_numpy(dtype=object)
+    t_index = {tid: i for i, tid in enumerate(t_ids)}
+    f_ids = scenario.feeders.feeder_id.to_numpy(dtype=object)
+    f_index = {fid: i for i, fid in enumerate(f_ids)}
+    available = ev_availability(slots, dt_h, evs.arrival, evs.departure)
+    stations = cfg.stations
+    if pv_kw is None:
+        pv_kw = pv_forecast_kw(scenario)
+    batteries = [(i, st.battery) for i, st in enumerate(stations) if st.battery is not None]
+    bat = lambda attr: np.array([getattr(b, attr) for _, b in batteries], dtype=float)  # noqa: E731
+    cap = bat("capacity_kwh")
+    base = scenario.base_load_kw[list(t_ids)].to_numpy().T.astype(float)
+    problem = Problem(
+        slots=slots, dt_h=dt_h, price_cny_per_kwh=scenario.price_cny_per_kwh.to_numpy(dtype=float),
+        transformer_ids=t_ids, limit_kw=trafos.limit_kw.to_numpy(float), rating_kw=trafos.rating_kw.to_numpy(float),
+        base_load_kw=base,
+        transformer_feeder=np.array([f_index.get(f, -1) for f in trafos.feeder_id], dtype=int),
+        feeder_ids=f_ids, feeder_capacity_kw=scenario.feeders.capacity_kw.to_numpy(float),
+        ev_ids=evs.ev_id.to_numpy(dtype=object),
+        ev_transformer=np.array([t_index[t] for t in evs.transformer_id], dtype=int),
+        ev_energy_kwh=evs.energy_kwh.to_numpy(float), ev_max_power_kw=evs.max_power_kw.to_numpy(float),
+        ev_min_power_kw=evs.min_power_kw.to_numpy(float), ev_available=available,
+        station_ids=np.array([s.station_id for s in stations], dtype=object),
+        station_transformer=np.array([t_index[s.transformer_id] for s in stations], dtype=int),
+        pv_kw=np.asarray(pv_kw, dtype=float).reshape(len(stations), len(slots)),
+        battery_station=np.array([i for i, _ in batteries], dtype=int), battery_capacity_kwh=cap,
+        battery_max_charge_kw=bat("max_charge_kw"), battery_max_discharge_kw=bat("max_discharge_kw"),
+        battery_charge_efficiency=bat("charge_efficiency"),
+        battery_discharge_efficiency=bat("discharge_efficiency"),
+        battery_soc_min_kwh=cap * bat("soc_min"), battery_soc_max_kwh=cap * bat("soc_max"),
+        battery_soc_initial_kwh=cap * bat("soc_initial"), battery_soc_final_min_kwh=cap * bat("final_soc_min"),
+        unmet_penalty_cny_per_kwh=cfg.penalties.unmet_energy_cny_per_kwh,
+        overload_penalty_cny_per_kwh=cfg.penalties.overload_cny_per_kwh,
+        early_charging_cny_per_kwh=cfg.penalties.early_charging_cny_per_kwh,
+        switch_on_cny=cfg.penalties.switch_on_cny,
+    )
+    return _with_events(problem, scenario)
+
+
+def uncontrolled_net_load_kw(problem: Problem) -> np.ndarray:
+    """[N, T] transformer net load of the uncontrolled reference (batteries idle) [kW]."""
+    p = uncontrolled_ev_power_kw(problem.ev_available, problem.ev_energy_kwh, problem.ev_max_power_kw,
+                                 problem.dt_h)
+    ev = np.zeros_like(problem.base_load_kw)
+    np.add.at(ev, problem.ev_transformer, p)
+    return problem.base_load_kw + ev - problem.pv_at_transformer_kw()
+
+
+def _with_events(problem: Problem, scenario: Scenario) -> Problem:
+    events = scenario.config.dr_events
+    if not events:
+        return problem
+    from dataclasses import replace
+
+    cfg = scenario.config
+    ids = list(problem.transformer_ids)
+    scope = np.array([[True] * len(ids) if ev.scope == "all" else [t in ev.scope for t in ids]
+                      for ev in events])
+    slots_mask = np.array([event_slot_mask(scenario.slots, cfg.horizon.slot_minutes, ev.start, ev.end,
+                                           cfg.site.timezone) for ev in events])
+    baseline = scope.astype(float) @ uncontrolled_net_load_kw(problem)
+    return replace(problem, event_ids=np.array([ev.event_id for ev in events], dtype=object),
+                   event_slots=slots_mask, event_scope=scope, event_baseline_kw=baseline,
+                   event_reduction_kw=np.array([ev.reduction_kw for ev in events], dtype=float),
+                   event_price_cny_per_kwh=np.array([ev.price_cny_per_kwh for ev in events], dtype=float),
+                   event_penalty_cny_per_kwh=np.array([ev.shortfall_penalty_cny_per_kwh for ev in events],
+                                                      dtype=float))

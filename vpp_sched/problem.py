@@ -1,0 +1,133 @@
+"""The solver-neutral problem: numpy arrays of sets, bounds, prices and limits.
+
+Both model builds (the readable Pyomo model in :mod:`vpp_sched.model` and the lean
+highspy build) consume a :class:`Problem`; neither reads a scenario file. Index order is
+fixed: EVs ``e``, transformers ``n``, feeders ``f``, stations ``s``, batteries ``b``,
+DR events ``k``, slots ``t``. Power is positive when drawn from the grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Arrays of one day-ahead planning problem.
+
+    Attributes (shapes in brackets)
+    ----------
+    slots : DatetimeIndex [T], timezone-aware slot starts
+    dt_h : slot length [h]
+    price_cny_per_kwh : [T] energy price of grid imports [CNY/kWh]
+    transformer_ids : [N]
+    limit_kw : [N] usable active power, rated_kva * power_factor * max_loading_pu [kW]
+    rating_kw : [N] rated_kva * power_factor, the 1.0 pu loading [kW]
+    base_load_kw : [N, T] uncontrolled load forecast [kW]
+    transformer_feeder : [N] index into feeder_ids, -1 when on no modelled feeder
+    feeder_ids : [F]; feeder_capacity_kw : [F] [kW]
+    ev_ids : [E]; ev_transformer : [E] index into transformer_ids
+    ev_energy_kwh : [E] energy wanted by departure, at the charger [kWh]
+    ev_max_power_kw, ev_min_power_kw : [E] charger limits; min > 0 makes on/off binary [kW]
+    ev_available : [E, T] bool, plugged in for the whole slot
+    station_ids : [S]; station_transformer : [S]; pv_kw : [S, T] AC forecast [kW]
+    battery_station : [B] index into station_ids; battery_* : [B] parameters
+    event_ids : [K]; event_slots : [K, T] bool; event_scope : [K, N] bool
+    event_cap_kw : [K, T] highest scope net load that delivers the event (baseline - reduction) [kW]
+    event_baseline_kw : [K, T]; event_reduction_kw : [K] [kW]
+    event_price_cny_per_kwh, event_penalty_cny_per_kwh : [K] [CNY/kWh]
+    """
+
+    slots: pd.DatetimeIndex
+    dt_h: float
+    price_cny_per_kwh: np.ndarray
+    transformer_ids: np.ndarray
+    limit_kw: np.ndarray
+    rating_kw: np.ndarray
+    base_load_kw: np.ndarray
+    transformer_feeder: np.ndarray
+    feeder_ids: np.ndarray
+    feeder_capacity_kw: np.ndarray
+    ev_ids: np.ndarray
+    ev_transformer: np.ndarray
+    ev_energy_kwh: np.ndarray
+    ev_max_power_kw: np.ndarray
+    ev_min_power_kw: np.ndarray
+    ev_available: np.ndarray
+    station_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    station_transformer: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+    pv_kw: np.ndarray | None = None
+    battery_station: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+    battery_capacity_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
+    battery_max_charge_kw: np.ndarray = field(default_factory=lambda: np.array([]))
+    battery_max_discharge_kw: np.ndarray = field(default_factory=lambda: np.array([]))
+    battery_charge_efficiency: np.ndarray = field(default_factory=lambda: np.array([]))
+    battery_discharge_efficiency: np.ndarray = field(default_factory=lambda: np.array([]))
+    battery_soc_min_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
+    battery_soc_max_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
+    battery_soc_initial_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
+    battery_soc_final_min_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
+    event_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    event_slots: np.ndarray | None = None
+    event_scope: np.ndarray | None = None
+    event_baseline_kw: np.ndarray | None = None
+    event_reduction_kw: np.ndarray = field(default_factory=lambda: np.array([]))
+    event_price_cny_per_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
+    event_penalty_cny_per_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
+    unmet_penalty_cny_per_kwh: float = 50.0
+    overload_penalty_cny_per_kwh: float = 500.0
+    early_charging_cny_per_kwh: float = 1e-4
+    switch_on_cny: float = 1e-3
+
+    # sizes -------------------------------------------------------------------------------
+    @property
+    def n_slots(self) -> int:
+        return len(self.slots)
+
+    @property
+    def n_evs(self) -> int:
+        return len(self.ev_ids)
+
+    @property
+    def n_transformers(self) -> int:
+        return len(self.transformer_ids)
+
+    @property
+    def n_feeders(self) -> int:
+        return len(self.feeder_ids)
+
+    @property
+    def n_stations(self) -> int:
+        return len(self.station_ids)
+
+    @property
+    def n_batteries(self) -> int:
+        return len(self.battery_station)
+
+    @property
+    def n_events(self) -> int:
+        return len(self.event_ids)
+
+    @property
+    def ev_binary(self) -> np.ndarray:
+        """[E] bool: EVs whose charger has a minimum power, so on/off is a decision."""
+        return self.ev_min_power_kw > 0
+
+    @property
+    def event_cap_kw(self) -> np.ndarray:
+        """[K, T] scope net load at which the event is delivered [kW]."""
+        return self.event_baseline_kw - self.event_reduction_kw[:, None]
+
+    def pv_at_transformer_kw(self) -> np.ndarray:
+        """[N, T] PV forecast summed per transformer [kW]."""
+        out = np.zeros((self.n_transformers, self.n_slots))
+        if self.pv_kw is not None and self.n_stations:
+            np.add.at(out, self.station_transformer, self.pv_kw)
+        return out
+
+    def slot_weight(self) -> np.ndarray:
+        """[T] tie-break weight 0..1 rising over the horizon, so earlier charging wins ties [-]."""
+        return np.arange(self.n_slots) / max(self.n_slots - 1, 1)

@@ -1,0 +1,206 @@
+"""Solution -> Plan: tidy pandas tables with ids and times, KPIs, and warnings.
+
+Sign convention: power drawn from the grid is positive; ``battery_kw`` is positive when
+charging; ``pv_kw`` is positive when producing (after curtailment);
+``net_load_kw = base_load_kw + ev_kw + battery_kw - pv_kw``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from vpp_sched.prepare import uncontrolled_ev_power_kw
+from vpp_sched.problem import Problem
+from vpp_sched.solution import Solution
+
+TOL_KW = 1e-4   # below this a difference is solver round-off [kW]
+TOL_KWH = 1e-3  # below this an energy difference is round-off [kWh]
+
+
+@dataclass
+class Plan:
+    """A day-ahead plan as tables (the contract of DESIGN.md section 4) plus KPIs and warnings."""
+
+    ev_schedule: pd.DataFrame
+    transformer_load: pd.DataFrame
+    evs: pd.DataFrame
+    batteries: pd.DataFrame
+    feeders: pd.DataFrame
+    dr_events: pd.DataFrame
+    kpis: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def grid_kpis(p: Problem, net_load_kw: np.ndarray, unmet_kwh: np.ndarray) -> dict:
+    """KPIs of a set of transformer net loads [N, T] (used for the plan and the references)."""
+    dt = p.dt_h
+    total = net_load_kw.sum(axis=0) if p.n_transformers else np.zeros(p.n_slots)
+    over = np.maximum(net_load_kw - p.limit_kw[:, None], 0.0)
+    loading = np.abs(net_load_kw) / p.rating_kw[:, None]
+    return {
+        "grid_energy_cost_cny": float((p.price_cny_per_kwh * np.maximum(net_load_kw, 0.0)).sum() * dt),
+        "grid_energy_kwh": float(np.maximum(net_load_kw, 0.0).sum() * dt),
+        "peak_net_load_kw": float(total.max()) if total.size else 0.0,
+        "max_transformer_load_kw": float(net_load_kw.max()) if net_load_kw.size else 0.0,
+        "max_loading_pu": float(loading.max()) if loading.size else 0.0,
+        "overloaded_transformers": int((over > TOL_KW).any(axis=1).sum()),
+        "overload_energy_kwh": float(over.sum() * dt),
+        "unmet_energy_kwh": float(unmet_kwh.sum()),
+        "evs_short": int((unmet_kwh > TOL_KWH).sum()),
+    }
+
+
+def uncontrolled_reference(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """EV power [E, T], transformer net load [N, T] and unmet energy [E] when nobody controls charging."""
+    ev = uncontrolled_ev_power_kw(p.ev_available, p.ev_energy_kwh, p.ev_max_power_kw, p.dt_h)
+    ev_at = np.zeros((p.n_transformers, p.n_slots))
+    np.add.at(ev_at, p.ev_transformer, ev)
+    net = p.base_load_kw + ev_at - p.pv_at_transformer_kw()
+    unmet = np.maximum(p.ev_energy_kwh - ev.sum(axis=1) * p.dt_h, 0.0)
+    return ev, net, unmet
+
+
+def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Plan:
+    """Tables, KPIs and warnings of a solved plan. ``evs`` (scenario table) adds arrival/departure."""
+    slots = p.slots
+    ev_at = np.zeros((p.n_transformers, p.n_slots))
+    np.add.at(ev_at, p.ev_transformer, sol.ev_power_kw)
+    pv_kw = (p.pv_kw if p.pv_kw is not None else np.zeros((p.n_stations, p.n_slots))) - sol.pv_curtail_kw
+    pv_at = np.zeros_like(ev_at)
+    np.add.at(pv_at, p.station_transformer, pv_kw)
+    curtail_at = np.zeros_like(ev_at)
+    np.add.at(curtail_at, p.station_transformer, sol.pv_curtail_kw)
+    bat_at = np.zeros_like(ev_at)
+    np.add.at(bat_at, p.station_transformer[p.battery_station],
+              sol.battery_charge_kw - sol.battery_discharge_kw)
+    net = p.base_load_kw + ev_at + bat_at - pv_at
+    transformer_load = _by_slot(p.transformer_ids, "transformer_id", slots, {
+        "base_load_kw": p.base_load_kw, "ev_kw": ev_at, "pv_kw": pv_at, "battery_kw": bat_at,
+        "net_load_kw": net, "limit_kw": np.repeat(p.limit_kw[:, None], p.n_slots, axis=1),
+        "overload_kw": sol.overload_kw, "pv_curtailed_kw": curtail_at,
+        "loading_pu": net / p.rating_kw[:, None]})
+    delivered = sol.ev_power_kw.sum(axis=1) * p.dt_h
+    unmet = np.maximum(p.ev_energy_kwh - delivered, 0.0)
+    unmet[unmet < TOL_KWH] = 0.0
+    ev_table = pd.DataFrame({"ev_id": p.ev_ids, "transformer_id": p.transformer_ids[p.ev_transformer],
+                             "requested_kwh": p.ev_energy_kwh, "delivered_kwh": delivered,
+                             "unmet_kwh": unmet, "reason": _unmet_reasons(p, unmet)})
+    if evs is not None:
+        ev_table.insert(2, "arrival", evs.arrival.map(lambda x: x.isoformat()).to_numpy())
+        ev_table.insert(3, "departure", evs.departure.map(lambda x: x.isoformat()).to_numpy())
+    batteries = _by_slot(p.station_ids[p.battery_station], "station_id", slots, {
+        "charge_kw": sol.battery_charge_kw, "discharge_kw": sol.battery_discharge_kw,
+        "soc_kwh": sol.battery_soc_kwh})
+    feeders = _feeder_table(p, net, sol)
+    events = _event_table(p, net, sol)
+    kpis = _kpis(p, sol, net, unmet, events)
+    return Plan(ev_schedule=_ev_schedule(p, sol, evs), transformer_load=transformer_load, evs=ev_table,
+                batteries=batteries, feeders=feeders, dr_events=events, kpis=kpis,
+                warnings=_warnings(p, sol, ev_table, transformer_load, events))
+
+
+def _by_slot(ids: np.ndarray, id_name: str, slots: pd.DatetimeIndex, columns: dict) -> pd.DataFrame:
+    """Long table ``id, slot_start, columns...`` from [n, T] arrays."""
+    n = len(ids)
+    data = {id_name: np.repeat(np.asarray(ids, dtype=object), len(slots)),
+            "slot_start": np.tile(slots, n) if n else pd.DatetimeIndex([], tz=slots.tz)}
+    for name, arr in columns.items():
+        data[name] = np.asarray(arr, dtype=float).reshape(-1)
+    return pd.DataFrame(data)
+
+
+def _ev_schedule(p: Problem, sol: Solution, evs: pd.DataFrame | None) -> pd.DataFrame:
+    """Every EV, every slot of its stay (also slots it is plugged in for only part of: power 0 there)."""
+    if evs is not None:
+        start = p.slots.as_unit("s").asi8
+        end = start + int(round(p.dt_h * 3600))
+        arr = evs.arrival.dt.as_unit("s").astype("int64").to_numpy()[:, None]
+        dep = evs.departure.dt.as_unit("s").astype("int64").to_numpy()[:, None]
+        stay = (end[None, :] > arr) & (start[None, :] < dep)
+    else:
+        stay = p.ev_available
+    e, t = np.nonzero(stay)
+    return pd.DataFrame({"ev_id": p.ev_ids[e], "slot_start": p.slots[t], "power_kw": sol.ev_power_kw[e, t],
+                         "plugged_in_whole_slot": p.ev_available[e, t]})
+
+
+def _unmet_reasons(p: Problem, unmet: np.ndarray) -> list[str]:
+    """Why each EV falls short: its stay is too short, or its transformer is full."""
+    reachable = p.ev_available.sum(axis=1) * p.ev_max_power_kw * p.dt_h
+    reasons = []
+    for e in range(p.n_evs):
+        if unmet[e] <= TOL_KWH:
+            reasons.append("")
+        elif p.ev_available[e].sum() == 0:
+            reasons.append("no whole slot of its stay lies in the horizon")
+        elif reachable[e] < p.ev_energy_kwh[e] - TOL_KWH:
+            reasons.append(f"stay too short: at most {reachable[e]:.2f} kWh at max_power_kw in its whole slots")
+        elif p.ev_min_power_kw[e] * p.dt_h > p.ev_energy_kwh[e] + TOL_KWH:
+            reasons.append("energy below one slot at min_power_kw")
+        else:
+            reasons.append(f"transformer {p.transformer_ids[p.ev_transformer[e]]} (or its feeder/DR cap) "
+                           "is full while it is plugged in")
+    return reasons
+
+
+def _feeder_table(p: Problem, net: np.ndarray, sol: Solution) -> pd.DataFrame:
+    load = np.zeros((p.n_feeders, p.n_slots))
+    on = p.transformer_feeder >= 0
+    np.add.at(load, p.transformer_feeder[on], net[on])
+    return _by_slot(p.feeder_ids, "feeder_id", p.slots, {
+        "net_load_kw": load, "capacity_kw": np.repeat(p.feeder_capacity_kw[:, None], p.n_slots, axis=1),
+        "overload_kw": sol.feeder_overload_kw})
+
+
+def _event_table(p: Problem, net: np.ndarray, sol: Solution) -> pd.DataFrame:
+    rows = []
+    for k in range(p.n_events):
+        scope_net = net[p.event_scope[k]].sum(axis=0)
+        for t in np.flatnonzero(p.event_slots[k]):
+            base = p.event_baseline_kw[k, t]
+            rows.append({"event_id": p.event_ids[k], "slot_start": p.slots[t], "baseline_kw": base,
+                         "target_kw": p.event_reduction_kw[k], "cap_kw": base - p.event_reduction_kw[k],
+                         "net_load_kw": scope_net[t], "delivered_kw": base - scope_net[t],
+                         "shortfall_kw": max(p.event_reduction_kw[k] - (base - scope_net[t]), 0.0)})
+    cols = ["event_id", "slot_start", "baseline_kw", "target_kw", "cap_kw", "net_load_kw", "delivered_kw",
+            "shortfall_kw"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _kpis(p: Problem, sol: Solution, net: np.ndarray, unmet: np.ndarray, events: pd.DataFrame) -> dict:
+    compensation = float((p.event_price_cny_per_kwh * p.event_reduction_kw
+                          * (p.event_slots.sum(axis=1) if p.n_events else 0)).sum() * p.dt_h) if p.n_events else 0.0
+    _, unc_net, unc_unmet = uncontrolled_reference(p)
+    kpis = {"status": sol.status.value, "objective_cny": sol.objective_cny - compensation,
+            "bound_cny": sol.bound_cny - compensation, "mip_gap": sol.mip_gap}
+    kpis.update(grid_kpis(p, net, unmet))
+    kpis["pv_curtailed_kwh"] = float(sol.pv_curtail_kw.sum() * p.dt_h)
+    kpis["dr_shortfall_kwh"] = float(events.shortfall_kw.sum() * p.dt_h) if len(events) else 0.0
+    kpis.update({"n_evs": p.n_evs, "n_transformers": p.n_transformers, "n_slots": p.n_slots,
+                 "slot_minutes": int(round(p.dt_h * 60)),
+                 "build_seconds": sol.build_seconds, "solve_seconds": sol.solve_seconds, "solver": sol.solver})
+    kpis["uncontrolled"] = grid_kpis(p, unc_net, unc_unmet)
+    return kpis
+
+
+def _warnings(p: Problem, sol: Solution, evs: pd.DataFrame, load: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    out = []
+    if sol.status.value == "time_limit":
+        out.append(f"time limit reached: the plan is the best found, {sol.mip_gap:.2%} from the bound")
+    short = evs[evs.unmet_kwh > TOL_KWH]
+    if len(short):
+        out.append(f"{len(short)} EV(s) short of {short.unmet_kwh.sum():.1f} kWh in total "
+                   f"(see evs.csv, e.g. {short.ev_id.iat[0]}: {short.reason.iat[0]})")
+    over = load[load.overload_kw > TOL_KW]
+    if len(over):
+        out.append(f"{over.transformer_id.nunique()} transformer(s) above their limit in {len(over)} slot(s) "
+                   "(base load alone exceeds the limit; see overload_kw in transformer_load.csv)")
+    if p.n_feeders and (sol.feeder_overload_kw > TOL_KW).any():
+        out.append("feeder capacity exceeded (see overload_kw in feeders.csv)")
+    if len(events) and (events.shortfall_kw > TOL_KW).any():
+        out.append(f"DR events short of their target by {events.shortfall_kw.sum() * p.dt_h:.1f} kWh "
+                   "(see dr_events.csv)")
+    return out

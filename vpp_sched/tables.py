@@ -1,0 +1,220 @@
+"""Read and check the scenario's CSV tables.
+
+Outside data enters here, once. Every problem becomes one line naming the file, the row (1-based
+data row, the header not counted) with its id, and the field, e.g.
+``evs.csv row 17 (ev_id=E0017): departure 2026-11-27T07:00:00+08:00 is not after arrival ...``.
+All problems of a table are collected before anything is raised, so one run lists them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vpp_sched.timeutil import parse_times
+
+MAX_LINES_PER_FIELD = 20  # a broken export should not print 100,000 lines
+
+
+@dataclass
+class Problems:
+    """Collects one message per problem; caps repeats of the same file and field."""
+
+    lines: list[str] = field(default_factory=list)
+    _counts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, message: str, key: tuple[str, str] | None = None) -> None:
+        if key is not None:
+            n = self._counts.get(key, 0) + 1
+            self._counts[key] = n
+            if n > MAX_LINES_PER_FIELD:
+                return
+        self.lines.append(message)
+
+    def close(self) -> list[str]:
+        extra = [f"{file}: {n - MAX_LINES_PER_FIELD} more problems with field {col} not listed"
+                 for (file, col), n in self._counts.items() if n > MAX_LINES_PER_FIELD]
+        return self.lines + extra
+
+    def __bool__(self) -> bool:
+        return bool(self.lines)
+
+
+class Table:
+    """One CSV file being checked: raw text cells, typed columns, and where each row came from."""
+
+    def __init__(self, path: Path, label: str, id_col: str | None, problems: Problems):
+        self.path, self.label, self.id_col, self.problems = path, label, id_col, problems
+        self.ok = False
+        try:
+            self.raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                                   comment=None)
+        except FileNotFoundError:
+            problems.add(f"{label}: file not found at {path}")
+            return
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            problems.add(f"{label}: not a readable CSV table ({str(exc).strip()})")
+            return
+        self.raw.columns = [str(c).strip() for c in self.raw.columns]
+        self.raw = self.raw.apply(lambda c: c.str.strip())
+        self.ok = True
+
+    def where(self, i: int) -> str:
+        """``file row N (id_col=value)`` for positional row ``i``."""
+        ident = ""
+        if self.id_col and self.id_col in self.raw.columns:
+            ident = f" ({self.id_col}={self.raw[self.id_col].iat[i]})"
+        return f"{self.label} row {i + 1}{ident}"
+
+    def report(self, mask: np.ndarray, column: str, message) -> None:
+        """Add one problem per row where ``mask``; ``message(i)`` says what is wrong."""
+        for i in np.flatnonzero(mask):
+            self.problems.add(f"{self.where(int(i))}: {column} {message(int(i))}", (self.label, column))
+
+    def require(self, columns: list[str]) -> bool:
+        missing = [c for c in columns if c not in self.raw.columns]
+        for c in missing:
+            self.problems.add(f"{self.label}: missing column {c} (columns found: {', '.join(self.raw.columns)})")
+        return not missing
+
+    def text(self, column: str, allow_empty: bool = False) -> pd.Series:
+        values = self.raw[column]
+        if not allow_empty:
+            self.report((values == "").to_numpy(), column, lambda i: "is empty")
+        return values
+
+    def number(self, column: str, minimum: float | None = None, strict: bool = False,
+               maximum: float | None = None, default: float | None = None) -> pd.Series:
+        """A numeric column; empty, non-numeric, NaN or out-of-range cells are problems."""
+        if column not in self.raw.columns and default is not None:
+            return pd.Series(default, index=self.raw.index, dtype=float)
+        raw = self.raw[column]
+        values = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad = ~np.isfinite(values.to_numpy())
+        self.report(bad, column, lambda i: f"{raw.iat[i]!r} is not a number" if raw.iat[i] else "is empty")
+        v = values.to_numpy()
+        if minimum is not None:
+            low = ~bad & ((v <= minimum) if strict else (v < minimum))
+            word = "greater than" if strict else "at least"
+            self.report(low, column, lambda i: f"{raw.iat[i]} must be {word} {minimum:g}")
+        if maximum is not None:
+            high = ~bad & (v > maximum)
+            self.report(high, column, lambda i: f"{raw.iat[i]} must be at most {maximum:g}")
+        return values
+
+    def time(self, column: str, tz: str) -> pd.Series:
+        times, bad = parse_times(self.raw[column], tz)
+        self.report(bad, column, lambda i: f"{self.raw[column].iat[i]!r} is not an ISO 8601 time "
+                                           "(e.g. 2026-11-27T19:15:00+08:00)")
+        return times
+
+    def unique(self, column: str) -> None:
+        values = self.raw[column]
+        dup = values.duplicated(keep="first").to_numpy() & (values != "").to_numpy()
+        self.report(dup, column, lambda i: f"{values.iat[i]} is a duplicate "
+                                           f"(first at row {int(np.flatnonzero((values == values.iat[i]).to_numpy())[0]) + 1})")
+
+    def known(self, column: str, known: set[str], of_what: str) -> None:
+        values = self.raw[column]
+        bad = (~values.isin(known) & (values != "")).to_numpy()
+        self.report(bad, column, lambda i: f"{values.iat[i]} is not a known {of_what}")
+
+
+def read_transformers(path: Path, label: str, problems: Problems) -> pd.DataFrame | None:
+    """``transformer_id, rated_kva, power_factor, max_loading_pu[, feeder_id]``; adds ``limit_kw``."""
+    t = Table(path, label, "transformer_id", problems)
+    if not t.ok or not t.require(["transformer_id", "rated_kva", "power_factor", "max_loading_pu"]):
+        return None
+    df = pd.DataFrame({
+        "transformer_id": t.text("transformer_id"),
+        "rated_kva": t.number("rated_kva", minimum=0, strict=True),
+        "power_factor": t.number("power_factor", minimum=0, strict=True, maximum=1),
+        "max_loading_pu": t.number("max_loading_pu", minimum=0, strict=True, maximum=5),
+        "feeder_id": t.raw["feeder_id"] if "feeder_id" in t.raw.columns else "",
+    })
+    t.unique("transformer_id")
+    df["limit_kw"] = df.rated_kva * df.power_factor * df.max_loading_pu
+    df["rating_kw"] = df.rated_kva * df.power_factor
+    df.attrs["source"] = t
+    return df
+
+
+def read_feeders(path: Path, label: str, problems: Problems) -> pd.DataFrame | None:
+    """``feeder_id, capacity_kw``."""
+    t = Table(path, label, "feeder_id", problems)
+    if not t.ok or not t.require(["feeder_id", "capacity_kw"]):
+        return None
+    df = pd.DataFrame({"feeder_id": t.text("feeder_id"),
+                       "capacity_kw": t.number("capacity_kw", minimum=0, strict=True)})
+    t.unique("feeder_id")
+    return df
+
+
+def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
+             problems: Problems) -> pd.DataFrame | None:
+    """``ev_id, transformer_id, arrival, departure, energy_kwh, max_power_kw, min_power_kw``.
+
+    ``min_power_kw`` may be omitted (0: the charger can modulate down to zero).
+    """
+    t = Table(path, label, "ev_id", problems)
+    cols = ["ev_id", "transformer_id", "arrival", "departure", "energy_kwh", "max_power_kw"]
+    if not t.ok or not t.require(cols):
+        return None
+    df = pd.DataFrame({
+        "ev_id": t.text("ev_id"),
+        "transformer_id": t.text("transformer_id"),
+        "arrival": t.time("arrival", tz),
+        "departure": t.time("departure", tz),
+        "energy_kwh": t.number("energy_kwh", minimum=0),
+        "max_power_kw": t.number("max_power_kw", minimum=0),
+        "min_power_kw": t.number("min_power_kw", minimum=0, default=0.0),
+    })
+    t.unique("ev_id")
+    if transformer_ids is not None:
+        t.known("transformer_id", transformer_ids, "transformer_id (see transformers table)")
+    order = (df.departure <= df.arrival).fillna(False).to_numpy()
+    t.report(order, "departure", lambda i: f"{df.departure.iat[i].isoformat()} is not after arrival "
+                                           f"{df.arrival.iat[i].isoformat()}")
+    over = (df.min_power_kw > df.max_power_kw).to_numpy()
+    t.report(over, "min_power_kw", lambda i: f"{df.min_power_kw.iat[i]:g} exceeds max_power_kw "
+                                             f"{df.max_power_kw.iat[i]:g}")
+    return df
+
+
+def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, key: str | None,
+                    value: str, keys: list[str] | None, problems: Problems) -> pd.DataFrame | None:
+    """A per-slot table ``slot_start[, key], value`` -> wide frame [slots x keys] (one column when no key).
+
+    Rows outside the horizon are ignored; every slot of the horizon must be there for every key.
+    """
+    t = Table(path, label, key, problems)
+    need = ["slot_start", value] + ([key] if key else [])
+    if not t.ok or not t.require(need):
+        return None
+    times = t.time("slot_start", tz)
+    values = t.number(value)
+    ids = t.text(key) if key else pd.Series("value", index=t.raw.index)
+    if keys is not None and key:
+        t.known(key, set(keys), f"{key} (see transformers table)")
+    long = pd.DataFrame({"slot_start": times, "key": ids, "v": values})
+    dup = long.duplicated(["slot_start", "key"], keep="first").to_numpy() & long.slot_start.notna().to_numpy()
+    t.report(dup, "slot_start", lambda i: f"{times.iat[i].isoformat()} appears twice"
+                                          + (f" for {key}={ids.iat[i]}" if key else ""))
+    long = long[long.slot_start.isin(slots) & ~dup]
+    wide = long.pivot(index="slot_start", columns="key", values="v").reindex(slots)
+    expected = keys if (keys is not None and key) else ["value"]
+    for k in expected:
+        # A row whose value is bad was reported already; only rows that are absent are missing.
+        present = slots.isin(long.slot_start[long.key == k])
+        missing = slots[~present]
+        if len(missing):
+            first = ", ".join(s.isoformat() for s in missing[:3])
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            who = f" for {key}={k}" if key else ""
+            problems.add(f"{label}: slot_start missing{who}: {len(missing)} slot(s) of the horizon "
+                         f"have no row ({first}{more})")
+    return wide.reindex(columns=expected)
+
