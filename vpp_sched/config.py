@@ -140,7 +140,7 @@ class PVConfig(_Strict):
     inverter_efficiency: float = Field(0.96, gt=0, le=1, description="Nominal inverter efficiency [-]")
     gamma_pdc_per_c: float = Field(-0.0037, ge=-0.02, le=0, description="Power temperature coefficient [1/C]")
     weather: str | None = Field(None, description="CSV slot_start, ghi, dni, dhi, temp_air [W/m^2, C]")
-    cloud_factor: list[float] | None = Field(None, description="Per-slot multiplier of clear-sky output [-]")
+    cloud_factor: list[float] | None = Field(None, description="Per-slot multiplier of clear-sky irradiance (ghi, dni, dhi) [-]")
 
     @field_validator("cloud_factor")
     @classmethod

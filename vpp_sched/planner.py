@@ -14,6 +14,7 @@ from vpp_sched.results import Plan, make_plan
 from vpp_sched.scenario import Scenario, load_scenario
 from vpp_sched.solution import Solution, SolveStatus
 from vpp_sched.solve import solve
+from vpp_sched.validity import check_plan
 
 
 @dataclass
@@ -47,6 +48,10 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
         raise NoPlanError(solution.status, _no_plan_message(solution, options))
     plan = make_plan(problem, solution, scenario.evs)
     plan.kpis["scenario"] = scenario.config.name
+    # The plan is checked from its own tables, independently of the solver's variables.
+    violations = check_plan(problem, plan)
+    plan.kpis["valid"] = not violations
+    plan.warnings += [f"validity check failed: {v}" for v in violations]
     plan.kpis["method"] = method
     plan.kpis["total_seconds"] = time.perf_counter() - start
     return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan)

@@ -106,8 +106,9 @@ def load_scenario(path: Path | str | None = None) -> Scenario:
     ids = list(trafos.transformer_id) if trafos is not None else None
     feeders = _read_feeders(config, folder, trafos, problems)
     base = tables.read_slot_table(folder / config.base_load, config.base_load, tz, slots,
-                                  "transformer_id", "load_kw", ids, problems)
-    evs = tables.read_evs(folder / config.evs, config.evs, tz, set(ids) if ids else None, problems)
+                                  "transformer_id", "load_kw", ids, problems, config.transformers)
+    evs = tables.read_evs(folder / config.evs, config.evs, tz, set(ids) if ids else None, problems,
+                          config.transformers)
     price = _price(config, folder, slots, problems)
     weather = _stations_and_events(config, folder, slots, set(ids or []), problems)
     if problems:
@@ -123,7 +124,7 @@ def _read_feeders(config, folder, trafos, problems) -> pd.DataFrame:
         return pd.DataFrame({"feeder_id": pd.Series(dtype=str), "capacity_kw": pd.Series(dtype=float)})
     feeders = tables.read_feeders(folder / config.feeders, config.feeders, problems)
     if feeders is not None and trafos is not None:
-        trafos.attrs["source"].known("feeder_id", set(feeders.feeder_id), f"feeder_id (see {config.feeders})")
+        trafos.attrs["source"].known("feeder_id", set(feeders.feeder_id), f"feeder_id in {config.feeders}")
     return feeders if feeders is not None else pd.DataFrame(columns=["feeder_id", "capacity_kw"])
 
 
@@ -155,7 +156,8 @@ def _stations_and_events(config, folder, slots, ids: set[str], problems) -> dict
         if st.pv is not None and st.pv.weather is not None:
             from vpp_sched.forecast.pv import read_weather_csv
             try:
-                weather[st.station_id] = read_weather_csv(folder / st.pv.weather, config.site.timezone, slots)
+                weather[st.station_id] = read_weather_csv(folder / st.pv.weather, config.site.timezone, slots,
+                                                          label=st.pv.weather)
             except InputError as exc:
                 for line in exc.problems:
                     problems.add(line)

@@ -154,7 +154,7 @@ def read_feeders(path: Path, label: str, problems: Problems) -> pd.DataFrame | N
 
 
 def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
-             problems: Problems) -> pd.DataFrame | None:
+             problems: Problems, transformers_label: str = "transformers.csv") -> pd.DataFrame | None:
     """``ev_id, transformer_id, arrival, departure, energy_kwh, max_power_kw, min_power_kw``.
 
     ``min_power_kw`` may be omitted (0: the charger can modulate down to zero).
@@ -174,7 +174,7 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
     })
     t.unique("ev_id")
     if transformer_ids is not None:
-        t.known("transformer_id", transformer_ids, "transformer_id (see transformers table)")
+        t.known("transformer_id", transformer_ids, f"transformer_id in {transformers_label}")
     order = (df.departure <= df.arrival).fillna(False).to_numpy()
     t.report(order, "departure", lambda i: f"{df.departure.iat[i].isoformat()} is not after arrival "
                                            f"{df.arrival.iat[i].isoformat()}")
@@ -185,7 +185,8 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
 
 
 def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, key: str | None,
-                    value: str, keys: list[str] | None, problems: Problems) -> pd.DataFrame | None:
+                    value: str, keys: list[str] | None, problems: Problems,
+                    keys_label: str = "transformers.csv") -> pd.DataFrame | None:
     """A per-slot table ``slot_start[, key], value`` -> wide frame [slots x keys] (one column when no key).
 
     Rows outside the horizon are ignored; every slot of the horizon must be there for every key.
@@ -198,7 +199,7 @@ def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, ke
     values = t.number(value)
     ids = t.text(key) if key else pd.Series("value", index=t.raw.index)
     if keys is not None and key:
-        t.known(key, set(keys), f"{key} (see transformers table)")
+        t.known(key, set(keys), f"{key} in {keys_label}")
     long = pd.DataFrame({"slot_start": times, "key": ids, "v": values})
     dup = long.duplicated(["slot_start", "key"], keep="first").to_numpy() & long.slot_start.notna().to_numpy()
     t.report(dup, "slot_start", lambda i: f"{times.iat[i].isoformat()} appears twice"

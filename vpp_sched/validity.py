@@ -1,0 +1,117 @@
+"""Physical validity of a plan, checked from its tables alone (not from the solver's variables).
+
+Every test that produces a plan runs :func:`check_plan`; ``vpp-sched plan`` runs it too and
+refuses to call a plan good when it fails. Returns one message per violation; empty is valid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vpp_sched.problem import Problem
+from vpp_sched.results import Plan
+
+TOL_KW = 1e-3
+TOL_KWH = 1e-2
+
+
+def check_plan(p: Problem, plan: Plan) -> list[str]:
+    """All violations of EV, transformer, feeder, battery and DR rules in ``plan``."""
+    out: list[str] = []
+    ev_kw = _ev_matrix(p, plan.ev_schedule)
+    out += _check_evs(p, ev_kw, plan.evs)
+    out += _check_transformers(p, ev_kw, plan.transformer_load)
+    out += _check_batteries(p, plan.batteries)
+    out += _check_feeders(p, plan.transformer_load, plan.feeders)
+    return out
+
+
+def _ev_matrix(p: Problem, schedule: pd.DataFrame) -> np.ndarray:
+    e = pd.Index(p.ev_ids).get_indexer(schedule.ev_id)
+    t = p.slots.get_indexer(pd.DatetimeIndex(schedule.slot_start))
+    if (e < 0).any() or (t < 0).any():
+        raise ValueError("ev_schedule names an EV or slot the problem does not have")
+    out = np.zeros((p.n_evs, p.n_slots))
+    out[e, t] = schedule.power_kw.to_numpy(float)
+    return out
+
+
+def _first(mask: np.ndarray, label, what: str) -> list[str]:
+    idx = np.argwhere(mask)
+    if not len(idx):
+        return []
+    i = tuple(idx[0])
+    return [f"{what}: {len(idx)} case(s), first {label(*i)}"]
+
+
+def _check_evs(p: Problem, ev_kw: np.ndarray, evs: pd.DataFrame) -> list[str]:
+    name = lambda e, t=None: f"{p.ev_ids[e]}" + ("" if t is None else f" at {p.slots[t].isoformat()}")  # noqa: E731
+    out = _first(ev_kw < -TOL_KW, name, "EV power below zero")
+    out += _first(ev_kw > p.ev_max_power_kw[:, None] + TOL_KW, name, "EV power above max_power_kw")
+    out += _first((ev_kw > TOL_KW) & ~p.ev_available, name, "EV charging outside its whole-slot stay")
+    semi = (ev_kw > TOL_KW) & (ev_kw < p.ev_min_power_kw[:, None] - TOL_KW)
+    out += _first(semi, name, "EV power between 0 and min_power_kw")
+    delivered = ev_kw.sum(axis=1) * p.dt_h
+    table = evs.set_index("ev_id").reindex(p.ev_ids)
+    out += _first(np.abs(delivered - table.delivered_kwh.to_numpy()) > TOL_KWH, name,
+                  "evs.csv delivered_kwh differs from the schedule")
+    out += _first(delivered > p.ev_energy_kwh + TOL_KWH, name, "EV gets more than requested")
+    gap = p.ev_energy_kwh - delivered - table.unmet_kwh.to_numpy()
+    out += _first(np.abs(gap) > TOL_KWH, name, "EV short of energy without reporting it as unmet_kwh")
+    return out
+
+
+def _check_transformers(p: Problem, ev_kw: np.ndarray, load: pd.DataFrame) -> list[str]:
+    N, T = p.n_transformers, p.n_slots
+    grid = lambda col: load[col].to_numpy(float).reshape(N, T)  # noqa: E731  (rows are transformer-major)
+    if list(load.transformer_id.iloc[::T]) != list(p.transformer_ids):
+        return ["transformer_load.csv is not ordered by transformer then slot"]
+    name = lambda n, t: f"{p.transformer_ids[n]} at {p.slots[t].isoformat()}"  # noqa: E731
+    ev_at = np.zeros((N, T))
+    np.add.at(ev_at, p.ev_transformer, ev_kw)
+    net = grid("net_load_kw")
+    out = _first(np.abs(grid("ev_kw") - ev_at) > TOL_KW, name, "ev_kw differs from the EV schedule")
+    out += _first(np.abs(grid("base_load_kw") - p.base_load_kw) > TOL_KW, name, "base_load_kw differs from input")
+    sums = grid("base_load_kw") + grid("ev_kw") + grid("battery_kw") - grid("pv_kw")
+    out += _first(np.abs(net - sums) > TOL_KW, name, "net_load_kw != base + ev + battery - pv")
+    pv_max = p.pv_at_transformer_kw()
+    out += _first((grid("pv_kw") < -TOL_KW) | (grid("pv_kw") > pv_max + TOL_KW), name, "pv_kw outside 0..forecast")
+    over = grid("overload_kw")
+    out += _first(net > p.limit_kw[:, None] + over + TOL_KW, name, "net load above limit_kw without reported overload")
+    out += _first(-net > p.limit_kw[:, None] + over + TOL_KW, name, "reverse flow above limit_kw without reported overload")
+    out += _first(np.abs(grid("limit_kw") - p.limit_kw[:, None]) > TOL_KW, name, "limit_kw differs from input")
+    return out
+
+
+def _check_batteries(p: Problem, bat: pd.DataFrame) -> list[str]:
+    B, T = p.n_batteries, p.n_slots
+    if B == 0:
+        return []
+    ch, dis, soc = (bat[c].to_numpy(float).reshape(B, T) for c in ("charge_kw", "discharge_kw", "soc_kwh"))
+    name = lambda b, t: f"battery of {p.station_ids[p.battery_station[b]]} at {p.slots[t].isoformat()}"  # noqa: E731
+    out = _first((ch > TOL_KW) & (dis > TOL_KW), name, "battery charges and discharges in one slot")
+    out += _first((ch < -TOL_KW) | (ch > p.battery_max_charge_kw[:, None] + TOL_KW), name, "charge_kw out of range")
+    out += _first((dis < -TOL_KW) | (dis > p.battery_max_discharge_kw[:, None] + TOL_KW), name,
+                  "discharge_kw out of range")
+    out += _first((soc < p.battery_soc_min_kwh[:, None] - TOL_KWH) | (soc > p.battery_soc_max_kwh[:, None] + TOL_KWH),
+                  name, "soc_kwh outside soc_min..soc_max")
+    previous = np.concatenate([p.battery_soc_initial_kwh[:, None], soc[:, :-1]], axis=1)
+    expected = previous + (p.battery_charge_efficiency[:, None] * ch - dis / p.battery_discharge_efficiency[:, None]) * p.dt_h
+    out += _first(np.abs(soc - expected) > TOL_KWH, name, "soc_kwh does not follow charge/discharge with efficiencies")
+    out += _first((soc[:, -1] < p.battery_soc_final_min_kwh - TOL_KWH)[:, None], lambda b, _: name(b, T - 1),
+                  "final soc_kwh below soc_final_min")
+    return out
+
+
+def _check_feeders(p: Problem, load: pd.DataFrame, feeders: pd.DataFrame) -> list[str]:
+    if p.n_feeders == 0:
+        return []
+    net = load.net_load_kw.to_numpy(float).reshape(p.n_transformers, p.n_slots)
+    total = np.zeros((p.n_feeders, p.n_slots))
+    on = p.transformer_feeder >= 0
+    np.add.at(total, p.transformer_feeder[on], net[on])
+    over = feeders.overload_kw.to_numpy(float).reshape(p.n_feeders, p.n_slots)
+    name = lambda f, t: f"feeder {p.feeder_ids[f]} at {p.slots[t].isoformat()}"  # noqa: E731
+    return _first(total > p.feeder_capacity_kw[:, None] + over + TOL_KW, name,
+                  "feeder load above capacity_kw without reported overload")
