@@ -89,8 +89,8 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
                              "requested_kwh": p.ev_energy_kwh, "delivered_kwh": delivered,
                              "unmet_kwh": unmet, "reason": _unmet_reasons(p, unmet)})
     if evs is not None:
-        ev_table.insert(2, "arrival", evs.arrival.map(lambda x: x.isoformat()).to_numpy())
-        ev_table.insert(3, "departure", evs.departure.map(lambda x: x.isoformat()).to_numpy())
+        ev_table["arrival"] = evs.arrival.map(lambda x: x.isoformat()).to_numpy()
+        ev_table["departure"] = evs.departure.map(lambda x: x.isoformat()).to_numpy()
     batteries = _by_slot(p.station_ids[p.battery_station], "station_id", slots, {
         "charge_kw": sol.battery_charge_kw, "discharge_kw": sol.battery_discharge_kw,
         "soc_kwh": sol.battery_soc_kwh})

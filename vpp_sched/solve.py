@@ -6,6 +6,9 @@ explicit table; results are loaded only when a solution exists.
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 import time
 
 import highspy
@@ -39,13 +42,31 @@ def highs_options(options: SolverOptions) -> dict:
             "threads": int(options.threads), "random_seed": int(options.random_seed)}
 
 
+HIGHS_VERSION = f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
+
+
+@functools.cache
+def quiet_highs_banner() -> None:
+    """HiGHS prints a banner to stdout when the first instance of a process is made; send it to /dev/null."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def solver_info(options: SolverOptions, build: str) -> dict:
-    return {"name": "highs", "highs_version": highspy.Highs().version(), "pyomo_version": pyomo.__version__,
+    return {"name": "highs", "highs_version": HIGHS_VERSION, "pyomo_version": pyomo.__version__,
             "build": build, "options": highs_options(options)}
 
 
 def solve(problem: Problem, options: SolverOptions, method: str = "lean") -> Solution:
     """Solve the day-ahead model. ``method``: ``lean`` (fast numpy build) or ``pyomo`` (reference)."""
+    quiet_highs_banner()
     if method == "pyomo":
         return solve_pyomo(problem, options)
     if method == "lean":
