@@ -46,6 +46,7 @@ class Solution:
     overload_kw: np.ndarray | None = None        # [N, T]
     feeder_overload_kw: np.ndarray | None = None  # [F, T]
     dr_shortfall_kw: np.ndarray | None = None    # [K, T]
+    col_values: np.ndarray | None = None         # lean build only: raw column vector, to warm-start a solve
 
 
 def relative_gap(objective: float, bound: float) -> float:

@@ -65,14 +65,18 @@ def solver_info(options: SolverOptions, build: str) -> dict:
 
 
 def solve(problem: Problem, options: SolverOptions, method: str = "lean") -> Solution:
-    """Solve the day-ahead model. ``method``: ``lean`` (fast numpy build) or ``pyomo`` (reference)."""
+    """Solve the day-ahead model.
+
+    ``method``: ``lean`` (numpy build, LP-guided rounding of charger on/off, then the MILP only if
+    the rounded plan is not within the gap) or ``pyomo`` (the readable model, plain branch and bound).
+    """
     quiet_highs_banner()
     if method == "pyomo":
         return solve_pyomo(problem, options)
     if method == "lean":
-        from vpp_sched.lean import solve_lean
+        from vpp_sched.lp_rounding import solve_lp_guided
 
-        return solve_lean(problem, options)
+        return solve_lp_guided(problem, options)
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
