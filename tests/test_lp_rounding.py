@@ -1,0 +1,58 @@
+"""LP-guided rounding: valid plans, an honest bound, and agreement with plain branch and bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from problem_factory import check_solution, random_problem, tiny_problem
+from vpp_sched.config import SolverOptions
+from vpp_sched.lean import build_lean, solve_lean_model
+from vpp_sched.lp_rounding import round_on_pattern, solve_lp_guided
+from vpp_sched.solution import SolveStatus
+
+
+@pytest.mark.parametrize("seed, kw", [
+    (0, {}),
+    (1, {"n_feeders": 2}),
+    (2, {"n_events": 1}),
+    (3, {"n_stations": 2, "congestion": 1.3}),
+])
+def test_rounded_plan_matches_branch_and_bound(seed, kw):
+    p = random_problem(n_evs=60, n_transformers=4, seed=seed, min_power_share=1.0, **kw)
+    options = SolverOptions(time_limit_s=60, mip_rel_gap=1e-3)
+    rounded = solve_lp_guided(p, options)
+    check_solution(p, rounded)
+    assert rounded.status is SolveStatus.OPTIMAL
+    assert rounded.mip_gap <= 1e-3 + 1e-12
+    exact = solve_lean_model(build_lean(p), p, SolverOptions(time_limit_s=60, mip_rel_gap=1e-5))
+    assert exact.status is SolveStatus.OPTIMAL
+    # The reported bound is a true lower bound, and the plan is within the gap of the optimum.
+    assert rounded.bound_cny <= exact.objective_cny + 1e-6 * abs(exact.objective_cny)
+    assert rounded.objective_cny <= exact.objective_cny * (1 + 1e-3) + 1e-6
+    assert rounded.solver["strategy"] == "lp_rounding"
+
+
+def test_pattern_never_asks_more_than_the_energy_at_min_power():
+    p = tiny_problem(evs=[{"energy": 3.0, "pmax": 7.0, "pmin": 4.0}], tie_breaks=False)
+    lp_power = np.zeros((1, p.n_slots))
+    lp_power[0, 0] = 3.0  # the LP would charge 3 kWh below the 4 kW minimum
+    assert not round_on_pattern(p, lp_power).any()
+    sol = solve_lp_guided(p, SolverOptions())
+    check_solution(p, sol)
+    assert sol.ev_unmet_kwh[0] == pytest.approx(3.0)
+
+
+def test_fractional_energy_goes_to_the_strongest_slots():
+    p = tiny_problem(evs=[{"energy": 5.0, "pmax": 7.0, "pmin": 2.0}], tie_breaks=False)
+    lp_power = np.zeros((1, p.n_slots))
+    lp_power[0, :4] = [1.0, 1.5, 1.2, 1.3]  # 5 kWh, all below pmin: floor(5 / 2) = 2 slots on
+    pattern = round_on_pattern(p, lp_power)
+    assert pattern[0].tolist() == [False, True, False, True, False, False, False, False]
+
+
+def test_no_binaries_solves_directly():
+    p = tiny_problem()
+    sol = solve_lp_guided(p, SolverOptions())
+    check_solution(p, sol)
+    assert sol.status is SolveStatus.OPTIMAL and "strategy" not in sol.solver
