@@ -511,71 +511,86 @@ def solve_lean_model(model: LeanModel, problem: Problem, options: SolverOptions,
 
     ``start`` is a feasible column vector (e.g. a rounded plan) HiGHS takes as its first incumbent.
     """
-    opts = highs_options(options)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)     # before anything else, so HiGHS stays quiet
-    for name, value in opts.items():
-        _check(h.setOptionValue(name, value), f"setting HiGHS option {name}={value!r}")
-
-    t0 = time.perf_counter()
-    _check(h.passModel(model.n_cols, model.n_rows, model.nnz,
-                       int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize), 0.0,
-                       model.col_cost, model.col_lower, model.col_upper,
-                       model.row_lower, model.row_upper,
-                       model.a_start, model.a_index, model.a_value,
-                       model.integrality), "passing the model to HiGHS")
+    solver = LeanSolver(model, problem, options)
     if start is not None:
+        solver.set_start(start)
+    return solver.run()
+
+
+class LeanSolver:
+    """A HiGHS instance holding one :class:`LeanModel`, re-solved after bound changes.
+
+    Changing column bounds keeps HiGHS's simplex basis, so a re-solve is a warm start: this is
+    what makes the fix-and-repair rounding of :mod:`vpp_sched.lp_rounding` cheap.
+    """
+
+    def __init__(self, model: LeanModel, problem: Problem, options: SolverOptions):
+        self.model, self.problem, self.options = model, problem, options
+        self.opts = highs_options(options)
+        h = self.h = highspy.Highs()
+        h.setOptionValue("output_flag", False)     # before anything else, so HiGHS stays quiet
+        for name, value in self.opts.items():
+            _check(h.setOptionValue(name, value), f"setting HiGHS option {name}={value!r}")
+        t0 = time.perf_counter()
+        _check(h.passModel(model.n_cols, model.n_rows, model.nnz,
+                           int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize), 0.0,
+                           model.col_cost, model.col_lower, model.col_upper,
+                           model.row_lower, model.row_upper,
+                           model.a_start, model.a_index, model.a_value,
+                           model.integrality), "passing the model to HiGHS")
+        self.build_seconds = model.build_seconds + (time.perf_counter() - t0)
+
+    def set_start(self, x: np.ndarray) -> None:
         warm = highspy.HighsSolution()
-        warm.col_value = np.asarray(start, dtype=np.float64)
+        warm.col_value = np.asarray(x, dtype=np.float64)
         warm.value_valid = True
-        _check(h.setSolution(warm), "passing the starting solution to HiGHS")
-    build_seconds = model.build_seconds + (time.perf_counter() - t0)
+        _check(self.h.setSolution(warm), "passing the starting solution to HiGHS")
 
-    # HiGHS keeps one task scheduler per calling thread, sized by the ``threads`` option of
-    # the first run in that thread (ours or anyone's, e.g. Pyomo's); a run asking for another
-    # size fails. Resetting this thread's scheduler first makes ``threads`` always apply.
-    highspy.Highs.resetThreadScheduler(True)
+    def set_col_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        cols = np.asarray(cols, dtype=np.int32)
+        _check(self.h.changeColsBounds(len(cols), cols, np.asarray(lower, dtype=np.float64),
+                                       np.asarray(upper, dtype=np.float64)), "changing column bounds")
 
-    t0 = time.perf_counter()
-    run_status = h.run()
-    solve_seconds = time.perf_counter() - t0
-
-    model_status = h.getModelStatus()
-    info = h.getInfo()
-    has_primal = info.primal_solution_status == highspy.kSolutionStatusFeasible
-    status = _STATUS_MAP.get(model_status, SolveStatus.ERROR)
-    if run_status == highspy.HighsStatus.kError and status is SolveStatus.OPTIMAL:
-        status = SolveStatus.ERROR
-    if status is SolveStatus.TIME_LIMIT and not has_primal:
-        status = SolveStatus.NO_SOLUTION
-
-    solver = {
-        "name": "highs",
-        "version": h.version(),
-        "build": "lean",
-        "options": opts,
-        "relax_integrality": model.relax_integrality,
-        "model_status": h.modelStatusToString(model_status),
-        "n_cols": model.n_cols,
-        "n_rows": model.n_rows,
-        "n_nonzeros": model.nnz,
-        "n_integer": model.n_integer,
-    }
-    out = Solution(status=status, build_seconds=build_seconds, solve_seconds=solve_seconds, solver=solver)
-    if model.is_mip:
-        bound = float(info.mip_dual_bound)
-        out.bound_cny = bound if np.isfinite(bound) and abs(bound) < INF else float("nan")
-    if not status.has_plan:
+    def run(self, time_limit_s: float | None = None) -> Solution:
+        """Solve (again); ``time_limit_s`` caps this run [s]."""
+        h, model, problem = self.h, self.model, self.problem
+        if time_limit_s is not None:
+            # HiGHS's clock runs over the instance's life: allow what has run plus this run's share.
+            _check(h.setOptionValue("time_limit", float(h.getRunTime() + time_limit_s)), "setting time_limit")
+        # HiGHS keeps one task scheduler per calling thread, sized by the ``threads`` option of
+        # the first run in that thread (ours or anyone's, e.g. Pyomo's); a run asking for another
+        # size fails. Resetting this thread's scheduler first makes ``threads`` always apply.
+        highspy.Highs.resetThreadScheduler(True)
+        t0 = time.perf_counter()
+        run_status = h.run()
+        solve_seconds = time.perf_counter() - t0
+        model_status = h.getModelStatus()
+        info = h.getInfo()
+        has_primal = info.primal_solution_status == highspy.kSolutionStatusFeasible
+        status = _STATUS_MAP.get(model_status, SolveStatus.ERROR)
+        if run_status == highspy.HighsStatus.kError and status is SolveStatus.OPTIMAL:
+            status = SolveStatus.ERROR
+        if status is SolveStatus.TIME_LIMIT and not has_primal:
+            status = SolveStatus.NO_SOLUTION
+        solver = {
+            "name": "highs", "version": h.version(), "build": "lean", "options": self.opts,
+            "relax_integrality": model.relax_integrality, "model_status": h.modelStatusToString(model_status),
+            "n_cols": model.n_cols, "n_rows": model.n_rows, "n_nonzeros": model.nnz, "n_integer": model.n_integer,
+        }
+        out = Solution(status=status, build_seconds=self.build_seconds, solve_seconds=solve_seconds, solver=solver)
+        if model.is_mip:
+            bound = float(info.mip_dual_bound)
+            out.bound_cny = bound if np.isfinite(bound) and abs(bound) < INF else float("nan")
+        if not status.has_plan:
+            return out
+        out.objective_cny = float(info.objective_function_value)
+        if not model.is_mip:
+            out.bound_cny = out.objective_cny
+        out.mip_gap = relative_gap(out.objective_cny, out.bound_cny)
+        x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+        out.col_values = x
+        _unpack(model, problem, x, out)
         return out
-
-    out.objective_cny = float(info.objective_function_value)
-    if not model.is_mip:
-        out.bound_cny = out.objective_cny
-    out.mip_gap = relative_gap(out.objective_cny, out.bound_cny)
-    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-    out.col_values = x
-    _unpack(model, problem, x, out)
-    return out
 
 
 def _check(status, what: str) -> None:

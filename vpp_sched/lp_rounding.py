@@ -11,6 +11,8 @@ Branch and bound struggles with hundreds of semi-continuous chargers (``p = 0`` 
    (``F`` is their energy), so the chosen slots can carry the energy at or above ``pmin``.
 3. **Fix and solve.** With ``ev_on`` fixed, the model is an LP (plus the few battery-mode
    binaries): HiGHS places the power exactly.
+   The fixed solves are bound changes on the relaxation's HiGHS instance, so they start from
+   its optimal basis (warm start) instead of from scratch.
 4. **Repair.** An EV still short gets more on-slots, cheapest first, where its transformer
    (and feeder, DR cap) has room for ``pmin``; solve again (a few rounds at most).
 5. **Fallback.** If the plan is not within ``mip_rel_gap`` of the bound, the full MILP runs for
@@ -27,7 +29,7 @@ from dataclasses import replace
 import numpy as np
 
 from vpp_sched.config import SolverOptions
-from vpp_sched.lean import LeanModel, build_lean, solve_lean_model
+from vpp_sched.lean import LeanModel, LeanSolver, build_lean, solve_lean_model
 from vpp_sched.problem import Problem
 from vpp_sched.solution import Solution, SolveStatus, relative_gap
 
@@ -41,25 +43,76 @@ def solve_lp_guided(problem: Problem, options: SolverOptions) -> Solution:
     if not problem.ev_binary.any():
         return solve_lean_model(build_lean(problem), problem, options)
     relaxed = replace(problem, ev_min_power_kw=np.zeros(problem.n_evs), switch_on_cny=0.0)
-    lp = solve_lean_model(build_lean(relaxed, relax_integrality=True), relaxed, options)
+    model = build_lean(relaxed, relax_integrality=True)
+    solver = LeanSolver(model, relaxed, options)
+    lp = solver.run(_remaining(options, start))
     if not lp.status.has_plan:
         return lp
-    model = build_lean(problem)
+    rounding = _Rounding(problem, model, solver)
     pattern = round_on_pattern(problem, lp.ev_power_kw)
-    best = _fixed(model, problem, pattern, options, _remaining(options, start))
+    best = rounding.fixed(pattern, _remaining(options, start))
+    best_pattern = pattern
     for _ in range(REPAIR_ROUNDS):
         if not best.status.has_plan or best.ev_unmet_kwh.sum() <= lp.ev_unmet_kwh.sum() + TOL:
             break
         pattern, added = repair_pattern(problem, pattern, best)
         if not added:
             break
-        candidate = _fixed(model, problem, pattern, options, _remaining(options, start))
+        candidate = rounding.fixed(pattern, _remaining(options, start))
         if candidate.status.has_plan and candidate.objective_cny < best.objective_cny:
-            best = candidate
+            best, best_pattern = candidate, pattern
     bound = lp.objective_cny
     if not best.status.has_plan or relative_gap(best.objective_cny, bound) > options.mip_rel_gap:
-        best, bound = _full_milp(model, problem, options, start, best, bound)
+        best, bound = _full_milp(problem, options, start, best, bound, model, best_pattern)
     return _finish(best, lp, bound, options, start)
+
+
+class _Rounding:
+    """Fixed-pattern solves as bound changes on the relaxation's HiGHS instance (warm starts).
+
+    With ``ev_on`` fixed, ``pmin·on <= p <= pmax·on`` is a bound on ``p``: ``[pmin, pmax]`` when on,
+    ``0`` when off; start-ups are then known and their tie-break cost is added to the objective.
+    """
+
+    def __init__(self, problem: Problem, model: LeanModel, solver: LeanSolver):
+        self.problem, self.model, self.solver = problem, model, solver
+        fam = model.col_families["ev_power_kw"]
+        self.p_cols = np.arange(fam.start, fam.stop)
+        self.e, self.t = model.col_index["ev_power_kw"]
+        self.p_upper = model.col_upper[fam].copy()
+        mode = model.col_families["battery_mode"]
+        self.mode_cols = np.arange(mode.start, mode.stop)
+
+    def fixed(self, pattern: np.ndarray, time_left_s: float) -> Solution:
+        p, e = self.problem, self.e
+        on, binary = pattern[e, self.t], p.ev_binary[e]
+        lower = np.where(binary & on, p.ev_min_power_kw[e], 0.0)
+        upper = np.where(binary & ~on, 0.0, self.p_upper)
+        self.solver.set_col_bounds(self.p_cols, lower, upper)
+        if len(self.mode_cols):  # the relaxation's battery modes are free again for this pattern
+            self.solver.set_col_bounds(self.mode_cols, np.zeros(len(self.mode_cols)), np.ones(len(self.mode_cols)))
+        sol = self.solver.run(time_left_s)
+        if sol.status.has_plan and len(self.mode_cols):
+            sol = self._battery_modes(sol, time_left_s)
+        if sol.status.has_plan:
+            sol.objective_cny += p.switch_on_cny * start_ups(p, pattern).sum()
+        return sol
+
+    def _battery_modes(self, sol: Solution, time_left_s: float) -> Solution:
+        """A relaxed battery may charge and discharge in one slot; if so, fix each slot's mode and re-solve."""
+        both = (sol.battery_charge_kw > TOL) & (sol.battery_discharge_kw > TOL)
+        if not both.any():
+            return sol
+        mode = (sol.battery_charge_kw >= sol.battery_discharge_kw).astype(float).reshape(-1)
+        self.solver.set_col_bounds(self.mode_cols, mode, mode)
+        return self.solver.run(time_left_s)
+
+
+def start_ups(p: Problem, pattern: np.ndarray) -> np.ndarray:
+    """[E, T] bool: charger switched on in slot t (on now, off or unplugged the slot before)."""
+    previous = np.zeros_like(pattern)
+    previous[:, 1:] = pattern[:, :-1]
+    return pattern & ~previous & p.ev_binary[:, None]
 
 
 def round_on_pattern(p: Problem, lp_power_kw: np.ndarray) -> np.ndarray:
@@ -120,29 +173,35 @@ def repair_pattern(p: Problem, pattern: np.ndarray, sol: Solution) -> tuple[np.n
     return pattern, added
 
 
-def _fixed(model: LeanModel, p: Problem, pattern: np.ndarray, options: SolverOptions,
-           time_left_s: float) -> Solution:
-    """Solve with every ``ev_on`` fixed to ``pattern`` (an LP plus the battery-mode binaries)."""
-    e, t = model.col_index["ev_on"]
-    cols = model.col_families["ev_on"]
-    lower, upper = model.col_lower.copy(), model.col_upper.copy()
-    lower[cols] = upper[cols] = pattern[e, t].astype(float)
-    fixed = replace(model, col_lower=lower, col_upper=upper)
-    return solve_lean_model(fixed, p, options.model_copy(update={"time_limit_s": time_left_s, "mip_rel_gap": 1e-4}))
-
-
-def _full_milp(model, p, options, start, incumbent: Solution, bound: float) -> tuple[Solution, float]:
+def _full_milp(p: Problem, options: SolverOptions, start: float, incumbent: Solution, bound: float,
+               relaxed: LeanModel, pattern: np.ndarray) -> tuple[Solution, float]:
     """The whole MILP for the remaining time, warm-started from the rounded plan."""
     left = _remaining(options, start)
     if left < 1.0 and incumbent.status.has_plan:
         return incumbent, bound
-    warm = incumbent.col_values if incumbent.status.has_plan else None
-    sol = solve_lean_model(model, p, options.model_copy(update={"time_limit_s": left}), start=warm)
+    full = build_lean(p)
+    warm = None
+    if incumbent.status.has_plan:
+        warm = _full_start(full, relaxed, incumbent, pattern, p)
+    sol = solve_lean_model(full, p, options.model_copy(update={"time_limit_s": left}), start=warm)
     if np.isfinite(sol.bound_cny):
         bound = max(bound, sol.bound_cny)
     if sol.status.has_plan and (not incumbent.status.has_plan or sol.objective_cny < incumbent.objective_cny):
         return sol, bound
     return (incumbent if incumbent.status.has_plan else sol), bound
+
+
+def _full_start(full: LeanModel, relaxed: LeanModel, sol: Solution, pattern: np.ndarray, p: Problem) -> np.ndarray:
+    """The rounded plan as a column vector of the full model (adds ``ev_on``, ``ev_start``, modes)."""
+    x = np.zeros(full.n_cols)
+    for family, cols in relaxed.col_families.items():
+        if cols.stop > cols.start and family in full.col_families:
+            x[full.col_families[family]] = sol.col_values[cols]
+    e, t = full.col_index["ev_on"]
+    x[full.col_families["ev_on"]] = pattern[e, t]
+    x[full.col_families["ev_start"]] = start_ups(p, pattern)[e, t]
+    x[full.col_families["battery_mode"]] = (sol.battery_charge_kw >= sol.battery_discharge_kw).reshape(-1)
+    return x
 
 
 def _finish(best: Solution, lp: Solution, bound: float, options: SolverOptions, start: float) -> Solution:

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vpp_sched.results import Plan
@@ -18,10 +19,13 @@ TIMING_KEYS = ("build_seconds", "solve_seconds", "total_seconds")
 
 
 def _iso(df: pd.DataFrame) -> pd.DataFrame:
+    """Timezone-aware columns as ISO 8601 text with offset (formatted once per distinct time)."""
     out = df.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].map(lambda x: x.isoformat())
+            codes, uniques = pd.factorize(out[col])
+            text = np.array([t.isoformat() for t in uniques] + [""], dtype=object)
+            out[col] = text[codes]  # code -1 (NaT) picks the trailing ""
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,10 @@ class PlanRun:
 
 
 def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean",
-             options: SolverOptions | None = None) -> PlanRun:
+             options: SolverOptions | None = None, progress: Callable[[str], None] | None = None) -> PlanRun:
     """Plan one day. ``scenario`` is a loaded scenario, a path, or ``None`` for the bundled default.
+
+    ``progress`` is called with the name of each stage as it starts (the CLI shows it on a terminal).
 
     Raises
     ------
@@ -39,13 +42,18 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
         The solver ended without a plan (infeasible, time limit before any plan, solver error).
     """
     start = time.perf_counter()
+    say = progress or (lambda stage: None)
     if not isinstance(scenario, Scenario):
+        say("reading the scenario")
         scenario = load_scenario(scenario)
     options = options or scenario.config.solver
+    say("forecasting PV and building the problem")
     problem = build_problem(scenario)
+    say(f"solving {problem.n_evs} EVs on {problem.n_transformers} transformers ({method})")
     solution = solve(problem, options, method=method)
     if not solution.status.has_plan:
         raise NoPlanError(solution.status, _no_plan_message(solution, options))
+    say("checking the plan")
     plan = make_plan(problem, solution, scenario.evs)
     plan.kpis["scenario"] = scenario.config.name
     # The plan is checked from its own tables, independently of the solver's variables.

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import err, exit_codes
+from vpp_sched.cli.progress import progress_status
 from vpp_sched.output import write_plan
 from vpp_sched.planner import plan_day
 from vpp_sched.scenario import load_scenario
@@ -28,12 +29,14 @@ def plan(
     if method not in METHODS:
         err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")
         raise typer.Exit(2)
-    with exit_codes(debug):
+    with exit_codes(debug), progress_status() as say:
+        say("reading the scenario")
         sc = load_scenario(scenario)
         overrides = {k: v for k, v in (("time_limit_s", time_limit), ("mip_rel_gap", mip_gap),
                                        ("threads", threads)) if v is not None}
         options = sc.config.solver.model_copy(update=overrides)
-        run = plan_day(sc, method=method, options=options)
+        run = plan_day(sc, method=method, options=options, progress=say)
+        say("writing the plan")
         folder = write_plan(run.plan, out, parquet=parquet)
         _summary(run.plan.kpis, folder)
         for line in run.plan.warnings:
