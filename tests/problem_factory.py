@@ -392,7 +392,7 @@ def check_solution(problem: Problem, solution: Solution, *, tol: float = 1e-5,
         assert np.all(short[~slots] == 0.0), "shortfall outside event slots"
         assert np.all(short >= -tol) and np.all(short <= p.event_reduction_kw[:, None] + tol), "shortfall out of bounds"
         scope_load = np.asarray(p.event_scope, dtype=float) @ s.net_load_kw
-        kneed = np.clip(scope_load - p.event_cap_kw, 0.0, None) * slots
+        kneed = np.clip(p.event_signs()[:, None] * scope_load - p.event_cap_kw, 0.0, None) * slots
         assert np.all(short >= kneed - tol), "event cap exceeded beyond the reported shortfall"
         if tight:
             assert np.all(short <= kneed + tol), "shortfall reported without need"

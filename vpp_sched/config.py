@@ -190,20 +190,32 @@ class Station(_Strict):
     battery: BatteryConfig | None = None
 
 
-class DREvent(_Strict):
-    """A demand-response request: keep the scope's net load ``reduction_kw`` below the baseline.
+BASELINES = ("uncontrolled", "plan", "jiangsu_5d", "beijing_5of10", "pre_event_15min")
 
-    ``baseline: uncontrolled`` is the scope's net load with every EV charging at full power
-    from arrival and batteries idle, the reference the province's programme settles against.
+
+class DREvent(_Strict):
+    """A demand-response request for the scope's net load over ``[start, end)``.
+
+    ``peak_shaving`` (削峰) keeps the load ``target_kw`` below the baseline; ``valley_filling``
+    (填谷) raises it ``target_kw`` above. Baselines (``models/dr_events.md``):
+    ``uncontrolled`` (EVs at full power from arrival, batteries idle), ``plan`` (the plan without
+    this event), ``jiangsu_5d`` (mean of the same slots over the N most recent working days
+    before the notice, N = ``baseline_days``, 5), ``beijing_5of10`` (mean of the highest-load 5
+    of the last 10 working days), ``pre_event_15min`` (mean load in the 15 minutes before the
+    start). The last three read ``load_history`` (``slot_start, scope_id, load_kw``).
+    ``reduction_kw`` is the older name of ``target_kw``.
     """
 
     event_id: str
+    kind: Literal["peak_shaving", "valley_filling"] = "peak_shaving"
     start: dt.datetime
     end: dt.datetime
     notified_at: dt.datetime | None = None
-    scope: Literal["all"] | list[str] = Field("all", description="'all' or a list of transformer_id")
-    reduction_kw: float = Field(ge=0, description="Requested reduction below the baseline [kW]")
-    baseline: Literal["uncontrolled"] = "uncontrolled"
+    scope: Literal["all"] | list[str] = Field("all", description="'all', or a list of transformer_id / station_id")
+    target_kw: float | None = Field(None, ge=0, description="Requested change against the baseline [kW]")
+    reduction_kw: float | None = Field(None, ge=0, description="Older name of target_kw for peak shaving [kW]")
+    baseline: Literal["uncontrolled", "plan", "jiangsu_5d", "beijing_5of10", "pre_event_15min"] = "uncontrolled"
+    baseline_days: int = Field(5, ge=1, le=60, description="Days averaged (jiangsu_5d), or kept of 2x as many (beijing_5of10) [-]")
     price_cny_per_kwh: float = Field(0.0, ge=0, description="Compensation per kWh delivered [CNY/kWh]")
     shortfall_penalty_cny_per_kwh: float = Field(5.0, ge=0, description="Penalty per kWh not delivered [CNY/kWh]")
 
@@ -211,7 +223,21 @@ class DREvent(_Strict):
     def _ordered(self) -> "DREvent":
         if self.end <= self.start:
             raise ValueError(f"end {self.end.isoformat()} must be after start {self.start.isoformat()}")
+        if (self.target_kw is None) == (self.reduction_kw is None):
+            raise ValueError("give target_kw (or its older name reduction_kw), exactly one of them")
+        if self.reduction_kw is not None and self.kind != "peak_shaving":
+            raise ValueError("reduction_kw is for peak_shaving; use target_kw for valley_filling")
         return self
+
+    @property
+    def target(self) -> float:
+        """Requested change against the baseline [kW]."""
+        return self.target_kw if self.target_kw is not None else self.reduction_kw
+
+    @property
+    def sign(self) -> int:
+        """+1 when the load must stay below the baseline (peak shaving), -1 above (valley filling)."""
+        return 1 if self.kind == "peak_shaving" else -1
 
 
 class SolverOptions(_Strict):
@@ -247,6 +273,7 @@ class ScenarioConfig(_Strict):
     evs: str = Field(description="CSV ev_id, transformer_id, arrival, departure, energy_kwh, max_power_kw, min_power_kw")
     stations: list[Station] = Field(default_factory=list)
     dr_events: list[DREvent] = Field(default_factory=list)
+    load_history: str | None = Field(None, description="CSV slot_start, scope_id, load_kw: metered history for DR baselines")
     solver: SolverOptions = Field(default_factory=SolverOptions)
     penalties: Penalties = Field(default_factory=Penalties)
 

@@ -421,7 +421,8 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
         scope = np.flatnonzero(ev_scope[k])
         if len(jrows) and len(scope):
             coef(r0 + np.repeat(jrows, len(scope)),
-                 c_net + np.tile(scope, len(jrows)) * T + np.repeat(kt[jrows], len(scope)), 1.0)
+                 c_net + np.tile(scope, len(jrows)) * T + np.repeat(kt[jrows], len(scope)),
+                 float(p.event_signs()[k]))  # +1 peak shaving, -1 valley filling
 
     n_rows = rows.size
 

@@ -147,7 +147,7 @@ def room_kw(p: Problem, sol: Solution) -> np.ndarray:
         room[members] = np.minimum(room[members], spare)
     for k in range(p.n_events):
         spare = np.full(p.n_slots, np.inf)
-        inside = p.event_slots[k]
+        inside = p.event_slots[k] if p.event_signs()[k] > 0 else np.zeros(p.n_slots, dtype=bool)  # filling: more load helps
         spare[inside] = p.event_cap_kw[k, inside] - sol.net_load_kw[p.event_scope[k]].sum(axis=0)[inside]
         room[p.event_scope[k]] = np.minimum(room[p.event_scope[k]], spare)
     return room

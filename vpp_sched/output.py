@@ -47,6 +47,7 @@ def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
         tables["feeders"] = plan.feeders
     if len(plan.dr_events):
         tables["dr_events"] = plan.dr_events
+        tables["events"] = plan.events
     return tables
 
 

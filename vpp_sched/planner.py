@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vpp_sched.config import SolverOptions
 from vpp_sched.errors import NoPlanError
-from vpp_sched.prepare import build_problem
+from vpp_sched.prepare import build_problem, needs_plan_baseline
 from vpp_sched.problem import Problem
 from vpp_sched.results import Plan, make_plan
 from vpp_sched.scenario import Scenario, load_scenario
@@ -48,7 +48,16 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
         scenario = load_scenario(scenario)
     options = options or scenario.config.solver
     say("forecasting PV and building the problem")
-    problem = build_problem(scenario)
+    if needs_plan_baseline(scenario):
+        say("planning without the DR events (their 'plan' baseline)")
+        free_problem = build_problem(scenario, with_events=False)
+        free = solve(free_problem, options, method=method)
+        if not free.status.has_plan:
+            raise NoPlanError(free.status, "the plan without DR events (the 'plan' baseline): "
+                              + _no_plan_message(free, options))
+        problem = build_problem(scenario, pv_kw=free_problem.pv_kw, plan_net_load_kw=free.net_load_kw)
+    else:
+        problem = build_problem(scenario)
     say(f"solving {problem.n_evs} EVs on {problem.n_transformers} transformers ({method})")
     solution = solve(problem, options, method=method)
     if not solution.status.has_plan:

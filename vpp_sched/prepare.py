@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
+
+from vpp_sched import baselines
+from vpp_sched.errors import InputError
 
 from vpp_sched.problem import Problem
 from vpp_sched.scenario import Scenario, event_slot_mask
@@ -45,8 +50,10 @@ def pv_forecast_kw(scenario: Scenario) -> np.ndarray:
     return out
 
 
-def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None) -> Problem:
-    """Arrays of the day-ahead problem. ``pv_kw`` [S, T] overrides the pvlib forecast."""
+def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None, plan_net_load_kw: np.ndarray | None = None,
+                  with_events: bool = True) -> Problem:
+    """Arrays of the day-ahead problem. ``pv_kw`` [S, T] overrides the pvlib forecast;
+    ``plan_net_load_kw`` [N, T] is the plan without events, for ``baseline: plan``."""
     cfg, slots, dt_h = scenario.config, scenario.slots, scenario.dt_h
     trafos, evs = scenario.transformers, scenario.evs
     t_ids = trafos.transformer_id.to_numpy(dtype=object)
@@ -85,7 +92,7 @@ def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None) -> Proble
         early_charging_cny_per_kwh=cfg.penalties.early_charging_cny_per_kwh,
         switch_on_cny=cfg.penalties.switch_on_cny,
     )
-    return _with_events(problem, scenario)
+    return _with_events(problem, scenario, plan_net_load_kw) if with_events else problem
 
 
 def uncontrolled_net_load_kw(problem: Problem) -> np.ndarray:
@@ -97,22 +104,55 @@ def uncontrolled_net_load_kw(problem: Problem) -> np.ndarray:
     return problem.base_load_kw + ev - problem.pv_at_transformer_kw()
 
 
-def _with_events(problem: Problem, scenario: Scenario) -> Problem:
+def _with_events(problem: Problem, scenario: Scenario, plan_net_load_kw: np.ndarray | None) -> Problem:
     events = scenario.config.dr_events
     if not events:
         return problem
-    from dataclasses import replace
-
-    cfg = scenario.config
+    cfg, slots = scenario.config, scenario.slots
+    tz = cfg.site.timezone
     ids = list(problem.transformer_ids)
-    scope = np.array([[True] * len(ids) if ev.scope == "all" else [t in ev.scope for t in ids]
-                      for ev in events])
-    slots_mask = np.array([event_slot_mask(scenario.slots, cfg.horizon.slot_minutes, ev.start, ev.end,
-                                           cfg.site.timezone) for ev in events])
-    baseline = scope.astype(float) @ uncontrolled_net_load_kw(problem)
+    station_at = {st.station_id: st.transformer_id for st in cfg.stations}
+    scope = np.array([[True] * len(ids) if ev.scope == "all"
+                      else [t in {station_at.get(x, x) for x in ev.scope} for t in ids] for ev in events])
+    masks = np.array([event_slot_mask(slots, cfg.horizon.slot_minutes, ev.start, ev.end, tz) for ev in events])
+    uncontrolled = uncontrolled_net_load_kw(problem)
+    baseline = np.zeros((len(events), len(slots)))
+    for k, ev in enumerate(events):
+        members = [t for t, inside in zip(ids, scope[k]) if inside]
+        baseline[k] = event_baseline_kw(ev, scenario, members, masks[k], scope[k] @ uncontrolled,
+                                        None if plan_net_load_kw is None else scope[k] @ plan_net_load_kw)
     return replace(problem, event_ids=np.array([ev.event_id for ev in events], dtype=object),
-                   event_slots=slots_mask, event_scope=scope, event_baseline_kw=baseline,
-                   event_reduction_kw=np.array([ev.reduction_kw for ev in events], dtype=float),
+                   event_slots=masks, event_scope=scope, event_baseline_kw=baseline,
+                   event_reduction_kw=np.array([ev.target for ev in events], dtype=float),
+                   event_sign=np.array([ev.sign for ev in events], dtype=float),
                    event_price_cny_per_kwh=np.array([ev.price_cny_per_kwh for ev in events], dtype=float),
                    event_penalty_cny_per_kwh=np.array([ev.shortfall_penalty_cny_per_kwh for ev in events],
                                                       dtype=float))
+
+
+def needs_plan_baseline(scenario: Scenario) -> bool:
+    """True when an event's baseline is the plan without the events (a first solve is needed)."""
+    return any(ev.baseline == "plan" for ev in scenario.config.dr_events)
+
+
+def event_baseline_kw(ev, scenario: Scenario, members: list[str], mask: np.ndarray,
+                      uncontrolled_kw: np.ndarray, plan_kw: np.ndarray | None) -> np.ndarray:
+    """[T] baseline of one event's scope by its method [kW]."""
+    tz, slots = scenario.config.site.timezone, scenario.slots
+    if ev.baseline == "uncontrolled":
+        return uncontrolled_kw
+    if ev.baseline == "plan":
+        if plan_kw is None:
+            raise ValueError("baseline 'plan' needs the plan without events: see needs_plan_baseline")
+        return plan_kw
+    history = None
+    if scenario.load_history is not None:
+        history = baselines.scope_history_kw(scenario.load_history, members, ev.scope == "all")
+    if ev.baseline == "pre_event_15min":
+        return baselines.pre_event_baseline_kw(history, uncontrolled_kw, ev, slots, mask, tz)
+    if history is None or history.empty:
+        raise InputError([f"scenario.yaml: dr_events ({ev.event_id}): baseline {ev.baseline} needs load_history "
+                          "rows for its scope (slot_start, scope_id, load_kw)"])
+    if ev.baseline == "jiangsu_5d":
+        return baselines.jiangsu_baseline_kw(history, ev, slots, mask, tz)
+    return baselines.beijing_baseline_kw(history, ev, slots, mask, tz)

@@ -36,8 +36,9 @@ class Problem:
     station_ids : [S]; station_transformer : [S]; pv_kw : [S, T] AC forecast [kW]
     battery_station : [B] index into station_ids; battery_* : [B] parameters
     event_ids : [K]; event_slots : [K, T] bool; event_scope : [K, N] bool
-    event_cap_kw : [K, T] highest scope net load that delivers the event (baseline - reduction) [kW]
-    event_baseline_kw : [K, T]; event_reduction_kw : [K] [kW]
+    event_sign : [K] +1 peak shaving (net <= baseline - target), -1 valley filling (net >= baseline + target)
+    event_cap_kw : [K, T] right-hand side of ``sign * net - shortfall <= sign * baseline - target`` [kW]
+    event_baseline_kw : [K, T]; event_reduction_kw : [K] the requested change (target) [kW]
     event_price_cny_per_kwh, event_penalty_cny_per_kwh : [K] [CNY/kWh]
     """
 
@@ -75,6 +76,7 @@ class Problem:
     event_scope: np.ndarray | None = None
     event_baseline_kw: np.ndarray | None = None
     event_reduction_kw: np.ndarray = field(default_factory=lambda: np.array([]))
+    event_sign: np.ndarray = field(default_factory=lambda: np.array([], dtype=float))
     event_price_cny_per_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
     event_penalty_cny_per_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
     unmet_penalty_cny_per_kwh: float = 50.0
@@ -118,8 +120,13 @@ class Problem:
 
     @property
     def event_cap_kw(self) -> np.ndarray:
-        """[K, T] scope net load at which the event is delivered [kW]."""
-        return self.event_baseline_kw - self.event_reduction_kw[:, None]
+        """[K, T] right-hand side of the event row ``sign * net - shortfall <= sign * baseline - target`` [kW]."""
+        sign = self.event_sign if len(self.event_sign) == self.n_events else np.ones(self.n_events)
+        return sign[:, None] * self.event_baseline_kw - self.event_reduction_kw[:, None]
+
+    def event_signs(self) -> np.ndarray:
+        """[K] +1 peak shaving, -1 valley filling (+1 when not given)."""
+        return self.event_sign if len(self.event_sign) == self.n_events else np.ones(self.n_events)
 
     def pv_at_transformer_kw(self) -> np.ndarray:
         """[N, T] PV forecast summed per transformer [kW]."""

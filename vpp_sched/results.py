@@ -32,6 +32,7 @@ class Plan:
     dr_events: pd.DataFrame
     kpis: dict
     warnings: list[str] = field(default_factory=list)
+    events: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per DR event (event_summary)
 
 
 def grid_kpis(p: Problem, net_load_kw: np.ndarray, unmet_kwh: np.ndarray) -> dict:
@@ -99,6 +100,7 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
     kpis = _kpis(p, sol, net, unmet, events)
     return Plan(ev_schedule=_ev_schedule(p, sol, evs), transformer_load=transformer_load, evs=ev_table,
                 batteries=batteries, feeders=feeders, dr_events=events, kpis=kpis,
+                events=event_summary(p, events),
                 warnings=_warnings(p, sol, ev_table, transformer_load, events))
 
 
@@ -156,29 +158,59 @@ def _feeder_table(p: Problem, net: np.ndarray, sol: Solution) -> pd.DataFrame:
 
 
 def _event_table(p: Problem, net: np.ndarray, sol: Solution) -> pd.DataFrame:
+    """Per event and slot: baseline, target, the bound it sets, planned load, delivered response, shortfall.
+
+    Delivered response is ``baseline - load`` for peak shaving and ``load - baseline`` for valley filling.
+    """
+    cols = ["event_id", "kind", "slot_start", "baseline_kw", "target_kw", "cap_kw", "net_load_kw",
+            "delivered_kw", "shortfall_kw"]
+    parts = []
+    for k in range(p.n_events):
+        t = np.flatnonzero(p.event_slots[k])
+        sign, target = p.event_signs()[k], p.event_reduction_kw[k]
+        base = p.event_baseline_kw[k, t]
+        load = net[p.event_scope[k]].sum(axis=0)[t]
+        delivered = sign * (base - load)
+        parts.append(pd.DataFrame({
+            "event_id": p.event_ids[k], "kind": "peak_shaving" if sign > 0 else "valley_filling",
+            "slot_start": p.slots[t], "baseline_kw": base, "target_kw": target,
+            "cap_kw": base - sign * target, "net_load_kw": load, "delivered_kw": delivered,
+            "shortfall_kw": np.maximum(target - delivered, 0.0)}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+
+def event_summary(p: Problem, events: pd.DataFrame) -> pd.DataFrame:
+    """One row per event: mean delivered response, energy, compliance, revenue and penalty.
+
+    Revenue is the compensation price on the delivered response up to the target; the penalty is
+    the shortfall price on what is missing.
+    """
     rows = []
     for k in range(p.n_events):
-        scope_net = net[p.event_scope[k]].sum(axis=0)
-        for t in np.flatnonzero(p.event_slots[k]):
-            base = p.event_baseline_kw[k, t]
-            rows.append({"event_id": p.event_ids[k], "slot_start": p.slots[t], "baseline_kw": base,
-                         "target_kw": p.event_reduction_kw[k], "cap_kw": base - p.event_reduction_kw[k],
-                         "net_load_kw": scope_net[t], "delivered_kw": base - scope_net[t],
-                         "shortfall_kw": max(p.event_reduction_kw[k] - (base - scope_net[t]), 0.0)})
-    cols = ["event_id", "slot_start", "baseline_kw", "target_kw", "cap_kw", "net_load_kw", "delivered_kw",
-            "shortfall_kw"]
-    return pd.DataFrame(rows, columns=cols)
+        e = events[events.event_id == p.event_ids[k]]
+        target = p.event_reduction_kw[k]
+        paid = np.minimum(e.delivered_kw.clip(lower=0.0), target)
+        rows.append({"event_id": p.event_ids[k], "kind": e.kind.iat[0] if len(e) else "",
+                     "target_kw": target, "delivered_kw_mean": float(e.delivered_kw.mean()) if len(e) else 0.0,
+                     "delivered_kwh": float(e.delivered_kw.sum() * p.dt_h),
+                     "compliance_pct": float(100 * e.delivered_kw.mean() / target) if target > 0 and len(e) else 100.0,
+                     "slots_met": int((e.shortfall_kw <= TOL_KW).sum()), "slots": len(e),
+                     "revenue_cny": float(p.event_price_cny_per_kwh[k] * paid.sum() * p.dt_h),
+                     "penalty_cny": float(p.event_penalty_cny_per_kwh[k] * e.shortfall_kw.sum() * p.dt_h)})
+    return pd.DataFrame(rows)
 
 
 def _kpis(p: Problem, sol: Solution, net: np.ndarray, unmet: np.ndarray, events: pd.DataFrame) -> dict:
     compensation = float((p.event_price_cny_per_kwh * p.event_reduction_kw
-                          * (p.event_slots.sum(axis=1) if p.n_events else 0)).sum() * p.dt_h) if p.n_events else 0.0
+                          * p.event_slots.sum(axis=1)).sum() * p.dt_h) if p.n_events else 0.0
     _, unc_net, unc_unmet = uncontrolled_reference(p)
     kpis = {"status": sol.status.value, "objective_cny": sol.objective_cny - compensation,
             "bound_cny": sol.bound_cny - compensation, "mip_gap": sol.mip_gap}
     kpis.update(grid_kpis(p, net, unmet))
     kpis["pv_curtailed_kwh"] = float(sol.pv_curtail_kw.sum() * p.dt_h)
     kpis["dr_shortfall_kwh"] = float(events.shortfall_kw.sum() * p.dt_h) if len(events) else 0.0
+    if p.n_events:
+        kpis["dr_events"] = event_summary(p, events).to_dict(orient="records")
     kpis.update({"n_evs": p.n_evs, "n_transformers": p.n_transformers, "n_slots": p.n_slots,
                  "slot_minutes": int(round(p.dt_h * 60)),
                  "build_seconds": sol.build_seconds, "solve_seconds": sol.solve_seconds, "solver": sol.solver})

@@ -36,6 +36,7 @@ class Scenario:
     evs: pd.DataFrame                   # one row per EV, tz-aware arrival/departure
     price_cny_per_kwh: pd.Series        # [slots]
     weather: dict                       # station_id -> DataFrame of ghi, dni, dhi, temp_air (or absent)
+    load_history: pd.DataFrame | None = None  # slot_start (tz-aware), scope_id, load_kw: metered, for DR baselines
 
     @property
     def tz(self) -> str:
@@ -111,12 +112,15 @@ def load_scenario(path: Path | str | None = None) -> Scenario:
                           config.transformers)
     price = _price(config, folder, slots, problems)
     weather = _stations_and_events(config, folder, slots, set(ids or []), problems)
+    history = None
+    if config.load_history is not None:
+        history = tables.read_load_history(folder / config.load_history, config.load_history, tz, problems)
     if problems:
         raise InputError(problems.close())
     return Scenario(config=config, folder=folder, slots=slots,
                     transformers=trafos.drop(columns=[]).reset_index(drop=True),
                     feeders=feeders, base_load_kw=base, evs=evs.reset_index(drop=True),
-                    price_cny_per_kwh=price, weather=weather)
+                    price_cny_per_kwh=price, weather=weather, load_history=history)
 
 
 def _read_feeders(config, folder, trafos, problems) -> pd.DataFrame:
@@ -163,10 +167,12 @@ def _stations_and_events(config, folder, slots, ids: set[str], problems) -> dict
                     problems.add(line)
     for i, ev in enumerate(config.dr_events):
         where = f"scenario.yaml: dr_events.{i} ({ev.event_id})"
+        stations = {st.station_id for st in config.stations}
         if ev.scope != "all":
             for tid in ev.scope:
-                if ids and tid not in ids:
-                    problems.add(f"{where}: scope names transformer_id {tid}, not in {config.transformers}")
+                if ids and tid not in ids and tid not in stations:
+                    problems.add(f"{where}: scope names {tid}, neither a transformer_id in {config.transformers} "
+                                 "nor a station_id")
         mask = event_slot_mask(slots, config.horizon.slot_minutes, ev.start, ev.end, config.site.timezone)
         if not mask.any():
             problems.add(f"{where}: start..end ({ev.start.isoformat()} to {ev.end.isoformat()}) covers no "

@@ -219,3 +219,15 @@ def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, ke
                          f"have no row ({first}{more})")
     return wide.reindex(columns=expected)
 
+
+
+def read_load_history(path: Path, label: str, tz: str, problems: Problems) -> pd.DataFrame | None:
+    """``slot_start, scope_id, load_kw``: metered load per transformer (or ``all``) for DR baselines."""
+    t = Table(path, label, "scope_id", problems)
+    if not t.ok or not t.require(["slot_start", "scope_id", "load_kw"]):
+        return None
+    df = pd.DataFrame({"slot_start": t.time("slot_start", tz), "scope_id": t.text("scope_id"),
+                       "load_kw": t.number("load_kw")})
+    dup = df.duplicated(["slot_start", "scope_id"], keep="first").to_numpy() & df.slot_start.notna().to_numpy()
+    t.report(dup, "slot_start", lambda i: f"{df.slot_start.iat[i].isoformat()} appears twice for scope_id={df.scope_id.iat[i]}")
+    return df

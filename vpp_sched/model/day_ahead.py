@@ -151,13 +151,18 @@ def define_batteries(m: pyo.ConcreteModel, p: Problem) -> None:
 
 
 def define_dr_events(m: pyo.ConcreteModel, p: Problem) -> None:
-    """``dr_event_cap[k,t]``: scope net load - shortfall <= baseline - reduction, in event slots."""
+    """``dr_event_cap[k,t]``: sign·(scope net load) - shortfall <= sign·baseline - target, in event slots.
+
+    sign = +1 for peak shaving (stay below the baseline), -1 for valley filling (stay above it).
+    """
     red = p.event_reduction_kw
+    sign = p.event_signs()
+    cap = p.event_cap_kw if p.n_events else None
     m.dr_shortfall_kw = pyo.Var(m.KT, bounds=lambda m, k, t: (0.0, float(red[k])))
     scope = {k: [int(n) for n in np.flatnonzero(p.event_scope[k])] for k in range(p.n_events)}
     m.dr_event_cap = pyo.Constraint(m.KT, rule=lambda m, k, t: (
-        sum(m.net_load_kw[n, t] for n in scope[k]) - m.dr_shortfall_kw[k, t]
-        <= float(p.event_baseline_kw[k, t] - red[k])))
+        float(sign[k]) * sum(m.net_load_kw[n, t] for n in scope[k]) - m.dr_shortfall_kw[k, t]
+        <= float(cap[k, t])))
 
 
 def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
