@@ -3,6 +3,7 @@ which replaces the target only when complete. A failure leaves no half-written p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -57,10 +58,7 @@ def write_plan(plan: Plan, out_dir: Path | str, parquet: bool = True, extra: dic
     ``extra`` maps a relative file name to a callable ``f(folder: Path)`` writing more files
     (report, OCPP profiles) inside the same atomic step.
     """
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         for stem, table in plan_tables(plan).items():
             _iso(table).to_csv(tmp / f"{stem}.csv", index=False, float_format="%.6f", lineterminator="\n")
             if parquet and _has_pyarrow():
@@ -69,11 +67,21 @@ def write_plan(plan: Plan, out_dir: Path | str, parquet: bool = True, extra: dic
         (tmp / "kpis.json").write_text(json.dumps(_json_safe(kpis), indent=2, sort_keys=False) + "\n")
         for _, writer in (extra or {}).items():
             writer(tmp)
+    return Path(out_dir).resolve()
+
+
+@contextlib.contextmanager
+def atomic_folder(out_dir: Path | str):
+    """Yield a temporary folder beside ``out_dir``; it replaces ``out_dir`` only if the block succeeds."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        yield tmp
         _replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out_dir
 
 
 def _replace(tmp: Path, out_dir: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from vpp_sched.cli import generate, plan, schema, validate
+from vpp_sched.cli import flex, generate, plan, schema, validate
 
 app = typer.Typer(name="vpp-sched", no_args_is_help=True, add_completion=False,
                   help="Day-ahead scheduling of EV charging, PV-storage stations and demand response "
@@ -13,6 +13,7 @@ app.command("plan")(plan.plan)
 app.command("validate")(validate.validate)
 app.command("schema")(schema.schema)
 app.command("generate")(generate.generate)
+app.command("flex")(flex.flex)
 
 
 def main() -> None:
