@@ -77,6 +77,7 @@ def atomic_folder(out_dir: Path | str):
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; plans and exports are read by other users and services
         yield tmp
         _replace(tmp, out_dir)
     except BaseException:

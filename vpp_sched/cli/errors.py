@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import traceback
 
@@ -39,6 +40,9 @@ def exit_codes(debug: bool = False):
         raise typer.Exit(_NO_PLAN_EXIT.get(exc.status, EXIT_SOLVER)) from None
     except typer.Exit:
         raise
+    except BrokenPipeError:  # the reader of our stdout went away (e.g. `| head`): the work is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(EXIT_OK) from None
     except Exception as exc:  # a bug or a solver crash: say so, keep the traceback behind --debug
         err(f"error: {type(exc).__name__}: {exc}")
         if debug:
