@@ -12,6 +12,7 @@ from vpp_sched.cli.progress import progress_status
 from vpp_sched.ocpp_export import ocpp_writer
 from vpp_sched.output import write_plan
 from vpp_sched.planner import plan_day
+from vpp_sched.report import report_writer
 from vpp_sched.scenario import load_scenario
 from vpp_sched.solve import METHODS
 
@@ -24,6 +25,7 @@ def plan(
     mip_gap: Annotated[Optional[float], typer.Option("--mip-gap", min=0.0, max=1.0, help="Relative MIP gap; overrides scenario.yaml")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="Solver threads; overrides scenario.yaml")] = None,
     parquet: Annotated[bool, typer.Option(help="Also write Parquet copies of the tables")] = True,
+    report: Annotated[bool, typer.Option(help="Write report.html (figures and KPIs, opens offline)")] = True,
     ocpp: Annotated[Optional[str], typer.Option("--ocpp", help="Also write ocpp/ SetChargingProfile requests: 1.6 | 2.0.1")] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
@@ -31,10 +33,10 @@ def plan(
     if method not in METHODS:
         err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")
         raise typer.Exit(2)
-    extra = None
+    extra = {}
     if ocpp is not None:
         try:
-            extra = {"ocpp": ocpp_writer(ocpp)}  # checks the version now, before solving
+            extra["ocpp"] = ocpp_writer(ocpp)  # checks the version now, before solving
         except ValueError as exc:
             err(f"error: --ocpp: {exc}")
             raise typer.Exit(2) from None
@@ -45,6 +47,8 @@ def plan(
                                        ("threads", threads)) if v is not None}
         options = sc.config.solver.model_copy(update=overrides)
         run = plan_day(sc, method=method, options=options, progress=say)
+        if report:
+            extra["report"] = report_writer(run)
         say("writing the plan")
         folder = write_plan(run.plan, out, parquet=parquet, extra=extra)
         _summary(run.plan.kpis, folder)
