@@ -390,7 +390,7 @@ def check_solution(problem: Problem, solution: Solution, *, tol: float = 1e-5,
     if K:
         slots = np.asarray(p.event_slots, dtype=bool)
         assert np.all(short[~slots] == 0.0), "shortfall outside event slots"
-        assert np.all(short >= -tol) and np.all(short <= p.event_reduction_kw[:, None] + tol), "shortfall out of bounds"
+        assert np.all(short >= -tol), "negative shortfall"
         scope_load = np.asarray(p.event_scope, dtype=float) @ s.net_load_kw
         kneed = np.clip(p.event_signs()[:, None] * scope_load - p.event_cap_kw, 0.0, None) * slots
         assert np.all(short >= kneed - tol), "event cap exceeded beyond the reported shortfall"

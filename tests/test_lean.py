@@ -258,14 +258,15 @@ def test_dr_shortfall_when_the_cap_is_below_the_base_load():
     assert s.objective_cny == pytest.approx(25.8 + 3.0 + 33.0, abs=1e-9)
 
 
-def test_shortfall_above_the_requested_reduction_is_infeasible():
-    # cap 5 but base 12: the shortfall would have to be 7 > reduction 5 (its upper bound)
+def test_base_load_above_the_baseline_is_a_shortfall_not_infeasible():
+    # cap 5 but base 12: the shortfall is 7, more than the 5 kW asked (the load is above the baseline)
     base = np.array([12, 12, 5, 5, 5, 5, 5, 5], dtype=float)
     p = tiny_problem(base_load_kw=base, limit_kw=20.0, evs=[{}],
                      events=[{"slots": (0, 2), "baseline": 10.0, "reduction": 5.0}])
     s = solve_lean(p, EXACT)
-    assert s.status is SolveStatus.INFEASIBLE
-    assert s.ev_power_kw is None and np.isnan(s.objective_cny)
+    check_solution(p, s)
+    assert s.status is SolveStatus.OPTIMAL
+    assert s.dr_shortfall_kw[0, :2] == pytest.approx([7.0, 7.0])
 
 
 # --- structure and bookkeeping ----------------------------------------------------------------

@@ -60,7 +60,7 @@ class TariffPeriod(_Strict):
 
     start: str = Field(description="Local start time HH:MM")
     end: str = Field(description="Local end time HH:MM, exclusive; 24:00 for midnight")
-    price_cny_per_kwh: float = Field(ge=-10, le=100, description="Energy price [CNY/kWh]")
+    price_cny_per_kwh: float = Field(ge=0, le=100, description="Energy price, not negative (the cost of positive net load only) [CNY/kWh]")
 
     @field_validator("start", "end")
     @classmethod
@@ -255,7 +255,7 @@ class Penalties(_Strict):
 
     unmet_energy_cny_per_kwh: float = Field(50.0, gt=0, description="Per kWh an EV does not get [CNY/kWh]")
     overload_cny_per_kwh: float = Field(500.0, gt=0, description="Per kWh above a transformer or feeder limit [CNY/kWh]")
-    early_charging_cny_per_kwh: float = Field(1e-4, ge=0, description="Tie-break: prefer earlier slots, scaled 0..1 over the horizon [CNY/kWh]")
+    early_charging_cny_per_kwh: float = Field(0.0, ge=0, description="Tie-break: prefer earlier slots, scaled 0..1 over the horizon; off by default, its tiny costs slow HiGHS's LP 2-5x at county scale [CNY/kWh]")
     switch_on_cny: float = Field(1e-3, ge=0, description="Tie-break per charger start where min_power_kw > 0 [CNY]")
 
 

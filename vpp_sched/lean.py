@@ -292,7 +292,6 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     cset("overload_kw", cost, p.overload_penalty_cny_per_kwh * dt)
     cset("feeder_overload_kw", cost, p.overload_penalty_cny_per_kwh * dt)
     if K:
-        cset("dr_shortfall_kw", upper, red[ke])
         cset("dr_shortfall_kw", cost, pi_dr[ke] * dt)
     if not relax_integrality:
         for name in BINARY_FAMILIES:

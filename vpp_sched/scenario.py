@@ -136,7 +136,7 @@ def _price(config, folder, slots, problems) -> pd.Series | None:
     tariff = config.tariff
     if tariff.table is not None:
         wide = tables.read_slot_table(folder / tariff.table, tariff.table, config.site.timezone, slots,
-                                      None, "price_cny_per_kwh", None, problems)
+                                      None, "price_cny_per_kwh", None, problems, minimum=0.0)
         return None if wide is None else wide["value"].rename("price_cny_per_kwh")
     minute = (slots.hour * 60 + slots.minute).to_numpy()
     price = np.full(len(slots), np.nan)

@@ -186,7 +186,7 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
 
 def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, key: str | None,
                     value: str, keys: list[str] | None, problems: Problems,
-                    keys_label: str = "transformers.csv") -> pd.DataFrame | None:
+                    keys_label: str = "transformers.csv", minimum: float | None = None) -> pd.DataFrame | None:
     """A per-slot table ``slot_start[, key], value`` -> wide frame [slots x keys] (one column when no key).
 
     Rows outside the horizon are ignored; every slot of the horizon must be there for every key.
@@ -196,7 +196,7 @@ def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, ke
     if not t.ok or not t.require(need):
         return None
     times = t.time("slot_start", tz)
-    values = t.number(value)
+    values = t.number(value, minimum=minimum)
     ids = t.text(key) if key else pd.Series("value", index=t.raw.index)
     if keys is not None and key:
         t.known(key, set(keys), f"{key} in {keys_label}")

@@ -158,7 +158,8 @@ def define_dr_events(m: pyo.ConcreteModel, p: Problem) -> None:
     red = p.event_reduction_kw
     sign = p.event_signs()
     cap = p.event_cap_kw if p.n_events else None
-    m.dr_shortfall_kw = pyo.Var(m.KT, bounds=lambda m, k, t: (0.0, float(red[k])))
+    # No upper bound: a baseline below the base load alone must not make the day infeasible.
+    m.dr_shortfall_kw = pyo.Var(m.KT, domain=pyo.NonNegativeReals)
     scope = {k: [int(n) for n in np.flatnonzero(p.event_scope[k])] for k in range(p.n_events)}
     m.dr_event_cap = pyo.Constraint(m.KT, rule=lambda m, k, t: (
         float(sign[k]) * sum(m.net_load_kw[n, t] for n in scope[k]) - m.dr_shortfall_kw[k, t]
