@@ -30,7 +30,7 @@ import pandas as pd
 
 from vpp_sched.errors import InputError
 from vpp_sched.output import atomic_folder
-from vpp_sched.synthetic import EV_COLUMNS, ZEZHOU_SITE, scenario_config, write_scenario
+from vpp_sched.synthetic import EV_COLUMNS, ZEZHOU_SITE, scenario_config, simbench_date, write_scenario
 from vpp_sched.tables import Problems, Table
 from vpp_sched.timeutil import slot_index, to_local
 
@@ -70,22 +70,6 @@ class ImportResult:
     loads_per_transformer: dict[str, int]
     profile_days: list[dt.date]       # the 2016 days whose profiles were used
     unassigned_loads: list[str] = field(default_factory=list)
-
-
-def simbench_date(day: dt.date) -> dt.date:
-    """The 2016 day with the weekday of ``day`` nearest its day of year (at most 3 days away).
-
-    Near the year's ends the nearest same weekday may fall outside 2016: then the one a week
-    later (or earlier) inside 2016 is used, so the weekday always matches.
-    """
-    doy = day.timetuple().tm_yday
-    same = dt.date(SIMBENCH_YEAR, 1, 1) + dt.timedelta(days=doy - 1)
-    out = same + dt.timedelta(days=(day.weekday() - same.weekday() + 3) % 7 - 3)
-    if out.year < SIMBENCH_YEAR:
-        out += dt.timedelta(days=7)
-    elif out.year > SIMBENCH_YEAR:
-        out -= dt.timedelta(days=7)
-    return out
 
 
 def read_transformers(folder: Path, problems: Problems) -> pd.DataFrame | None:

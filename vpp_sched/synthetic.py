@@ -104,13 +104,24 @@ def _clock_minute(start: dt.datetime, minutes: np.ndarray) -> np.ndarray:
     return (start.hour * 60 + start.minute + np.asarray(minutes)) % 1440
 
 
+def simbench_date(day: dt.date) -> dt.date:
+    """The 2016 day with the weekday of ``day`` nearest its day of year (at most 3 days away).
+
+    Near the year's ends the nearest same weekday may fall outside 2016: then the one a week
+    later (or earlier) inside 2016 is used, so the weekday always matches.
+    """
+    same = dt.date(2016, 1, 1) + dt.timedelta(days=day.timetuple().tm_yday - 1)
+    out = same + dt.timedelta(days=(day.weekday() - same.weekday() + 3) % 7 - 3)
+    if out.year < 2016:
+        out += dt.timedelta(days=7)
+    elif out.year > 2016:
+        out -= dt.timedelta(days=7)
+    return out
+
+
 def _simbench_minute(start: dt.datetime) -> int:
-    """Minute of 2016 matching ``start``: same day-of-year moved by -3..+3 days to the same weekday."""
-    doy = min(start.timetuple().tm_yday, 366)
-    day = dt.date(2016, 1, 1) + dt.timedelta(days=doy - 1)
-    shift = (start.weekday() - day.weekday() + 3) % 7 - 3
-    day_index = (doy - 1 + shift) % 366  # wraps around the year end
-    return day_index * 1440 + start.hour * 60 + start.minute
+    """Minute of 2016 matching ``start``: :func:`simbench_date`, same local clock time."""
+    return (simbench_date(start.date()) - dt.date(2016, 1, 1)).days * 1440 + start.hour * 60 + start.minute
 
 
 # ---------------------------------------------------------------- base load
