@@ -222,6 +222,8 @@ def _warnings(p: Problem, sol: Solution, evs: pd.DataFrame, load: pd.DataFrame, 
     out = []
     if sol.status.value == "time_limit":
         out.append(f"time limit reached: the plan is the best found, {sol.mip_gap:.2%} from the bound")
+    elif sol.status.value == "feasible":
+        out.append(f"the plan is {sol.mip_gap:.2%} from the bound, more than the requested gap")
     short = evs[evs.unmet_kwh > TOL_KWH]
     if len(short):
         out.append(f"{len(short)} EV(s) short of {short.unmet_kwh.sum():.1f} kWh in total "

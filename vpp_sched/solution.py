@@ -13,13 +13,14 @@ class SolveStatus(str, enum.Enum):
 
     OPTIMAL = "optimal"            # proven optimal within the requested MIP gap
     TIME_LIMIT = "time_limit"      # stopped by the time limit with a feasible plan; see mip_gap
+    FEASIBLE = "feasible"          # a plan, not proven within the requested gap (no time limit hit); see mip_gap
     NO_SOLUTION = "no_solution"    # stopped by a limit before any feasible plan was found
     INFEASIBLE = "infeasible"      # no plan even with the slacks (should not happen: a bug or bad data)
     ERROR = "error"                # the solver failed
 
     @property
     def has_plan(self) -> bool:
-        return self in (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT)
+        return self in (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT, SolveStatus.FEASIBLE)
 
 
 @dataclass

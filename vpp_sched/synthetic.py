@@ -389,28 +389,26 @@ def make_feeders(rng: np.random.Generator, transformers: pd.DataFrame) -> pd.Dat
 
 
 def make_dr_event(rng: np.random.Generator, start: str | dt.datetime, slots: int, slot_minutes: int,
-             total_uncontrolled_kw: np.ndarray, ev_uncontrolled_kw: np.ndarray | None = None) -> dict:
-    """One DR event 18:00-21:00 on the first day that holds it, for the whole portfolio.
+                  total_uncontrolled_kw: np.ndarray) -> dict:
+    """One binding peak-shaving event for the whole portfolio, 23:00-01:00 on the first night.
 
-    ``reduction_kw`` is 10-15 % of the uncontrolled portfolio peak (base + EVs at full power
-    from arrival) inside the event window, but at most 60 % of the least uncontrolled EV load
-    in the window (when given), so the event binds and the EVs can deliver it; notified at
-    12:00 the day before.
+    When the valley tariff starts at 23:00, price-driven charging piles up in a rebound peak
+    above what uncontrolled charging would draw then; the province asks for the portfolio to stay
+    10-15 % below the uncontrolled baseline. Orderly charging must spread the night's charging to
+    deliver it, so the event binds (and a plan that ignores it overshoots the cap by the rebound).
+    Notified at 12:00 the day before.
     """
     t0 = parse_start(start)
-    first = (18 * 60 - (t0.hour * 60 + t0.minute)) % 1440
-    if first + 180 > slots * slot_minutes:
-        raise ValueError("the horizon holds no 18:00-21:00 window for a DR event")
-    s0, s1 = first // slot_minutes, -(-(first + 180) // slot_minutes)
+    first = (23 * 60 - (t0.hour * 60 + t0.minute)) % 1440
+    if first + 120 > slots * slot_minutes:
+        raise ValueError("the horizon holds no 23:00-01:00 window for a DR event")
+    s0, s1 = first // slot_minutes, -(-(first + 120) // slot_minutes)
     peak = float(np.max(total_uncontrolled_kw[s0:s1]))
-    target = peak * rng.uniform(0.10, 0.15)
-    if ev_uncontrolled_kw is not None:
-        target = min(target, 0.6 * float(np.min(ev_uncontrolled_kw[s0:s1])))
-    begin, end = iso_times(t0, np.array([first, first + 180]))
+    begin, end = iso_times(t0, np.array([first, first + 120]))
     day = dt.datetime.fromisoformat(begin)
     notified = day.replace(hour=12, minute=0) - dt.timedelta(days=1)
     return {"event_id": "DR1", "start": begin, "end": end, "notified_at": notified.isoformat(), "scope": "all",
-            "reduction_kw": round(target, 0), "baseline": "uncontrolled",
+            "reduction_kw": round(peak * rng.uniform(0.10, 0.15), 0), "baseline": "uncontrolled",
             "price_cny_per_kwh": 3.0}
 
 
@@ -525,6 +523,5 @@ def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stati
         tables["feeders.csv"] = make_feeders(rng, table)
     if dr_event:
         ev_load = uncontrolled_ev_load_kw(ev_table, table["transformer_id"], t0, slots, slot_minutes)
-        config["dr_events"] = [make_dr_event(rng, t0, slots, slot_minutes, base.sum(axis=0) + ev_load.sum(axis=0),
-                                             ev_load.sum(axis=0))]
+        config["dr_events"] = [make_dr_event(rng, t0, slots, slot_minutes, base.sum(axis=0) + ev_load.sum(axis=0))]
     return write_scenario(out_dir, config, tables)
