@@ -138,11 +138,11 @@ def test_tariff_periods_cover_the_day(scenario):
     assert prices == {0.30, 0.60, 0.95}
 
 
-def test_dr_event_positive_and_in_the_evening(scenario):
+def test_dr_event_positive_and_at_the_valley_rebound(scenario):
     (event,) = _config(scenario).dr_events
     assert event.reduction_kw > 0 and event.scope == "all" and event.baseline == "uncontrolled"
-    assert event.start.isoformat() == "2026-11-27T18:00:00+08:00"
-    assert event.end.isoformat() == "2026-11-27T21:00:00+08:00"
+    assert event.start.isoformat() == "2026-11-27T23:00:00+08:00"
+    assert event.end.isoformat() == "2026-11-28T01:00:00+08:00"
     assert event.notified_at.isoformat() == "2026-11-26T12:00:00+08:00"
     assert event.price_cny_per_kwh == 3.0
 
