@@ -14,7 +14,7 @@ from vpp_sched.problem import Problem
 from vpp_sched.results import Plan, make_plan
 from vpp_sched.scenario import Scenario, load_scenario
 from vpp_sched.solution import Solution, SolveStatus
-from vpp_sched.solve import solve
+from vpp_sched.solve import choose_method, solve
 from vpp_sched.validity import check_plan
 
 
@@ -29,10 +29,12 @@ class PlanRun:
 
 
 def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean",
-             options: SolverOptions | None = None, progress: Callable[[str], None] | None = None) -> PlanRun:
+             options: SolverOptions | None = None, progress: Callable[[str], None] | None = None,
+             executor=None) -> PlanRun:
     """Plan one day. ``scenario`` is a loaded scenario, a path, or ``None`` for the bundled default.
 
-    ``progress`` is called with the name of each stage as it starts (the CLI shows it on a terminal).
+    ``progress`` is called with the name of each stage as it starts (the CLI shows it on a terminal);
+    ``executor`` (:func:`vpp_sched.parallel.get_executor`) runs the blocks of ``method="decomposed"``.
 
     Raises
     ------
@@ -51,7 +53,7 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     if needs_plan_baseline(scenario):
         say("planning without the DR events (their 'plan' baseline)")
         free_problem = build_problem(scenario, with_events=False)
-        free = solve(free_problem, options, method=method)
+        free = solve(free_problem, options, method=method, executor=executor)
         if not free.status.has_plan:
             raise NoPlanError(free.status, "the plan without DR events (the 'plan' baseline): "
                               + _no_plan_message(free, options))
@@ -59,7 +61,7 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     else:
         problem = build_problem(scenario)
     say(f"solving {problem.n_evs} EVs on {problem.n_transformers} transformers ({method})")
-    solution = solve(problem, options, method=method)
+    solution = solve(problem, options, method=method, executor=executor)
     if not solution.status.has_plan:
         raise NoPlanError(solution.status, _no_plan_message(solution, options))
     say("checking the plan")
@@ -69,7 +71,7 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     violations = check_plan(problem, plan)
     plan.kpis["valid"] = not violations
     plan.warnings += [f"validity check failed: {v}" for v in violations]
-    plan.kpis["method"] = method
+    plan.kpis["method"] = choose_method(problem, method)
     plan.kpis["total_seconds"] = time.perf_counter() - start
     return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan)
 

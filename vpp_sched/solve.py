@@ -23,7 +23,17 @@ from vpp_sched.model import create_model
 from vpp_sched.problem import Problem
 from vpp_sched.solution import Solution, SolveStatus, relative_gap
 
-METHODS = ("pyomo", "lean")
+METHODS = ("pyomo", "lean", "decomposed")
+#: ``auto`` decomposes from this many EVs on (measured: at 1,000 EVs both routes take ~2 s; at
+#: 10,000 with a binding DR event the decomposed route is faster than the monolithic LP rounding).
+AUTO_DECOMPOSE_EVS = 5_000
+
+
+def choose_method(problem: Problem, method: str) -> str:
+    """Resolve ``auto`` by size: ``decomposed`` for large portfolios, else ``lean``."""
+    if method != "auto":
+        return method
+    return "decomposed" if problem.n_evs >= AUTO_DECOMPOSE_EVS and problem.n_transformers > 1 else "lean"
 
 _PYOMO_STATUS = {
     TerminationCondition.convergenceCriteriaSatisfied: SolveStatus.OPTIMAL,
@@ -64,20 +74,27 @@ def solver_info(options: SolverOptions, build: str) -> dict:
             "build": build, "options": highs_options(options)}
 
 
-def solve(problem: Problem, options: SolverOptions, method: str = "lean") -> Solution:
+def solve(problem: Problem, options: SolverOptions, method: str = "lean", executor=None) -> Solution:
     """Solve the day-ahead model.
 
     ``method``: ``lean`` (numpy build, LP-guided rounding of charger on/off, then the MILP only if
-    the rounded plan is not within the gap) or ``pyomo`` (the readable model, plain branch and bound).
+    the rounded plan is not within the gap), ``pyomo`` (the readable model, plain branch and bound),
+    ``decomposed`` (per-transformer blocks coordinated on feeders and DR events, run on
+    ``executor``, see :mod:`vpp_sched.decompose`) or ``auto`` (by size).
     """
     quiet_highs_banner()
+    method = choose_method(problem, method)
+    if method == "decomposed":
+        from vpp_sched.decompose import solve_decomposed
+
+        return solve_decomposed(problem, options, executor=executor)
     if method == "pyomo":
         return solve_pyomo(problem, options)
     if method == "lean":
         from vpp_sched.lp_rounding import solve_lp_guided
 
         return solve_lp_guided(problem, options)
-    raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    raise ValueError(f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}")
 
 
 def solve_pyomo(problem: Problem, options: SolverOptions, relax_integrality: bool = False) -> Solution:

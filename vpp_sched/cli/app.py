@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from vpp_sched.cli import export_ocpp, flex, generate, import_simbench, plan, replay, schema, validate
+from vpp_sched.cli import export_ocpp, flex, generate, hosting, import_simbench, plan, replay, schema, validate, whatif
 
 app = typer.Typer(name="vpp-sched", no_args_is_help=True, add_completion=False,
                   help="Day-ahead scheduling of EV charging, PV-storage stations and demand response "
@@ -15,6 +15,8 @@ app.command("schema")(schema.schema)
 app.command("generate")(generate.generate)
 app.command("flex")(flex.flex)
 app.command("replay")(replay.replay)
+app.command("whatif")(whatif.whatif)
+app.command("hosting")(hosting.hosting)
 app.command("export-ocpp")(export_ocpp.export_ocpp)
 app.command("import-simbench")(import_simbench.import_simbench)
 

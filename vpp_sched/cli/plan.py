@@ -11,6 +11,7 @@ from vpp_sched.cli.errors import err, exit_codes
 from vpp_sched.cli.progress import progress_status
 from vpp_sched.ocpp_export import ocpp_writer
 from vpp_sched.output import write_plan
+from vpp_sched.parallel import get_executor
 from vpp_sched.planner import plan_day
 from vpp_sched.report import report_writer
 from vpp_sched.scenario import load_scenario
@@ -20,7 +21,9 @@ from vpp_sched.solve import METHODS
 def plan(
     scenario: Annotated[Optional[Path], typer.Argument(help="Scenario folder or scenario.yaml; default: the bundled Zezhou demo")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Plan folder to write (replaced when complete)")] = Path("plan"),
-    method: Annotated[str, typer.Option(help=f"Model build: {' | '.join(METHODS)}")] = "lean",
+    method: Annotated[str, typer.Option(help=f"auto | {' | '.join(METHODS)}: auto decomposes large portfolios")] = "auto",
+    scheduler: Annotated[Optional[str], typer.Option(help="Where decomposed blocks run: serial | threads | local | tcp://host:8786")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Workers of a local executor")] = None,
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help="Solver time limit [s]; overrides scenario.yaml")] = None,
     mip_gap: Annotated[Optional[float], typer.Option("--mip-gap", min=0.0, max=1.0, help="Relative MIP gap; overrides scenario.yaml")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="Solver threads; overrides scenario.yaml")] = None,
@@ -30,8 +33,8 @@ def plan(
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """Plan tomorrow: orderly EV charging, station batteries and PV, DR events."""
-    if method not in METHODS:
-        err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method not in ("auto", *METHODS):
+        err(f"error: --method must be one of auto, {', '.join(METHODS)}, not {method!r}")
         raise typer.Exit(2)
     extra = {}
     if ocpp is not None:
@@ -46,7 +49,8 @@ def plan(
         overrides = {k: v for k, v in (("time_limit_s", time_limit), ("mip_rel_gap", mip_gap),
                                        ("threads", threads)) if v is not None}
         options = sc.config.solver.model_copy(update=overrides)
-        run = plan_day(sc, method=method, options=options, progress=say)
+        with get_executor(scheduler, workers) as executor:
+            run = plan_day(sc, method=method, options=options, progress=say, executor=executor)
         if report:
             extra["report"] = report_writer(run)
         say("writing the plan")

@@ -11,15 +11,17 @@ from vpp_sched.cli.errors import EXIT_SOLVER, EXIT_USAGE, err, exit_codes
 from vpp_sched.solve import METHODS
 
 #: Per-plan time limit of a study unless --time-limit says otherwise [s] (the scenario's when lower).
-STUDY_TIME_LIMIT_S = 20.0
+STUDY_TIME_LIMIT_S = 10.0
 
-SCHEDULER_HELP = ("Where cases run: serial | threads | local (a Dask LocalCluster of --workers processes) | "
-                  "a Dask scheduler address tcp://host:8786; default serial, or local when --workers > 1")
+SCHEDULER_HELP = ("Where runs go: threads (default) | serial | local (a Dask LocalCluster of --workers processes) | "
+                  "a Dask scheduler address tcp://host:8786")
 
 
-def study_options(solver, time_limit: float | None, mip_gap: float | None, threads: int | None):
-    """The scenario's solver options with the study defaults and the command line's overrides."""
-    limit = time_limit if time_limit is not None else min(solver.time_limit_s, STUDY_TIME_LIMIT_S)
+def study_options(solver, time_limit: float | None, mip_gap: float | None, threads: int | None,
+                  default_time_limit: float = STUDY_TIME_LIMIT_S):
+    """The scenario's solver options with the study's time limit (the scenario's when lower) and the
+    command line's overrides."""
+    limit = time_limit if time_limit is not None else min(solver.time_limit_s, default_time_limit)
     update = {"time_limit_s": limit}
     if mip_gap is not None:
         update["mip_rel_gap"] = mip_gap
@@ -36,7 +38,7 @@ def whatif(
     policy: Annotated[str, typer.Option(help="Policies, comma-separated: uncontrolled (no solve), orderly (the plan)")] = "uncontrolled,orderly",
     out: Annotated[Path, typer.Option("--out", "-o", help="Study folder to write (replaced when complete)")] = Path("whatif"),
     scheduler: Annotated[Optional[str], typer.Option(help=SCHEDULER_HELP)] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Cases run at once (default: 1, serial)")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Runs at once (default: the cores; 1 = serial)")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the EV resampling of evs.scale")] = 0,
     method: Annotated[str, typer.Option(help=f"Model build: {' | '.join(METHODS)}")] = "lean",
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help=f"Solver time limit per plan [s]; default the scenario's, at most {STUDY_TIME_LIMIT_S:g}")] = None,
@@ -64,7 +66,7 @@ def whatif(
         n_cases = len(study.cross_product(varies))
         typer.echo(f"{n_cases} case(s) x {len(policies)} polic{'y' if len(policies) == 1 else 'ies'}, "
                    f"time limit {options.time_limit_s:g} s per plan", err=True)
-        with study.executor_for(scheduler, workers) as ex:
+        with study.executor_for(scheduler, workers, tasks=n_cases) as ex:
             result = study.run_whatif(sc, varies, policies, seed=seed, method=method, options=options, executor=ex)
         folder = study.write_whatif(result, out)
         _summary(result, folder)
@@ -85,5 +87,5 @@ def _summary(result, folder: Path) -> None:
         sub = done[done.policy == pol]
         if len(sub):
             typer.echo(f"  {pol}: {int((sub.overload_hours > 0).sum())} case(s) overload, "
-                       f"{int((sub.unmet_by_grid_kwh > 0).sum())} with EVs short because of the grid, "
+                       f"{int((sub.unmet_by_grid_kwh > 0).sum())} with EVs short of energy their stay allows, "
                        f"max loading {sub.max_loading_pu.max():.2f} pu")

@@ -1,0 +1,69 @@
+"""``vpp-sched hosting``: per transformer, the largest EV population it hosts, uncontrolled and orderly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vpp_sched.cli.errors import EXIT_SOLVER, EXIT_USAGE, err, exit_codes
+from vpp_sched.cli.whatif import SCHEDULER_HELP, study_options
+from vpp_sched.solve import METHODS
+
+#: Per-plan time limit of the hosting search unless --time-limit says otherwise [s] (the scenario's
+#: when lower): a population the planner cannot host runs into it, and the search tries several.
+HOSTING_TIME_LIMIT_S = 5.0
+
+
+def hosting(
+    scenario: Annotated[Optional[Path], typer.Argument(help="Scenario folder or scenario.yaml; default: the bundled Zezhou demo")] = None,
+    transformer: Annotated[Optional[list[str]], typer.Option("--transformer", "-t", help="Transformer id (repeatable); default: every transformer without a station")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Study folder to write (replaced when complete)")] = Path("hosting"),
+    policy: Annotated[str, typer.Option(help="Policies, comma-separated: uncontrolled, orderly")] = "uncontrolled,orderly",
+    tolerance: Annotated[float, typer.Option(min=0.001, max=0.5, help="Relative width of the final bisection bracket")] = 0.01,
+    scheduler: Annotated[Optional[str], typer.Option(help=SCHEDULER_HELP)] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Transformers searched at once (default: the cores; 1 = serial)")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the EV resampling")] = 0,
+    method: Annotated[str, typer.Option(help=f"Model build: {' | '.join(METHODS)}")] = "lean",
+    time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help=f"Solver time limit per plan [s]; default the scenario's, at most {HOSTING_TIME_LIMIT_S:g}")] = None,
+    mip_gap: Annotated[Optional[float], typer.Option("--mip-gap", min=0.0, max=1.0, help="Relative MIP gap; overrides scenario.yaml")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Solver threads per plan; overrides scenario.yaml")] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
+) -> None:
+    """EV hosting capacity per transformer (bisection on the EV multiple); write hosting.csv and summary.md."""
+    from vpp_sched import hosting as study
+    from vpp_sched.scenario import load_scenario
+    from vpp_sched.whatif import VaryError, executor_for, parse_policies
+
+    if method not in METHODS:
+        err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        policies = parse_policies(policy)
+    except VaryError as exc:
+        err(f"error: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    with exit_codes(debug):
+        sc = load_scenario(scenario)
+        options = study_options(sc.config.solver, time_limit, mip_gap, threads, HOSTING_TIME_LIMIT_S)
+        n = len(transformer) if transformer else len(study.default_transformers(sc))
+        with executor_for(scheduler, workers, tasks=n) as ex:
+            result = study.run_hosting(sc, transformer, policies, seed=seed, method=method, options=options,
+                                       tolerance=tolerance, executor=ex)
+        folder = study.write_hosting(result, out)
+        t = result.table
+        typer.echo(f"hosting study written to {folder}")
+        typer.echo(f"  {len(t)} transformer(s) in {result.wall_seconds:.1f} s ({result.executor}, "
+                   f"{result.workers} worker(s)), tolerance {tolerance:.1%}")
+        for pol in result.policies:
+            col = f"{pol}_multiple"
+            ok = t[t.status == "ok"]
+            if len(ok):
+                typer.echo(f"  {pol}: {int((ok[col] < 1).sum())} transformer(s) below today's EVs; "
+                           f"lowest {ok[col].min():.2f}x ({ok.loc[ok[col].idxmin(), 'transformer_id']})")
+        for line in result.warnings:
+            err(f"warning: {line}")
+        if len(t) and (t.status == "failed").all():
+            err("error: every transformer failed (see hosting.csv)")
+            raise typer.Exit(EXIT_SOLVER)
