@@ -24,9 +24,9 @@ from vpp_sched.problem import Problem
 from vpp_sched.solution import Solution, SolveStatus, relative_gap
 
 METHODS = ("pyomo", "lean", "decomposed")
-#: ``auto`` decomposes from this many EVs on (measured: at 1,000 EVs both routes take ~2 s; at
-#: 10,000 with a binding DR event the decomposed route is faster than the monolithic LP rounding).
-AUTO_DECOMPOSE_EVS = 5_000
+#: ``auto`` decomposes from this many EVs on (measured on 2 cores: at 5,000-10,000 EVs the routes take
+#: about the same CPU; the decomposed one needs a fifth of the memory, and at 100,000 only it fits).
+AUTO_DECOMPOSE_EVS = 20_000
 
 
 def choose_method(problem: Problem, method: str) -> str:
