@@ -1,7 +1,7 @@
 """EV hosting capacity per transformer: the largest multiple of its EVs it carries without trouble.
 
 For each transformer, under ``uncontrolled`` (every EV at full power from arrival) and under
-``orderly`` (the day-ahead plan), find the largest multiple ``m`` of the transformer's own EV
+``orderly`` (a coordinated day plan, see below), find the largest multiple ``m`` of the transformer's own EV
 population (resampled as :func:`vpp_sched.whatif.resample_evs`, on this transformer only) at
 which the day has
 
@@ -20,14 +20,16 @@ wide. The reported ``multiple`` is the largest multiple giving the hosted popula
 most ``c`` EVs, and the first multiple shown not to host (``fail_multiple``) is at most
 ``tolerance`` above it, or one EV more.
 
-Orderly is searched in two passes. The LP relaxation (chargers modulating down to 0) is
-searched as above; it hosts whatever a plan can host, so its threshold (``orderly_lp``) bounds
-the orderly one from above. Then the planner's solves (:func:`vpp_sched.solve.solve`, the solve
-of ``plan_day``) try the LP threshold's population and, if it fails there, bisect between the
-uncontrolled threshold and it. Every reported orderly threshold is a plan that hosts; the true
-threshold of the MILP lies between it and the LP's. Near capacity the planner's heuristics (LP
-rounding, time-limited branch and bound) are not monotone in the population and depend on the
-time limit: the orderly threshold is what the planner achieves, not a proof.
+Orderly means: a day plan exists that respects every charger (off, or between its min and max
+power, only while plugged in for the whole slot) and has no overload and no unmet energy. It is
+searched in two passes. The LP relaxation (chargers modulating down to 0) is searched as above;
+it hosts whatever a plan can host, so its threshold (``orderly_lp``) bounds orderly from above.
+Then populations from one EV below the LP's failure down are judged by a least-laxity-first
+schedule (:func:`least_laxity_schedule`, fast) or, where that falls short, by the planner's own
+solve (:func:`vpp_sched.solve.solve`, as ``plan_day``): either is a valid plan, so the reported
+orderly threshold is proven, and exact when it meets the LP's. ``planner_at_threshold`` reports
+whether the planner's cost-optimal plan also hosts that population: near capacity its LP
+rounding can leave EVs short where a plan without shortfall exists.
 
 Each transformer is solved alone: :func:`restrict_to_transformer` keeps only it, its EVs and
 its stations; feeders and DR events are dropped (a transformer-only study).
@@ -526,7 +528,8 @@ def host_transformer(task: HostingTask) -> dict:
                                    options=task.options, tolerance=task.tolerance)
         for policy, th in found.items():
             if policy == "orderly_lp":
-                row.update(orderly_lp_multiple=th.multiple, orderly_lp_evs=th.n_evs, orderly_lp_capped=th.capped)
+                row.update(orderly_lp_multiple=th.multiple, orderly_lp_evs=th.n_evs, orderly_lp_capped=th.capped,
+                           orderly_upper_evs=None if th.fail_evs is None else max(th.fail_evs - 1, 0))
                 continue
             row.update({f"{policy}_multiple": th.multiple, f"{policy}_evs": th.n_evs,
                         f"{policy}_fail_multiple": th.fail_multiple, f"{policy}_fail_evs": th.fail_evs,
@@ -563,8 +566,8 @@ def hosting_columns(policies: Sequence[str]) -> list[str]:
         cols += [f"{pol}_multiple", f"{pol}_evs", f"{pol}_fail_multiple", f"{pol}_fail_evs", f"{pol}_capped",
                  f"{pol}_binding", f"{pol}_fails_with"]
     if "orderly" in policies:
-        cols += ["orderly_lp_multiple", "orderly_lp_evs", "orderly_lp_capped", "planner_at_threshold",
-                 "kva_value_cny_per_kva_day"]
+        cols += ["orderly_lp_multiple", "orderly_lp_evs", "orderly_lp_capped", "orderly_upper_evs",
+                 "planner_at_threshold", "kva_value_cny_per_kva_day"]
     return cols + ["tolerance", "evaluations", "status", "error", "wall_seconds"]
 
 
@@ -638,11 +641,14 @@ def summary_markdown(r: HostingResult) -> str:
              f"Bisection tolerance {r.tolerance:.0%}: every multiple up to the reported one hosts; the smallest "
              f"multiple shown not to host (`*_fail_multiple` in hosting.csv) is at most {r.tolerance:.0%} higher or "
              "one EV more. Each transformer is solved alone (no feeder limits, no DR events). "
-             "Orderly = the planner's solve; the LP bound (chargers modulating down to 0) hosts whatever a plan "
-             "can, so the true orderly threshold lies between the two.", ""]
+             "Orderly = a plan exists (chargers off or between min and max power) with no overload and no EV "
+             "short, shown by a least-laxity-first schedule or the planner; the LP bound (chargers modulating "
+             "down to 0) hosts whatever a plan can, so the true threshold lies between the two. "
+             "`planner_at_threshold` in hosting.csv says whether the day-ahead planner's own cost-optimal plan "
+             "reaches the orderly threshold.", ""]
     head = ["transformer", "kVA", "EVs today", *[f"{p}" for p in pols]]
     if "orderly" in pols:
-        head += ["orderly LP bound", "1 kVA more, CNY/day"]
+        head += ["orderly at most (LP)", "1 kVA more, CNY/day"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, row in df.iterrows():
         cells = [str(row.transformer_id), f"{row.rated_kva:g}", str(int(row.evs_today))]
@@ -652,7 +658,8 @@ def summary_markdown(r: HostingResult) -> str:
             cells += [_mult(row, p) for p in pols]
             if "orderly" in pols:
                 v = row.get("kva_value_cny_per_kva_day")
-                cells += [_mult(row, "orderly_lp"), f"{v:.3f}" if pd.notna(v) else "-"]
+                up = row.get("orderly_upper_evs")
+                cells += [f"<= {int(up)} EVs" if pd.notna(up) else "-", f"{v:.3f}" if pd.notna(v) else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Findings", ""]
     ok = df[df.status == "ok"]
@@ -672,6 +679,17 @@ def summary_markdown(r: HostingResult) -> str:
         if gain.notna().any():
             lines.append(f"- Orderly charging hosts {gain.median():.1f}x the EVs of uncontrolled charging "
                          f"(median over transformers; {gain.min():.1f}x to {gain.max():.1f}x).")
+    if "orderly" in pols and len(ok) and ok.orderly_upper_evs.notna().any():
+        width = (ok.orderly_upper_evs / ok.orderly_evs.where(ok.orderly_evs > 0) - 1).dropna()
+        if len(width):
+            lines.append(f"- The orderly thresholds are proven within {width.max():.1%} (largest gap between the "
+                         "population a plan hosts and the most the LP relaxation allows; median "
+                         f"{width.median():.1%}).")
+        planner_short = ok[~ok.planner_at_threshold.fillna("").str.startswith("hosts")]
+        if len(planner_short):
+            lines.append(f"- The day-ahead planner's own cost-optimal plan leaves EVs short at the orderly threshold "
+                         f"of {len(planner_short)} transformer(s) ({', '.join(planner_short.transformer_id)}): "
+                         "see `planner_at_threshold`.")
     if "orderly" in pols and len(ok) and ok.kva_value_cny_per_kva_day.notna().any():
         top = ok.loc[ok.kva_value_cny_per_kva_day.idxmax()]
         lines.append(f"- One more kVA is worth most on {top.transformer_id} "

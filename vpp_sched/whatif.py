@@ -763,7 +763,10 @@ def _findings(df: pd.DataFrame, keys: list[str], policies: list[str]) -> list[st
             worst = short.sort_values("unmet_by_grid_kwh", ascending=False).iloc[0]
             out.append(f"- **{pol}**: EVs fall short of energy their stay allows in {len(short)} case(s): "
                        f"{_list_cases(short)}. Most: case {worst.case} ({_case_label(worst, keys)}), "
-                       f"{worst.unmet_by_grid_kwh:.1f} kWh in {int(worst.evs_short_by_grid)} EV(s).")
+                       f"{worst.unmet_by_grid_kwh:.1f} kWh in {int(worst.evs_short_by_grid)} EV(s)."
+                       + (" This is the planner's plan: near a transformer's capacity its rounding of charger "
+                          "on/off can leave EVs short where a plan without shortfall exists (`vpp-sched hosting` "
+                          "shows what a transformer can host)." if pol == "orderly" else ""))
         elif pol == "orderly":
             out.append(f"- **{pol}**: every EV gets its energy in every case (as far as its stay allows).")
         physical = sub[(sub.unmet_energy_kwh - sub.unmet_by_grid_kwh) > 1e-3]
