@@ -442,7 +442,7 @@ def results_table(runs: list[dict]) -> str:
             _f(r.get("peak_mb") if not skipped else None, "{:,.0f}"),
             _f(r.get("objective_cny"), "{:,.2f}"), _f(r.get("bound_cny"), "{:,.2f}"),
             _f(r.get("mip_gap"), "{:.3%}"),
-            ("yes" if r.get("dr_binding") else "no") if r.get("n_events") else "–",
+            {True: "yes", False: "no"}.get(r.get("dr_binding"), "–") if r.get("n_events") else "–",
             _f(r.get("dr_shortfall_kwh"), "{:,.1f}"),
             _f(None if r.get("overload_energy_kwh") is None else
                r["overload_energy_kwh"] + (r.get("feeder_overload_kwh") or 0.0), "{:,.1f}"),
@@ -503,8 +503,10 @@ def check_targets(runs: list[dict]) -> list[dict]:
                  if r["method"] == "lean" and r.get(field) is not None and r["evs"] >= 10_000]
         if worst:
             v, r = max(worst, key=lambda x: x[0])
-            add(key, v <= 0.5, f"lean: worst {v:.2f} s per 10k EVs ({r['instance']}: {r[field]:.1f} s of "
-                f"{r['total_seconds']:.1f} s total outside HiGHS)")
+            of = (f"{r['total_seconds']:.1f} s total" if key == "overhead"
+                  else f"{r['solve_call_seconds']:.1f} s build + solve")
+            add(key, v <= 0.5, f"lean: worst {v:.2f} s per 10k EVs ({r['instance']}: {r[field]:.1f} s of {of} "
+                "outside HiGHS)")
         else:
             add(key, None, "not measured")
     r = by.get(("10000ev-200tr-dr+minp", "pyomo"))
@@ -599,6 +601,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--readme", dest="readme", action="store_true", default=None,
                     help="write the table into benchmarks/README.md (default in full mode)")
     ap.add_argument("--no-readme", dest="readme", action="store_false", help="leave benchmarks/README.md alone")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each finished (instance, method) this many times and keep the fastest total")
+    ap.add_argument("--report", type=Path, metavar="JSON",
+                    help="only print (and with --readme write) the tables of an existing results file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
@@ -607,6 +613,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.child:
         return child_main(json.loads(args.child))
+    if args.report:
+        data = json.loads(args.report.read_text())
+        add_ratios(data["runs"])
+        data["targets"] = check_targets(data["runs"])
+        text = markdown(data)
+        print(text)
+        if args.readme:
+            update_readme(text)
+        return 0
     from vpp_sched.solve import METHODS
 
     mode = "quick" if args.quick else "full"
@@ -640,9 +655,19 @@ def main(argv=None) -> int:
                 row.update(status="skipped", reason=f"> {args.pyomo_max_evs:,} EVs")
             else:
                 print(f"[{time.strftime('%H:%M:%S')}] {inst['name']} {method} ...", flush=True)
-                res = run_child(folder, method, options, args.time_limit, work,
-                                f"{inst['name'].replace('+', '_')}-{method}",
+                tag = f"{inst['name'].replace('+', '_')}-{method}"
+                res = run_child(folder, method, options, args.time_limit, work, tag,
                                 not args.no_write, not args.no_parquet)
+                totals = [res.get("total_seconds")]
+                for _ in range(args.repeat - 1):
+                    if res.get("total_seconds") is None:
+                        break  # a timeout or error is not repeated
+                    again = run_child(folder, method, options, args.time_limit, work, tag,
+                                      not args.no_write, not args.no_parquet)
+                    totals.append(again.get("total_seconds"))
+                    if again.get("total_seconds") is not None and again["total_seconds"] < res["total_seconds"]:
+                        res = again
+                res["repeats_total_seconds"] = totals
                 res.pop("method", None)
                 row.update(res)
             runs.append(row)
@@ -661,7 +686,7 @@ def main(argv=None) -> int:
     data = {"date": date, "mode": mode, "command": command, "machine": machine,
             "settings": {"mip_rel_gap": args.mip_gap, "threads": args.threads, "solver_time_limit_s": solver_limit,
                          "time_limit_s": args.time_limit, "seed": args.seed, "dr_share": args.dr_share, "pyomo_max_evs": args.pyomo_max_evs,
-                         "write_plan": not args.no_write, "parquet": not args.no_parquet,
+                         "write_plan": not args.no_write, "parquet": not args.no_parquet, "repeat": args.repeat,
                          "sizes": [s["label"] for s in sizes], "variants": variants, "methods": methods},
             "runs": runs}
     data["targets"] = check_targets(runs)
