@@ -67,7 +67,8 @@ def tiny_problem(
     limit_kw : scalar or [N]; base_load_kw : scalar, [T] or [N, T].
     evs : one dict per EV with keys ``energy`` (10), ``pmax`` (5), ``pmin`` (0), ``arrival``
         (0, first slot), ``departure`` (``n_slots``, slot index where the stay ends, exclusive),
-        ``available`` (bool [T], overrides arrival/departure), ``transformer`` (0).
+        ``available`` (bool [T], overrides arrival/departure), ``transformer`` (0); V2G:
+        ``v2g`` (False), ``dmax`` (= pmax), ``battery`` (60 kWh), ``soc0`` (kWh at arrival, 20).
         Default: two default EVs.
     feeders : dicts with ``capacity`` [kW] and ``transformers`` (list of transformer indices).
     stations : dicts with ``transformer`` (0), ``pv`` (scalar or [T] kW, default 0) and
@@ -179,6 +180,12 @@ def tiny_problem(
         event_price_cny_per_kwh=np.array([float(ev.get("price", 0.0)) for ev in events]),
         event_penalty_cny_per_kwh=np.array([float(ev.get("penalty", 5.0)) for ev in events]),
     )
+    if any(ev.get("v2g") for ev in evs):
+        problem = dataclasses.replace(
+            problem, ev_v2g=np.array([bool(ev.get("v2g", False)) for ev in evs]),
+            ev_max_discharge_kw=np.array([float(ev.get("dmax", ev.get("pmax", 5.0))) for ev in evs]),
+            ev_battery_kwh=np.array([float(ev.get("battery", 60.0)) for ev in evs]),
+            ev_soc_arrival_kwh=np.array([float(ev.get("soc0", 20.0)) for ev in evs]))
     if not tie_breaks:
         problem = dataclasses.replace(problem, early_charging_cny_per_kwh=0.0, switch_on_cny=0.0)
     if overrides:
@@ -198,12 +205,14 @@ def random_problem(
     n_stations: int = 0,
     n_events: int = 0,
     congestion: float = 1.0,
+    v2g_share: float = 0.0,
 ) -> Problem:
     """A random congested day: EVs plugged in ~``stay_h`` hours, valley-peak tariff, evening base peak.
 
     ``min_power_share`` of the EVs have a minimum power (binary on/off). ``congestion`` scales the
     EV energy relative to the transformer headroom (1.0: the valley alone cannot carry it all).
     Stations get PV and a battery each; events cap the whole network for two evening hours.
+    ``v2g_share`` of the EVs may discharge (60 kWh battery, arriving at 30-60 %).
     """
     rng = np.random.default_rng(seed)
     T, E, N = n_slots, n_evs, n_transformers
@@ -247,7 +256,15 @@ def random_problem(
     baseline = np.tile(base.sum(axis=0) + 0.3 * ev_mean_kw.sum(), (K, 1))
     reduction = np.full(K, 0.05 * limit.sum())
 
+    v2g = {}
+    if v2g_share > 0:
+        battery = np.full(E, 60.0)
+        soc0 = battery * rng.uniform(0.3, 0.6, E)
+        v2g = dict(ev_v2g=rng.random(E) < v2g_share, ev_max_discharge_kw=pmax.copy(), ev_battery_kwh=battery,
+                   ev_soc_arrival_kwh=soc0)
+        energy = np.minimum(energy, np.round(0.9 * (battery - soc0), 2))
     return Problem(
+        **v2g,
         slots=_slots(T, dt_h),
         dt_h=dt_h,
         price_cny_per_kwh=price,
@@ -332,7 +349,21 @@ def check_solution(problem: Problem, solution: Solution, *, tol: float = 1e-5,
     assert ok.all(), "EV power between 0 and its minimum power"
     unmet = s.ev_unmet_kwh
     assert np.all(unmet >= -tol) and np.all(unmet <= p.ev_energy_kwh + tol), "unmet energy out of bounds"
-    np.testing.assert_allclose(power.sum(axis=1) * dt + unmet, p.ev_energy_kwh, atol=tol,
+    v2g = p.ev_is_v2g
+    back = np.zeros((E, T))
+    if v2g.any():
+        dis_ev, soc_ev = s.ev_discharge_kw, s.ev_soc_kwh
+        assert dis_ev is not None and dis_ev.shape == (E, T), "V2G discharge missing"
+        assert dis_ev.min() >= -tol and np.all(dis_ev <= p.ev_max_discharge_kw[:, None] + tol), "V2G discharge out of bounds"
+        assert np.all(dis_ev[~v2g] == 0.0) and np.all(dis_ev[~avail] == 0.0), "discharge by a non-V2G or absent EV"
+        assert np.all(np.minimum(power, dis_ev) <= binary_tol), "EV charges and discharges in the same slot"
+        stored = p.ev_soc_arrival_kwh[:, None] + np.cumsum(
+            p.v2g_charge_efficiency * dt * power - dt / p.v2g_discharge_efficiency * dis_ev, axis=1)
+        assert np.all(stored[v2g] >= -tol), "V2G EV battery below empty"
+        assert np.all(stored[v2g] <= p.ev_battery_kwh[v2g, None] + tol), "V2G EV battery above full"
+        np.testing.assert_allclose(soc_ev[v2g[:, None] & avail], stored[v2g[:, None] & avail], atol=tol, err_msg="EV SOC recursion")
+        back = dis_ev * p.v2g_round_trip
+    np.testing.assert_allclose((power - back).sum(axis=1) * dt + unmet, p.ev_energy_kwh, atol=tol,
                                err_msg="EV energy + unmet != energy wanted")
 
     # PV
@@ -356,6 +387,8 @@ def check_solution(problem: Problem, solution: Solution, *, tol: float = 1e-5,
     # transformer balance
     net = np.asarray(p.base_load_kw, dtype=float) - p.pv_at_transformer_kw()
     np.add.at(net, p.ev_transformer, power)
+    if v2g.any():
+        np.add.at(net, p.ev_transformer, -s.ev_discharge_kw)
     if S:
         np.add.at(net, p.station_transformer, s.pv_curtail_kw)
     if B:

@@ -21,6 +21,8 @@ CASES = {
     "all_families": lambda: random_problem(n_evs=12, n_slots=12, n_transformers=3, seed=4, n_feeders=1,
                                            n_stations=2, n_events=1, min_power_share=0.5),
     "evs_only": lambda: random_problem(n_evs=15, n_slots=16, n_transformers=2, seed=1),
+    "v2g": lambda: random_problem(n_evs=12, n_slots=12, n_transformers=2, seed=5, n_stations=1, n_events=1,
+                                  min_power_share=0.3, v2g_share=0.5),
     "tiny_battery_pv": lambda: tiny_problem(stations=[{"pv": [0, 0, 3, 6, 6, 3, 0, 0], "battery": {}}],
                                             evs=[{"energy": 8.0, "pmin": 2.0}]),
 }

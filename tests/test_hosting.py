@@ -98,7 +98,7 @@ def test_orderly_with_charger_minimum_power_is_proven_by_a_schedule(tmp_path):
     th, lp = found["orderly"], found["orderly_lp"]
     assert found["uncontrolled"].n_evs <= th.n_evs <= lp.n_evs
     assert th.planner, "the planner's own result at the threshold is reported"
-    assert th.at.hosts and th.at.decided_by in ("schedule", "plan")
+    assert th.at.hosts and th.at.decided_by in ("schedule", "milp", "plan")
     # the threshold population has a valid plan: each charger at min power or more, or off; in its stay;
     # every EV gets what its stay allows; the net load stays under the limit
     p = build_problem(hosting.population(sc1, "T1", th.n_evs))
@@ -107,9 +107,27 @@ def test_orderly_with_charger_minimum_power_is_proven_by_a_schedule(tmp_path):
         assert hosting._judge(outcome, "schedule").hosts
         assert (outcome.net_load_kw <= p.limit_kw[:, None] + 1e-6).all()
         assert np.allclose(outcome.delivered_kwh, deliverable_kwh(p))
+    if th.at.decided_by == "milp":   # the feasibility MILP's plan: chargers, stays and limit hold
+        o = th.at.outcome
+        assert (o.net_load_kw <= p.limit_kw[:, None] + 1e-6).all()
+        assert np.allclose(o.delivered_kwh, deliverable_kwh(p), atol=1e-4)
     above = hosting.evaluate(sc1, "T1", th.fail_evs, "orderly", options=sc.config.solver.model_copy(
         update={"time_limit_s": 5}))
     assert not above.hosts
+    # one EV more is proven not to fit by the MILP's bound: the threshold is exact, not just a plan found
+    assert above.decided_by == "milp"
+
+
+def test_feasibility_milp_proves_both_ends_of_the_threshold(tmp_path):
+    # with a 4.2 kW minimum power: the last population hosted has a plan, the next is proven to have none
+    sc = load_scenario(write_study_scenario(tmp_path / "sc", per_transformer=8, min_power_kw=4.2))
+    sc1 = hosting.restrict_to_transformer(sc, "T1")
+    options = sc.config.solver.model_copy(update={"time_limit_s": 5})
+    found = hosting.hosting_thresholds(sc1, "T1", options=options)
+    th = found["orderly"]
+    for c, hosts in ((th.n_evs, True), (th.fail_evs, False)):
+        ev = hosting.evaluate(sc1, "T1", c, "milp", options=options)
+        assert ev.decided_by == "milp" and ev.hosts is hosts
 
 
 def test_kva_value_is_the_lp_derivative(scenario, options, found):

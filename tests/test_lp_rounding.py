@@ -56,3 +56,22 @@ def test_no_binaries_solves_directly():
     sol = solve_lp_guided(p, SolverOptions())
     check_solution(p, sol)
     assert sol.status is SolveStatus.OPTIMAL and "strategy" not in sol.solver
+
+
+def test_serving_the_short_finds_the_plan_cost_rounding_misses(monkeypatch):
+    # The default scenario's T19 at 268 EVs (8x today's): cost-driven rounding strands EVs in the
+    # full night hours; a plan pricing only unmet energy serves them all (as the hosting study
+    # found). The full MILP is switched off, as on a county-sized day.
+    from vpp_sched import hosting, lp_rounding
+    from vpp_sched.prepare import build_problem
+    from vpp_sched.scenario import load_scenario
+
+    monkeypatch.setattr(lp_rounding, "FULL_MILP_MAX_BINARIES", 0)
+    sc = load_scenario(None)
+    p = build_problem(hosting.population(hosting.restrict_to_transformer(sc, "T19"), "T19", 268))
+    options = SolverOptions(time_limit_s=30)
+    without = lp_rounding.solve_lp_guided(p, options, serve_short=False)
+    served = lp_rounding.solve_lp_guided(p, options)
+    assert without.ev_unmet_kwh.sum() > 1.0
+    assert served.ev_unmet_kwh.sum() < 1e-6 and served.objective_cny < without.objective_cny
+    check_solution(p, served)

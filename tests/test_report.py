@@ -190,24 +190,35 @@ def browse(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_report_renders_in_headless_chromium(html, tmp_path):
-    from PIL import Image
-
     report = tmp_path / REPORT_FILE
     report.write_text(html, encoding="utf-8")
     url = report.as_uri()
+    check_dom(tmp_path, url, SECTIONS, FIGURES)
+    check_screenshot(tmp_path, url, (1280, 4000))
+
+
+def check_dom(tmp_path: Path, url: str, sections: set[str], figures: set[str]) -> Page:
+    """The page as the browser built it has every section, and every figure with its one inline SVG."""
     dom = browse(tmp_path, url, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     page = parse(dom.stdout)
-    assert set(page.sections) == SECTIONS
-    assert set(page.figures) == FIGURES and all(n == 1 for n in page.figures.values())
-    assert dom.stdout.count("<svg") == len(FIGURES)
+    assert set(page.sections) == sections
+    assert set(page.figures) == figures and all(n == 1 for n in page.figures.values())
+    assert dom.stdout.count("<svg") == len(figures)
+    return page
+
+
+def check_screenshot(tmp_path: Path, url: str, size: tuple[int, int]) -> None:
+    """A screenshot of the page at ``size`` [px] is non-trivial: many colours, and a good share of the page
+    is drawn (not just background)."""
+    from PIL import Image
+
     png = tmp_path / "report.png"
-    shot = browse(tmp_path, url, f"--screenshot={png}", "--window-size=1280,4000")
+    shot = browse(tmp_path, url, f"--screenshot={png}", f"--window-size={size[0]},{size[1]}")
     assert shot.returncode == 0 and png.exists(), shot.stderr[-2000:]
     with Image.open(png) as im:
-        assert im.size == (1280, 4000)
+        assert im.size == size
         pixels = np.asarray(im.convert("RGB"), dtype=np.int16)
-    # Non-trivial: many colours, and a good share of the page is drawn (not just background).
     colours = np.unique(pixels.reshape(-1, 3)[::7], axis=0)
     assert len(colours) > 100, len(colours)
     ink = (np.abs(pixels - pixels[0, 0]).sum(axis=2) > 30) & (pixels.sum(axis=2) < 700)

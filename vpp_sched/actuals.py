@@ -207,6 +207,16 @@ class Fleet:
     a_energy_kwh: np.ndarray
     a_max_power_kw: np.ndarray
     a_min_power_kw: np.ndarray
+    # V2G, from the scenario's evs.csv (a car's battery does not change on the day; EVs that are
+    # not in the forecast do not discharge); all False / 0 without V2G EVs.
+    v2g: np.ndarray | None = None                 # [U] bool
+    max_discharge_kw: np.ndarray | None = None    # [U]
+    battery_kwh: np.ndarray | None = None         # [U]
+    soc_arrival_kwh: np.ndarray | None = None     # [U] stored at arrival
+
+    @property
+    def has_v2g(self) -> bool:
+        return self.v2g is not None and bool(self.v2g.any())
 
     @property
     def status(self) -> np.ndarray:
@@ -257,7 +267,14 @@ def make_fleet(scenario: Scenario, actuals: Actuals, transformer_ids: np.ndarray
         return (present, *secs, *nums)
 
     f, a = side(fc), side(ac)
-    return Fleet(ev_ids=np.array(ids, dtype=object),
+    v2g = {}
+    if "v2g" in fc.columns and fc.v2g.any():
+        col = fc.set_index("ev_id").reindex(ids)
+        v2g = dict(v2g=col.v2g.fillna(False).to_numpy(bool),
+                   max_discharge_kw=col.max_discharge_kw.fillna(0.0).to_numpy(float),
+                   battery_kwh=col.battery_kwh.fillna(0.0).to_numpy(float),
+                   soc_arrival_kwh=(col.battery_kwh * col.soc_arrival).fillna(0.0).to_numpy(float))
+    return Fleet(**v2g, ev_ids=np.array(ids, dtype=object),
                  transformer=np.array([t_index[t] for t in both.transformer_id], dtype=int),
                  in_forecast=f[0], in_actuals=a[0], f_arrival_s=f[1], f_departure_s=f[2], f_energy_kwh=f[3],
                  f_max_power_kw=f[4], f_min_power_kw=f[5], a_arrival_s=a[1], a_departure_s=a[2],
@@ -309,7 +326,10 @@ def make_context(scenario: Scenario, actuals: Actuals, options: SolverOptions, m
     dt_s = int(round(full.dt_h * 3600))
     full = replace(full, ev_ids=fleet.ev_ids, ev_transformer=fleet.transformer, ev_energy_kwh=fleet.f_energy_kwh,
                    ev_max_power_kw=fleet.f_max_power_kw, ev_min_power_kw=fleet.f_min_power_kw,
-                   ev_available=whole_slots(start, dt_s, fleet.f_arrival_s, fleet.f_departure_s))
+                   ev_available=whole_slots(start, dt_s, fleet.f_arrival_s, fleet.f_departure_s),
+                   **(dict(ev_v2g=fleet.v2g, ev_max_discharge_kw=fleet.max_discharge_kw,
+                           ev_battery_kwh=fleet.battery_kwh, ev_soc_arrival_kwh=fleet.soc_arrival_kwh)
+                      if fleet.has_v2g else dict(ev_v2g=np.zeros(0, dtype=bool))))
     base = actuals.base_load_kw[list(full.transformer_ids)].to_numpy(float).T
     pv = full.pv_kw if actuals.pv_kw is None else np.asarray(actuals.pv_kw, float)
     notice = np.zeros(full.n_events, dtype=int)
@@ -321,14 +341,15 @@ def make_context(scenario: Scenario, actuals: Actuals, options: SolverOptions, m
 
 
 def window_problem(ctx: Context, t0: int, delivered_kwh: np.ndarray, soc_kwh: np.ndarray,
-                   use_actuals: bool = True) -> Problem:
+                   use_actuals: bool = True, ev_soc_kwh: np.ndarray | None = None) -> Problem:
     """The planning problem of slots ``t0..T-1`` as the planner sees it at the start of slot ``t0``.
 
     EVs as :meth:`Fleet.belief`; base load and PV actual in ``t0``, forecast later; battery SOC
     actual; DR events known by ``t0`` (baselines of the day-ahead problem), sliced. The tie-break
     for early charging is rescaled so its per-slot weights equal the day-ahead ones up to a
     constant, so a re-plan with nothing new agrees with the plan it replaces.
-    ``use_actuals=False`` at ``t0 = 0`` is the day-ahead problem.
+    ``use_actuals=False`` at ``t0 = 0`` is the day-ahead problem. ``ev_soc_kwh`` [U]: V2G EVs'
+    battery energy now (default: at arrival); ``delivered_kwh`` counts their discharge as taken back.
     """
     full, T = ctx.problem, ctx.problem.n_slots
     start = ctx.start_s
@@ -342,7 +363,10 @@ def window_problem(ctx: Context, t0: int, delivered_kwh: np.ndarray, soc_kwh: np
         base[:, 0], pv[:, 0] = ctx.base_actual_kw[:, t0], ctx.pv_actual_kw[:, t0]
     return replace(full, slots=full.slots[t0:], price_cny_per_kwh=full.price_cny_per_kwh[t0:],
                    base_load_kw=base, pv_kw=pv, ev_energy_kwh=energy, ev_max_power_kw=pmax, ev_min_power_kw=pmin,
-                   ev_available=avail, **_battery_window(full, soc_kwh, T - t0),
+                   ev_available=avail,
+                   **({"ev_soc_arrival_kwh": ctx.fleet.soc_arrival_kwh if ev_soc_kwh is None else ev_soc_kwh}
+                      if ctx.fleet.has_v2g else {}),
+                   **_battery_window(full, soc_kwh, T - t0),
                    **_event_window(full, ctx.notice_slot <= t0, t0),
                    early_charging_cny_per_kwh=full.early_charging_cny_per_kwh * (T - t0 - 1) / max(T - 1, 1))
 
@@ -370,12 +394,20 @@ def _event_window(p: Problem, known: np.ndarray, t0: int) -> dict:
 def same_inputs(plan_p: Problem, plan: Solution, k: int, new: Problem) -> bool:
     """True when the window problem ``new`` is what the plan (made ``k`` slots ago) expected now:
     same EV stays, energies left and limits, base load, PV, battery SOC and events."""
-    delivered = plan.ev_power_kw[:, :k].sum(axis=1) * plan_p.dt_h
+    dt = plan_p.dt_h
+    delivered = plan.ev_power_kw[:, :k].sum(axis=1) * dt
+    v2g_same = True
+    if plan.ev_discharge_kw is not None:   # V2G: discharge is taken back; the batteries must be as planned
+        delivered = delivered - plan_p.v2g_round_trip * plan.ev_discharge_kw[:, :k].sum(axis=1) * dt
+        stored = plan_p.ev_soc_arrival_kwh + dt * (plan_p.v2g_charge_efficiency * plan.ev_power_kw[:, :k]
+                                                   - plan.ev_discharge_kw[:, :k] / plan_p.v2g_discharge_efficiency
+                                                   ).sum(axis=1)
+        v2g_same = np.allclose(stored, new.ev_soc_arrival_kwh, atol=TOL_SAME, rtol=0)
     avail = plan_p.ev_available[:, k:]
     left = np.where(avail.any(axis=1), np.maximum(plan_p.ev_energy_kwh - delivered, 0.0), 0.0)
     soc = plan.battery_soc_kwh[:, k - 1] if k > 0 else plan_p.battery_soc_initial_kwh
     old_events = plan_p.event_slots[:, k:].any(axis=1) if plan_p.n_events else np.zeros(0, bool)
-    return (np.array_equal(avail, new.ev_available) and np.allclose(left, new.ev_energy_kwh, atol=TOL_SAME, rtol=0)
+    return (v2g_same and np.array_equal(avail, new.ev_available) and np.allclose(left, new.ev_energy_kwh, atol=TOL_SAME, rtol=0)
             and np.allclose(np.minimum(plan_p.ev_min_power_kw, left / plan_p.dt_h), new.ev_min_power_kw,
                             atol=TOL_SAME, rtol=0)
             and np.array_equal(plan_p.ev_max_power_kw, new.ev_max_power_kw)

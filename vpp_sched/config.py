@@ -240,6 +240,27 @@ class DREvent(_Strict):
         return 1 if self.kind == "peak_shaving" else -1
 
 
+class WorkingCalendar(_Strict):
+    """Which days are normal working days for the history baselines (``jiangsu_5d``, ``beijing_5of10``):
+    Monday to Friday that is not a holiday, or an adjusted working weekend day (调休).
+    The scenario's lists extend the built-in calendar and win where they disagree with it."""
+
+    builtin: Literal["cn", "none"] = Field(
+        "cn", description="'cn': China's public holidays and adjusted working days as published by the State "
+                          "Council (2025-2026, vpp_sched/data/cn_holidays.csv); 'none': Monday to Friday only")
+    holidays: list[dt.date] = Field(default_factory=list, description="More days that are not working days "
+                                    "(local holidays, days to leave out of the baselines) [date]")
+    working_days: list[dt.date] = Field(default_factory=list, description="More working days, e.g. an adjusted "
+                                        "working Saturday [date]")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "WorkingCalendar":
+        both = sorted(set(self.holidays) & set(self.working_days))
+        if both:
+            raise ValueError(f"{', '.join(d.isoformat() for d in both)} listed both as holiday and as working day")
+        return self
+
+
 class SolverOptions(_Strict):
     """HiGHS settings. Recorded in ``kpis.json`` so a plan can be reproduced."""
 
@@ -259,6 +280,15 @@ class Penalties(_Strict):
     switch_on_cny: float = Field(1e-3, ge=0, description="Tie-break per charger start where min_power_kw > 0 [CNY]")
 
 
+class V2GSettings(_Strict):
+    """Vehicle-to-grid: how EVs marked ``v2g`` in ``evs.csv`` discharge (one setting for the fleet)."""
+
+    charge_efficiency: float = Field(0.95, gt=0, le=1, description="Charger-to-battery efficiency [-]")
+    discharge_efficiency: float = Field(0.95, gt=0, le=1, description="Battery-to-grid efficiency [-]")
+    degradation_cny_per_kwh: float = Field(0.05, ge=0, description="Battery wear per kWh discharged to the grid, "
+                                           "paid to the driver [CNY/kWh]")
+
+
 class ScenarioConfig(_Strict):
     """The contents of ``scenario.yaml``."""
 
@@ -273,9 +303,11 @@ class ScenarioConfig(_Strict):
     evs: str = Field(description="CSV ev_id, transformer_id, arrival, departure, energy_kwh, max_power_kw, min_power_kw")
     stations: list[Station] = Field(default_factory=list)
     dr_events: list[DREvent] = Field(default_factory=list)
-    load_history: str | None = Field(None, description="CSV slot_start, scope_id, load_kw: metered history for DR baselines")
+    load_history: str | None = Field(None, description="CSV slot_start, scope_id, load_kw[, dr_event]: metered history for DR baselines")
+    calendar: WorkingCalendar = Field(default_factory=WorkingCalendar)
     solver: SolverOptions = Field(default_factory=SolverOptions)
     penalties: Penalties = Field(default_factory=Penalties)
+    v2g: V2GSettings = Field(default_factory=V2GSettings)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "ScenarioConfig":

@@ -131,6 +131,7 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
         ev_ids=take(p.ev_ids, evs), ev_transformer=local[p.ev_transformer[evs]],
         ev_energy_kwh=take(p.ev_energy_kwh, evs), ev_max_power_kw=take(p.ev_max_power_kw, evs),
         ev_min_power_kw=take(p.ev_min_power_kw, evs), ev_available=np.asarray(p.ev_available, dtype=bool)[evs],
+        **({name: take(getattr(p, name), evs) for name in _V2G_FIELDS} if p.has_v2g else {}),
         station_ids=take(p.station_ids, sts),
         station_transformer=local[np.asarray(p.station_transformer, dtype=np.int64)[sts]],
         pv_kw=None if p.pv_kw is None else np.asarray(p.pv_kw, dtype=float)[sts],
@@ -151,6 +152,7 @@ def event_signs(p: Problem) -> np.ndarray:
     return np.asarray(p.event_signs(), dtype=float) if hasattr(p, "event_signs") else np.ones(p.n_events)
 
 
+_V2G_FIELDS = ("ev_v2g", "ev_max_discharge_kw", "ev_battery_kwh", "ev_soc_arrival_kwh")
 _BATTERY_FIELDS = ("battery_capacity_kwh", "battery_max_charge_kw", "battery_max_discharge_kw",
                    "battery_charge_efficiency", "battery_discharge_efficiency", "battery_soc_min_kwh",
                    "battery_soc_max_kwh", "battery_soc_initial_kwh", "battery_soc_final_min_kwh")
@@ -172,6 +174,8 @@ def merge_solutions(problem: Problem, parts: list[tuple[np.ndarray, Solution]]) 
                    pv_curtail_kw=np.zeros((p.n_stations, T)), battery_charge_kw=np.zeros((p.n_batteries, T)),
                    battery_discharge_kw=np.zeros((p.n_batteries, T)), battery_soc_kwh=np.zeros((p.n_batteries, T)),
                    net_load_kw=np.zeros((p.n_transformers, T)), overload_kw=np.zeros((p.n_transformers, T)))
+    if p.has_v2g:
+        out.ev_discharge_kw, out.ev_soc_kwh = np.zeros((p.n_evs, T)), np.zeros((p.n_evs, T))
     covered = np.zeros(p.n_transformers, dtype=int)
     st_n = np.asarray(p.station_transformer, dtype=np.int64)
     bat_n = st_n[np.asarray(p.battery_station, dtype=np.int64)] if p.n_batteries else np.zeros(0, np.int64)
@@ -188,6 +192,9 @@ def merge_solutions(problem: Problem, parts: list[tuple[np.ndarray, Solution]]) 
         evs = np.flatnonzero(inside[p.ev_transformer])
         out.ev_power_kw[evs] = sol.ev_power_kw
         out.ev_unmet_kwh[evs] = sol.ev_unmet_kwh
+        if sol.ev_discharge_kw is not None:
+            out.ev_discharge_kw[evs] = sol.ev_discharge_kw
+            out.ev_soc_kwh[evs] = sol.ev_soc_kwh
         sts = np.flatnonzero(inside[st_n])
         out.pv_curtail_kw[sts] = sol.pv_curtail_kw
         bats = np.flatnonzero(inside[bat_n])
@@ -235,6 +242,8 @@ def plan_objective(p: Problem, s: Solution) -> float:
         pi = np.asarray(p.event_penalty_cny_per_kwh, float) + np.asarray(p.event_price_cny_per_kwh, float)
         cost += dt * float(pi @ s.dr_shortfall_kw.sum(axis=1))
     cost += p.early_charging_cny_per_kwh * dt * float(s.ev_power_kw.sum(axis=0) @ p.slot_weight())
+    if s.ev_discharge_kw is not None:
+        cost += p.v2g_degradation_cny_per_kwh * dt * float(s.ev_discharge_kw.sum())
     binary = p.ev_binary
     if binary.any() and p.switch_on_cny:
         on = s.ev_power_kw[binary] > _BIN_TOL

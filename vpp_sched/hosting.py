@@ -25,9 +25,14 @@ power, only while plugged in for the whole slot) and has no overload and no unme
 searched in two passes. The LP relaxation (chargers modulating down to 0) is searched as above;
 it hosts whatever a plan can host, so its threshold (``orderly_lp``) bounds orderly from above.
 Then populations from one EV below the LP's failure down are judged by a least-laxity-first
-schedule (:func:`least_laxity_schedule`, fast) or, where that falls short, by the planner's own
-solve (:func:`vpp_sched.solve.solve`, as ``plan_day``): either is a valid plan, so the reported
-orderly threshold is proven, and exact when it meets the LP's. ``planner_at_threshold`` reports
+schedule (:func:`least_laxity_schedule`, fast: when it hosts, that is a valid plan) or, where it
+falls short, by a feasibility MILP (:func:`feasibility_milp`: the day-ahead MILP pricing only
+overload and unmet energy), which may prove either way: a plan with neither, or a lower bound
+showing there is none (``decided_by`` ``milp`` in ``bisection.csv``). Within the time limit it
+often cannot prove the second (the LP relaxation hosts more, so its bound stays at 0): such a
+population counts as not hosted (``milp-undecided``). So the reported orderly threshold always
+has a plan; the true threshold lies between it and the LP's (``orderly_lp``), and is the
+reported one, up to the bisection tolerance, where the next population is ``milp``-proven. ``planner_at_threshold`` reports
 whether the planner's cost-optimal plan also hosts that population: near capacity its LP
 rounding can leave EVs short where a plan without shortfall exists.
 
@@ -56,9 +61,12 @@ import pandas as pd
 from vpp_sched.config import SolverOptions
 from vpp_sched.errors import InputError
 from vpp_sched.problem import Problem
+from vpp_sched.least_laxity import deliverable_kwh, least_laxity_power_kw
+from vpp_sched.results import ev_delivered_kwh
 from vpp_sched.scenario import Scenario
-from vpp_sched.whatif import (POLICIES, Outcome, _Serial, atomic_folder, ev_count, scale_evs,
-                              uncontrolled_outcome, write_csv)
+from vpp_sched.study_output import hosting_summary as summary_markdown  # noqa: F401 - the study's writers
+from vpp_sched.study_output import write_hosting  # noqa: F401
+from vpp_sched.whatif import POLICIES, Outcome, _Serial, ev_count, scale_evs, uncontrolled_outcome
 
 TOLERANCE = 0.01            # relative width of the final bracket [-]
 START_MULTIPLE = 8.0        # first upper end of the bracket [-]
@@ -104,13 +112,14 @@ class Evaluation:
     overload_kwh: float
     unmet_by_grid_kwh: float
     outcome: Outcome | None = None
-    decided_by: str = ""                # "uncontrolled", "lp" (the LP relaxation), "plan" (the planner)
+    decided_by: str = ""                # a mode of MODES, or "milp-undecided" (not hosted, not proven)
     note: str = ""                      # why there is no outcome
 
 
 #: How a population is judged: ``uncontrolled`` reference, ``lp`` relaxation, ``schedule`` (the
-#: least-laxity-first schedule), ``plan`` (the planner's solve), ``orderly`` (schedule, else plan).
-MODES = ("uncontrolled", "lp", "schedule", "plan", "orderly")
+#: least-laxity-first schedule), ``milp`` (:func:`feasibility_milp`: proven either way, or
+#: undecided), ``plan`` (the planner's solve), ``orderly`` (schedule, else milp).
+MODES = ("uncontrolled", "lp", "schedule", "milp", "plan", "orderly")
 
 
 def population(sc1: Scenario, transformer_id: str, n_evs: int, seed: int = 0) -> Scenario:
@@ -136,7 +145,10 @@ def evaluate(sc1: Scenario, transformer_id: str, n_evs: int, mode: str, *, seed:
         ev = _judge(least_laxity_schedule(problem), "schedule")
         if ev.hosts or mode == "schedule":
             return ev
-        mode = "plan"
+    if mode in ("milp", "orderly"):
+        # Undecided in the time limit counts as not hosted (no plan shown), with the MILP's best plan:
+        # it aims at feasibility only, so it does at least as well as the cost-optimal planner would.
+        return feasibility_milp(problem, options)
     if mode == "plan":
         from vpp_sched.errors import NoPlanError
         from vpp_sched.solution import SolveStatus
@@ -157,6 +169,33 @@ def evaluate(sc1: Scenario, transformer_id: str, n_evs: int, mode: str, *, seed:
         return Evaluation(problem.n_evs, False, float("nan"), float("nan"), None, decided_by=mode,
                           note=f"no plan within {longer.time_limit_s:g} s")
     raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+
+
+def feasibility_milp(problem: Problem, options: SolverOptions) -> Evaluation:
+    """Is there any plan with no overload and no unmet energy by the grid? The day-ahead MILP (on/off
+    chargers, batteries) with only those two slacks priced (1 per kWh), every EV asking what its
+    stay allows: an optimum of 0 is a plan that hosts (proven); a lower bound above the tolerances
+    proves that no plan does (exact, unlike the planner's cost-optimal plan, which may leave EVs
+    short near capacity). ``decided_by`` is ``milp`` when proven either way; otherwise (time limit)
+    ``milp-undecided`` with the best plan found.
+    """
+    from vpp_sched.lp_rounding import solve_lp_guided
+
+    t0 = time.perf_counter()
+    p = dataclasses.replace(problem, ev_energy_kwh=deliverable_kwh(problem),
+                            price_cny_per_kwh=np.zeros(problem.n_slots), unmet_penalty_cny_per_kwh=1.0,
+                            overload_penalty_cny_per_kwh=1.0, early_charging_cny_per_kwh=0.0, switch_on_cny=0.0,
+                            v2g_degradation_cny_per_kwh=0.0)
+    # LP-guided rounding (as the planner) finds plans fast; its full-MILP stage proves infeasibility.
+    sol = solve_lp_guided(p, options.model_copy(update={"mip_rel_gap": 0.0}))
+    if not sol.status.has_plan:
+        return Evaluation(problem.n_evs, False, float("nan"), float("nan"), None, decided_by="milp-undecided",
+                          note=f"undecided: feasibility MILP {sol.status.value}")
+    out = _judge(_outcome_of(problem, sol, "orderly", sol.status.value, time.perf_counter() - t0), "milp")
+    proven_not = np.isfinite(sol.bound_cny) and sol.bound_cny > UNMET_TOL_KWH + OVERLOAD_TOL_KWH
+    if not (out.hosts or proven_not):
+        out.decided_by = "milp-undecided"
+    return out
 
 
 def _judge(o: Outcome, decided_by: str) -> Evaluation:
@@ -182,7 +221,7 @@ def _outcome_of(problem: Problem, sol, policy: str, status: str, seconds: float)
     if problem.n_stations and problem.pv_kw is not None:
         np.add.at(pv_used, problem.station_transformer, problem.pv_kw - sol.pv_curtail_kw)
     return Outcome(policy, problem, np.asarray(sol.net_load_kw, float), pv_used,
-                   sol.ev_power_kw.sum(axis=1) * problem.dt_h, status=status, mip_gap=sol.mip_gap,
+                   ev_delivered_kwh(problem, sol), status=status, mip_gap=sol.mip_gap,
                    wall_seconds=seconds)
 
 
@@ -198,34 +237,11 @@ def least_laxity_schedule(problem: Problem) -> Outcome:
     which proves the transformer hosts it under orderly charging (the planner's cost-optimal
     plan may still fall short, see ``planner_at_threshold``). Checked by :func:`_check_schedule`.
     """
-    from vpp_sched.whatif import deliverable_kwh
-
     t0 = time.perf_counter()
     p, dt = problem, problem.dt_h
-    need = deliverable_kwh(p).copy()
     pv = p.pv_at_transformer_kw()
-    room = p.limit_kw[:, None] - p.base_load_kw + pv            # [N, T]
-    avail = np.asarray(p.ev_available, bool)
-    slots_left = np.cumsum(avail[:, ::-1], axis=1)[:, ::-1]     # whole slots from t to the end
-    pmax, pmin = p.ev_max_power_kw, p.ev_min_power_kw
-    power = np.zeros((p.n_evs, p.n_slots))
-    for t in range(p.n_slots):
-        cap = room[:, t].copy()
-        here = np.flatnonzero(avail[:, t] & (need > 1e-9))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            laxity = slots_left[here, t] - need[here] / (pmax[here] * dt)
-        for e in here[np.argsort(laxity, kind="stable")]:
-            n = p.ev_transformer[e]
-            pw = min(pmax[e], need[e] / dt, cap[n])
-            rest = need[e] - pw * dt
-            if 1e-9 < rest < pmin[e] * dt - 1e-9:    # leave at least one slot at min power, or nothing
-                pw = (need[e] - pmin[e] * dt) / dt
-            if pw <= 1e-9 or pw < pmin[e] - 1e-9:
-                continue
-            power[e, t] = pw
-            cap[n] -= pw
-            need[e] -= pw * dt
-    ev_at = np.zeros_like(room)
+    power = least_laxity_power_kw(p)
+    ev_at = np.zeros((p.n_transformers, p.n_slots))
     np.add.at(ev_at, p.ev_transformer, power)
     _check_schedule(p, power)
     return Outcome("orderly-schedule", p, p.base_load_kw + ev_at - pv, pv, power.sum(axis=1) * dt,
@@ -322,6 +338,7 @@ class Threshold:
     planner: str = ""               # does the planner's own solve host the threshold (orderly)
     at: Evaluation | None = field(default=None, repr=False)
     above: Evaluation | None = field(default=None, repr=False)
+    tried: list[dict] = field(default_factory=list, repr=False)   # every population judged, see evaluation_row
 
 
 def find_threshold(evaluate_count, n: int, policy: str, *, tolerance: float = TOLERANCE,
@@ -347,7 +364,9 @@ def find_threshold(evaluate_count, n: int, policy: str, *, tolerance: float = TO
         return cache[c]
 
     def done() -> Threshold:
-        return _threshold(policy, lo, hi, n, cache, evaluated=len(cache) - (known_fail is not None))
+        th = _threshold(policy, lo, hi, n, cache, evaluated=len(cache) - (known_fail is not None))
+        th.tried = [evaluation_row(ev, n) for _, ev in sorted(cache.items()) if ev is not known_fail]
+        return th
 
     lo = 0.0
     zero = at(0.0)
@@ -378,6 +397,25 @@ def find_threshold(evaluate_count, n: int, policy: str, *, tolerance: float = TO
         else:
             hi = mid
     return done()
+
+
+EVALUATION_COLUMNS = ["transformer_id", "policy", "n_evs", "multiple", "hosts", "decided_by", "max_loading_pu",
+                      "limit_pu", "peak_kw", "overload_kwh", "unmet_by_grid_kwh"]
+
+
+def evaluation_row(ev: Evaluation, n: int) -> dict:
+    """One population the search judged (a row of ``bisection.csv``): its multiple of today's ``n`` EVs,
+    whether it hosts, the highest loading [pu of rated kVA x power factor], the limit [pu], the peak
+    net load [kW], overload [kWh] and unmet energy by the grid [kWh] (NaN where no plan was found)."""
+    row = {"n_evs": ev.n_evs, "multiple": ev.n_evs / n if n else float("nan"), "hosts": bool(ev.hosts),
+           "decided_by": ev.decided_by, "max_loading_pu": float("nan"), "limit_pu": float("nan"),
+           "peak_kw": float("nan"), "overload_kwh": ev.overload_kwh, "unmet_by_grid_kwh": ev.unmet_by_grid_kwh}
+    o = ev.outcome
+    if o is not None and o.problem.n_slots and o.problem.n_transformers:
+        p, net = o.problem, o.net_load_kw[0]
+        row.update(max_loading_pu=float(np.abs(net).max() / p.rating_kw[0]),
+                   limit_pu=float(p.limit_kw[0] / p.rating_kw[0]), peak_kw=float(net.max()))
+    return row
 
 
 def _threshold(policy: str, lo: float, hi: float, n: int, cache: dict[int, Evaluation], evaluated: int) -> Threshold:
@@ -449,7 +487,9 @@ def _fails_with(ev: Evaluation) -> str:
         ids = [str(p.ev_ids[e]) for e in np.argsort(-short, kind="stable") if short[e] > 0]
         shown = ", ".join(ids[:5]) + (f", ... ({len(ids)})" if len(ids) > 5 else "")
         parts.append(f"{len(ids)} EV(s) short of {short.sum():.2f} kWh ({shown})")
-    who = {"lp": " (LP relaxation)", "plan": " (planner; the least-laxity schedule too)"}.get(ev.decided_by, "")
+    who = {"lp": " (LP relaxation)", "plan": " (planner)",
+           "milp": " (proven by the feasibility MILP's bound; the least-laxity schedule too)",
+           "milp-undecided": " (best plan of the feasibility MILP in the time limit, not proven)"}.get(ev.decided_by, "")
     return f"at {ev.n_evs} EVs{who}: " + "; ".join(parts) if parts else f"at {ev.n_evs} EVs"
 
 
@@ -535,6 +575,8 @@ def host_transformer(task: HostingTask) -> dict:
                         f"{policy}_fail_multiple": th.fail_multiple, f"{policy}_fail_evs": th.fail_evs,
                         f"{policy}_capped": th.capped, f"{policy}_binding": th.binding,
                         f"{policy}_fails_with": th.fails_with})
+        row["_tried"] = [{"transformer_id": tid, "policy": policy, **r} for policy, th in found.items()
+                         for r in th.tried]
         if "orderly" in found:
             row["kva_value_cny_per_kva_day"] = found["orderly"].kva_value
             row["planner_at_threshold"] = found["orderly"].planner
@@ -558,6 +600,10 @@ class HostingResult:
     executor: str = "serial"
     workers: int = 1
     warnings: list[str] = field(default_factory=list)
+    evaluations: pd.DataFrame | None = None   # every population judged (bisection.csv), EVALUATION_COLUMNS
+    scenario_folder: str = ""
+    method: str = "lean"
+    time_limit_s: float | None = None         # solver time limit per plan [s]
 
 
 def hosting_columns(policies: Sequence[str]) -> list[str]:
@@ -603,99 +649,16 @@ def run_hosting(scenario: Scenario, transformer_ids: Sequence[str] | None = None
     rows = [None] * len(tasks)
     for i, r in zip(order, done):
         rows[i] = r
+    tried = [t for r in rows for t in r.pop("_tried", [])]
     table = pd.DataFrame(rows).reindex(columns=hosting_columns(policies))
     table["tolerance"] = tolerance
     result = HostingResult(scenario.config.name, list(policies), table, tolerance, seed, time.perf_counter() - t0,
-                           getattr(ex, "name", type(ex).__name__), int(getattr(ex, "workers", 1)))
+                           getattr(ex, "name", type(ex).__name__), int(getattr(ex, "workers", 1)),
+                           evaluations=pd.DataFrame(tried, columns=EVALUATION_COLUMNS),
+                           scenario_folder=str(getattr(scenario, "folder", "") or ""), method=method,
+                           time_limit_s=(options or scenario.config.solver).time_limit_s)
     failed = table[table.status == "failed"]
     if len(failed):
         result.warnings.append(f"{len(failed)} of {len(table)} transformer(s) failed (status 'failed' in "
                                f"hosting.csv), e.g. {failed.transformer_id.iat[0]}: {failed.error.iat[0]}")
     return result
-
-
-def write_hosting(result: HostingResult, out_dir: Path | str) -> Path:
-    """``hosting.csv`` and ``summary.md`` in ``out_dir`` (atomic)."""
-    with atomic_folder(out_dir) as tmp:
-        write_csv(result.table, tmp / "hosting.csv")
-        (tmp / "summary.md").write_text(summary_markdown(result), encoding="utf-8")
-    return Path(out_dir).resolve()
-
-
-def _mult(row, pol: str) -> str:
-    m = row.get(f"{pol}_multiple")
-    if m is None or (isinstance(m, float) and math.isnan(m)):
-        return "-"
-    capped = bool(row.get(f"{pol}_capped", False))
-    return f"{'>= ' if capped else ''}{m:.2f}x ({int(row[f'{pol}_evs'])} EVs)"
-
-
-def summary_markdown(r: HostingResult) -> str:
-    df = r.table
-    pols = r.policies
-    lines = [f"# EV hosting capacity: {r.scenario_name}", "",
-             f"{len(df)} transformer(s), policies {', '.join(pols)}, {r.wall_seconds:.1f} s on {r.executor} "
-             f"({r.workers} worker(s)); EV resampling seed {r.seed}.", "",
-             "Hosting = no overload (net load within rated_kva x power_factor x max_loading_pu) and no EV short of "
-             "energy its stay allows. The multiple scales each transformer's own EVs (nested, seeded resampling). "
-             f"Bisection tolerance {r.tolerance:.0%}: every multiple up to the reported one hosts; the smallest "
-             f"multiple shown not to host (`*_fail_multiple` in hosting.csv) is at most {r.tolerance:.0%} higher or "
-             "one EV more. Each transformer is solved alone (no feeder limits, no DR events). "
-             "Orderly = a plan exists (chargers off or between min and max power) with no overload and no EV "
-             "short, shown by a least-laxity-first schedule or the planner; the LP bound (chargers modulating "
-             "down to 0) hosts whatever a plan can, so the true threshold lies between the two. "
-             "`planner_at_threshold` in hosting.csv says whether the day-ahead planner's own cost-optimal plan "
-             "reaches the orderly threshold.", ""]
-    head = ["transformer", "kVA", "EVs today", *[f"{p}" for p in pols]]
-    if "orderly" in pols:
-        head += ["orderly at most (LP)", "1 kVA more, CNY/day"]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, row in df.iterrows():
-        cells = [str(row.transformer_id), f"{row.rated_kva:g}", str(int(row.evs_today))]
-        if row.status != "ok":
-            cells += [row.status] * len(pols) + (["-", "-"] if "orderly" in pols else [])
-        else:
-            cells += [_mult(row, p) for p in pols]
-            if "orderly" in pols:
-                v = row.get("kva_value_cny_per_kva_day")
-                up = row.get("orderly_upper_evs")
-                cells += [f"<= {int(up)} EVs" if pd.notna(up) else "-", f"{v:.3f}" if pd.notna(v) else "-"]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Findings", ""]
-    ok = df[df.status == "ok"]
-    for pol in pols:
-        col = f"{pol}_multiple"
-        if col not in ok or not len(ok):
-            continue
-        below = ok[ok[col] < 1.0]
-        if len(below):
-            lines.append(f"- **{pol}**: {len(below)} transformer(s) cannot host today's EVs: "
-                         + ", ".join(f"{r.transformer_id} ({r[col]:.2f}x)" for _, r in below.iterrows()) + ".")
-        else:
-            lines.append(f"- **{pol}**: every transformer hosts today's EVs; the tightest is "
-                         f"{ok.loc[ok[col].idxmin(), 'transformer_id']} at {ok[col].min():.2f}x.")
-    if {"uncontrolled", "orderly"} <= set(pols) and len(ok):
-        gain = ok.orderly_evs / ok.uncontrolled_evs.where(ok.uncontrolled_evs > 0)
-        if gain.notna().any():
-            lines.append(f"- Orderly charging hosts {gain.median():.1f}x the EVs of uncontrolled charging "
-                         f"(median over transformers; {gain.min():.1f}x to {gain.max():.1f}x).")
-    if "orderly" in pols and len(ok) and ok.orderly_upper_evs.notna().any():
-        width = (ok.orderly_upper_evs / ok.orderly_evs.where(ok.orderly_evs > 0) - 1).dropna()
-        if len(width):
-            lines.append(f"- The orderly thresholds are proven within {width.max():.1%} (largest gap between the "
-                         "population a plan hosts and the most the LP relaxation allows; median "
-                         f"{width.median():.1%}).")
-        planner_short = ok[~ok.planner_at_threshold.fillna("").str.startswith("hosts")]
-        if len(planner_short):
-            lines.append(f"- The day-ahead planner's own cost-optimal plan leaves EVs short at the orderly threshold "
-                         f"of {len(planner_short)} transformer(s) ({', '.join(planner_short.transformer_id)}): "
-                         "see `planner_at_threshold`.")
-    if "orderly" in pols and len(ok) and ok.kva_value_cny_per_kva_day.notna().any():
-        top = ok.loc[ok.kva_value_cny_per_kva_day.idxmax()]
-        lines.append(f"- One more kVA is worth most on {top.transformer_id} "
-                     f"({top.kva_value_cny_per_kva_day:.3f} CNY per kVA per day at its orderly threshold).")
-    for _, row in df[df.status != "ok"].iterrows():
-        lines.append(f"- {row.transformer_id}: {row.status}: {row.error}")
-    lines += ["", "Binding constraints and what fails just above each threshold: `*_binding` and `*_fails_with` "
-              "in hosting.csv."]
-    return "\n".join(lines) + "\n"

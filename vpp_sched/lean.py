@@ -10,6 +10,8 @@ Variables exist only where the markdown says they do:
 
 * ``ev_power_kw[e, t]`` for available ``(e, t)`` only; ``ev_on``/``ev_start`` and the rows
   ``ev_min_power``/``ev_max_power``/``ev_start_up`` only for EVs with ``min_power_kw > 0``;
+* ``ev_discharge_kw``/``ev_soc_kwh``/``ev_v2g_mode`` and their rows only for available
+  ``(e, t)`` of V2G EVs;
 * ``pv_curtail_kw`` for every station (upper bound the PV forecast, 0 without PV);
 * ``dr_shortfall_kw`` and ``dr_event_cap`` only in event slots;
 * ``transformer_reverse_limit`` only for transformers with a station.
@@ -41,6 +43,9 @@ COL_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "ev_on": ("e", "t"),
     "ev_start": ("e", "t"),
     "ev_unmet_kwh": ("e",),
+    "ev_discharge_kw": ("e", "t"),
+    "ev_soc_kwh": ("e", "t"),
+    "ev_v2g_mode": ("e", "t"),
     "pv_curtail_kw": ("s", "t"),
     "battery_charge_kw": ("b", "t"),
     "battery_discharge_kw": ("b", "t"),
@@ -59,6 +64,9 @@ ROW_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "ev_max_power": ("e", "t"),
     "ev_start_up": ("e", "t"),
     "ev_energy": ("e",),
+    "ev_soc": ("e", "t"),
+    "ev_charge_mode": ("e", "t"),
+    "ev_discharge_mode": ("e", "t"),
     "transformer_balance": ("n", "t"),
     "transformer_limit": ("n", "t"),
     "transformer_reverse_limit": ("n", "t"),
@@ -72,7 +80,7 @@ ROW_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
 }
 
 #: Column families that are binary in the MIP.
-BINARY_FAMILIES = ("ev_on", "battery_mode")
+BINARY_FAMILIES = ("ev_on", "battery_mode", "ev_v2g_mode")
 
 #: HiGHS model status -> our status. ``kTimeLimit`` is refined by whether a primal solution exists.
 _STATUS_MAP: dict[highspy.HighsModelStatus, SolveStatus] = {
@@ -210,8 +218,8 @@ def _grid(n: int, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
 def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanModel:
     """Build the day-ahead model of ``models/day_ahead.md`` as sparse arrays.
 
-    ``relax_integrality=True`` gives the LP relaxation (``ev_on`` and ``battery_mode``
-    continuous in [0, 1]), e.g. for bounds or decomposition.
+    ``relax_integrality=True`` gives the LP relaxation (``ev_on``, ``battery_mode`` and
+    ``ev_v2g_mode`` continuous in [0, 1]), e.g. for bounds or decomposition.
     """
     t0 = time.perf_counter()
     p = problem
@@ -248,6 +256,11 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     c_on = cols.add("ev_on", be, bt)
     c_start = cols.add("ev_start", be, bt)
     c_unmet = cols.add("ev_unmet_kwh", np.arange(E))
+    v = np.flatnonzero(p.ev_is_v2g[pe])              # positions (in ev_power) of V2G EVs' slots
+    ve, vt = pe[v], pt[v]
+    c_evdis = cols.add("ev_discharge_kw", ve, vt)
+    c_evsoc = cols.add("ev_soc_kwh", ve, vt)
+    c_vmode = cols.add("ev_v2g_mode", ve, vt)
     c_curt = cols.add("pv_curtail_kw", *_grid(S, T))
     b_grid = _grid(B, T)
     c_ch = cols.add("battery_charge_kw", *b_grid)
@@ -262,7 +275,7 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     ke, kt = np.nonzero(ev_slots)
     c_short = cols.add("dr_shortfall_kw", ke, kt)
     n_cols = cols.size
-    nP, nQ = len(pe), len(q)
+    nP, nQ, nV = len(pe), len(q), len(v)
 
     cost = np.zeros(n_cols)
     lower = np.zeros(n_cols)
@@ -280,6 +293,11 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     cset("ev_start", cost, p.switch_on_cny)
     cset("ev_unmet_kwh", upper, energy)
     cset("ev_unmet_kwh", cost, p.unmet_penalty_cny_per_kwh)
+    if nV:
+        cset("ev_discharge_kw", upper, np.asarray(p.ev_max_discharge_kw, np.float64)[ve])
+        cset("ev_discharge_kw", cost, p.v2g_degradation_cny_per_kwh * dt)
+        cset("ev_soc_kwh", upper, np.asarray(p.ev_battery_kwh, np.float64)[ve])
+        cset("ev_v2g_mode", upper, 1.0)
     cset("pv_curtail_kw", upper, pv.ravel())
     if B:
         cset("battery_charge_kw", upper, np.repeat(np.asarray(p.battery_max_charge_kw, float), T))
@@ -337,6 +355,25 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     r0 = add_rows("ev_energy", (np.arange(E),), energy, energy)
     coef(r0 + pe, c_pow + np.arange(nP), dt)
     coef(r0 + np.arange(E), c_unmet + np.arange(E), 1.0)
+    jv = np.arange(nV, dtype=np.int64)
+    coef(r0 + ve, c_evdis + jv, -dt * p.v2g_round_trip)   # energy put back for what was discharged
+
+    # V2G EVs (define_v2g): battery energy, and never charge and discharge in one slot
+    first = np.ones(nV, dtype=bool)
+    first[1:] = ve[1:] != ve[:-1]                          # first slot of each V2G EV's stay
+    arrival_kwh = np.where(first, np.asarray(p.ev_soc_arrival_kwh, np.float64)[ve], 0.0)
+    r0 = add_rows("ev_soc", (ve, vt), arrival_kwh, arrival_kwh)
+    coef(r0 + jv, c_evsoc + jv, 1.0)
+    coef(r0 + jv[~first], c_evsoc + jv[~first] - 1, -1.0)
+    coef(r0 + jv, c_pow + v, -p.v2g_charge_efficiency * dt)
+    coef(r0 + jv, c_evdis + jv, dt / p.v2g_discharge_efficiency)
+    r0 = add_rows("ev_charge_mode", (ve, vt), -INF, 0.0)  # p - pmax mode <= 0
+    coef(r0 + jv, c_pow + v, 1.0)
+    coef(r0 + jv, c_vmode + jv, -pmax[ve])
+    dmax = np.asarray(p.ev_max_discharge_kw, np.float64)[ve]
+    r0 = add_rows("ev_discharge_mode", (ve, vt), -INF, dmax)  # dis + dmax mode <= dmax
+    coef(r0 + jv, c_evdis + jv, 1.0)
+    coef(r0 + jv, c_vmode + jv, dmax)
 
     # Transformer balance and limits (define_transformer)
     limit = np.asarray(p.limit_kw, dtype=np.float64)
@@ -345,6 +382,7 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     r0 = add_rows("transformer_balance", n_grid, rhs.ravel(), rhs.ravel())
     coef(r0 + nt, c_net + nt, 1.0)
     coef(r0 + ev_n[pe] * T + pt, c_pow + np.arange(nP), -1.0)
+    coef(r0 + ev_n[ve] * T + vt, c_evdis + jv, 1.0)
     if B:
         bt_all = np.arange(B * T, dtype=np.int64)
         rb = r0 + np.repeat(bat_n, T) * T + np.tile(np.arange(T), B)
@@ -613,6 +651,12 @@ def _unpack(model: LeanModel, problem: Problem, x: np.ndarray, out: Solution) ->
     power[idx["ev_power_kw"][0], idx["ev_power_kw"][1]] = x[fam["ev_power_kw"]]
     out.ev_power_kw = power
     out.ev_unmet_kwh = x[fam["ev_unmet_kwh"]].copy()
+    if problem.has_v2g:
+        out.ev_discharge_kw = np.zeros((problem.n_evs, T))
+        out.ev_soc_kwh = np.zeros((problem.n_evs, T))
+        ve, vt = idx["ev_discharge_kw"]
+        out.ev_discharge_kw[ve, vt] = x[fam["ev_discharge_kw"]]
+        out.ev_soc_kwh[ve, vt] = x[fam["ev_soc_kwh"]]
     out.pv_curtail_kw = grid("pv_curtail_kw", problem.n_stations)
     out.battery_charge_kw = grid("battery_charge_kw", problem.n_batteries)
     out.battery_discharge_kw = grid("battery_discharge_kw", problem.n_batteries)

@@ -17,7 +17,13 @@ Branch and bound struggles with hundreds of semi-continuous chargers (``p = 0`` 
    (and feeder, DR cap) has room for ``pmin``; solve again (a few rounds at most).
 5. **Free the short.** EVs still short get their chargers' on/off back as binaries, every other
    charger stays fixed: a small MILP, warm-started from the plan.
-6. **Fallback.** If the plan is not within ``mip_rel_gap`` of the bound and the model is small
+6. **Serve the short.** On days too large for the full MILP (step 7), if EVs are still short
+   where the LP had none, the transformers they are behind are planned once more pricing only
+   unmet energy and overload (this same rounding on :func:`feasibility_problem`); that plan's
+   on/off pattern is priced by the fixed LP and kept when its objective (the unmet-energy
+   penalty included) is lower. Near capacity the cost-driven rounding fills the cheap hours and
+   strands EVs a different pattern would serve.
+7. **Fallback.** If the plan is not within ``mip_rel_gap`` of the bound and the model is small
    enough for branch and bound (``FULL_MILP_MAX_BINARIES``), the full MILP runs for the
    remaining time with this plan as its starting incumbent; otherwise the plan is returned with
    status ``feasible`` and its gap.
@@ -44,10 +50,13 @@ TOL = 1e-6
 FULL_MILP_MAX_BINARIES = 20_000
 
 
-def solve_lp_guided(problem: Problem, options: SolverOptions) -> Solution:
-    """Solve the day-ahead MILP by LP-guided rounding (see module docstring)."""
+def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bool = True) -> Solution:
+    """Solve the day-ahead MILP by LP-guided rounding (see module docstring).
+
+    ``serve_short=False`` skips step 5 (used by that step itself, which calls this function).
+    """
     start = time.perf_counter()
-    if not problem.ev_binary.any():
+    if not problem.ev_binary.any() and not problem.has_v2g:
         return solve_lean_model(build_lean(problem), problem, options)
     relaxed = replace(problem, ev_min_power_kw=np.zeros(problem.n_evs), switch_on_cny=0.0)
     model = build_lean(relaxed, relax_integrality=True)
@@ -72,6 +81,14 @@ def solve_lp_guided(problem: Problem, options: SolverOptions) -> Solution:
     if best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
         best = _free_short_evs(problem, options, start, best, best_pattern, model)
     small = int(problem.ev_available[problem.ev_binary].sum()) <= FULL_MILP_MAX_BINARIES
+    # Small days get the full MILP below, which serves the short better with the time it has.
+    if (serve_short and not small and best.status.has_plan
+            and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL):
+        pattern = feasibility_pattern(problem, best_pattern, best, options, start)
+        if pattern is not None:
+            candidate = rounding.fixed(pattern, _remaining(options, start))
+            if candidate.status.has_plan and candidate.objective_cny < best.objective_cny:
+                best, best_pattern = candidate, pattern
     if not best.status.has_plan or (small and relative_gap(best.objective_cny, bound) > options.mip_rel_gap):
         best, bound = _full_milp(problem, options, start, best, bound, model, best_pattern)
     return _finish(best, lp, bound, options, start)
@@ -90,8 +107,16 @@ class _Rounding:
         self.p_cols = np.arange(fam.start, fam.stop)
         self.e, self.t = model.col_index["ev_power_kw"]
         self.p_upper = model.col_upper[fam].copy()
-        mode = model.col_families["battery_mode"]
-        self.mode_cols = np.arange(mode.start, mode.stop)
+        # Mode binaries (charge or discharge) stay relaxed unless a slot does both; see ``_modes``.
+        def cols(family: str) -> np.ndarray:
+            return np.arange(model.col_families[family].start, model.col_families[family].stop)
+
+        self.v2g_pos = np.flatnonzero(problem.ev_is_v2g[self.e])   # same order as ev_v2g_mode
+        self.p_lower = np.zeros(len(self.p_cols))
+        # (mode, charge, discharge columns, positions in p_cols of the charge columns or None)
+        self.modes = [mode for mode in (
+            (cols("battery_mode"), cols("battery_charge_kw"), cols("battery_discharge_kw"), None),
+            (cols("ev_v2g_mode"), self.p_cols[self.v2g_pos], cols("ev_discharge_kw"), self.v2g_pos)) if len(mode[0])]
 
     def fixed(self, pattern: np.ndarray, time_left_s: float) -> Solution:
         p, e = self.problem, self.e
@@ -99,22 +124,27 @@ class _Rounding:
         lower = np.where(binary & on, p.ev_min_power_kw[e], 0.0)
         upper = np.where(binary & ~on, 0.0, self.p_upper)
         self.solver.set_col_bounds(self.p_cols, lower, upper)
-        if len(self.mode_cols):  # the relaxation's battery modes are free again for this pattern
-            self.solver.set_col_bounds(self.mode_cols, np.zeros(len(self.mode_cols)), np.ones(len(self.mode_cols)))
+        self.p_lower = lower
+        for cols, *_ in self.modes:  # the relaxation's modes are free again for this pattern
+            self.solver.set_col_bounds(cols, np.zeros(len(cols)), np.ones(len(cols)))
         sol = self.solver.run(time_left_s)
-        if sol.status.has_plan and len(self.mode_cols):
-            sol = self._battery_modes(sol, time_left_s)
+        if sol.status.has_plan and self.modes:
+            sol = self._modes(sol, time_left_s)
         if sol.status.has_plan:
             sol.objective_cny += p.switch_on_cny * start_ups(p, pattern).sum()
         return sol
 
-    def _battery_modes(self, sol: Solution, time_left_s: float) -> Solution:
-        """A relaxed battery may charge and discharge in one slot; if so, fix each slot's mode and re-solve."""
-        both = (sol.battery_charge_kw > TOL) & (sol.battery_discharge_kw > TOL)
-        if not both.any():
+    def _modes(self, sol: Solution, time_left_s: float) -> Solution:
+        """A relaxed battery or V2G EV may charge and discharge in one slot; if any does, fix every
+        slot's mode to the larger of the two and re-solve."""
+        x = sol.col_values
+        if not any(np.any(np.minimum(x[ch], x[dis]) > TOL) for _, ch, dis, _ in self.modes):
             return sol
-        mode = (sol.battery_charge_kw >= sol.battery_discharge_kw).astype(float).reshape(-1)
-        self.solver.set_col_bounds(self.mode_cols, mode, mode)
+        for mode, ch, dis, pos in self.modes:
+            fixed = x[ch] >= x[dis]
+            if pos is not None:
+                fixed |= self.p_lower[pos] > 0   # a charger the pattern switched on must charge
+            self.solver.set_col_bounds(mode, fixed.astype(float), fixed.astype(float))
         return self.solver.run(time_left_s)
 
 
@@ -183,6 +213,37 @@ def repair_pattern(p: Problem, pattern: np.ndarray, sol: Solution) -> tuple[np.n
     return pattern, added
 
 
+def feasibility_problem(p: Problem) -> Problem:
+    """``p`` with only unmet energy and overload priced (1 per kWh): which plan serves everyone?"""
+    K = p.n_events
+    return replace(p, price_cny_per_kwh=np.zeros(p.n_slots), unmet_penalty_cny_per_kwh=1.0,
+                   overload_penalty_cny_per_kwh=1.0, early_charging_cny_per_kwh=0.0, switch_on_cny=0.0,
+                   v2g_degradation_cny_per_kwh=0.0, event_price_cny_per_kwh=np.zeros(K),
+                   event_penalty_cny_per_kwh=np.zeros(K))
+
+
+def feasibility_pattern(p: Problem, pattern: np.ndarray, sol: Solution, options: SolverOptions,
+                        start: float) -> np.ndarray | None:
+    """``pattern`` with the chargers behind the transformers of EVs still short taken from a plan of
+    those transformers that prices only unmet energy and overload (LP-guided rounding of
+    :func:`feasibility_problem`, feeders and events reaching outside dropped); ``None`` when that
+    plan serves them no better. Near capacity the cost-driven rounding fills the cheap hours and
+    strands EVs that a different on/off pattern would serve; the fixed LP then prices this one."""
+    from vpp_sched.decompose import subproblem   # decompose imports this module
+
+    short_at = np.unique(p.ev_transformer[sol.ev_unmet_kwh > TOL])
+    evs = np.flatnonzero(np.isin(p.ev_transformer, short_at))
+    sub = feasibility_problem(subproblem(p, short_at))
+    left = min(_remaining(options, start), max(1.0, 0.15 * options.time_limit_s))
+    served = solve_lp_guided(sub, options.model_copy(update={"time_limit_s": left, "mip_rel_gap": 0.0}),
+                             serve_short=False)
+    if not served.status.has_plan or served.ev_unmet_kwh.sum() >= sol.ev_unmet_kwh[evs].sum() - TOL:
+        return None
+    out = pattern.copy()
+    out[evs] = served.ev_power_kw > TOL
+    return out
+
+
 def _free_short_evs(p: Problem, options: SolverOptions, start: float, best: Solution, pattern: np.ndarray,
                     relaxed: LeanModel) -> Solution:
     """A small MILP: every charger fixed to the pattern except those of EVs still short, which are free."""
@@ -229,6 +290,9 @@ def _full_start(full: LeanModel, relaxed: LeanModel, sol: Solution, pattern: np.
     x[full.col_families["ev_on"]] = pattern[e, t]
     x[full.col_families["ev_start"]] = start_ups(p, pattern)[e, t]
     x[full.col_families["battery_mode"]] = (sol.battery_charge_kw >= sol.battery_discharge_kw).reshape(-1)
+    ve, vt = full.col_index["ev_v2g_mode"]
+    if len(ve):
+        x[full.col_families["ev_v2g_mode"]] = sol.ev_power_kw[ve, vt] >= sol.ev_discharge_kw[ve, vt]
     return x
 
 

@@ -98,9 +98,10 @@ class Session:
     power_kw: np.ndarray
     valid_from_s: int
     valid_to_s: int
-    delivered_kwh: float
+    delivered_kwh: float     # the plan's charging energy at the charger (charged_kwh for a V2G EV)
     connector_id: int
     transaction_id: str | None
+    discharged_kwh: float = 0.0   # V2G discharge the profile cannot carry
 
 
 def _utc(seconds: int) -> str:
@@ -247,6 +248,9 @@ def read_sessions(folder: Path | str, version: str, connector_id: int = 1) -> tu
     arrival = _times(evs, "arrival") if "arrival" in evs.raw.columns else None
     departure = _times(evs, "departure") if "departure" in evs.raw.columns else None
     delivered = evs.number("delivered_kwh", default=np.nan).to_numpy()
+    if "charged_kwh" in evs.raw.columns:   # V2G plan: a profile carries the charging energy only
+        delivered = evs.number("charged_kwh").to_numpy()
+    discharged = evs.number("discharged_kwh", default=0.0).to_numpy()
     connectors, tx = _ev_columns(evs, version, connector_id)
     starts = _times(sched, "slot_start")
     power = sched.number("power_kw").to_numpy()
@@ -270,7 +274,7 @@ def read_sessions(folder: Path | str, version: str, connector_id: int = 1) -> tu
         lo = max(int(t[0]), int(lo_ev[i])) if lo_ev is not None else int(t[0])
         hi = min(int(t[-1]) + slot_s, int(hi_ev[i])) if hi_ev is not None else int(t[-1]) + slot_s
         sessions.append(Session(ev_id=id_list[i], row=i, slot_start_s=t, power_kw=p, valid_from_s=lo,
-                                valid_to_s=hi, delivered_kwh=float(delivered[i]),
+                                valid_to_s=hi, delivered_kwh=float(delivered[i]), discharged_kwh=float(discharged[i]),
                                 connector_id=int(connectors[i]), transaction_id=tx[i]))
     seen = {s.row for s in sessions}
     return sessions, slot_s, [id_list[i] for i in range(len(id_list)) if i not in seen]
@@ -310,7 +314,11 @@ def build_profiles(folder: Path | str, version: str, **options) -> tuple[dict[st
             else payload["chargingProfile"]["chargingSchedule"][0]
         periods = [(p["startPeriod"], p["limit"]) for p in sched["chargingSchedulePeriod"]]
         end = int(s.slot_start_s[-1]) + slot_s - int(s.slot_start_s[0])
-        note = "" if s.transaction_id is not None else "no transaction_id: the CSMS adds transactionId"
+        notes = [] if s.transaction_id is not None else ["no transaction_id: the CSMS adds transactionId"]
+        if s.discharged_kwh > 0:
+            notes.append(f"V2G: the plan discharges {s.discharged_kwh:.3f} kWh, which OCPP {version} "
+                         "SetChargingProfile cannot request (limit 0 W there); send it by OCPP 2.1 / ISO 15118-20")
+        note = "; ".join(notes)
         index.append({"ev_id": s.ev_id, "file": name, "charging_profile_id": pid, "connector_id": s.connector_id,
                       "transaction_id": s.transaction_id or "", "valid_from": _utc(s.valid_from_s),
                       "valid_to": _utc(s.valid_to_s), "periods": len(periods),

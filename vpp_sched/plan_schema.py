@@ -51,7 +51,7 @@ TABLES: dict[str, tuple[str, dict[str, dict]]] = {
         "transformer_id": _str("Transformer id of transformers.csv"),
         "slot_start": _SLOT,
         "base_load_kw": _num("Forecast load that is not scheduled [kW]"),
-        "ev_kw": _num("EV charging behind the transformer [kW]", 0),
+        "ev_kw": _num("EV charging behind the transformer, minus V2G discharge [kW]"),
         "pv_kw": _num("PV feed-in after curtailment, positive when producing [kW]", 0),
         "battery_kw": _num("Station batteries, positive when charging [kW]"),
         "net_load_kw": _num("Power drawn from the grid through the transformer [kW]"),
@@ -92,12 +92,27 @@ TABLES: dict[str, tuple[str, dict[str, dict]]] = {
 }
 OPTIONAL_TABLES = ("feeders", "dr_events")
 
+# Columns written only when the scenario has V2G EVs (``evs.csv`` column ``v2g``).
+OPTIONAL_COLUMNS: dict[str, dict[str, dict]] = {
+    "ev_schedule": {
+        "discharge_kw": _num("V2G discharge to the grid, mean over the slot [kW]", 0),
+        "soc_kwh": {"type": ["number", "null"], "description": "V2G EV battery energy at the end of the slot; "
+                    "empty for EVs that are not V2G or not plugged in for the whole slot [kWh]"}},
+    "evs": {
+        "v2g": {"type": "boolean", "description": "The EV may discharge to the grid [-]"},
+        "charged_kwh": _num("Energy charged at the charger [kWh]", 0),
+        "discharged_kwh": _num("Energy discharged to the grid; delivered_kwh = charged_kwh - "
+                               "discharged_kwh / (eta_c x eta_d) [kWh]", 0),
+        "soc_departure_kwh": {"type": ["number", "null"], "description": "V2G EV battery energy at departure; "
+                              "empty for EVs that are not V2G [kWh]"}},
+}
+
 
 def table_row_schema(stem: str) -> dict:
     """Object schema of one row of ``<stem>.csv`` (``ev_schedule``, ``evs``, ...)."""
     description, columns = TABLES[stem]
     return {"title": f"{stem}.csv row", "description": description, "type": "object",
-            "properties": columns, "required": list(columns)}
+            "properties": {**columns, **OPTIONAL_COLUMNS.get(stem, {})}, "required": list(columns)}
 
 
 def _num_or_null(text: str) -> dict:
@@ -141,6 +156,10 @@ KPIS = {
     "valid": {"type": "boolean", "description": "The plan passed the check from its own tables"},
     "method": _str("Model build used (lean or pyomo)"),
     "warnings": {"type": "array", "items": {"type": "string"}, "description": "Warnings also printed on stderr"},
+    "v2g_evs": _count("EVs that may discharge (only with V2G EVs) [-]"),
+    "v2g_discharged_kwh": _num("Energy V2G EVs discharged to the grid [kWh]", 0),
+    "v2g_losses_kwh": _num("Charger-battery-grid round-trip losses of V2G EVs [kWh]"),
+    "v2g_degradation_cny": _num("Battery wear paid for V2G discharge [CNY]", 0),
 }
 REQUIRED_KPIS = ["status", "objective_cny", "grid_energy_cost_cny", "peak_net_load_kw", "max_loading_pu",
                  "unmet_energy_kwh", "mip_gap", "build_seconds", "solve_seconds", "solver", "slot_minutes",
@@ -175,8 +194,12 @@ def plan_document(folder: Path | str) -> dict:
         path = folder / f"{stem}.csv"
         if not path.exists():
             continue
+        columns = {**columns, **OPTIONAL_COLUMNS.get(stem, {})}
         text_cols = {c: str for c, spec in columns.items() if spec.get("type") == "string"}
         frame = pd.read_csv(path, dtype=text_cols, keep_default_na=False)
+        for c, spec in columns.items():   # empty cells of nullable numbers are null, not ""
+            if c in frame.columns and spec.get("type") == ["number", "null"]:
+                frame[c] = pd.to_numeric(frame[c].replace("", None))
         doc[path.name] = json.loads(frame.to_json(orient="records"))
     kpis = folder / "kpis.json"
     if kpis.exists():

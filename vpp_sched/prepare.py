@@ -38,12 +38,12 @@ def uncontrolled_ev_power_kw(available: np.ndarray, energy_kwh: np.ndarray, max_
 
 def pv_forecast_kw(scenario: Scenario) -> np.ndarray:
     """[S, T] PV AC forecast per station (zero without PV) [kW]."""
-    from vpp_sched.forecast.pv import pv_ac_power_kw
-
     out = np.zeros((len(scenario.config.stations), len(scenario.slots)))
     for i, st in enumerate(scenario.config.stations):
         if st.pv is None:
             continue
+        from vpp_sched.forecast.pv import pv_ac_power_kw  # pvlib takes ~1 s to import: only when PV is forecast
+
         cloud = None if st.pv.cloud_factor is None else np.asarray(st.pv.cloud_factor, dtype=float)
         out[i] = pv_ac_power_kw(scenario.config.site, st.pv, scenario.slots, scenario.dt_h,
                                 weather=scenario.weather.get(st.station_id), cloud_factor=cloud).to_numpy()
@@ -91,16 +91,47 @@ def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None, plan_net_
         overload_penalty_cny_per_kwh=cfg.penalties.overload_cny_per_kwh,
         early_charging_cny_per_kwh=cfg.penalties.early_charging_cny_per_kwh,
         switch_on_cny=cfg.penalties.switch_on_cny,
+        **_v2g_fields(evs, cfg),
     )
     return _with_events(problem, scenario, plan_net_load_kw) if with_events else problem
+
+
+def _v2g_fields(evs: pd.DataFrame, cfg) -> dict:
+    """Problem fields of the V2G columns; none when ``evs.csv`` has no ``v2g`` column (nothing changes)."""
+    if "v2g" not in evs.columns:
+        return {}
+    return dict(ev_v2g=evs.v2g.to_numpy(bool), ev_max_discharge_kw=evs.max_discharge_kw.to_numpy(float),
+                ev_battery_kwh=evs.battery_kwh.to_numpy(float),
+                ev_soc_arrival_kwh=(evs.battery_kwh * evs.soc_arrival).to_numpy(float),
+                v2g_charge_efficiency=cfg.v2g.charge_efficiency,
+                v2g_discharge_efficiency=cfg.v2g.discharge_efficiency,
+                v2g_degradation_cny_per_kwh=cfg.v2g.degradation_cny_per_kwh)
+
+
+def sum_rows_by(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """[n, T] row ``i`` = the sum of the rows ``r`` of ``values`` [R, T] with ``index[r] == i``.
+
+    The same sums, bit for bit, as ``np.add.at(np.zeros((n, T)), index, values)`` (rows added in
+    order, starting from zero) as a sparse product: 20-40x faster for 10,000 EVs.
+    """
+    values = np.asarray(values, dtype=float)
+    index = np.asarray(index)
+    if values.ndim != 2 or len(index) != len(values) or (len(index) and index.min() < 0):
+        out = np.zeros((n,) + values.shape[1:])
+        np.add.at(out, index, values)
+        return out
+    import scipy.sparse as sp
+
+    rows = sp.csr_matrix((np.ones(len(index)), (index, np.arange(len(index)))), shape=(n, len(index)))
+    return np.ascontiguousarray(rows @ values, dtype=float).reshape(n, values.shape[1])
 
 
 def uncontrolled_net_load_kw(problem: Problem) -> np.ndarray:
     """[N, T] transformer net load of the uncontrolled reference (batteries idle) [kW]."""
     p = uncontrolled_ev_power_kw(problem.ev_available, problem.ev_energy_kwh, problem.ev_max_power_kw,
                                  problem.dt_h)
-    ev = np.zeros_like(problem.base_load_kw)
-    np.add.at(ev, problem.ev_transformer, p)
+    ev = np.zeros_like(problem.base_load_kw)  # keeps base_load_kw's memory order, so the sums below
+    ev[...] = sum_rows_by(problem.ev_transformer, p, problem.n_transformers)  # (and BLAS on them) keep their bits
     return problem.base_load_kw + ev - problem.pv_at_transformer_kw()
 
 
@@ -153,6 +184,9 @@ def event_baseline_kw(ev, scenario: Scenario, members: list[str], mask: np.ndarr
     if history is None or history.empty:
         raise InputError([f"scenario.yaml: dr_events ({ev.event_id}): baseline {ev.baseline} needs load_history "
                           "rows for its scope (slot_start, scope_id, load_kw)"])
+    # working days: the scenario's calendar (holidays, adjusted working days), less days marked dr_event
+    calendar = baselines.working_days(scenario.config.calendar,
+                                      baselines.event_days(scenario.load_history, members, ev.scope == "all"))
     if ev.baseline == "jiangsu_5d":
-        return baselines.jiangsu_baseline_kw(history, ev, slots, mask, tz)
-    return baselines.beijing_baseline_kw(history, ev, slots, mask, tz)
+        return baselines.jiangsu_baseline_kw(history, ev, slots, mask, tz, calendar)
+    return baselines.beijing_baseline_kw(history, ev, slots, mask, tz, calendar)

@@ -40,6 +40,11 @@ class Problem:
     event_cap_kw : [K, T] right-hand side of ``sign * net - shortfall <= sign * baseline - target`` [kW]
     event_baseline_kw : [K, T]; event_reduction_kw : [K] the requested change (target) [kW]
     event_price_cny_per_kwh, event_penalty_cny_per_kwh : [K] [CNY/kWh]
+    ev_v2g : [E] bool, the EV may discharge to the grid (vehicle-to-grid); empty = none does
+    ev_max_discharge_kw, ev_battery_kwh, ev_soc_arrival_kwh : [E] V2G limits, battery size and
+        energy stored at arrival (read for V2G EVs only) [kW, kWh]
+    v2g_charge_efficiency, v2g_discharge_efficiency : charger-to-battery and battery-to-grid [-]
+    v2g_degradation_cny_per_kwh : battery wear per kWh discharged to the grid [CNY/kWh]
     """
 
     slots: pd.DatetimeIndex
@@ -79,6 +84,13 @@ class Problem:
     event_sign: np.ndarray = field(default_factory=lambda: np.array([], dtype=float))
     event_price_cny_per_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
     event_penalty_cny_per_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
+    ev_v2g: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))
+    ev_max_discharge_kw: np.ndarray = field(default_factory=lambda: np.array([]))
+    ev_battery_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
+    ev_soc_arrival_kwh: np.ndarray = field(default_factory=lambda: np.array([]))
+    v2g_charge_efficiency: float = 0.95
+    v2g_discharge_efficiency: float = 0.95
+    v2g_degradation_cny_per_kwh: float = 0.05
     unmet_penalty_cny_per_kwh: float = 50.0
     overload_penalty_cny_per_kwh: float = 500.0
     early_charging_cny_per_kwh: float = 1e-4
@@ -117,6 +129,21 @@ class Problem:
     def ev_binary(self) -> np.ndarray:
         """[E] bool: EVs whose charger has a minimum power, so on/off is a decision."""
         return self.ev_min_power_kw > 0
+
+    @property
+    def ev_is_v2g(self) -> np.ndarray:
+        """[E] bool: EVs that may discharge (all False when the V2G columns are not given)."""
+        v2g = np.asarray(self.ev_v2g, dtype=bool)
+        return v2g if len(v2g) == self.n_evs else np.zeros(self.n_evs, dtype=bool)
+
+    @property
+    def has_v2g(self) -> bool:
+        return bool(self.ev_is_v2g.any())
+
+    @property
+    def v2g_round_trip(self) -> float:
+        """Charger energy needed to put back 1 kWh discharged to the grid: 1 / (eta_c * eta_d) [-]."""
+        return 1.0 / (self.v2g_charge_efficiency * self.v2g_discharge_efficiency)
 
     @property
     def event_cap_kw(self) -> np.ndarray:

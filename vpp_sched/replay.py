@@ -52,11 +52,16 @@ class ReplayRun:
     net_load_kw: np.ndarray            # [N, T] metered transformer load
     decisions: list[dict] = field(default_factory=list)   # one per decision slot: reasons, solved, seconds
     warnings: list[str] = field(default_factory=list)
+    ev_discharge_kw: np.ndarray | None = None   # [U, T] V2G discharge (``ev_kw`` is the charging)
+    round_trip: float = 1.0                     # charger kWh that put back one kWh discharged
 
     @property
     def delivered_kwh(self) -> np.ndarray:
-        """[U] energy delivered per EV [kWh]."""
-        return self.ev_kw.sum(axis=1) * self.dt_h
+        """[U] energy delivered per EV: charged, less V2G discharge x ``round_trip`` [kWh]."""
+        out = self.ev_kw.sum(axis=1) * self.dt_h
+        if self.ev_discharge_kw is not None:
+            out = out - self.round_trip * self.ev_discharge_kw.sum(axis=1) * self.dt_h
+        return out
 
 
 @dataclass
@@ -96,11 +101,14 @@ def decision_points(ctx: Context, replan_every: int) -> dict[int, list[str]]:
 
 
 class _State:
-    """Energy delivered per EV [kWh] and battery SOC [kWh] at the start of the current slot."""
+    """Energy delivered per EV [kWh], battery SOC [kWh] and V2G EV battery energy [kWh] at the start
+    of the current slot."""
 
     def __init__(self, ctx: Context):
         self.delivered = np.zeros(ctx.fleet.ev_ids.shape[0])
         self.soc = ctx.problem.battery_soc_initial_kwh.astype(float).copy()
+        f = ctx.fleet
+        self.ev_soc = f.soc_arrival_kwh.astype(float).copy() if f.has_v2g else None
 
 
 def simulate(ctx: Context, name: str, day_ahead: tuple[Problem, Solution], decisions: dict[int, list[str]],
@@ -116,12 +124,14 @@ def simulate(ctx: Context, name: str, day_ahead: tuple[Problem, Solution], decis
     run = ReplayRun(name, p.dt_h, np.zeros((len(ctx.fleet.ev_ids), T)), *np.zeros((3, p.n_batteries, T)),
                     np.zeros((p.n_stations, T)), np.zeros((p.n_transformers, T)))
     state, available = _State(ctx), ctx.actual_available
+    if state.ev_soc is not None:
+        run.ev_discharge_kw, run.round_trip = np.zeros_like(run.ev_kw), p.v2g_round_trip
     plan_p, plan = day_ahead
     t_plan = 0
     for t in range(T):
         if t in decisions:
             record = {"slot": t, "slot_start": p.slots[t].isoformat(), "reasons": decisions[t], "solved": False}
-            new = window_problem(ctx, t, state.delivered, state.soc)
+            new = window_problem(ctx, t, state.delivered, state.soc, ev_soc_kwh=state.ev_soc)
             if not (skip_unchanged and same_inputs(plan_p, plan, t - t_plan, new)):
                 if progress:
                     progress(f"{name}: re-planning at {p.slots[t]:%H:%M} ({len(run.decisions) + 1}/{len(decisions)})")
@@ -145,16 +155,28 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
     set-point within its SOC bounds; PV curtailment at most the actual PV."""
     p, f, dt = ctx.problem, ctx.fleet, ctx.problem.dt_h
     need_kw = np.maximum(f.a_energy_kwh - state.delivered, 0.0) / dt
+    ev_dis = np.zeros_like(need_kw)
+    if state.ev_soc is not None and plan.ev_discharge_kw is not None:
+        # V2G: discharge at most what the battery holds; charge at most what it can take
+        v_c, v_d = p.v2g_charge_efficiency, p.v2g_discharge_efficiency
+        ev_dis = np.where(available[:, t] & f.v2g, _within(np.minimum(plan.ev_discharge_kw[:, k], f.max_discharge_kw),
+                                                           state.ev_soc * v_d / dt), 0.0)
+        need_kw = np.where(f.v2g & (ev_dis <= 0), np.minimum(need_kw, (f.battery_kwh - state.ev_soc) / (v_c * dt)),
+                           np.where(ev_dis > 0, 0.0, need_kw))
     ev = np.where(available[:, t], _within(np.minimum(plan.ev_power_kw[:, k], f.a_max_power_kw), need_kw), 0.0)
     eta_c, eta_d = p.battery_charge_efficiency, p.battery_discharge_efficiency
     ch = _within(plan.battery_charge_kw[:, k], (p.battery_soc_max_kwh - state.soc) / (eta_c * dt))
     dis = _within(plan.battery_discharge_kw[:, k], (state.soc - p.battery_soc_min_kwh) * eta_d / dt)
     curtail = _within(plan.pv_curtail_kw[:, k], ctx.pv_actual_kw[:, t])
     N = p.n_transformers
-    run.net_load_kw[:, t] = (ctx.base_actual_kw[:, t] + np.bincount(f.transformer, ev, N)
+    run.net_load_kw[:, t] = (ctx.base_actual_kw[:, t] + np.bincount(f.transformer, ev - ev_dis, N)
                              + np.bincount(p.station_transformer[p.battery_station], ch - dis, N)
                              - np.bincount(p.station_transformer, ctx.pv_actual_kw[:, t] - curtail, N))
     state.delivered += ev * dt
+    if state.ev_soc is not None:
+        state.delivered -= p.v2g_round_trip * ev_dis * dt
+        state.ev_soc = state.ev_soc + (p.v2g_charge_efficiency * ev - ev_dis / p.v2g_discharge_efficiency) * dt
+        run.ev_discharge_kw[:, t] = ev_dis
     state.soc = state.soc + eta_c * dt * ch - dt / eta_d * dis
     run.ev_kw[:, t], run.charge_kw[:, t], run.discharge_kw[:, t] = ev, ch, dis
     run.soc_kwh[:, t], run.curtail_kw[:, t] = state.soc, curtail
@@ -340,7 +362,10 @@ def ev_table(r: Replay) -> pd.DataFrame:
     requested = np.where(f.in_actuals, f.a_energy_kwh, 0.0)
     unmet = np.maximum(requested - delivered, 0.0)
     unmet[unmet < 1e-3] = 0.0   # round-off, as in the plan's evs.csv
-    return pd.DataFrame({"ev_id": f.ev_ids, "transformer_id": p.transformer_ids[f.transformer], "status": f.status,
+    extra = {}
+    if r.runs["replanned"].ev_discharge_kw is not None:   # V2G: discharged to the grid, re-planned run
+        extra["discharged_kwh"] = r.runs["replanned"].ev_discharge_kw.sum(axis=1) * p.dt_h
+    return pd.DataFrame({**extra, "ev_id": f.ev_ids, "transformer_id": p.transformer_ids[f.transformer], "status": f.status,
                          "arrival": when(f.a_arrival_s, f.in_actuals), "departure": when(f.a_departure_s, f.in_actuals),
                          "requested_kwh": requested, "delivered_kwh": delivered, "unmet_kwh": unmet,
                          "day_ahead_only_kwh": r.runs["day_ahead_only"].delivered_kwh,

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from html import escape
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import matplotlib
@@ -25,6 +24,9 @@ import pandas as pd
 
 from vpp_sched import report_figures as rf
 from vpp_sched.planner import PlanRun
+from vpp_sched.report_html import chip as _chip, details as _details, figure as _figure, info_table, local as _local
+from vpp_sched.report_html import num as _num, package_version as _version, page, pct as _pct, table as _table
+from vpp_sched.report_html import timing as _timing, warnings_box
 from vpp_sched.results import TOL_KW, TOL_KWH, uncontrolled_reference
 
 REPORT_FILE = "report.html"
@@ -33,27 +35,6 @@ TABLE_ROWS = 1000
 MAX_STATION_FIGURES = 6
 MAX_EVENT_FIGURES = 6
 MAX_SHORT_EVS = 50
-
-CSS = """
-body{font-family:"DejaVu Sans",system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:0;
-background:#f4f5f7;font-size:14px;line-height:1.45}
-main{max-width:1180px;margin:0 auto;padding:18px 24px 40px;background:#fff}
-h1{font-size:22px;margin:4px 0 2px}h2{font-size:18px;border-bottom:2px solid #1f5fa8;padding-bottom:3px;
-margin-top:34px}p.sub{color:#555;margin:2px 0}nav{margin:10px 0;font-size:13px}nav a{margin-right:14px;
-color:#1f5fa8;text-decoration:none}table{border-collapse:collapse;margin:8px 0;font-size:13px}
-th,td{padding:3px 10px;border-bottom:1px solid #e2e2e2;text-align:left;vertical-align:top}
-th{background:#eef2f8}td{white-space:nowrap}td:last-child{white-space:normal}
-td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.hl td{background:#fff6f6}.good{color:#1a7f37}.bad{color:#c62828;font-weight:bold}
-.chip{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:bold;margin-right:6px}
-.chip.ok{background:#dff3e4;color:#1a7f37}.chip.warn{background:#fde8e8;color:#c62828}
-.warnings{background:#fff8e1;border-left:4px solid #f0a500;padding:6px 12px;margin:10px 0}
-.warnings li{margin:2px 0}figure.plot{margin:12px 0}figure.plot svg{width:100%;height:auto}
-figcaption{color:#555;font-size:12.5px;margin-top:2px}.note{color:#555;font-size:13px}
-.grid2{display:flex;gap:28px;flex-wrap:wrap}details summary{cursor:pointer;color:#1f5fa8}
-footer{color:#777;font-size:12px;margin-top:36px}
-.headline{background:#eef2f8;border-left:4px solid #1f5fa8;padding:8px 12px;font-size:14.5px}
-"""
 
 
 def report_writer(run: PlanRun) -> Callable[[Path], None]:
@@ -72,39 +53,19 @@ def render_report(run: PlanRun) -> str:
         if run.problem.n_feeders:
             sections.append(_feeders(run, c))
     cfg, k = run.scenario.config, run.plan.kpis
-    nav = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title, _ in sections)
-    body = "\n".join(f'<section id="{sid}">\n<h2>{escape(title)}</h2>\n{html}\n</section>'
-                     for sid, title, html in sections)
     slots, tz = run.problem.slots, run.scenario.tz
     end = slots[-1] + pd.Timedelta(hours=run.problem.dt_h)
     ok = k.get("valid") and not run.plan.warnings
-    chip = (f'<span class="chip {"ok" if k.get("valid") else "warn"}">'
-            f'{"plan valid" if k.get("valid") else "VALIDITY CHECK FAILED"}</span>'
-            f'<span class="chip {"ok" if ok else "warn"}">{len(run.plan.warnings)} warning(s)</span>')
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Day-ahead plan {escape(cfg.name)}</title>
-<style>{CSS}</style>
-</head>
-<body>
-<main>
-<h1>Day-ahead plan: {escape(cfg.name)}</h1>
-<p class="sub">{_local(slots[0], tz)} – {_local(end, tz)}, {rf.time_label(slots, tz)};
+    chips = (_chip("plan valid" if k.get("valid") else "VALIDITY CHECK FAILED", bool(k.get("valid")))
+             + _chip(f"{len(run.plan.warnings)} warning(s)", bool(ok)))
+    intro = (f"""<p class="sub">{_local(slots[0], tz)} – {_local(end, tz)}, {rf.time_label(slots, tz)};
 {len(slots)} slots of {run.problem.dt_h * 60:g} min. {_counts(run.problem)}.</p>
 {f'<p class="sub">{escape(cfg.description)}</p>' if getattr(cfg, "description", None) else ""}
-<p>{chip}</p>
-<nav>{nav}</nav>
-{body}
-<footer>vpp-sched {escape(_version())} · every time is local time ({escape(tz)}) · the uncontrolled reference
+<p>{chips}</p>""")
+    footer = f"""vpp-sched {escape(_version())} · every time is local time ({escape(tz)}) · the uncontrolled reference
 charges every EV at full power from arrival until its energy is met, batteries idle, PV not curtailed ·
-tables of this plan: transformer_load.csv, evs.csv, batteries.csv, dr_events.csv, kpis.json</footer>
-</main>
-</body>
-</html>
-"""
+tables of this plan: transformer_load.csv, evs.csv, batteries.csv, dr_events.csv, kpis.json"""
+    return page(f"Day-ahead plan {cfg.name}", f"Day-ahead plan: {cfg.name}", intro, sections, footer)
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -159,13 +120,12 @@ def _summary(run: PlanRun):
     info = [("Status", escape(str(k.get("status")))), ("MIP gap", _pct(k.get("mip_gap"))),
             ("Objective", f"{_num(k.get('objective_cny'), 2)} CNY"),
             ("Solver", escape(f"{sv} ({k.get('method', '')} build)"))]
-    info += [(label, f'<span class="timing">{_num(k.get(key), 2)}</span> s')
+    info += [(label, _timing(k.get(key), 2))
              for label, key in (("Build", "build_seconds"), ("Solve", "solve_seconds"), ("Total", "total_seconds"))
              if key in k]
     info.append(("Validity check", "passed" if k.get("valid") else "<span class=bad>failed</span>"))
-    run_table = "<table>" + "".join(f"<tr><th>{a}</th><td>{b}</td></tr>" for a, b in info) + "</table>"
-    warn = ("<div class=warnings><b>Warnings</b><ul>" + "".join(f"<li>{escape(w)}</li>" for w in run.plan.warnings)
-            + "</ul></div>") if run.plan.warnings else '<p class=note>No warnings.</p>'
+    run_table = info_table(info)
+    warn = warnings_box(run.plan.warnings)
     tables = f"<div class=grid2><div>{kpi}</div><div>{run_table}</div></div>"
     return "summary", "Summary", f"{_headline(run)}\n{tables}\n{warn}"
 
@@ -349,51 +309,3 @@ def _counts(p) -> str:
     items = [(p.n_transformers, "transformer"), (p.n_evs, "EV"), (p.n_stations, "station"),
              (p.n_events, "DR event"), (p.n_feeders, "feeder")]
     return ", ".join(f"{n:,} {word}{'' if n == 1 else 's'}" for n, word in items if n or word in ("EV", "transformer"))
-
-
-def _table(head, rows, text=(), marked=()) -> str:
-    """An HTML table; columns in ``text`` are left-aligned, the others are numbers; rows in ``marked`` stand out."""
-    def row(i, r) -> str:
-        tds = "".join(f"<td{'' if j in text else ' class=n'}>{x}</td>" for j, x in enumerate(r))
-        return f"<tr{' class=hl' if i in marked else ''}>{tds}</tr>\n"
-    cells = "".join(row(i, r) for i, r in enumerate(rows))
-    return "<table>\n<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>\n" + cells + "</table>"
-
-
-def _details(summary: str, content: str, n: int, open_below: int = 30) -> str:
-    """A long table folded away (open when short)."""
-    return f"<details{' open' if n <= open_below else ''}><summary>{escape(summary)}</summary>\n{content}\n</details>"
-
-
-def _figure(key: str, svg: str, caption: str) -> str:
-    return f'<figure class="plot" id="{key}">\n{svg}\n<figcaption>{caption}</figcaption>\n</figure>'
-
-
-def _num(x, digits: int = 1, sign: bool = False) -> str:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return "–"
-    if not np.isfinite(x):
-        return "–"
-    if abs(x) < 0.5 * 10 ** -digits:
-        return f"{0.0:.{digits}f}"
-    return f"{x:{'+' if sign else ''},.{digits}f}"
-
-
-def _pct(x) -> str:
-    try:
-        return f"{float(x):.3%}" if np.isfinite(float(x)) else "–"
-    except (TypeError, ValueError):
-        return "–"
-
-
-def _local(t, tz: str) -> str:
-    return pd.Timestamp(t).tz_convert(tz).strftime("%Y-%m-%d %H:%M")
-
-
-def _version() -> str:
-    try:
-        return version("vpp-sched")
-    except PackageNotFoundError:
-        return "(not installed)"

@@ -2,7 +2,9 @@
 
 Sign convention: power drawn from the grid is positive; ``battery_kw`` is positive when
 charging; ``pv_kw`` is positive when producing (after curtailment);
-``net_load_kw = base_load_kw + ev_kw + battery_kw - pv_kw``.
+``net_load_kw = base_load_kw + ev_kw + battery_kw - pv_kw``; ``ev_kw`` is charging minus V2G
+discharge. With V2G EVs, an EV's ``delivered_kwh`` counts each kWh it discharged as
+``1 / (eta_c * eta_d)`` kWh taken back (what recharging it costs at the charger).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from vpp_sched.prepare import uncontrolled_ev_power_kw
+from vpp_sched.prepare import sum_rows_by, uncontrolled_ev_power_kw
 from vpp_sched.problem import Problem
 from vpp_sched.solution import Solution
 
@@ -57,8 +59,7 @@ def grid_kpis(p: Problem, net_load_kw: np.ndarray, unmet_kwh: np.ndarray) -> dic
 def uncontrolled_reference(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """EV power [E, T], transformer net load [N, T] and unmet energy [E] when nobody controls charging."""
     ev = uncontrolled_ev_power_kw(p.ev_available, p.ev_energy_kwh, p.ev_max_power_kw, p.dt_h)
-    ev_at = np.zeros((p.n_transformers, p.n_slots))
-    np.add.at(ev_at, p.ev_transformer, ev)
+    ev_at = sum_rows_by(p.ev_transformer, ev, p.n_transformers)
     net = p.base_load_kw + ev_at - p.pv_at_transformer_kw()
     unmet = np.maximum(p.ev_energy_kwh - ev.sum(axis=1) * p.dt_h, 0.0)
     return ev, net, unmet
@@ -67,8 +68,7 @@ def uncontrolled_reference(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarr
 def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Plan:
     """Tables, KPIs and warnings of a solved plan. ``evs`` (scenario table) adds arrival/departure."""
     slots = p.slots
-    ev_at = np.zeros((p.n_transformers, p.n_slots))
-    np.add.at(ev_at, p.ev_transformer, sol.ev_power_kw)
+    ev_at = sum_rows_by(p.ev_transformer, ev_net_kw(sol), p.n_transformers)
     pv_kw = (p.pv_kw if p.pv_kw is not None else np.zeros((p.n_stations, p.n_slots))) - sol.pv_curtail_kw
     pv_at = np.zeros_like(ev_at)
     np.add.at(pv_at, p.station_transformer, pv_kw)
@@ -83,15 +83,17 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
         "net_load_kw": net, "limit_kw": np.repeat(p.limit_kw[:, None], p.n_slots, axis=1),
         "overload_kw": sol.overload_kw, "pv_curtailed_kw": curtail_at,
         "loading_pu": net / p.rating_kw[:, None]})
-    delivered = sol.ev_power_kw.sum(axis=1) * p.dt_h
+    delivered = ev_delivered_kwh(p, sol)
     unmet = np.maximum(p.ev_energy_kwh - delivered, 0.0)
     unmet[unmet < TOL_KWH] = 0.0
     ev_table = pd.DataFrame({"ev_id": p.ev_ids, "transformer_id": p.transformer_ids[p.ev_transformer],
                              "requested_kwh": p.ev_energy_kwh, "delivered_kwh": delivered,
                              "unmet_kwh": unmet, "reason": _unmet_reasons(p, unmet)})
+    if p.has_v2g:
+        ev_table = ev_table.assign(**_v2g_columns(p, sol))
     if evs is not None:
-        ev_table["arrival"] = evs.arrival.map(lambda x: x.isoformat()).to_numpy()
-        ev_table["departure"] = evs.departure.map(lambda x: x.isoformat()).to_numpy()
+        ev_table["arrival"] = _iso_text(evs.arrival)
+        ev_table["departure"] = _iso_text(evs.departure)
     batteries = _by_slot(p.station_ids[p.battery_station], "station_id", slots, {
         "charge_kw": sol.battery_charge_kw, "discharge_kw": sol.battery_discharge_kw,
         "soc_kwh": sol.battery_soc_kwh})
@@ -104,11 +106,51 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
                 warnings=_warnings(p, sol, ev_table, transformer_load, events))
 
 
+def ev_net_kw(sol: Solution) -> np.ndarray:
+    """[E, T] EV power drawn from the grid: charging minus V2G discharge [kW]."""
+    return sol.ev_power_kw if sol.ev_discharge_kw is None else sol.ev_power_kw - sol.ev_discharge_kw
+
+
+def ev_delivered_kwh(p: Problem, sol: Solution) -> np.ndarray:
+    """[E] energy delivered towards each EV's request: charged, less discharged x 1/(eta_c eta_d) [kWh]."""
+    delivered = sol.ev_power_kw.sum(axis=1) * p.dt_h
+    if sol.ev_discharge_kw is not None:
+        delivered = delivered - p.v2g_round_trip * sol.ev_discharge_kw.sum(axis=1) * p.dt_h
+    return delivered
+
+
+def _v2g_columns(p: Problem, sol: Solution) -> dict:
+    """Per EV: V2G flag, energy charged and discharged at the charger, battery energy at departure."""
+    v2g = p.ev_is_v2g
+    last = np.where(p.ev_available.any(axis=1), p.n_slots - 1 - np.argmax(p.ev_available[:, ::-1], axis=1), 0)
+    soc_end = np.where(v2g & p.ev_available.any(axis=1), sol.ev_soc_kwh[np.arange(p.n_evs), last],
+                       np.where(v2g, p.ev_soc_arrival_kwh, np.nan))
+    return {"v2g": v2g, "charged_kwh": sol.ev_power_kw.sum(axis=1) * p.dt_h,
+            "discharged_kwh": sol.ev_discharge_kw.sum(axis=1) * p.dt_h, "soc_departure_kwh": soc_end}
+
+
+def v2g_kpis(p: Problem, sol: Solution) -> dict:
+    """Fleet V2G totals: energy discharged to the grid, round-trip losses, battery wear paid [kWh, CNY]."""
+    v2g = p.ev_is_v2g
+    charged = float(sol.ev_power_kw[v2g].sum() * p.dt_h)
+    discharged = float(sol.ev_discharge_kw.sum() * p.dt_h)
+    stored = float(sum(_v2g_columns(p, sol)["soc_departure_kwh"][v2g] - p.ev_soc_arrival_kwh[v2g]))
+    return {"v2g_evs": int(v2g.sum()), "v2g_discharged_kwh": discharged,
+            "v2g_losses_kwh": charged - discharged - stored,
+            "v2g_degradation_cny": p.v2g_degradation_cny_per_kwh * discharged}
+
+
+def _iso_text(times: pd.Series) -> np.ndarray:
+    """ISO 8601 text of each time, formatted once per distinct time (``NaT`` for a missing one)."""
+    codes, uniques = pd.factorize(times)
+    return np.array([t.isoformat() for t in uniques] + ["NaT"], dtype=object)[codes]
+
+
 def _by_slot(ids: np.ndarray, id_name: str, slots: pd.DatetimeIndex, columns: dict) -> pd.DataFrame:
     """Long table ``id, slot_start, columns...`` from [n, T] arrays."""
     n = len(ids)
     data = {id_name: np.repeat(np.asarray(ids, dtype=object), len(slots)),
-            "slot_start": np.tile(slots, n) if n else pd.DatetimeIndex([], tz=slots.tz)}
+            "slot_start": slots[np.tile(np.arange(len(slots)), n)] if n else pd.DatetimeIndex([], tz=slots.tz)}
     for name, arr in columns.items():
         data[name] = np.asarray(arr, dtype=float).reshape(-1)
     return pd.DataFrame(data)
@@ -125,8 +167,13 @@ def _ev_schedule(p: Problem, sol: Solution, evs: pd.DataFrame | None) -> pd.Data
     else:
         stay = p.ev_available
     e, t = np.nonzero(stay)
-    return pd.DataFrame({"ev_id": p.ev_ids[e], "slot_start": p.slots[t], "power_kw": sol.ev_power_kw[e, t],
-                         "plugged_in_whole_slot": p.ev_available[e, t]})
+    ev_ids = pd.Series(p.ev_ids).array.take(e)  # text converted once per EV, not once per row
+    table = pd.DataFrame({"ev_id": ev_ids, "slot_start": p.slots[t], "power_kw": sol.ev_power_kw[e, t],
+                          "plugged_in_whole_slot": p.ev_available[e, t]})
+    if sol.ev_discharge_kw is not None:   # V2G: discharge to the grid, battery energy at the slot's end
+        table["discharge_kw"] = sol.ev_discharge_kw[e, t]
+        table["soc_kwh"] = np.where(p.ev_is_v2g[e] & p.ev_available[e, t], sol.ev_soc_kwh[e, t], np.nan)
+    return table
 
 
 def _unmet_reasons(p: Problem, unmet: np.ndarray) -> list[str]:
@@ -209,6 +256,8 @@ def _kpis(p: Problem, sol: Solution, net: np.ndarray, unmet: np.ndarray, events:
     kpis.update(grid_kpis(p, net, unmet))
     kpis["pv_curtailed_kwh"] = float(sol.pv_curtail_kw.sum() * p.dt_h)
     kpis["dr_shortfall_kwh"] = float(events.shortfall_kw.sum() * p.dt_h) if len(events) else 0.0
+    if p.has_v2g:
+        kpis.update(v2g_kpis(p, sol))
     if p.n_events:
         kpis["dr_events"] = event_summary(p, events).to_dict(orient="records")
     kpis.update({"n_evs": p.n_evs, "n_transformers": p.n_transformers, "n_slots": p.n_slots,

@@ -109,7 +109,7 @@ def load_scenario(path: Path | str | None = None) -> Scenario:
     base = tables.read_slot_table(folder / config.base_load, config.base_load, tz, slots,
                                   "transformer_id", "load_kw", ids, problems, config.transformers)
     evs = tables.read_evs(folder / config.evs, config.evs, tz, set(ids) if ids else None, problems,
-                          config.transformers)
+                          config.transformers, charge_efficiency=config.v2g.charge_efficiency)
     price = _price(config, folder, slots, problems)
     weather = _stations_and_events(config, folder, slots, set(ids or []), problems)
     history = None

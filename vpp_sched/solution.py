@@ -39,6 +39,8 @@ class Solution:
     solver: dict = field(default_factory=dict)   # name, version, options used
     ev_power_kw: np.ndarray | None = None        # [E, T]
     ev_unmet_kwh: np.ndarray | None = None       # [E]
+    ev_discharge_kw: np.ndarray | None = None    # [E, T] V2G discharge to the grid; None without V2G EVs
+    ev_soc_kwh: np.ndarray | None = None         # [E, T] V2G EV battery energy at the end of slot t (0 elsewhere)
     pv_curtail_kw: np.ndarray | None = None      # [S, T]
     battery_charge_kw: np.ndarray | None = None  # [B, T]
     battery_discharge_kw: np.ndarray | None = None  # [B, T]

@@ -13,20 +13,16 @@ import time
 
 import highspy
 import numpy as np
-import pyomo
-import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
-from pyomo.contrib.solver.solvers.highs import Highs
 
 from vpp_sched.config import SolverOptions
-from vpp_sched.model import create_model
 from vpp_sched.problem import Problem
 from vpp_sched.solution import Solution, SolveStatus, relative_gap
 
 METHODS = ("pyomo", "lean", "decomposed")
-#: ``auto`` decomposes from this many EVs on (measured on 2 cores: at 5,000-10,000 EVs the routes take
-#: about the same CPU; the decomposed one needs a fifth of the memory, and at 100,000 only it fits).
-AUTO_DECOMPOSE_EVS = 20_000
+#: ``auto`` decomposes from this many EVs on (benchmarks, 2 cores: at 10,000 EVs with a DR event and
+#: min powers the decomposed route took 16 s and 390 MB, the monolithic one 26 s and 2 GB; at 2,000
+#: the monolithic one is faster, and its blocks are one block anyway; at 100,000 only decomposed fits).
+AUTO_DECOMPOSE_EVS = 5_000
 
 
 def choose_method(problem: Problem, method: str) -> str:
@@ -35,15 +31,30 @@ def choose_method(problem: Problem, method: str) -> str:
         return method
     return "decomposed" if problem.n_evs >= AUTO_DECOMPOSE_EVS and problem.n_transformers > 1 else "lean"
 
-_PYOMO_STATUS = {
-    TerminationCondition.convergenceCriteriaSatisfied: SolveStatus.OPTIMAL,
-    TerminationCondition.maxTimeLimit: SolveStatus.TIME_LIMIT,
-    TerminationCondition.iterationLimit: SolveStatus.TIME_LIMIT,
-    TerminationCondition.interrupted: SolveStatus.TIME_LIMIT,
-    TerminationCondition.provenInfeasible: SolveStatus.INFEASIBLE,
-    TerminationCondition.locallyInfeasible: SolveStatus.INFEASIBLE,
-    TerminationCondition.infeasibleOrUnbounded: SolveStatus.INFEASIBLE,
-}
+@functools.cache
+def _pyomo_status() -> dict:
+    """Pyomo's termination conditions -> our status (Pyomo is imported only for ``method="pyomo"``)."""
+    from pyomo.contrib.solver.common.results import TerminationCondition
+
+    return {
+        TerminationCondition.convergenceCriteriaSatisfied: SolveStatus.OPTIMAL,
+        TerminationCondition.maxTimeLimit: SolveStatus.TIME_LIMIT,
+        TerminationCondition.iterationLimit: SolveStatus.TIME_LIMIT,
+        TerminationCondition.interrupted: SolveStatus.TIME_LIMIT,
+        TerminationCondition.provenInfeasible: SolveStatus.INFEASIBLE,
+        TerminationCondition.locallyInfeasible: SolveStatus.INFEASIBLE,
+        TerminationCondition.infeasibleOrUnbounded: SolveStatus.INFEASIBLE,
+    }
+
+
+@functools.cache
+def _pyomo_version() -> str:
+    """Pyomo's version without importing Pyomo (its import takes seconds)."""
+    if "pyomo" in sys.modules:
+        return sys.modules["pyomo"].__version__
+    from importlib.metadata import version
+
+    return version("pyomo")
 
 
 def highs_options(options: SolverOptions) -> dict:
@@ -70,7 +81,7 @@ def quiet_highs_banner() -> None:
 
 
 def solver_info(options: SolverOptions, build: str) -> dict:
-    return {"name": "highs", "highs_version": HIGHS_VERSION, "pyomo_version": pyomo.__version__,
+    return {"name": "highs", "highs_version": HIGHS_VERSION, "pyomo_version": _pyomo_version(),
             "build": build, "options": highs_options(options)}
 
 
@@ -99,6 +110,12 @@ def solve(problem: Problem, options: SolverOptions, method: str = "lean", execut
 
 def solve_pyomo(problem: Problem, options: SolverOptions, relax_integrality: bool = False) -> Solution:
     """Build the Pyomo model and solve it with HiGHS (appsi-free ``pyomo.contrib.solver`` interface)."""
+    import pyomo.environ as pyo
+    from pyomo.contrib.solver.common.results import SolutionStatus
+    from pyomo.contrib.solver.solvers.highs import Highs
+
+    from vpp_sched.model import create_model
+
     start = time.perf_counter()
     m = create_model(problem, relax_integrality=relax_integrality)
     built = time.perf_counter()
@@ -109,7 +126,7 @@ def solve_pyomo(problem: Problem, options: SolverOptions, relax_integrality: boo
         solver_options={"random_seed": opts["random_seed"], "output_flag": False})
     solved = time.perf_counter()
     has_solution = res.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal)
-    status = _PYOMO_STATUS.get(res.termination_condition, SolveStatus.ERROR)
+    status = _pyomo_status().get(res.termination_condition, SolveStatus.ERROR)
     if status is SolveStatus.TIME_LIMIT and not has_solution:
         status = SolveStatus.NO_SOLUTION
     if status is SolveStatus.OPTIMAL and not has_solution:
@@ -147,6 +164,9 @@ def _extract(m: pyo.ConcreteModel, p: Problem, sol: Solution) -> None:
         ev[e, t] = v.value or 0.0
     sol.ev_power_kw = _clean(ev)
     sol.ev_unmet_kwh = _clean(np.array([m.ev_unmet_kwh[e].value or 0.0 for e in range(p.n_evs)]))
+    if p.has_v2g:
+        sol.ev_discharge_kw = _clean(grid(m.ev_discharge_kw, p.n_evs))
+        sol.ev_soc_kwh = _clean(grid(m.ev_soc_kwh, p.n_evs))
     sol.pv_curtail_kw = _clean(grid(m.pv_curtail_kw, p.n_stations))
     sol.battery_charge_kw = _clean(grid(m.battery_charge_kw, p.n_batteries))
     sol.battery_discharge_kw = _clean(grid(m.battery_discharge_kw, p.n_batteries))

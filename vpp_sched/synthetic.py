@@ -478,11 +478,39 @@ def _stations(rng: np.random.Generator, count: int, sessions: int, feeders, star
     return rows, configs, visits
 
 
+V2G_BATTERY_KWH = (50.0, 60.0, 72.0, 80.0, 100.0)   # usable packs of common Chinese BEVs [kWh]
+
+
+def add_v2g_columns(rng: np.random.Generator, ev_table: pd.DataFrame, n_home: int, share: float) -> pd.DataFrame:
+    """``v2g, max_discharge_kw, battery_kwh, soc_arrival`` for ``share`` of the first ``n_home`` EVs.
+
+    A V2G EV discharges at up to its charger's power; its pack is drawn from ``V2G_BATTERY_KWH``
+    but at least the smallest that holds its request within 90 % (requests above 90 kWh: no
+    V2G); it arrives at 30-70 % but never so full that the request would not fit (1 % margin,
+    at a charge efficiency of 1).
+    """
+    out = ev_table.copy()
+    n = len(out)
+    energy = out.energy_kwh.to_numpy()
+    packs = np.asarray(V2G_BATTERY_KWH)
+    v2g = np.zeros(n, dtype=bool)
+    v2g[:n_home] = rng.random(n_home) < share
+    v2g &= energy <= 0.9 * packs.max()
+    smallest = packs[np.minimum(np.searchsorted(packs, energy / 0.9), len(packs) - 1)]
+    battery = np.maximum(rng.choice(packs, size=n), smallest)
+    soc = np.minimum(rng.uniform(0.3, 0.7, n), 0.99 - energy / battery)
+    out["v2g"] = np.where(v2g, "true", "false")
+    out["max_discharge_kw"] = np.where(v2g, out.max_power_kw, np.nan)
+    out["battery_kwh"] = np.where(v2g, battery, np.nan)
+    out["soc_arrival"] = np.where(v2g, np.round(np.clip(soc, 0.0, 1.0), 3), np.nan)
+    return out
+
+
 def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stations: int = 0,
                       dr_event: bool = False, min_power=None, seed: int = 0,
                       start: str | dt.datetime = "2026-11-27T12:00:00+08:00", slots: int = 96,
                       slot_minutes: int = 15, name: str | None = None, feeder_size: int | None = 10,
-                      station_sessions: int = 25) -> Path:
+                      station_sessions: int = 25, v2g_share: float = 0.0) -> Path:
     """Write a seeded synthetic scenario folder and return its path.
 
     ``transformers`` residential transformers (ratings from ``RATINGS_KVA``, base-load peak
@@ -494,7 +522,8 @@ def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stati
     (:func:`sample_station_sessions`): the files hold ``transformers + stations``
     transformers and ``evs + stations * station_sessions`` sessions. Feeders group
     ``feeder_size`` consecutive transformers (None: no ``feeders.csv``); the tariff is
-    ``SHANXI_TOU_PERIODS``; ``dr_event`` adds one :func:`make_dr_event`.
+    ``SHANXI_TOU_PERIODS``; ``dr_event`` adds one :func:`make_dr_event`; ``v2g_share`` of the
+    home EVs may discharge (:func:`add_v2g_columns`, its own seeded stream: the rest is unchanged).
     """
     if transformers < 1 or evs < 0 or stations < 0:
         raise ValueError("need transformers >= 1, evs >= 0 and stations >= 0")
@@ -512,6 +541,8 @@ def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stati
     cars.insert(0, "transformer_id", homes["transformer_id"].to_numpy()[rng.choice(transformers, size=evs, p=weight)])
     cars.insert(0, "ev_id", [f"E{i + 1:0{max(2, len(str(evs)))}d}" for i in range(evs)])
     ev_table = pd.concat([cars, *visits], ignore_index=True)[EV_COLUMNS]
+    if v2g_share > 0:
+        ev_table = add_v2g_columns(np.random.default_rng([seed, 2]), ev_table, evs, v2g_share)
     config = scenario_config(name or f"synthetic-{transformers}tr-{evs}ev-seed{seed}",
                              f"Synthetic scenario from vpp_sched.synthetic.generate_scenario(transformers="
                              f"{transformers}, evs={evs}, stations={stations}, seed={seed})",

@@ -154,10 +154,13 @@ def read_feeders(path: Path, label: str, problems: Problems) -> pd.DataFrame | N
 
 
 def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
-             problems: Problems, transformers_label: str = "transformers.csv") -> pd.DataFrame | None:
-    """``ev_id, transformer_id, arrival, departure, energy_kwh, max_power_kw, min_power_kw``.
+             problems: Problems, transformers_label: str = "transformers.csv",
+             charge_efficiency: float = 1.0) -> pd.DataFrame | None:
+    """``ev_id, transformer_id, arrival, departure, energy_kwh, max_power_kw, min_power_kw``
+    ``[, v2g, max_discharge_kw, battery_kwh, soc_arrival]``.
 
-    ``min_power_kw`` may be omitted (0: the charger can modulate down to zero).
+    ``min_power_kw`` may be omitted (0: the charger can modulate down to zero); the V2G columns
+    are read only when ``v2g`` is there (:func:`_read_v2g`).
     """
     t = Table(path, label, "ev_id", problems)
     cols = ["ev_id", "transformer_id", "arrival", "departure", "energy_kwh", "max_power_kw"]
@@ -181,7 +184,48 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
     over = (df.min_power_kw > df.max_power_kw).to_numpy()
     t.report(over, "min_power_kw", lambda i: f"{df.min_power_kw.iat[i]:g} exceeds max_power_kw "
                                              f"{df.max_power_kw.iat[i]:g}")
+    if "v2g" in t.raw.columns:
+        _read_v2g(t, df, charge_efficiency)
     return df
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "y"}, {"false", "0", "no", "n", ""}
+
+
+def _read_v2g(t: Table, df: pd.DataFrame, charge_efficiency: float) -> None:
+    """Optional V2G columns ``v2g, max_discharge_kw, battery_kwh, soc_arrival`` (read only with ``v2g``).
+
+    ``max_discharge_kw`` defaults to ``max_power_kw``; ``battery_kwh`` and ``soc_arrival`` (0..1)
+    are required where ``v2g`` is true, and the requested energy must fit in the battery.
+    """
+    flag = t.raw["v2g"].str.lower()
+    t.report((~flag.isin(_TRUE | _FALSE)).to_numpy(), "v2g", lambda i: f"{t.raw['v2g'].iat[i]!r} is not true/false")
+    v2g = flag.isin(_TRUE).to_numpy()
+    df["v2g"] = v2g
+
+    def optional(column: str, maximum: float | None = None) -> pd.Series:
+        raw = t.raw[column] if column in t.raw.columns else pd.Series("", index=t.raw.index)
+        values = pd.to_numeric(raw, errors="coerce").astype(float)
+        v = values.to_numpy()
+        bad = v2g & ~np.isfinite(v) & (raw != "").to_numpy()
+        t.report(bad, column, lambda i: f"{raw.iat[i]!r} is not a number")
+        out_of_range = v2g & np.isfinite(v) & ((v < 0) | ((v > maximum) if maximum is not None else False))
+        t.report(out_of_range, column, lambda i: f"{raw.iat[i]} must be at least 0"
+                 + (f" and at most {maximum:g}" if maximum is not None else ""))
+        return values
+
+    discharge = optional("max_discharge_kw")
+    df["max_discharge_kw"] = np.where(v2g & discharge.isna().to_numpy(), df.max_power_kw, discharge.fillna(0.0))
+    battery, soc = optional("battery_kwh"), optional("soc_arrival", maximum=1.0)
+    for column, values in (("battery_kwh", battery), ("soc_arrival", soc)):
+        missing = v2g & (t.raw[column] == "").to_numpy() if column in t.raw.columns else v2g
+        t.report(missing, column, lambda i: "is required where v2g is true")
+    df["battery_kwh"], df["soc_arrival"] = battery.fillna(0.0), soc.fillna(0.0)
+    room = df.battery_kwh * (1.0 - df.soc_arrival) / charge_efficiency
+    too_much = v2g & (df.energy_kwh > room + 1e-9).to_numpy() & (df.battery_kwh > 0).to_numpy()
+    t.report(too_much, "energy_kwh", lambda i: f"{df.energy_kwh.iat[i]:g} does not fit in the battery: "
+             f"battery_kwh {df.battery_kwh.iat[i]:g} at soc_arrival {df.soc_arrival.iat[i]:g} takes at most "
+             f"{room.iat[i]:.2f} kWh at the charger (charge efficiency {charge_efficiency:g})")
 
 
 def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, key: str | None,
@@ -207,10 +251,16 @@ def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, ke
     long = long[long.slot_start.isin(slots) & ~dup]
     wide = long.pivot(index="slot_start", columns="key", values="v").reindex(slots)
     expected = keys if (keys is not None and key) else ["value"]
+    # [slots x keys] which rows are there. A row whose value is bad was reported already; only
+    # rows that are absent are missing.
+    column = {k: j for j, k in enumerate(dict.fromkeys(expected))}
+    s_at = slots.get_indexer(long.slot_start)
+    k_at = pd.Index(list(column), dtype=object).get_indexer(long.key.astype(object))
+    present = np.zeros((len(slots), len(column)), dtype=bool)
+    ok = (s_at >= 0) & (k_at >= 0)
+    present[s_at[ok], k_at[ok]] = True
     for k in expected:
-        # A row whose value is bad was reported already; only rows that are absent are missing.
-        present = slots.isin(long.slot_start[long.key == k])
-        missing = slots[~present]
+        missing = slots[~present[:, column[k]]]
         if len(missing):
             first = ", ".join(s.isoformat() for s in missing[:3])
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
@@ -222,12 +272,18 @@ def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, ke
 
 
 def read_load_history(path: Path, label: str, tz: str, problems: Problems) -> pd.DataFrame | None:
-    """``slot_start, scope_id, load_kw``: metered load per transformer (or ``all``) for DR baselines."""
+    """``slot_start, scope_id, load_kw[, dr_event]``: metered load per transformer (or ``all``) for DR
+    baselines. ``dr_event`` (true/false, optional) marks rows of days that had a DR event themselves."""
     t = Table(path, label, "scope_id", problems)
     if not t.ok or not t.require(["slot_start", "scope_id", "load_kw"]):
         return None
     df = pd.DataFrame({"slot_start": t.time("slot_start", tz), "scope_id": t.text("scope_id"),
                        "load_kw": t.number("load_kw")})
+    if "dr_event" in t.raw.columns:
+        flag = t.raw["dr_event"].str.lower()
+        t.report((~flag.isin(_TRUE | _FALSE)).to_numpy(), "dr_event",
+                 lambda i: f"{t.raw['dr_event'].iat[i]!r} is not true/false")
+        df["dr_event"] = flag.isin(_TRUE).to_numpy()
     dup = df.duplicated(["slot_start", "scope_id"], keep="first").to_numpy() & df.slot_start.notna().to_numpy()
     t.report(dup, "slot_start", lambda i: f"{df.slot_start.iat[i].isoformat()} appears twice for scope_id={df.scope_id.iat[i]}")
     return df

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from vpp_sched.prepare import sum_rows_by
 from vpp_sched.problem import Problem
 from vpp_sched.results import Plan
 
@@ -20,8 +21,11 @@ def check_plan(p: Problem, plan: Plan) -> list[str]:
     """All violations of EV, transformer, feeder, battery and DR rules in ``plan``."""
     out: list[str] = []
     ev_kw = _ev_matrix(p, plan.ev_schedule)
-    out += _check_evs(p, ev_kw, plan.evs)
-    out += _check_transformers(p, ev_kw, plan.transformer_load)
+    dis_kw = _ev_matrix(p, plan.ev_schedule, "discharge_kw") if p.has_v2g else np.zeros_like(ev_kw)
+    out += _check_evs(p, ev_kw, plan.evs, dis_kw)
+    if p.has_v2g:
+        out += _check_v2g(p, ev_kw, dis_kw, plan.ev_schedule)
+    out += _check_transformers(p, ev_kw - dis_kw, plan.transformer_load)
     out += _check_batteries(p, plan.batteries)
     out += _check_feeders(p, plan.transformer_load, plan.feeders)
     out += _check_events(p, plan.transformer_load, plan.dr_events)
@@ -47,13 +51,16 @@ def _check_events(p: Problem, load: pd.DataFrame, events: pd.DataFrame) -> list[
     return out
 
 
-def _ev_matrix(p: Problem, schedule: pd.DataFrame) -> np.ndarray:
-    e = pd.Index(p.ev_ids).get_indexer(schedule.ev_id)
+def _ev_matrix(p: Problem, schedule: pd.DataFrame, column: str = "power_kw") -> np.ndarray:
+    codes, names = pd.factorize(schedule.ev_id)  # look each EV up once, not once per row
+    e = np.where(codes >= 0, pd.Index(p.ev_ids).get_indexer(names)[codes], -1)
     t = p.slots.get_indexer(pd.DatetimeIndex(schedule.slot_start))
     if (e < 0).any() or (t < 0).any():
         raise ValueError("ev_schedule names an EV or slot the problem does not have")
     out = np.zeros((p.n_evs, p.n_slots))
-    out[e, t] = schedule.power_kw.to_numpy(float)
+    if column not in schedule.columns:
+        raise ValueError(f"ev_schedule has no {column} column")
+    out[e, t] = np.nan_to_num(schedule[column].to_numpy(float))
     return out
 
 
@@ -65,14 +72,14 @@ def _first(mask: np.ndarray, label, what: str) -> list[str]:
     return [f"{what}: {len(idx)} case(s), first {label(*i)}"]
 
 
-def _check_evs(p: Problem, ev_kw: np.ndarray, evs: pd.DataFrame) -> list[str]:
+def _check_evs(p: Problem, ev_kw: np.ndarray, evs: pd.DataFrame, dis_kw: np.ndarray) -> list[str]:
     name = lambda e, t=None: f"{p.ev_ids[e]}" + ("" if t is None else f" at {p.slots[t].isoformat()}")  # noqa: E731
     out = _first(ev_kw < -TOL_KW, name, "EV power below zero")
     out += _first(ev_kw > p.ev_max_power_kw[:, None] + TOL_KW, name, "EV power above max_power_kw")
     out += _first((ev_kw > TOL_KW) & ~p.ev_available, name, "EV charging outside its whole-slot stay")
     semi = (ev_kw > TOL_KW) & (ev_kw < p.ev_min_power_kw[:, None] - TOL_KW)
     out += _first(semi, name, "EV power between 0 and min_power_kw")
-    delivered = ev_kw.sum(axis=1) * p.dt_h
+    delivered = (ev_kw - p.v2g_round_trip * dis_kw).sum(axis=1) * p.dt_h
     table = evs.set_index("ev_id").reindex(p.ev_ids)
     out += _first(np.abs(delivered - table.delivered_kwh.to_numpy()) > TOL_KWH, name,
                   "evs.csv delivered_kwh differs from the schedule")
@@ -82,14 +89,32 @@ def _check_evs(p: Problem, ev_kw: np.ndarray, evs: pd.DataFrame) -> list[str]:
     return out
 
 
+def _check_v2g(p: Problem, ch: np.ndarray, dis: np.ndarray, schedule: pd.DataFrame) -> list[str]:
+    """V2G EVs: discharge within limits and stay, never with charging, battery within 0..battery_kwh."""
+    name = lambda e, t=None: f"{p.ev_ids[e]}" + ("" if t is None else f" at {p.slots[t].isoformat()}")  # noqa: E731
+    v2g = p.ev_is_v2g[:, None]
+    out = _first((dis > TOL_KW) & ~v2g, name, "discharge by an EV that is not V2G")
+    out += _first((dis < -TOL_KW) | (dis > p.ev_max_discharge_kw[:, None] + TOL_KW), name,
+                  "discharge_kw out of 0..max_discharge_kw")
+    out += _first((dis > TOL_KW) & ~p.ev_available, name, "EV discharging outside its whole-slot stay")
+    out += _first((ch > TOL_KW) & (dis > TOL_KW), name, "EV charges and discharges in one slot")
+    stored = p.ev_soc_arrival_kwh[:, None] + np.cumsum(
+        (p.v2g_charge_efficiency * ch - dis / p.v2g_discharge_efficiency) * p.dt_h, axis=1)
+    out += _first(v2g & ((stored < -TOL_KWH) | (stored > p.ev_battery_kwh[:, None] + TOL_KWH)), name,
+                  "EV battery energy outside 0..battery_kwh")
+    soc = _ev_matrix(p, schedule, "soc_kwh")
+    out += _first(v2g & p.ev_available & (np.abs(soc - stored) > TOL_KWH), name,
+                  "soc_kwh does not follow charge/discharge with efficiencies")
+    return out
+
+
 def _check_transformers(p: Problem, ev_kw: np.ndarray, load: pd.DataFrame) -> list[str]:
     N, T = p.n_transformers, p.n_slots
     grid = lambda col: load[col].to_numpy(float).reshape(N, T)  # noqa: E731  (rows are transformer-major)
     if list(load.transformer_id.iloc[::T]) != list(p.transformer_ids):
         return ["transformer_load.csv is not ordered by transformer then slot"]
     name = lambda n, t: f"{p.transformer_ids[n]} at {p.slots[t].isoformat()}"  # noqa: E731
-    ev_at = np.zeros((N, T))
-    np.add.at(ev_at, p.ev_transformer, ev_kw)
+    ev_at = sum_rows_by(p.ev_transformer, ev_kw, N)
     net = grid("net_load_kw")
     out = _first(np.abs(grid("ev_kw") - ev_at) > TOL_KW, name, "ev_kw differs from the EV schedule")
     out += _first(np.abs(grid("base_load_kw") - p.base_load_kw) > TOL_KW, name, "base_load_kw differs from input")

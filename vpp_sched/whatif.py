@@ -37,8 +37,6 @@ import contextlib
 import dataclasses
 import itertools
 import math
-import shutil
-import tempfile
 import time
 import traceback
 import zlib
@@ -52,9 +50,12 @@ import pydantic
 
 from vpp_sched.config import BatteryConfig, PVConfig, SolverOptions
 from vpp_sched.errors import InputError
+from vpp_sched.least_laxity import deliverable_kwh
 from vpp_sched.problem import Problem
 from vpp_sched.results import TOL_KW, grid_kpis, uncontrolled_reference
 from vpp_sched.scenario import Scenario
+from vpp_sched.study_output import whatif_summary as summary_markdown  # noqa: F401 - the study's writers
+from vpp_sched.study_output import write_whatif  # noqa: F401
 
 POLICIES = ("uncontrolled", "orderly")
 
@@ -431,14 +432,6 @@ class Outcome:
         return np.where(over > OVERLOAD_TOL_KW, over, 0.0)
 
 
-def deliverable_kwh(p: Problem) -> np.ndarray:
-    """[E] the most each EV can get in its whole slots at its max power (0 when its energy is below
-    one slot at min power) [kWh]: what no grid limit is to blame for missing."""
-    reachable = p.ev_available.sum(axis=1) * p.ev_max_power_kw * p.dt_h
-    out = np.minimum(p.ev_energy_kwh, reachable)
-    return np.where(p.ev_min_power_kw * p.dt_h > p.ev_energy_kwh + 1e-3, 0.0, out)
-
-
 def uncontrolled_outcome(problem: Problem) -> Outcome:
     t0 = time.perf_counter()
     ev, net, _ = uncontrolled_reference(problem)
@@ -563,6 +556,9 @@ class WhatIfResult:
     workers: int = 1
     seed: int = 0
     warnings: list[str] = field(default_factory=list)
+    scenario_folder: str = ""
+    method: str = "lean"
+    time_limit_s: float | None = None   # solver time limit per plan [s]
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -632,7 +628,9 @@ def run_whatif(scenario: Scenario, varies: Sequence[Vary], policies: Sequence[st
                  "overload_hours", "overload_kwh"]
     result = WhatIfResult(scenario.config.name, list(varies), list(policies), cases,
                           pd.DataFrame(peaks, columns=peak_cols), time.perf_counter() - t0,
-                          getattr(ex, "name", type(ex).__name__), int(getattr(ex, "workers", 1)), seed)
+                          getattr(ex, "name", type(ex).__name__), int(getattr(ex, "workers", 1)), seed,
+                          scenario_folder=str(getattr(scenario, "folder", "") or ""), method=method,
+                          time_limit_s=(options or scenario.config.solver).time_limit_s)
     failed = result.failed
     if len(failed):
         result.warnings.append(f"{len(failed)} of {len(cases)} case runs failed (status 'failed' in cases.csv), "
@@ -660,127 +658,3 @@ def _case_table(rows: list[dict], keys: list[str], peaks: list[dict]) -> pd.Data
         wide = pd.DataFrame(cols).reset_index()
         df = df.merge(wide, on=["case", "policy"], how="left")
     return df
-
-
-# ------------------------------------------------------------------------------------------
-# writing
-# ------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_folder(out_dir: Path | str) -> Iterator[Path]:
-    """Yield a temporary folder beside ``out_dir`` that replaces it when the block completes."""
-    from vpp_sched.output import _replace
-
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        yield tmp
-        _replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """CSV with 6 significant digits; solver round-off below 1e-9 is written as 0."""
-    df = df.copy()
-    for col in df.columns:
-        if pd.api.types.is_float_dtype(df[col]):
-            df[col] = df[col].mask(df[col].abs() < 1e-9, 0.0)
-    df.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
-
-
-def write_whatif(result: WhatIfResult, out_dir: Path | str) -> Path:
-    """``cases.csv``, ``transformer_peaks.csv`` and ``summary.md`` in ``out_dir`` (atomic)."""
-    with atomic_folder(out_dir) as tmp:
-        write_csv(result.cases, tmp / "cases.csv")
-        write_csv(result.peaks, tmp / "transformer_peaks.csv")
-        (tmp / "summary.md").write_text(summary_markdown(result), encoding="utf-8")
-    return Path(out_dir).resolve()
-
-
-def _fmt(v) -> str:
-    if isinstance(v, (float, np.floating)):
-        if not math.isfinite(v):
-            return ""
-        return f"{v:g}"
-    return str(v)
-
-
-def _case_label(row, keys: list[str]) -> str:
-    return ", ".join(f"{k}={_fmt(row[k])}" for k in keys) or "base"
-
-
-def summary_markdown(r: WhatIfResult) -> str:
-    df, keys = r.cases, [v.key for v in r.varies]
-    n_cases = df.case.nunique() if len(df) else 0
-    lines = [f"# What-if study: {r.scenario_name}", "",
-             f"{n_cases} case(s) x {len(r.policies)} polic{'y' if len(r.policies) == 1 else 'ies'} "
-             f"({', '.join(r.policies)}), {r.wall_seconds:.1f} s on {r.executor} ({r.workers} worker(s)); "
-             f"EV resampling seed {r.seed}.", ""]
-    if keys:
-        lines += ["Varied: " + "; ".join(f"`{v.key}` = {', '.join(_fmt(x) for x in v.values)}" for v in r.varies), ""]
-    head = ["case", *keys, "policy", "status", "EVs", "max loading pu", "overloaded trafos", "overload h",
-            "unmet kWh", "energy cost CNY", "PV self-use"]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, row in df.iterrows():
-        ok = row.status != "failed"
-        cells = [str(row.case), *[_fmt(row[k]) for k in keys], row.policy, row.status]
-        if ok:
-            pv = row.pv_self_consumption
-            cells += [str(int(row.n_evs)), f"{row.max_loading_pu:.2f}", str(int(row.overloaded_transformers)),
-                      f"{row.overload_hours:.2f}", f"{row.unmet_energy_kwh:.1f}", f"{row.grid_energy_cost_cny:,.0f}",
-                      f"{pv:.0%}" if pd.notna(pv) else "-"]
-        else:
-            cells += ["-"] * 7
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Overload hours are transformer-hours above the limit (rated_kva x power_factor x "
-              "max_loading_pu); unmet kWh is energy EVs do not get by departure (under `uncontrolled` only "
-              "what their stay physically cannot carry). Per-transformer peaks: `transformer_peaks.csv`.", "",
-              "## Findings", ""]
-    lines += _findings(df, keys, r.policies)
-    return "\n".join(lines) + "\n"
-
-
-def _findings(df: pd.DataFrame, keys: list[str], policies: list[str]) -> list[str]:
-    out = []
-    done = df[df.status != "failed"]
-    for pol in policies:
-        sub = done[done.policy == pol]
-        if not len(sub):
-            continue
-        over = sub[sub.overload_hours > 0]
-        if len(over):
-            worst = over.sort_values("max_loading_pu", ascending=False).iloc[0]
-            out.append(f"- **{pol}**: {len(over)} of {len(sub)} case(s) overload a transformer: "
-                       f"{_list_cases(over)}. Worst: case {worst.case} ({_case_label(worst, keys)}), "
-                       f"{worst.max_loading_pu:.2f} pu, {worst.overload_hours:.2f} transformer-hours above the limit.")
-        else:
-            out.append(f"- **{pol}**: no case overloads a transformer (highest loading "
-                       f"{sub.max_loading_pu.max():.2f} pu).")
-        short = sub[sub.unmet_by_grid_kwh > 0]
-        if len(short):
-            worst = short.sort_values("unmet_by_grid_kwh", ascending=False).iloc[0]
-            out.append(f"- **{pol}**: EVs fall short of energy their stay allows in {len(short)} case(s): "
-                       f"{_list_cases(short)}. Most: case {worst.case} ({_case_label(worst, keys)}), "
-                       f"{worst.unmet_by_grid_kwh:.1f} kWh in {int(worst.evs_short_by_grid)} EV(s)."
-                       + (" This is the planner's plan: near a transformer's capacity its rounding of charger "
-                          "on/off can leave EVs short where a plan without shortfall exists (`vpp-sched hosting` "
-                          "shows what a transformer can host)." if pol == "orderly" else ""))
-        elif pol == "orderly":
-            out.append(f"- **{pol}**: every EV gets its energy in every case (as far as its stay allows).")
-        physical = sub[(sub.unmet_energy_kwh - sub.unmet_by_grid_kwh) > 1e-3]
-        if len(physical):
-            kwh = (physical.unmet_energy_kwh - physical.unmet_by_grid_kwh).max()
-            out.append(f"- **{pol}**: some EVs cannot get their energy in their stay at all (up to {kwh:.1f} kWh "
-                       "per case); no grid can help them.")
-    failed = df[df.status == "failed"]
-    if len(failed):
-        out.append(f"- **failed**: {len(failed)} run(s): " + "; ".join(
-            f"case {r.case} {r.policy}: {r.error}" for r in failed.itertuples()))
-    return out or ["- nothing to report."]
-
-
-def _list_cases(sub: pd.DataFrame, limit: int = 12) -> str:
-    ids = [str(c) for c in sub.case]
-    return ", ".join(ids[:limit]) + (f", ... ({len(ids)})" if len(ids) > limit else "")

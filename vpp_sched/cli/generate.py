@@ -17,6 +17,8 @@ def generate(
     stations: Annotated[int, typer.Option(min=0, help="PV-storage-charging stations")] = 0,
     dr_event: Annotated[bool, typer.Option("--dr-event", help="Add a binding portfolio peak-shaving event")] = False,
     min_power_kw: Annotated[Optional[float], typer.Option("--min-power-kw", min=0.0, help="Charger minimum power [kW]; default 0")] = None,
+    v2g_share: Annotated[float, typer.Option("--v2g-share", min=0.0, max=1.0,
+                                             help="Share of home EVs that may discharge (V2G)")] = 0.0,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
@@ -25,5 +27,5 @@ def generate(
 
     with exit_codes(debug):
         folder = generate_scenario(out, transformers=transformers, evs=evs, stations=stations,
-                                   dr_event=dr_event, min_power=min_power_kw, seed=seed)
+                                   dr_event=dr_event, min_power=min_power_kw, seed=seed, v2g_share=v2g_share)
         typer.echo(f"scenario written to {folder}")

@@ -29,11 +29,14 @@ def hosting(
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help=f"Solver time limit per plan [s]; default the scenario's, at most {HOSTING_TIME_LIMIT_S:g}")] = None,
     mip_gap: Annotated[Optional[float], typer.Option("--mip-gap", min=0.0, max=1.0, help="Relative MIP gap; overrides scenario.yaml")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="Solver threads per plan; overrides scenario.yaml")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write report.html")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
-    """EV hosting capacity per transformer (bisection on the EV multiple); write hosting.csv and summary.md."""
+    """EV hosting capacity per transformer (bisection on the EV multiple); write hosting.csv, bisection.csv,
+    summary.md and report.html."""
     from vpp_sched import hosting as study
     from vpp_sched.scenario import load_scenario
+    from vpp_sched.study_output import write_hosting
     from vpp_sched.whatif import VaryError, executor_for, parse_policies
 
     if method not in METHODS:
@@ -51,7 +54,7 @@ def hosting(
         with executor_for(scheduler, workers, tasks=n) as ex:
             result = study.run_hosting(sc, transformer, policies, seed=seed, method=method, options=options,
                                        tolerance=tolerance, executor=ex)
-        folder = study.write_hosting(result, out)
+        folder = write_hosting(result, out, report=not no_report)
         t = result.table
         typer.echo(f"hosting study written to {folder}")
         typer.echo(f"  {len(t)} transformer(s) in {result.wall_seconds:.1f} s ({result.executor}, "

@@ -9,11 +9,9 @@ import typer
 
 from vpp_sched.cli.errors import err, exit_codes
 from vpp_sched.cli.progress import progress_status
-from vpp_sched.ocpp_export import ocpp_writer
 from vpp_sched.output import write_plan
 from vpp_sched.parallel import get_executor
 from vpp_sched.planner import plan_day
-from vpp_sched.report import report_writer
 from vpp_sched.scenario import load_scenario
 from vpp_sched.solve import METHODS
 
@@ -38,6 +36,8 @@ def plan(
         raise typer.Exit(2)
     extra = {}
     if ocpp is not None:
+        from vpp_sched.ocpp_export import ocpp_writer
+
         try:
             extra["ocpp"] = ocpp_writer(ocpp)  # checks the version now, before solving
         except ValueError as exc:
@@ -52,6 +52,8 @@ def plan(
         with get_executor(scheduler, workers) as executor:
             run = plan_day(sc, method=method, options=options, progress=say, executor=executor)
         if report:
+            from vpp_sched.report import report_writer  # matplotlib: imported only when a report is written
+
             extra["report"] = report_writer(run)
         say("writing the plan")
         folder = write_plan(run.plan, out, parquet=parquet, extra=extra)

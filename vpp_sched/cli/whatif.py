@@ -44,11 +44,13 @@ def whatif(
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help=f"Solver time limit per plan [s]; default the scenario's, at most {STUDY_TIME_LIMIT_S:g}")] = None,
     mip_gap: Annotated[Optional[float], typer.Option("--mip-gap", min=0.0, max=1.0, help="Relative MIP gap; overrides scenario.yaml")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="Solver threads per plan; overrides scenario.yaml")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write report.html")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
-    """What-if study: plan every combination of --vary values; write cases.csv and summary.md."""
+    """What-if study: plan every combination of --vary values; write cases.csv, summary.md and report.html."""
     from vpp_sched import whatif as study
     from vpp_sched.scenario import load_scenario
+    from vpp_sched.study_output import write_whatif
 
     if method not in METHODS:
         err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")
@@ -68,7 +70,7 @@ def whatif(
                    f"time limit {options.time_limit_s:g} s per plan", err=True)
         with study.executor_for(scheduler, workers, tasks=n_cases) as ex:
             result = study.run_whatif(sc, varies, policies, seed=seed, method=method, options=options, executor=ex)
-        folder = study.write_whatif(result, out)
+        folder = write_whatif(result, out, report=not no_report)
         _summary(result, folder)
         for line in result.warnings:
             err(f"warning: {line}")

@@ -21,6 +21,7 @@ def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.Concr
     m.problem = problem  # read by the results layer; never mutated
     define_sets(m, problem)
     define_ev_power(m, problem, relax_integrality)
+    define_v2g(m, problem, relax_integrality)
     define_ev_energy(m, problem)
     define_stations(m, problem, relax_integrality)
     define_transformer(m, problem)
@@ -44,6 +45,8 @@ def define_sets(m: pyo.ConcreteModel, p: Problem) -> None:
     m.EVT = pyo.Set(initialize=pairs, dimen=2, ordered=True)
     binary = p.ev_binary
     m.EVT_bin = pyo.Set(initialize=[(e, t) for e, t in pairs if binary[e]], dimen=2, ordered=True)
+    v2g = p.ev_is_v2g
+    m.EVT_v2g = pyo.Set(initialize=[(e, t) for e, t in pairs if v2g[e]], dimen=2, ordered=True)
     # Lookups for sums: slots of each EV, EVs plugged in per (transformer, slot).
     m._slots_of_ev = defaultdict(list)
     m._evs_at = defaultdict(list)
@@ -74,12 +77,43 @@ def define_ev_power(m: pyo.ConcreteModel, p: Problem, relax: bool) -> None:
     m.ev_start_up = pyo.Constraint(m.EVT_bin, rule=start_up)
 
 
+def define_v2g(m: pyo.ConcreteModel, p: Problem, relax: bool) -> None:
+    """V2G EVs: discharge, battery energy ``ev_soc[e,t]`` within ``[0, battery_kwh]``, and a mode
+    binary so an EV never charges and discharges in the same slot (as ``define_batteries``)."""
+    eta_c, eta_d, dt = p.v2g_charge_efficiency, p.v2g_discharge_efficiency, p.dt_h
+    m.ev_discharge_kw = pyo.Var(m.EVT_v2g, bounds=lambda m, e, t: (0.0, float(p.ev_max_discharge_kw[e])))
+    m.ev_soc_kwh = pyo.Var(m.EVT_v2g, bounds=lambda m, e, t: (0.0, float(p.ev_battery_kwh[e])))
+    m.ev_v2g_mode = pyo.Var(m.EVT_v2g, domain=pyo.UnitInterval if relax else pyo.Binary)
+    previous_slot, last = {}, {}
+    for e, t in m.EVT_v2g:   # the stay's slots in order; the first starts from soc_arrival
+        previous_slot[e, t] = last.get(e)
+        last[e] = t
+
+    def soc(m, e, t):
+        before = previous_slot[e, t]
+        previous = m.ev_soc_kwh[e, before] if before is not None else float(p.ev_soc_arrival_kwh[e])
+        return (m.ev_soc_kwh[e, t] - previous - eta_c * dt * m.ev_power_kw[e, t]
+                + dt / eta_d * m.ev_discharge_kw[e, t] == 0)
+
+    m.ev_soc = pyo.Constraint(m.EVT_v2g, rule=soc)
+    m.ev_charge_mode = pyo.Constraint(m.EVT_v2g, rule=lambda m, e, t: (
+        m.ev_power_kw[e, t] - float(p.ev_max_power_kw[e]) * m.ev_v2g_mode[e, t] <= 0))
+    m.ev_discharge_mode = pyo.Constraint(m.EVT_v2g, rule=lambda m, e, t: (
+        m.ev_discharge_kw[e, t] + float(p.ev_max_discharge_kw[e]) * m.ev_v2g_mode[e, t]
+        <= float(p.ev_max_discharge_kw[e])))
+
+
 def define_ev_energy(m: pyo.ConcreteModel, p: Problem) -> None:
-    """``ev_energy[e]``: sum_t ev_power_kw[e,t]·dt + ev_unmet_kwh[e] = energy_e."""
+    """``ev_energy[e]``: sum_t (ev_power_kw - ev_discharge_kw / (eta_c·eta_d))·dt + ev_unmet_kwh = energy_e."""
     m.ev_unmet_kwh = pyo.Var(m.E, bounds=lambda m, e: (0.0, float(p.ev_energy_kwh[e])))
-    m.ev_energy = pyo.Constraint(m.E, rule=lambda m, e: (
-        sum(m.ev_power_kw[e, t] for t in m._slots_of_ev[e]) * p.dt_h + m.ev_unmet_kwh[e]
-        == float(p.ev_energy_kwh[e])))
+    back = p.v2g_round_trip   # charger energy that puts back 1 kWh discharged to the grid
+
+    def energy(m, e):
+        charged = sum(m.ev_power_kw[e, t] for t in m._slots_of_ev[e]) * p.dt_h
+        discharged = sum(m.ev_discharge_kw[e, t] for t in m._slots_of_ev[e] if (e, t) in m.EVT_v2g) * p.dt_h
+        return charged - back * discharged + m.ev_unmet_kwh[e] == float(p.ev_energy_kwh[e])
+
+    m.ev_energy = pyo.Constraint(m.E, rule=energy)
 
 
 def define_stations(m: pyo.ConcreteModel, p: Problem, relax: bool) -> None:
@@ -107,7 +141,8 @@ def define_transformer(m: pyo.ConcreteModel, p: Problem) -> None:
         batteries_at[int(p.station_transformer[s])].append(b)
 
     def balance(m, n, t):
-        ev = sum(m.ev_power_kw[e, t] for e in m._evs_at.get((n, t), ()))
+        ev = sum(m.ev_power_kw[e, t] - (m.ev_discharge_kw[e, t] if (e, t) in m.EVT_v2g else 0)
+                 for e in m._evs_at.get((n, t), ()))
         bat = sum(m.battery_charge_kw[b, t] - m.battery_discharge_kw[b, t] for b in batteries_at[n])
         curtail = sum(m.pv_curtail_kw[s, t] for s in stations_at[n])
         return m.net_load_kw[n, t] - ev - bat - curtail == float(p.base_load_kw[n, t] - pv[n, t])
@@ -180,4 +215,5 @@ def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
                                                  + sum(m.feeder_overload_kw[f, t] for f in m.F for t in m.T))
         + sum(float(dr_cost[k]) * dt * m.dr_shortfall_kw[k, t] for k, t in m.KT)
         + p.early_charging_cny_per_kwh * dt * sum(float(w[t]) * m.ev_power_kw[e, t] for e, t in m.EVT)
-        + p.switch_on_cny * sum(m.ev_start[e, t] for e, t in m.EVT_bin)))
+        + p.switch_on_cny * sum(m.ev_start[e, t] for e, t in m.EVT_bin)
+        + p.v2g_degradation_cny_per_kwh * dt * sum(m.ev_discharge_kw[e, t] for e, t in m.EVT_v2g)))

@@ -1,0 +1,80 @@
+"""Modelling overhead: the fast paths give the same bytes and bits as the plain ones, and heavy
+packages are imported only when they are used (pyomo, matplotlib, pvlib, distributed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vpp_sched.output import _iso, write_csv
+from vpp_sched.prepare import sum_rows_by
+
+
+def _pandas_csv(table: pd.DataFrame) -> bytes:
+    """What write_plan wrote before: pandas' writer with the plan's float format."""
+    return _iso(table).to_csv(index=False, float_format="%.6f", lineterminator="\n").encode()
+
+
+TABLES = {
+    "kinds": pd.DataFrame({
+        "id": ["a,b", 'q"x', "new\nline", None, "plain", "", " sp "],
+        "power_kw": [1.0, np.nan, np.inf, -0.0, 1e20, -np.inf, 0.1234565],
+        "flag": [True, False, True, True, False, False, True],
+        "n": np.arange(7, dtype=np.int64) - 3,
+        "slot_start": pd.DatetimeIndex(["2026-11-27T12:00:00+08:00"] * 6 + [None]).tz_convert("Asia/Shanghai")}),
+    "repeats": pd.DataFrame({"ev_id": np.repeat([f"E{i:03d}" for i in range(50)], 20),
+                             "power_kw": np.tile(np.r_[np.zeros(15), [3.5, 7.0, 1.4, 2.0 / 3.0, 1e-7]], 50),
+                             "slot_start": np.tile(pd.date_range("2026-11-27 12:00", periods=20, freq="15min",
+                                                                 tz="Asia/Shanghai"), 50)}),
+    "empty": pd.DataFrame({"station_id": pd.Series([], dtype=str), "soc_kwh": pd.Series([], dtype=float)}),
+    "mixed_objects": pd.DataFrame({"a": [1, "x"], "b": [1.5, 2.5]}),        # falls back to pandas
+    "carriage_return": pd.DataFrame({"a": ["x\ry", "x"], "b": [1.5, 2.5]}),  # falls back to pandas
+    "nullable": pd.DataFrame({"a": pd.array([1.5, None], dtype="Float64"), "b": [1.5, 2.5]}),
+    "one_column": pd.DataFrame({"a": ["", "x"]}),
+}
+
+
+@pytest.mark.parametrize("name", list(TABLES))
+def test_write_csv_is_pandas_byte_for_byte(tmp_path, name):
+    table = TABLES[name]
+    write_csv(table, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_bytes() == _pandas_csv(table)
+
+
+def test_sum_rows_by_is_np_add_at_bit_for_bit():
+    rng = np.random.default_rng(3)
+    values = np.where(rng.random((500, 24)) < 0.5, 0.0, rng.random((500, 24)) * 11.0 - 2.0)
+    values[rng.random((500, 24)) < 0.05] = -0.0
+    index = rng.integers(0, 17, 500)
+    expected = np.zeros((17, 24))
+    np.add.at(expected, index, values)
+    got = sum_rows_by(index, values, 17)
+    assert got.shape == expected.shape
+    assert got.tobytes() == expected.tobytes()  # same bits, signed zeros included
+    assert sum_rows_by(np.array([], dtype=int), np.zeros((0, 24)), 3).tobytes() == np.zeros((3, 24)).tobytes()
+
+
+def _imported_after(code: str) -> set[str]:
+    probe = ("import sys\n" + code + "\nprint(' '.join(m for m in ('pyomo', 'matplotlib', 'pvlib', 'distributed')"
+             " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_cli_imports_no_heavy_package():
+    assert _imported_after("import vpp_sched.cli.app") == set()
+
+
+def test_plan_without_pv_imports_neither_pvlib_nor_pyomo(tmp_path):
+    from scenario_factory import write_scenario
+
+    folder = write_scenario(tmp_path / "sc", yaml_overrides={"horizon": {"start": "2026-11-27T16:00:00+08:00",
+                                                                        "slots": 8, "slot_minutes": 60}},
+                            base_load=None)
+    code = (f"from vpp_sched.planner import plan_day\nfrom vpp_sched.output import write_plan\n"
+            f"run = plan_day({str(folder)!r}, method='lean')\nwrite_plan(run.plan, {str(tmp_path / 'plan')!r})")
+    assert _imported_after(code) == set()

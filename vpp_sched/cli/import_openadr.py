@@ -1,0 +1,60 @@
+"""``vpp-sched import-openadr``: a stored oadrDistributeEvent as DR events of a new scenario folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
+from vpp_sched.cli.ven import LEVEL_KW_HELP, LEVELS_HELP, UNIT_HELP, mapping_from_options
+from vpp_sched.errors import InputError
+
+
+def import_openadr(
+    event_xml: Annotated[Path, typer.Argument(help="A stored OpenADR 2.0b oadrDistributeEvent (XML)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New scenario folder: the scenario with the events added")],
+    scenario: Annotated[Optional[Path], typer.Option("--scenario", help="Scenario folder or scenario.yaml; default: the bundled demo")] = None,
+    level_fractions: Annotated[str, typer.Option("--level-fractions", help=LEVELS_HELP)] = "0.25,0.5,0.75",
+    level_kw: Annotated[Optional[str], typer.Option("--level-kw", help=LEVEL_KW_HELP)] = None,
+    capacity_unit: Annotated[str, typer.Option("--capacity-unit", help=UNIT_HELP)] = "fraction",
+    baseline: Annotated[str, typer.Option(help="Baseline of the events (models/dr_events.md)")] = "uncontrolled",
+    price: Annotated[float, typer.Option("--price", min=0.0, help="Compensation of the events [CNY/kWh]")] = 0.0,
+    penalty: Annotated[float, typer.Option("--penalty", min=0.0, help="Shortfall penalty of the events [CNY/kWh]")] = 5.0,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
+) -> None:
+    """Convert the events of a stored oadrDistributeEvent into DR events of a copy of the scenario.
+
+    Every event must convert (an unknown target or a signal we do not map is an error); cancelled
+    events are left out. `vpp-sched plan OUT` then plans with them and reports any shortfall."""
+    mapping = mapping_from_options(level_fractions, level_kw, capacity_unit, baseline, price, penalty)
+    from vpp_sched.openadr import convert_event, write_scenario_with_events
+    from vpp_sched.openadr.messages import read_distribute_event
+    from vpp_sched.scenario import load_scenario
+
+    with exit_codes(debug):
+        oadr_events = read_distribute_event(event_xml)
+        sc = load_scenario(scenario)
+        events, problems = [], []
+        for oadr in oadr_events:
+            conv = convert_event(oadr, sc, mapping)
+            problems += [f"{event_xml}: event {conv.oadr_event_id}: {p}" for p in conv.problems]
+            for note in conv.notes:
+                err(f"note: event {conv.oadr_event_id}: {note}")
+            if conv.cancelled:
+                err(f"note: event {conv.oadr_event_id} is cancelled; left out")
+            events += conv.events
+        if problems:
+            raise InputError(problems)
+        try:
+            folder = write_scenario_with_events(scenario, events, out, overwrite=force)
+        except FileExistsError as exc:
+            err(f"error: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+        typer.echo(f"scenario written to {folder} with {len(events)} DR event(s) from {event_xml}:")
+        for ev in events:
+            scope = "all" if ev.scope == "all" else " ".join(ev.scope)
+            typer.echo(f"  {ev.event_id}: {ev.kind} {ev.target:.1f} kW below the {ev.baseline} baseline, "
+                       f"{ev.start.isoformat()} to {ev.end.isoformat()}, scope {scope}")
