@@ -15,6 +15,7 @@ import highspy
 import numpy as np
 
 from vpp_sched.config import SolverOptions
+from vpp_sched.lp_rounding import solve_lp_guided   # the default route: imported with the CLI, not in the solve
 from vpp_sched.problem import Problem
 from vpp_sched.solution import Solution, SolveStatus, relative_gap
 
@@ -102,8 +103,6 @@ def solve(problem: Problem, options: SolverOptions, method: str = "lean", execut
     if method == "pyomo":
         return solve_pyomo(problem, options)
     if method == "lean":
-        from vpp_sched.lp_rounding import solve_lp_guided
-
         return solve_lp_guided(problem, options)
     raise ValueError(f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}")
 
