@@ -63,7 +63,7 @@ def perturb_forecast(scenario: Scenario, seed: int = 0, shift_sd_min: float = 20
 
     Arrival and departure move by N(0, ``shift_sd_min``) minutes (whole minutes, each drawn on
     its own), the departure at least one slot after the arrival; energy is multiplied by
-    N(1, ``energy_sd``), at least 0 [kWh, 3 decimals]; base load by ``1 + N(0, base_sd)`` per slot
+    N(1, ``energy_sd``), at least 0 and, for a V2G EV, at most what its battery can take [kWh, 3 decimals]; base load by ``1 + N(0, base_sd)`` per slot
     and transformer [kW, 3 decimals]. PV is as forecast (clear sky). Every EV shows up: no
     no-shows or unexpected arrivals (give those with ``--actuals``). Rounding keeps a written
     copy (:func:`write_actuals`) exact.
@@ -78,7 +78,12 @@ def perturb_forecast(scenario: Scenario, seed: int = 0, shift_sd_min: float = 20
     departure = evs.departure + pd.to_timedelta(departure_min, unit="min")
     earliest = evs.arrival + pd.Timedelta(minutes=scenario.config.horizon.slot_minutes)
     evs["departure"] = departure.where(departure >= earliest, earliest)
-    evs["energy_kwh"] = np.round(np.maximum(evs.energy_kwh.to_numpy() * factor, 0.0), 3)
+    energy = np.maximum(evs.energy_kwh.to_numpy() * factor, 0.0)
+    if "v2g" in scenario.evs.columns:   # a V2G EV's request still fits in its battery
+        v = scenario.evs
+        room = (v.battery_kwh * (1.0 - v.soc_arrival)).to_numpy() / scenario.config.v2g.charge_efficiency
+        energy = np.where(v.v2g.to_numpy(bool), np.minimum(energy, np.floor(room * 1000) / 1000), energy)
+    evs["energy_kwh"] = np.round(energy, 3)
     base = (scenario.base_load_kw * np.maximum(1.0 + noise, 0.0)).round(3)
     return Actuals(evs=evs, base_load_kw=base, source=f"forecast perturbed with seed {seed}")
 

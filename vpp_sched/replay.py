@@ -190,7 +190,11 @@ def _within(set_point: np.ndarray, most: np.ndarray) -> np.ndarray:
 def uncontrolled_run(ctx: Context) -> ReplayRun:
     """Every EV that actually plugs in at full power from its first whole slot; batteries idle, PV uncurtailed."""
     p, f = ctx.problem, ctx.fleet
-    ev = uncontrolled_ev_power_kw(ctx.actual_available, f.a_energy_kwh, f.a_max_power_kw, p.dt_h)
+    energy = f.a_energy_kwh
+    if f.has_v2g:   # a V2G EV takes no more than its battery holds
+        room = (f.battery_kwh - f.soc_arrival_kwh) / p.v2g_charge_efficiency
+        energy = np.where(f.v2g, np.minimum(energy, room), energy)
+    ev = uncontrolled_ev_power_kw(ctx.actual_available, energy, f.a_max_power_kw, p.dt_h)
     net = ctx.base_actual_kw.copy()
     np.add.at(net, f.transformer, ev)
     np.add.at(net, p.station_transformer, -ctx.pv_actual_kw)
