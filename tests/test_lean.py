@@ -78,8 +78,8 @@ def test_unmet_energy_when_the_stay_is_too_short():
     s = solve(p)
     assert s.ev_unmet_kwh[0] == pytest.approx(20.0 - 5.0 * 2 * 0.5)
     np.testing.assert_allclose(s.ev_power_kw[0, 2:4], 5.0)
-    # 5 kWh at 0.3 + 15 kWh * 50
-    assert s.objective_cny == pytest.approx(1.5 + 15 * 50.0, abs=1e-9)
+    # 5 kWh at 0.3 + 15 kWh at the unmet penalty
+    assert s.objective_cny == pytest.approx(1.5 + 15 * p.unmet_penalty_cny_per_kwh, abs=1e-9)
 
 
 def test_overload_only_where_the_base_load_alone_exceeds_the_limit():
@@ -88,8 +88,8 @@ def test_overload_only_where_the_base_load_alone_exceeds_the_limit():
     s = solve(p)
     np.testing.assert_allclose(s.overload_kw[0], [0, 0, 0, 0, 0, 0, 2, 0], atol=1e-9)
     assert s.ev_power_kw[0, 6] == 0.0 and s.ev_unmet_kwh[0] == pytest.approx(0.0)
-    # base 8*4*0.3 + (8*3 + 12)*0.9 = 42; EV 8 kWh * 0.3 + 2 kWh * 0.9 = 4.2; overload 500 * 2 kWh
-    assert s.objective_cny == pytest.approx(42.0 + 4.2 + 1000.0, abs=1e-9)
+    # base 8*4*0.3 + (8*3 + 12)*0.9 = 42; EV 8 kWh * 0.3 + 2 kWh * 0.9 = 4.2; overload penalty * 2 kWh
+    assert s.objective_cny == pytest.approx(42.0 + 4.2 + 2.0 * p.overload_penalty_cny_per_kwh, abs=1e-9)
 
 
 def test_drivers_fall_short_before_the_transformer_overloads():
@@ -97,7 +97,7 @@ def test_drivers_fall_short_before_the_transformer_overloads():
     s = solve(p)
     assert s.overload_kw.max() == 0.0
     assert s.ev_unmet_kwh[0] == pytest.approx(5.0)
-    assert s.objective_cny == pytest.approx(10.0 * 4.8 + 5.0 * 50.0, abs=1e-9)
+    assert s.objective_cny == pytest.approx(10.0 * 4.8 + 5.0 * p.unmet_penalty_cny_per_kwh, abs=1e-9)
 
 
 # --- minimum power (binary on/off) -------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_min_power_makes_power_semicontinuous():
     on = s.ev_power_kw[0] > 0
     assert on.sum() == 1 and s.ev_power_kw[0, on][0] == pytest.approx(5.0)
     assert s.ev_unmet_kwh[0] == pytest.approx(1.0)
-    assert s.objective_cny == pytest.approx(5.0 * 0.3 + 50.0, abs=1e-5)   # bound tolerance on p
+    assert s.objective_cny == pytest.approx(5.0 * 0.3 + 1.0 * p.unmet_penalty_cny_per_kwh, abs=1e-5)   # bound tolerance on p
     assert s.solver["n_integer"] == 8
 
     r = solve_lean(p, EXACT, relax_integrality=True)
@@ -227,7 +227,7 @@ def test_feeder_overload_when_base_loads_exceed_capacity():
     s = solve(p)
     np.testing.assert_allclose(s.feeder_overload_kw[0], [0, 0, 0, 0, 0, 2, 0, 0], atol=1e-9)
     assert s.overload_kw.max() == 0.0
-    assert s.objective_cny == pytest.approx(energy_cost(p, s) + 500.0 * 2.0, abs=1e-9)
+    assert s.objective_cny == pytest.approx(energy_cost(p, s) + p.overload_penalty_cny_per_kwh * 2.0, abs=1e-9)
 
 
 # --- DR events --------------------------------------------------------------------------------

@@ -274,8 +274,8 @@ class Penalties(_Strict):
     """Prices of the slacks that keep every day solvable. Overload costs more than unmet energy:
     when a transformer cannot carry both, drivers fall short before the transformer overloads."""
 
-    unmet_energy_cny_per_kwh: float = Field(50.0, gt=0, description="Per kWh an EV does not get [CNY/kWh]")
-    overload_cny_per_kwh: float = Field(500.0, gt=0, description="Per kWh above a transformer or feeder limit [CNY/kWh]")
+    unmet_energy_cny_per_kwh: float = Field(1000.0, gt=0, description="Per kWh an EV does not get [CNY/kWh]")
+    overload_cny_per_kwh: float = Field(5000.0, gt=0, description="Per kWh above a transformer or feeder limit [CNY/kWh]")
     early_charging_cny_per_kwh: float = Field(0.0, ge=0, description="Tie-break: prefer earlier slots, scaled 0..1 over the horizon; off by default, its tiny costs slow HiGHS's LP 2-5x at county scale [CNY/kWh]")
     switch_on_cny: float = Field(1e-3, ge=0, description="Tie-break per charger start where min_power_kw > 0 [CNY]")
 

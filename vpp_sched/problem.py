@@ -91,8 +91,8 @@ class Problem:
     v2g_charge_efficiency: float = 0.95
     v2g_discharge_efficiency: float = 0.95
     v2g_degradation_cny_per_kwh: float = 0.05
-    unmet_penalty_cny_per_kwh: float = 50.0
-    overload_penalty_cny_per_kwh: float = 500.0
+    unmet_penalty_cny_per_kwh: float = 1000.0
+    overload_penalty_cny_per_kwh: float = 5000.0
     early_charging_cny_per_kwh: float = 1e-4
     switch_on_cny: float = 1e-3
 

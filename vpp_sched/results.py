@@ -19,7 +19,7 @@ from vpp_sched.problem import Problem
 from vpp_sched.solution import Solution
 
 TOL_KW = 1e-4   # below this a difference is solver round-off [kW]
-TOL_KWH = 1e-3  # below this an energy difference is round-off [kWh]
+TOL_KWH = 1e-2  # below this (10 Wh) an energy difference is solver round-off [kWh]
 
 
 @dataclass
