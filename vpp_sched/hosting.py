@@ -76,6 +76,9 @@ UNMET_TOL_KWH = 0.1         # more unmet energy (by the grid) than this fails [k
 AT_LIMIT_TOL_KW = 1e-2      # a slot within this of the limit is "at the limit" [kW]
 NO_PLAN_RETRY_FACTOR = 4.0  # a population without a plan in the time limit is retried with this x the time
 LP_TIME_LIMIT_S = 60.0      # least time limit of an LP relaxation [s]
+#: Least time limit of the planner's own solve at the threshold (``planner_at_threshold``) [s]: the
+#: study's short per-population limit would cut the planner's MILP stages, `vpp-sched plan` has 60 s.
+PLANNER_CHECK_TIME_LIMIT_S = 30.0
 
 
 # ------------------------------------------------------------------------------------------
@@ -515,10 +518,11 @@ def hosting_thresholds(sc1: Scenario, transformer_id: str, policies: Sequence[st
 
     Orderly is searched in two passes: the cheap LP relaxation first (the bracket and bisection of
     the module docstring), then, from one EV below the population the LP fails, populations are
-    judged ``orderly``: hosted when the least-laxity schedule or else the planner's solve has no
-    overload and no unmet energy. Both are valid plans, so every reported orderly threshold is
-    proven hosted; when it meets the LP's, it is exact. ``planner_at_threshold`` says whether the
-    planner's own cost-optimal solve also hosts the threshold population.
+    judged ``orderly``: hosted when the least-laxity schedule or else the feasibility plan
+    (:func:`feasibility_milp`) has no overload and no unmet energy. Both are valid plans, so every
+    reported orderly threshold is proven hosted; when it meets the LP's, it is exact.
+    ``planner_at_threshold`` says whether the planner's own cost-optimal solve (as ``vpp-sched
+    plan``, with at least ``PLANNER_CHECK_TIME_LIMIT_S``) also hosts the threshold population.
     """
     n = len(sc1.evs)
 
@@ -536,7 +540,9 @@ def hosting_thresholds(sc1: Scenario, transformer_id: str, policies: Sequence[st
         if orderly.at is not None:
             orderly.kva_value, lp_at = kva_value(sc1, transformer_id, orderly.n_evs, seed=seed, options=options)
             orderly.binding = _binding(_judge(lp_at, "lp")) + " (cost-optimal LP at the threshold)"
-            planner = orderly.at if orderly.at.decided_by == "plan" else judge("plan")(orderly.n_evs)
+            check = (options or sc1.config.solver).model_copy(update={"time_limit_s": max(
+                (options or sc1.config.solver).time_limit_s, PLANNER_CHECK_TIME_LIMIT_S)})
+            planner = evaluate(sc1, transformer_id, orderly.n_evs, "plan", seed=seed, method=method, options=check)
             orderly.planner = _planner_text(planner)
         found["orderly"] = orderly
     return found

@@ -17,9 +17,8 @@ Branch and bound struggles with hundreds of semi-continuous chargers (``p = 0`` 
    (and feeder, DR cap) has room for ``pmin``; solve again (a few rounds at most).
 5. **Free the short.** EVs still short get their chargers' on/off back as binaries, every other
    charger stays fixed: a small MILP, warm-started from the plan.
-6. **Serve the short.** On days too large for the full MILP (step 7), if EVs are still short
-   where the LP had none, the transformers they are behind are planned once more pricing only
-   unmet energy and overload (this same rounding on :func:`feasibility_problem`); that plan's
+6. **Serve the short.** If EVs are still short where the LP had none, the transformers they are
+   behind are planned once more pricing only unmet energy and overload (this same rounding on :func:`feasibility_problem`); that plan's
    on/off pattern is priced by the fixed LP and kept when its objective (the unmet-energy
    penalty included) is lower. Near capacity the cost-driven rounding fills the cheap hours and
    strands EVs a different pattern would serve.
@@ -81,9 +80,7 @@ def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bo
     if best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
         best = _free_short_evs(problem, options, start, best, best_pattern, model)
     small = int(problem.ev_available[problem.ev_binary].sum()) <= FULL_MILP_MAX_BINARIES
-    # Small days get the full MILP below, which serves the short better with the time it has.
-    if (serve_short and not small and best.status.has_plan
-            and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL):
+    if serve_short and best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
         pattern = feasibility_pattern(problem, best_pattern, best, options, start)
         if pattern is not None:
             candidate = rounding.fixed(pattern, _remaining(options, start))
@@ -281,7 +278,10 @@ def _full_milp(p: Problem, options: SolverOptions, start: float, incumbent: Solu
 
 
 def _full_start(full: LeanModel, relaxed: LeanModel, sol: Solution, pattern: np.ndarray, p: Problem) -> np.ndarray:
-    """The rounded plan as a column vector of the full model (adds ``ev_on``, ``ev_start``, modes)."""
+    """The rounded plan as a column vector of the full model (adds ``ev_on``, ``ev_start``, modes).
+    A plan that already is a solution of the full model (step 5's MILP) is passed as it is."""
+    if sol.col_values is not None and len(sol.col_values) == full.n_cols and sol.solver.get("n_integer"):
+        return sol.col_values
     x = np.zeros(full.n_cols)
     for family, cols in relaxed.col_families.items():
         if cols.stop > cols.start and family in full.col_families:
