@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import socket
 import threading
 from pathlib import Path
@@ -195,6 +196,7 @@ def test_ven_opts_in_and_out_and_replans(vtn, scenario_dir, tmp_path):
     rows = pd.read_csv(out / "dr_events.csv")
     assert set(rows.event_id) == {"CAP-OK"}
     assert (rows.net_load_kw <= 0.65 * CAPACITY_KW + 1e-3).all() and (rows.shortfall_kw <= 1e-6).all()
+    assert json.loads((out / "kpis.json").read_text())["valid"] is True   # the plan-validity check
     load = pd.read_csv(out / "transformer_load.csv")
     load["slot_start"] = pd.to_datetime(load.slot_start, utc=True)
     window = load[(load.slot_start >= START) & (load.slot_start < END)]
@@ -211,6 +213,7 @@ def test_ven_drops_a_cancelled_event(vtn, scenario_dir, tmp_path):
         seen.append((event["event_descriptor"]["event_status"], opt))
         if len(seen) == 1:  # taken: now the VTN calls it off
             assert pd.read_csv(out / "events.csv").event_id.tolist() == ["S-1"]
+            assert json.loads((out / "kpis.json").read_text())["valid"] is True
             vtn.cancel_event("ven-zezhou", "S-1")
 
     decisions = asyncio.run(run_ven(session, vtn.url, "zezhou", max_events=2, timeout_s=60, on_decision=decided))
@@ -246,6 +249,7 @@ def test_import_stored_message(scenario_dir, tmp_path):
     plan = runner.invoke(app, ["plan", str(out), "--out", str(tmp_path / "plan"), "--no-report", "--no-parquet"])
     assert plan.exit_code == 0, plan.output + plan.stderr
     assert set(pd.read_csv(tmp_path / "plan" / "events.csv").event_id) == set(events)
+    assert json.loads((tmp_path / "plan" / "kpis.json").read_text())["valid"] is True
 
 
 @pytest.mark.parametrize("name, content, expected", [

@@ -76,5 +76,6 @@ def test_plan_without_pv_imports_neither_pvlib_nor_pyomo(tmp_path):
                                                                         "slots": 8, "slot_minutes": 60}},
                             base_load=None)
     code = (f"from vpp_sched.planner import plan_day\nfrom vpp_sched.output import write_plan\n"
-            f"run = plan_day({str(folder)!r}, method='lean')\nwrite_plan(run.plan, {str(tmp_path / 'plan')!r})")
+            f"run = plan_day({str(folder)!r}, method='lean')\nassert run.plan.kpis['valid']\n"
+            f"write_plan(run.plan, {str(tmp_path / 'plan')!r})")
     assert _imported_after(code) == set()

@@ -74,6 +74,7 @@ def test_cross_product_has_a_row_per_case_and_policy(scenario):
     assert result.cases.drop_duplicates("case")["transformers.T1.rated_kva"].tolist() == [100.0] * 4 + [160.0] * 4 + [250.0] * 4
     assert len(result.peaks) == len(result.cases) * 2
     orderly = result.cases[result.cases.policy == "orderly"]
+    assert orderly.valid.astype(bool).all(), "every orderly plan passes the plan-validity check"
     assert (orderly.status.isin(["optimal", "time_limit"])).all()
 
 

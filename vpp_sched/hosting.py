@@ -176,19 +176,16 @@ def evaluate(sc1: Scenario, transformer_id: str, n_evs: int, mode: str, *, seed:
 
 def feasibility_milp(problem: Problem, options: SolverOptions) -> Evaluation:
     """Is there any plan with no overload and no unmet energy by the grid? The day-ahead MILP (on/off
-    chargers, batteries) with only those two slacks priced (1 per kWh), every EV asking what its
-    stay allows: an optimum of 0 is a plan that hosts (proven); a lower bound above the tolerances
-    proves that no plan does (exact, unlike the planner's cost-optimal plan, which may leave EVs
-    short near capacity). ``decided_by`` is ``milp`` when proven either way; otherwise (time limit)
-    ``milp-undecided`` with the best plan found.
+    chargers, batteries) with only those two slacks priced (:func:`~vpp_sched.lp_rounding.feasibility_problem`),
+    every EV asking what its stay allows, solved as the planner solves (LP-guided rounding, then the
+    full MILP where it is small enough): an optimum of 0 is a plan that hosts (proven); a lower bound
+    above the tolerances proves that no plan does. ``decided_by`` is ``milp`` when proven either way;
+    otherwise (time limit) ``milp-undecided`` with the best plan found.
     """
-    from vpp_sched.lp_rounding import solve_lp_guided
+    from vpp_sched.lp_rounding import feasibility_problem, solve_lp_guided
 
     t0 = time.perf_counter()
-    p = dataclasses.replace(problem, ev_energy_kwh=deliverable_kwh(problem),
-                            price_cny_per_kwh=np.zeros(problem.n_slots), unmet_penalty_cny_per_kwh=1.0,
-                            overload_penalty_cny_per_kwh=1.0, early_charging_cny_per_kwh=0.0, switch_on_cny=0.0,
-                            v2g_degradation_cny_per_kwh=0.0)
+    p = feasibility_problem(dataclasses.replace(problem, ev_energy_kwh=deliverable_kwh(problem)))
     # LP-guided rounding (as the planner) finds plans fast; its full-MILP stage proves infeasibility.
     sol = solve_lp_guided(p, options.model_copy(update={"mip_rel_gap": 0.0}))
     if not sol.status.has_plan:

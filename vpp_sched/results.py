@@ -91,6 +91,7 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
                              "unmet_kwh": unmet, "reason": _unmet_reasons(p, unmet)})
     if p.has_v2g:
         ev_table = ev_table.assign(**_v2g_columns(p, sol))
+    v2g = v2g_kpis(p, ev_table) if p.has_v2g else {}
     if evs is not None:
         ev_table["arrival"] = _iso_text(evs.arrival)
         ev_table["departure"] = _iso_text(evs.departure)
@@ -99,7 +100,7 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
         "soc_kwh": sol.battery_soc_kwh})
     feeders = _feeder_table(p, net, sol)
     events = _event_table(p, net, sol)
-    kpis = _kpis(p, sol, net, unmet, events)
+    kpis = _kpis(p, sol, net, unmet, events, v2g)
     return Plan(ev_schedule=_ev_schedule(p, sol, evs), transformer_load=transformer_load, evs=ev_table,
                 batteries=batteries, feeders=feeders, dr_events=events, kpis=kpis,
                 events=event_summary(p, events),
@@ -129,12 +130,13 @@ def _v2g_columns(p: Problem, sol: Solution) -> dict:
             "discharged_kwh": sol.ev_discharge_kw.sum(axis=1) * p.dt_h, "soc_departure_kwh": soc_end}
 
 
-def v2g_kpis(p: Problem, sol: Solution) -> dict:
-    """Fleet V2G totals: energy discharged to the grid, round-trip losses, battery wear paid [kWh, CNY]."""
+def v2g_kpis(p: Problem, evs: pd.DataFrame) -> dict:
+    """Fleet V2G totals from the plan's EV table (with the :func:`_v2g_columns`): energy discharged to
+    the grid, round-trip losses, battery wear paid [kWh, CNY]."""
     v2g = p.ev_is_v2g
-    charged = float(sol.ev_power_kw[v2g].sum() * p.dt_h)
-    discharged = float(sol.ev_discharge_kw.sum() * p.dt_h)
-    stored = float(sum(_v2g_columns(p, sol)["soc_departure_kwh"][v2g] - p.ev_soc_arrival_kwh[v2g]))
+    charged = float(evs.charged_kwh.to_numpy()[v2g].sum())
+    discharged = float(evs.discharged_kwh.sum())
+    stored = float((evs.soc_departure_kwh.to_numpy()[v2g] - p.ev_soc_arrival_kwh[v2g]).sum())
     return {"v2g_evs": int(v2g.sum()), "v2g_discharged_kwh": discharged,
             "v2g_losses_kwh": charged - discharged - stored,
             "v2g_degradation_cny": p.v2g_degradation_cny_per_kwh * discharged}
@@ -247,7 +249,8 @@ def event_summary(p: Problem, events: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _kpis(p: Problem, sol: Solution, net: np.ndarray, unmet: np.ndarray, events: pd.DataFrame) -> dict:
+def _kpis(p: Problem, sol: Solution, net: np.ndarray, unmet: np.ndarray, events: pd.DataFrame,
+          v2g: dict) -> dict:
     compensation = float((p.event_price_cny_per_kwh * p.event_reduction_kw
                           * p.event_slots.sum(axis=1)).sum() * p.dt_h) if p.n_events else 0.0
     _, unc_net, unc_unmet = uncontrolled_reference(p)
@@ -256,8 +259,7 @@ def _kpis(p: Problem, sol: Solution, net: np.ndarray, unmet: np.ndarray, events:
     kpis.update(grid_kpis(p, net, unmet))
     kpis["pv_curtailed_kwh"] = float(sol.pv_curtail_kw.sum() * p.dt_h)
     kpis["dr_shortfall_kwh"] = float(events.shortfall_kw.sum() * p.dt_h) if len(events) else 0.0
-    if p.has_v2g:
-        kpis.update(v2g_kpis(p, sol))
+    kpis.update(v2g)
     if p.n_events:
         kpis["dr_events"] = event_summary(p, events).to_dict(orient="records")
     kpis.update({"n_evs": p.n_evs, "n_transformers": p.n_transformers, "n_slots": p.n_slots,

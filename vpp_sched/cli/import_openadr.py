@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
-from vpp_sched.cli.ven import LEVEL_KW_HELP, LEVELS_HELP, UNIT_HELP, mapping_from_options
+from vpp_sched.cli.ven import (Baseline, CapacityUnit, LevelFractions, LevelKw, Penalty, Price,
+                               mapping_from_options)
 from vpp_sched.errors import InputError
 
 
@@ -16,12 +17,12 @@ def import_openadr(
     event_xml: Annotated[Path, typer.Argument(help="A stored OpenADR 2.0b oadrDistributeEvent (XML)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="New scenario folder: the scenario with the events added")],
     scenario: Annotated[Optional[Path], typer.Option("--scenario", help="Scenario folder or scenario.yaml; default: the bundled demo")] = None,
-    level_fractions: Annotated[str, typer.Option("--level-fractions", help=LEVELS_HELP)] = "0.25,0.5,0.75",
-    level_kw: Annotated[Optional[str], typer.Option("--level-kw", help=LEVEL_KW_HELP)] = None,
-    capacity_unit: Annotated[str, typer.Option("--capacity-unit", help=UNIT_HELP)] = "fraction",
-    baseline: Annotated[str, typer.Option(help="Baseline of the events (models/dr_events.md)")] = "uncontrolled",
-    price: Annotated[float, typer.Option("--price", min=0.0, help="Compensation of the events [CNY/kWh]")] = 0.0,
-    penalty: Annotated[float, typer.Option("--penalty", min=0.0, help="Shortfall penalty of the events [CNY/kWh]")] = 5.0,
+    level_fractions: LevelFractions = "0.25,0.5,0.75",
+    level_kw: LevelKw = None,
+    capacity_unit: CapacityUnit = "fraction",
+    baseline: Baseline = "uncontrolled",
+    price: Price = 0.0,
+    penalty: Penalty = 5.0,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:

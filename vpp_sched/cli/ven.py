@@ -16,6 +16,14 @@ LEVEL_KW_HELP = "SIMPLE levels 1,2,3 as kW; overrides --level-fractions"
 UNIT_HELP = ("x-loadControlCapacity payload: 'fraction' of the scope's transformer capacity (the OpenADR "
              "2.0b meaning) or 'kw' (the cap in kW)")
 
+# The signal-mapping options, shared by `ven` and `import-openadr` (see mapping_from_options).
+LevelFractions = Annotated[str, typer.Option("--level-fractions", help=LEVELS_HELP)]
+LevelKw = Annotated[Optional[str], typer.Option("--level-kw", help=LEVEL_KW_HELP)]
+CapacityUnit = Annotated[str, typer.Option("--capacity-unit", help=UNIT_HELP)]
+Baseline = Annotated[str, typer.Option(help="Baseline of the events (models/dr_events.md)")]
+Price = Annotated[float, typer.Option("--price", min=0.0, help="Compensation of the events [CNY/kWh]")]
+Penalty = Annotated[float, typer.Option("--penalty", min=0.0, help="Shortfall penalty of the events [CNY/kWh]")]
+
 
 def mapping_from_options(level_fractions: str, level_kw: Optional[str], capacity_unit: str, baseline: str,
                          price: float, penalty: float):
@@ -50,12 +58,12 @@ def ven(
     ven_id: Annotated[Optional[str], typer.Option("--ven-id", help="A venID already assigned by the VTN")] = None,
     max_events: Annotated[Optional[int], typer.Option("--max-events", min=1, help="Stop after deciding on N events")] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.0, help="Stop after S seconds [s]")] = None,
-    level_fractions: Annotated[str, typer.Option("--level-fractions", help=LEVELS_HELP)] = "0.25,0.5,0.75",
-    level_kw: Annotated[Optional[str], typer.Option("--level-kw", help=LEVEL_KW_HELP)] = None,
-    capacity_unit: Annotated[str, typer.Option("--capacity-unit", help=UNIT_HELP)] = "fraction",
-    baseline: Annotated[str, typer.Option(help="Baseline of the events (models/dr_events.md)")] = "uncontrolled",
-    price: Annotated[float, typer.Option("--price", min=0.0, help="Compensation of the events [CNY/kWh]")] = 0.0,
-    penalty: Annotated[float, typer.Option("--penalty", min=0.0, help="Shortfall penalty of the events [CNY/kWh]")] = 5.0,
+    level_fractions: LevelFractions = "0.25,0.5,0.75",
+    level_kw: LevelKw = None,
+    capacity_unit: CapacityUnit = "fraction",
+    baseline: Baseline = "uncontrolled",
+    price: Price = 0.0,
+    penalty: Penalty = 5.0,
     min_compliance: Annotated[float, typer.Option("--min-compliance", min=0.0, max=100.0, help="Opt in when the plan delivers at least this share of the requested energy [%]")] = 99.0,
     method: Annotated[str, typer.Option(help="auto | lean | pyomo | decomposed, as for `plan`")] = "auto",
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help="Solver time limit per plan [s]")] = None,
