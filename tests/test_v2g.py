@@ -149,6 +149,7 @@ def test_bad_v2g_columns_are_named(tmp_path, change, message):
         load_scenario(folder)
     assert message in str(err.value)
     assert "evs.csv" in str(err.value)
+    assert len(err.value.problems) == 1, "one line per problem, no follow-on lines"
 
 
 def test_max_discharge_defaults_to_max_power(tmp_path):

@@ -222,7 +222,8 @@ def _read_v2g(t: Table, df: pd.DataFrame, charge_efficiency: float) -> None:
         t.report(missing, column, lambda i: "is required where v2g is true")
     df["battery_kwh"], df["soc_arrival"] = battery.fillna(0.0), soc.fillna(0.0)
     room = df.battery_kwh * (1.0 - df.soc_arrival) / charge_efficiency
-    too_much = v2g & (df.energy_kwh > room + 1e-9).to_numpy() & (df.battery_kwh > 0).to_numpy()
+    checkable = (battery > 0).to_numpy() & soc.between(0.0, 1.0).to_numpy()   # else reported above
+    too_much = v2g & checkable & (df.energy_kwh > room + 1e-9).to_numpy()
     t.report(too_much, "energy_kwh", lambda i: f"{df.energy_kwh.iat[i]:g} does not fit in the battery: "
              f"battery_kwh {df.battery_kwh.iat[i]:g} at soc_arrival {df.soc_arrival.iat[i]:g} takes at most "
              f"{room.iat[i]:.2f} kWh at the charger (charge efficiency {charge_efficiency:g})")
