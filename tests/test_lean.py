@@ -342,3 +342,47 @@ def test_tiny_time_limit_stops_without_crashing():
         assert s.mip_gap >= 0
     else:
         assert s.ev_power_kw is None
+
+
+def test_bound_changes_reach_highs_and_skip_unchanged_columns():
+    from vpp_sched.lean import LeanSolver
+
+    p = tiny_problem(base_load_kw=10.0, evs=[{}, {"min_power_kw": 2.0}])
+    model = build_lean(p, relax_integrality=True)
+    solver = LeanSolver(model, p, EXACT)
+    cols = np.arange(model.col_families["ev_power_kw"].start, model.col_families["ev_power_kw"].stop)
+    passed = []
+    solver.h = _Spy(solver.h, passed)
+
+    def held():
+        lp = solver.h.getLp()
+        return np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols]
+
+    upper = model.col_upper[cols].copy()
+    solver.set_col_bounds(cols, np.zeros(len(cols)), upper)          # nothing changes
+    assert passed == []
+    upper[[1, 4]] = 0.0
+    solver.set_col_bounds(cols, np.zeros(len(cols)), upper)
+    assert passed == [[cols[1], cols[4]]]
+    np.testing.assert_array_equal(held()[1], upper)
+    lower = np.zeros(len(cols))
+    lower[2] = 1.5
+    solver.set_col_bounds(cols, lower, upper)                         # only column 2 differs now
+    assert passed[-1] == [cols[2]]
+    np.testing.assert_array_equal(held()[0], lower)
+    np.testing.assert_array_equal(held()[1], upper)
+    assert solver.run().status is SolveStatus.OPTIMAL
+
+
+class _Spy:
+    """A Highs instance that records the columns passed to changeColsBounds."""
+
+    def __init__(self, h, passed):
+        self._h, self._passed = h, passed
+
+    def changeColsBounds(self, n, cols, lower, upper):
+        self._passed.append([int(c) for c in cols])
+        return self._h.changeColsBounds(n, cols, lower, upper)
+
+    def __getattr__(self, name):
+        return getattr(self._h, name)

@@ -16,7 +16,9 @@ mix, so ``(master − best L) / master`` measures how far coordination is from t
 Prices are smoothed towards the best ones found (Wentges) while the master still improves.
 
 Sub-LPs are warm-started from their previous basis with primal simplex. Bases travel with the
-tasks (no state in the workers), so results do not depend on where a task runs.
+tasks (no state in the workers), so results do not depend on where a task runs: as HiGHS's own
+basis object when the tasks run in this process (serial, threads; converting a basis of 10^5
+columns to Python and back costs as much as a tenth of its LP), as int8 arrays otherwise (Dask).
 """
 
 from __future__ import annotations
@@ -140,7 +142,8 @@ class BlockLP:
     block: int
     problem: Problem
     adder: np.ndarray | None = None
-    basis: tuple[np.ndarray, np.ndarray] | None = None
+    basis: highspy.HighsBasis | tuple[np.ndarray, np.ndarray] | None = None
+    portable: bool = True            # return the basis as int8 arrays (the task may be pickled)
 
 
 @dataclass
@@ -148,7 +151,7 @@ class BlockLPResult:
     block: int
     objective: float                 # LP value including the price adder [CNY]
     net_load_kw: np.ndarray          # [n, T]
-    basis: tuple[np.ndarray, np.ndarray]
+    basis: highspy.HighsBasis | tuple[np.ndarray, np.ndarray]
     seconds: float
     cold: bool = True                # solved without (or despite) a starting basis
 
@@ -181,16 +184,17 @@ def solve_block_lps(tasks: list[BlockLP]) -> list[BlockLPResult]:
             raise RuntimeError(f"block {task.block}: LP relaxation not solved ({h.modelStatusToString(h.getModelStatus())})")
         x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         b = h.getBasis()
+        if task.portable:
+            b = (np.fromiter(map(int, b.col_status), np.int8, model.n_cols),
+                 np.fromiter(map(int, b.row_status), np.int8, model.n_rows))
         out.append(BlockLPResult(
             block=task.block, objective=float(h.getInfo().objective_function_value),
             net_load_kw=x[fam].reshape(task.problem.n_transformers, task.problem.n_slots),
-            basis=(np.fromiter(map(int, b.col_status), np.int8, model.n_cols),
-                   np.fromiter(map(int, b.row_status), np.int8, model.n_rows)),
-            seconds=time.perf_counter() - t0, cold=cold))
+            basis=b, seconds=time.perf_counter() - t0, cold=cold))
     return out
 
 
-def _solve_lp(model, cost: np.ndarray, basis: tuple[np.ndarray, np.ndarray] | None) -> highspy.Highs:
+def _solve_lp(model, cost: np.ndarray, basis: highspy.HighsBasis | tuple[np.ndarray, np.ndarray] | None) -> highspy.Highs:
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
@@ -200,10 +204,12 @@ def _solve_lp(model, cost: np.ndarray, basis: tuple[np.ndarray, np.ndarray] | No
                 model.row_lower, model.row_upper, model.a_start, model.a_index, model.a_value,
                 model.integrality)
     if basis is not None:
-        start = highspy.HighsBasis()
-        start.col_status = [_STATUSES[v] for v in basis[0]]
-        start.row_status = [_STATUSES[v] for v in basis[1]]
-        start.valid = True
+        start = basis
+        if not isinstance(basis, highspy.HighsBasis):
+            start = highspy.HighsBasis()
+            start.col_status = [_STATUSES[v] for v in basis[0]]
+            start.row_status = [_STATUSES[v] for v in basis[1]]
+            start.valid = True
         h.setBasis(start)
         h.setOptionValue("simplex_strategy", 4)   # costs changed: the old basis is still primal feasible
     highspy.Highs.resetThreadScheduler(True)
@@ -282,6 +288,7 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
         return Coordination(0.0, 0.0, np.full((0, p.n_transformers, p.n_slots), np.nan))
     T = p.n_slots
     subs = {j: relaxed(_subproblem(p, blocks[j])) for j in coupled}
+    portable = not getattr(executor, "in_process", False)
     position = {j: n for n, j in enumerate(coupled)}
     master = Master(coupling, len(coupled))
     bases: dict[int, tuple] = {}
@@ -292,7 +299,7 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
         lam = np.minimum(np.full(coupling.n_rows, start_price), coupling.slack_price)
     for out.rounds in range(1, max_rounds + 1):
         adder = coupling.adder(lam, T)
-        tasks = {j: BlockLP(j, subs[j], adder[blocks[j]], bases.get(j)) for j in coupled}
+        tasks = {j: BlockLP(j, subs[j], adder[blocks[j]], bases.get(j), portable) for j in coupled}
         results = [r for chunk in executor.map(solve_block_lps, [[tasks[j] for j in c] for c in chunks(list(coupled))])
                    for r in chunk]
         value = coupling.bound_terms(lam)

@@ -80,15 +80,20 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
             if p.n_batteries else np.zeros(0, int))
 
     tf = np.asarray(p.transformer_feeder, dtype=np.int64)
-    feeders = [f for f in range(p.n_feeders) if np.any(tf == f) and np.all(inside[tf == f])]
+    # feeders with members, all of them inside (counted per feeder, no loop over feeders)
+    on_feeder = tf >= 0
+    members = np.bincount(tf[on_feeder], minlength=p.n_feeders)
+    members_in = np.bincount(tf[on_feeder & inside], minlength=p.n_feeders)
+    feeders = np.flatnonzero((members > 0) & (members_in == members))
     f_local = np.full(p.n_feeders + 1, -1, dtype=np.int64)   # last entry maps feeder -1 to -1
     f_local[feeders] = np.arange(len(feeders))
     scope = np.asarray(p.event_scope, dtype=bool).reshape(p.n_events, p.n_transformers) if p.n_events else None
-    events = [k for k in range(p.n_events) if scope[k].any() and not scope[k, ~inside].any()]
+    events = (np.flatnonzero(scope.any(axis=1) & ~scope[:, ~inside].any(axis=1)) if p.n_events
+              else np.zeros(0, np.int64))
 
-    ev_slots = np.asarray(p.event_slots, dtype=bool)[events] if events else np.zeros((0, T), bool)
-    ev_scope = scope[events][:, idx] if events else np.zeros((0, n), bool)
-    baseline = np.asarray(p.event_baseline_kw, dtype=float)[events] if events else np.zeros((0, T))
+    ev_slots = np.asarray(p.event_slots, dtype=bool)[events] if len(events) else np.zeros((0, T), bool)
+    ev_scope = scope[events][:, idx] if len(events) else np.zeros((0, n), bool)
+    baseline = np.asarray(p.event_baseline_kw, dtype=float)[events] if len(events) else np.zeros((0, T))
     red = np.asarray(p.event_reduction_kw, dtype=float)[events]
     sign = event_signs(p)[events]
     price = np.asarray(p.event_price_cny_per_kwh, dtype=float)[events]

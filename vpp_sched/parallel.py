@@ -25,6 +25,7 @@ class SerialExecutor:
 
     workers = 1
     name = "serial"
+    in_process = True                # tasks and results are not pickled
 
     def map(self, fn: Callable, items: Sequence) -> list:
         return [fn(item) for item in items]
@@ -34,6 +35,7 @@ class ThreadExecutor:
     """A thread pool in this process (HiGHS releases the GIL while it solves)."""
 
     name = "threads"
+    in_process = True
 
     def __init__(self, pool: ThreadPoolExecutor, workers: int):
         self.pool, self.workers = pool, workers
@@ -46,6 +48,7 @@ class DaskExecutor:
     """A ``distributed.Client``: tasks run on its workers; items are scattered first."""
 
     name = "dask"
+    in_process = False
 
     def __init__(self, client):
         self.client = client
