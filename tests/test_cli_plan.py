@@ -35,13 +35,16 @@ def _plan(folder, out, *args):
 
 def test_plan_writes_contract_files(tmp_path):
     folder = write_scenario(tmp_path / "sc")
-    _plan(folder, tmp_path / "plan")
+    result = _plan(folder, tmp_path / "plan")
+    assert "time: HiGHS" in result.stdout and "modelling overhead" in result.stdout
     for name, columns in CONTRACT.items():
         df = pd.read_csv(tmp_path / "plan" / name)
         assert list(df.columns[:len(columns)]) == columns, name
     kpis = json.loads((tmp_path / "plan" / "kpis.json").read_text())
     for key in KPI_KEYS:
         assert key in kpis
+    timing = kpis["timing"]
+    assert 0 < timing["highs_s"] <= timing["solve_s"] and timing["read_s"] > 0
     for key in ("grid_energy_cost_cny", "peak_net_load_kw", "max_loading_pu", "unmet_energy_kwh"):
         assert key in kpis["uncontrolled"]
     assert kpis["valid"] is True and kpis["status"] == "optimal"

@@ -79,3 +79,51 @@ def test_plan_without_pv_imports_neither_pvlib_nor_pyomo(tmp_path):
             f"run = plan_day({str(folder)!r}, method='lean')\nassert run.plan.kpis['valid']\n"
             f"write_plan(run.plan, {str(tmp_path / 'plan')!r})")
     assert _imported_after(code) == set()
+
+
+# --- where the time goes: HiGHS's own runs vs the modelling overhead ----------------------------
+def test_union_counts_overlapping_runs_once():
+    from vpp_sched.timing import union_seconds
+
+    assert union_seconds([]) == 0.0
+    assert union_seconds([(0.0, 1.0), (2.0, 3.0)]) == pytest.approx(2.0)
+    assert union_seconds([(0.0, 2.0), (1.0, 3.0), (1.5, 2.5)]) == pytest.approx(3.0)   # overlaps once
+    assert union_seconds([(5.0, 6.0), (0.0, 10.0)]) == pytest.approx(10.0)              # contained, unsorted
+
+
+def test_highs_clock_sees_runs_of_every_thread_while_open():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from problem_factory import tiny_problem
+    from vpp_sched.config import SolverOptions
+    from vpp_sched.lean import solve_lean
+    from vpp_sched.timing import highs_clock
+
+    p = tiny_problem(base_load_kw=10.0, evs=[{}, {"min_power_kw": 2.0}])
+    solve_lean(p, SolverOptions())                     # no clock open: recorded nowhere
+    with highs_clock() as outer:
+        with highs_clock() as inner:
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(lambda _: solve_lean(p, SolverOptions()), range(4)))
+        solve_lean(p, SolverOptions())
+    assert inner.runs == 4 and outer.runs == 5
+    assert 0.0 < inner.seconds <= sum(b - a for a, b in inner.intervals) + 1e-12
+    assert outer.seconds >= inner.seconds
+
+
+def test_plan_reports_highs_time_and_modelling_overhead(tmp_path):
+    from vpp_sched.parallel import get_executor
+    from vpp_sched.planner import plan_day
+    from vpp_sched.synthetic import generate_scenario
+
+    folder = generate_scenario(tmp_path / "sc", transformers=4, evs=120, dr_event=True, min_power=1.4, seed=3)
+    with get_executor("threads", 2) as executor:
+        run = plan_day(folder, method="decomposed", executor=executor)
+    assert run.plan.kpis["valid"]
+    t = run.plan.kpis["timing"]
+    assert t["highs_runs"] >= 2 and 0.0 < t["highs_s"] <= t["solve_s"]
+    assert t["modelling_overhead_s"] == pytest.approx(t["solve_s"] - t["highs_s"])
+    stages = t["prepare_s"] + t["solve_s"] + t["results_s"] + t["check_s"]
+    assert t["pipeline_overhead_s"] == pytest.approx(stages - t["highs_s"])
+    assert t["modelling_overhead_s_per_10k_evs"] == pytest.approx(t["modelling_overhead_s"] * 1e4 / 120)
+    assert stages <= run.plan.kpis["total_seconds"]

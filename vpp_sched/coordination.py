@@ -35,6 +35,7 @@ from vpp_sched.decompose import subproblem as _subproblem
 from vpp_sched.lean import build_lean
 from vpp_sched.problem import Problem
 from vpp_sched.solution import relative_gap
+from vpp_sched.timing import run_highs
 
 INF = highspy.kHighsInf
 _STATUSES = list(highspy.HighsBasisStatus.__members__.values())
@@ -213,7 +214,7 @@ def _solve_lp(model, cost: np.ndarray, basis: highspy.HighsBasis | tuple[np.ndar
         h.setBasis(start)
         h.setOptionValue("simplex_strategy", 4)   # costs changed: the old basis is still primal feasible
     highspy.Highs.resetThreadScheduler(True)
-    h.run()
+    run_highs(h)
     return h
 
 
@@ -252,7 +253,7 @@ class Master:
     def solve(self) -> tuple[float, np.ndarray, np.ndarray]:
         """Master value, row prices ``λ >= 0`` [R] and proposal weights [n_proposals]."""
         highspy.Highs.resetThreadScheduler(True)
-        self.h.run()
+        run_highs(self.h)
         if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError("coordination master LP not solved")
         sol = self.h.getSolution()

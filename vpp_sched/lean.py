@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from vpp_sched.config import SolverOptions
 from vpp_sched.problem import Problem
 from vpp_sched.solution import Solution, SolveStatus, relative_gap
+from vpp_sched.timing import run_highs
 
 INF = highspy.kHighsInf
 
@@ -612,7 +613,7 @@ class LeanSolver:
         # size fails. Resetting this thread's scheduler first makes ``threads`` always apply.
         highspy.Highs.resetThreadScheduler(True)
         t0 = time.perf_counter()
-        run_status = h.run()
+        run_status = run_highs(h)
         solve_seconds = time.perf_counter() - t0
         model_status = h.getModelStatus()
         info = h.getInfo()

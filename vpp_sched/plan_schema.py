@@ -148,6 +148,18 @@ KPIS = {
     "build_seconds": _num("Model build time [s]", 0),
     "solve_seconds": _num("Solver time [s]", 0),
     "total_seconds": _num("Whole planning run [s]", 0),
+    "timing": {"type": "object", "description": "Where the run's time went [s]: stages, HiGHS's own runs "
+               "(overlapping runs once) and the modelling overhead (solve stage minus HiGHS)",
+               "properties": {key: _num(text, 0) for key, text in (
+                   ("read_s", "Reading the scenario (vpp-sched plan only)"),
+                   ("prepare_s", "PV forecast and problem arrays"), ("solve_s", "The solve call(s)"),
+                   ("results_s", "Plan tables and KPIs"), ("check_s", "Validity check of the plan tables"),
+                   ("highs_s", "Wall time during which a HiGHS run was going"),
+                   ("modelling_overhead_s", "solve_s - highs_s: model builds, handover, the method's own work"),
+                   ("pipeline_overhead_s", "prepare_s + solve_s + results_s + check_s - highs_s"),
+                   ("modelling_overhead_s_per_10k_evs", "modelling_overhead_s per 10,000 EVs"),
+                   ("pipeline_overhead_s_per_10k_evs", "pipeline_overhead_s per 10,000 EVs"))}
+               | {"highs_runs": _count("HiGHS runs [-]")}},
     "solver": {"type": "object", "description": "Solver name, version and options used",
                "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
     "uncontrolled": {"type": "object", "description": "The same grid KPIs when every EV charges at full power "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from vpp_sched.results import Plan, make_plan
 from vpp_sched.scenario import Scenario, load_scenario
 from vpp_sched.solution import Solution, SolveStatus
 from vpp_sched.solve import choose_method, solve
+from vpp_sched.timing import highs_clock
 from vpp_sched.validity import check_plan
 
 
@@ -49,31 +51,74 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
         say("reading the scenario")
         scenario = load_scenario(scenario)
     options = options or scenario.config.solver
-    say("forecasting PV and building the problem")
-    if needs_plan_baseline(scenario):
-        say("planning without the DR events (their 'plan' baseline)")
-        free_problem = build_problem(scenario, with_events=False)
-        free = solve(free_problem, options, method=method, executor=executor)
-        if not free.status.has_plan:
-            raise NoPlanError(free.status, "the plan without DR events (the 'plan' baseline): "
-                              + _no_plan_message(free, options))
-        problem = build_problem(scenario, pv_kw=free_problem.pv_kw, plan_net_load_kw=free.net_load_kw)
-    else:
-        problem = build_problem(scenario)
-    say(f"solving {problem.n_evs} EVs on {problem.n_transformers} transformers ({method})")
-    solution = solve(problem, options, method=method, executor=executor)
+    stages = _Stages()
+    with highs_clock() as highs:
+        say("forecasting PV and building the problem")
+        if needs_plan_baseline(scenario):
+            say("planning without the DR events (their 'plan' baseline)")
+            with stages("prepare_s"):
+                free_problem = build_problem(scenario, with_events=False)
+            with stages("solve_s"):
+                free = solve(free_problem, options, method=method, executor=executor)
+            if not free.status.has_plan:
+                raise NoPlanError(free.status, "the plan without DR events (the 'plan' baseline): "
+                                  + _no_plan_message(free, options))
+            with stages("prepare_s"):
+                problem = build_problem(scenario, pv_kw=free_problem.pv_kw, plan_net_load_kw=free.net_load_kw)
+        else:
+            with stages("prepare_s"):
+                problem = build_problem(scenario)
+        say(f"solving {problem.n_evs} EVs on {problem.n_transformers} transformers ({method})")
+        with stages("solve_s"):
+            solution = solve(problem, options, method=method, executor=executor)
     if not solution.status.has_plan:
         raise NoPlanError(solution.status, _no_plan_message(solution, options))
     say("checking the plan")
-    plan = make_plan(problem, solution, scenario.evs)
+    with stages("results_s"):
+        plan = make_plan(problem, solution, scenario.evs)
     plan.kpis["scenario"] = scenario.config.name
     # The plan is checked from its own tables, independently of the solver's variables.
-    violations = check_plan(problem, plan)
+    with stages("check_s"):
+        violations = check_plan(problem, plan)
     plan.kpis["valid"] = not violations
     plan.warnings += [f"validity check failed: {v}" for v in violations]
     plan.kpis["method"] = choose_method(problem, method)
     plan.kpis["total_seconds"] = time.perf_counter() - start
+    plan.kpis["timing"] = timing_kpis(stages.seconds, highs.seconds, highs.runs, problem.n_evs)
     return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan)
+
+
+class _Stages:
+    """Summed wall time per stage name: ``with stages("solve_s"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def timing_kpis(stages: dict[str, float], highs_s: float, highs_runs: int, n_evs: int) -> dict:
+    """``kpis["timing"]``: stage times, HiGHS's own time and the modelling overhead [s].
+
+    ``modelling_overhead_s`` = the solve stage minus HiGHS: building the model(s), passing them to
+    HiGHS, the solve method's own Python between runs (rounding, coordination) and reading the
+    solutions back. ``pipeline_overhead_s`` adds preparing the problem arrays and making and
+    checking the plan tables (everything between the loaded scenario and the checked plan).
+    """
+    out = {k: stages.get(k, 0.0) for k in ("prepare_s", "solve_s", "results_s", "check_s")}
+    out.update(highs_s=highs_s, highs_runs=highs_runs,
+               modelling_overhead_s=max(out["solve_s"] - highs_s, 0.0),
+               pipeline_overhead_s=max(sum(out.values()) - highs_s, 0.0))
+    per = 1e4 / max(n_evs, 1)
+    out["modelling_overhead_s_per_10k_evs"] = out["modelling_overhead_s"] * per
+    out["pipeline_overhead_s_per_10k_evs"] = out["pipeline_overhead_s"] * per
+    return out
 
 
 def _no_plan_message(solution: Solution, options: SolverOptions) -> str:

@@ -123,6 +123,10 @@ def _summary(run: PlanRun):
     info += [(label, _timing(k.get(key), 2))
              for label, key in (("Build", "build_seconds"), ("Solve", "solve_seconds"), ("Total", "total_seconds"))
              if key in k]
+    t = k.get("timing") or {}
+    info += [(label, _timing(t[key], 2)) for label, key in (("HiGHS (its own runs)", "highs_s"),
+                                                             ("Modelling overhead", "modelling_overhead_s"))
+             if key in t]
     info.append(("Validity check", "passed" if k.get("valid") else "<span class=bad>failed</span>"))
     run_table = info_table(info)
     warn = warnings_box(run.plan.warnings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -45,28 +46,37 @@ def plan(
             raise typer.Exit(2) from None
     with exit_codes(debug), progress_status() as say:
         say("reading the scenario")
+        t0 = time.perf_counter()
         sc = load_scenario(scenario)
+        read_s = time.perf_counter() - t0
         overrides = {k: v for k, v in (("time_limit_s", time_limit), ("mip_rel_gap", mip_gap),
                                        ("threads", threads)) if v is not None}
         options = sc.config.solver.model_copy(update=overrides)
         with get_executor(scheduler, workers) as executor:
             run = plan_day(sc, method=method, options=options, progress=say, executor=executor)
+        run.plan.kpis["timing"]["read_s"] = read_s
+        t_write = time.perf_counter()
         if report:
             from vpp_sched.report import report_writer  # matplotlib: imported only when a report is written
 
             extra["report"] = report_writer(run)
         say("writing the plan")
         folder = write_plan(run.plan, out, parquet=parquet, extra=extra)
-        _summary(run.plan.kpis, folder)
+        _summary(run.plan.kpis, folder, write_s=time.perf_counter() - t_write)
         for line in run.plan.warnings:
             err(f"warning: {line}")
 
 
-def _summary(k: dict, folder: Path) -> None:
-    u = k["uncontrolled"]
+def _summary(k: dict, folder: Path, write_s: float) -> None:
+    u, t = k["uncontrolled"], k["timing"]
     typer.echo(f"plan written to {folder}")
     typer.echo(f"  status {k['status']}, gap {k['mip_gap']:.3%}, build {k['build_seconds']:.2f} s, "
                f"solve {k['solve_seconds']:.2f} s")
+    per = (f" ({t['modelling_overhead_s_per_10k_evs']:.2f} s per 10,000 EVs)" if k["n_evs"] >= 10_000 else "")
+    typer.echo(f"  time: HiGHS {t['highs_s']:.2f} s; modelling overhead {t['modelling_overhead_s']:.2f} s"
+               f"{per}; read {t['read_s']:.2f} s, "
+               f"prepare {t['prepare_s']:.2f} s, tables and check {t['results_s'] + t['check_s']:.2f} s, "
+               f"write{' and report' if (folder / 'report.html').exists() else ''} {write_s:.2f} s")
     typer.echo(f"  energy cost {k['grid_energy_cost_cny']:,.0f} CNY (uncontrolled {u['grid_energy_cost_cny']:,.0f})")
     typer.echo(f"  max loading {k['max_loading_pu']:.2f} pu, {k['overloaded_transformers']} transformer(s) "
                f"overloaded (uncontrolled {u['max_loading_pu']:.2f} pu, {u['overloaded_transformers']})")
