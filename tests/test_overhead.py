@@ -127,3 +127,28 @@ def test_plan_reports_highs_time_and_modelling_overhead(tmp_path):
     assert t["pipeline_overhead_s"] == pytest.approx(stages - t["highs_s"])
     assert t["modelling_overhead_s_per_10k_evs"] == pytest.approx(t["modelling_overhead_s"] * 1e4 / 120)
     assert stages <= run.plan.kpis["total_seconds"]
+
+
+def _uncontrolled_every_slot(available, energy_kwh, max_power_kw, dt_h):
+    """The uncontrolled reference over all E x T slots (the general formula)."""
+    cap_kwh = available * (max_power_kw * dt_h)[:, None]
+    before_kwh = np.cumsum(cap_kwh, axis=1) - cap_kwh
+    return np.where(available, np.clip((energy_kwh[:, None] - before_kwh) / dt_h, 0.0, max_power_kw[:, None]), 0.0)
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_uncontrolled_power_fast_path_is_the_general_formula(contiguous):
+    from vpp_sched.prepare import uncontrolled_ev_power_kw
+
+    rng = np.random.default_rng(11)
+    E, T = 400, 24
+    first = rng.integers(0, T, E)
+    last = np.minimum(T, first + rng.integers(0, T + 1, E))
+    available = (np.arange(T) >= first[:, None]) & (np.arange(T) < last[:, None])
+    if not contiguous:
+        available[rng.integers(0, E, 20), rng.integers(0, T, 20)] ^= True      # gaps: the general path
+    energy = rng.choice([0.0, 0.4, 3.0, 10.0, 40.0, 300.0], E) * rng.random(E)
+    pmax = rng.choice([0.0, 3.5, 7.0, 11.0], E)
+    got = uncontrolled_ev_power_kw(available, energy, pmax, 0.25)
+    np.testing.assert_allclose(got, _uncontrolled_every_slot(available, energy, pmax, 0.25), rtol=0, atol=1e-12)
+    assert not (got[~available] != 0).any()
