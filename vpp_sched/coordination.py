@@ -30,9 +30,8 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from vpp_sched.decompose import event_signs
-from vpp_sched.decompose import subproblem as _subproblem
-from vpp_sched.lean import build_lean
+from vpp_sched.decompose import BlockSpec, built, event_signs
+from vpp_sched.lean import LeanModel, build_lean, lp_presolve
 from vpp_sched.problem import Problem
 from vpp_sched.solution import relative_gap
 from vpp_sched.timing import run_highs
@@ -55,6 +54,7 @@ class Coupling:
     group_layer: np.ndarray          # [G] cap layer of the group (feeders share layer 0)
     layer_penalty: np.ndarray        # [L] CNY/kWh of exceeding a share of that layer
     layer_sign: np.ndarray           # [L] +1 the shares are caps, -1 floors
+    _blocks: dict = field(default_factory=dict, repr=False)   # row_load's rows and weights per block
 
     @property
     def n_rows(self) -> int:
@@ -67,13 +67,16 @@ class Coupling:
         return np.asarray((self.member.T @ sp.diags(lam) @ slot).todense())
 
     def row_load(self, net_load_kw: np.ndarray, transformers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Nonzero rows and their load from the net loads [n, T] of ``transformers`` (sparse)."""
-        sub = self.member[:, transformers]
-        rows = np.flatnonzero(sub.getnnz(axis=1))
+        """Nonzero rows and their load from the net loads [n, T] of ``transformers``."""
+        key = np.asarray(transformers, dtype=np.int64).tobytes()
+        if key not in self._blocks:     # slicing the sparse rows once per block, not once per round
+            sub = self.member[:, transformers]
+            rows = np.flatnonzero(sub.getnnz(axis=1))
+            self._blocks[key] = (rows, sub[rows].toarray())
+        rows, weights = self._blocks[key]
         if not len(rows):
             return rows, np.zeros(0)
-        vals = np.asarray(sub[rows].multiply(net_load_kw[:, self.row_slot[rows]].T).sum(axis=1)).ravel()
-        return rows, vals
+        return rows, np.einsum("rn,nr->r", weights, net_load_kw[:, self.row_slot[rows]])
 
     def bound_terms(self, lam: np.ndarray) -> float:
         """``− Σ λ rhs`` of the Lagrangian (``−∞`` if a price exceeds its slack's price)."""
@@ -141,10 +144,11 @@ class BlockLP:
     """One block's priced LP: the relaxed subproblem, the price adder [n, T], the previous basis."""
 
     block: int
-    problem: Problem
+    problem: Problem | BlockSpec
     adder: np.ndarray | None = None
     basis: highspy.HighsBasis | tuple[np.ndarray, np.ndarray] | None = None
     portable: bool = True            # return the basis as int8 arrays (the task may be pickled)
+    model: LeanModel | None = None   # the block's LP as built in an earlier round (in-process only)
 
 
 @dataclass
@@ -155,6 +159,7 @@ class BlockLPResult:
     basis: highspy.HighsBasis | tuple[np.ndarray, np.ndarray]
     seconds: float
     cold: bool = True                # solved without (or despite) a starting basis
+    model: LeanModel | None = None   # the LP built, for the next round (in-process only)
 
 
 def relaxed(problem: Problem) -> Problem:
@@ -171,7 +176,8 @@ def solve_block_lps(tasks: list[BlockLP]) -> list[BlockLPResult]:
     out = []
     for task in tasks:
         t0 = time.perf_counter()
-        model = build_lean(task.problem, relax_integrality=True)
+        # Only the costs change from round to round: in-process, the LP is built once.
+        model = task.model or build_lean(built(task.problem), relax_integrality=True)
         cost = model.col_cost
         fam = model.col_families["net_load_kw"]
         if task.adder is not None:
@@ -191,7 +197,7 @@ def solve_block_lps(tasks: list[BlockLP]) -> list[BlockLPResult]:
         out.append(BlockLPResult(
             block=task.block, objective=float(h.getInfo().objective_function_value),
             net_load_kw=x[fam].reshape(task.problem.n_transformers, task.problem.n_slots),
-            basis=b, seconds=time.perf_counter() - t0, cold=cold))
+            basis=b, seconds=time.perf_counter() - t0, cold=cold, model=None if task.portable else model))
     return out
 
 
@@ -200,6 +206,7 @@ def _solve_lp(model, cost: np.ndarray, basis: highspy.HighsBasis | tuple[np.ndar
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
+    h.setOptionValue("presolve", lp_presolve(model.n_cols))
     h.passModel(model.n_cols, model.n_rows, model.nnz, int(highspy.MatrixFormat.kColwise),
                 int(highspy.ObjSense.kMinimize), 0.0, cost, model.col_lower, model.col_upper,
                 model.row_lower, model.row_upper, model.a_start, model.a_index, model.a_value,
@@ -288,11 +295,14 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
     if not len(coupled):
         return Coordination(0.0, 0.0, np.full((0, p.n_transformers, p.n_slots), np.nan))
     T = p.n_slots
-    subs = {j: relaxed(_subproblem(p, blocks[j])) for j in coupled}
     portable = not getattr(executor, "in_process", False)
+    subs = {j: BlockSpec(p, blocks[j], relax=True) for j in coupled}
+    if portable:   # tasks travel: send the subproblems, not the day
+        subs = {j: spec.build() for j, spec in subs.items()}
     position = {j: n for n, j in enumerate(coupled)}
     master = Master(coupling, len(coupled))
     bases: dict[int, tuple] = {}
+    models: dict[int, LeanModel] = {}
     proposals: dict[int, list[np.ndarray]] = {j: [] for j in coupled}
     out = Coordination(-np.inf, np.nan, None)
     lam = best_lam = np.zeros(coupling.n_rows)
@@ -300,7 +310,7 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
         lam = np.minimum(np.full(coupling.n_rows, start_price), coupling.slack_price)
     for out.rounds in range(1, max_rounds + 1):
         adder = coupling.adder(lam, T)
-        tasks = {j: BlockLP(j, subs[j], adder[blocks[j]], bases.get(j), portable) for j in coupled}
+        tasks = {j: BlockLP(j, subs[j], adder[blocks[j]], bases.get(j), portable, models.get(j)) for j in coupled}
         results = [r for chunk in executor.map(solve_block_lps, [[tasks[j] for j in c] for c in chunks(list(coupled))])
                    for r in chunk]
         value = coupling.bound_terms(lam)
@@ -309,6 +319,8 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
             out.warm_start_failures += int(r.cold and j in bases)
             out.lp_seconds += r.seconds
             bases[j] = r.basis
+            if r.model is not None:
+                models[j] = r.model
             rows, load = coupling.row_load(r.net_load_kw, blocks[j])
             own = r.objective - float(np.sum(adder[blocks[j]] * r.net_load_kw))
             master.add(position[j], len(proposals[j]), own, rows, load)

@@ -28,7 +28,7 @@ row, their own MILP bounds); ``mip_gap`` is measured against it.
 from __future__ import annotations
 
 import time
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -152,6 +152,41 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
 _FIELDS = {f.name for f in fields(Problem)}
 
 
+@dataclass
+class BlockSpec:
+    """A block's subproblem not built yet: in-process executors build it inside the task, where it
+    overlaps the HiGHS runs of the other workers (built up front it would hold up every worker).
+    ``relax``: the LP relaxation's problem (no minimum power, no start-up tie-break)."""
+
+    problem: Problem
+    transformers: np.ndarray
+    cap_kw: np.ndarray | None = None
+    cap_penalty_cny_per_kwh: float | np.ndarray | None = None
+    cap_sign: float | np.ndarray = 1.0
+    relax: bool = False
+
+    @property
+    def n_transformers(self) -> int:
+        return len(self.transformers)
+
+    @property
+    def n_slots(self) -> int:
+        return self.problem.n_slots
+
+    def build(self) -> Problem:
+        sub = (subproblem(self.problem, self.transformers) if self.cap_kw is None else
+               subproblem(self.problem, self.transformers, cap_kw=self.cap_kw,
+                          cap_penalty_cny_per_kwh=self.cap_penalty_cny_per_kwh, cap_sign=self.cap_sign))
+        if self.relax:
+            sub = replace(sub, ev_min_power_kw=np.zeros(sub.n_evs), switch_on_cny=0.0)
+        return sub
+
+
+def built(problem: Problem | BlockSpec) -> Problem:
+    """The problem itself, or the subproblem a :class:`BlockSpec` describes."""
+    return problem.build() if isinstance(problem, BlockSpec) else problem
+
+
 def event_signs(p: Problem) -> np.ndarray:
     """[K] +1 peak shaving (``net <= cap``), -1 valley filling (``net >= ...``); +1 where not modelled."""
     return np.asarray(p.event_signs(), dtype=float) if hasattr(p, "event_signs") else np.ones(p.n_events)
@@ -184,7 +219,13 @@ def merge_solutions(problem: Problem, parts: list[tuple[np.ndarray, Solution]]) 
     covered = np.zeros(p.n_transformers, dtype=int)
     st_n = np.asarray(p.station_transformer, dtype=np.int64)
     bat_n = st_n[np.asarray(p.battery_station, dtype=np.int64)] if p.n_batteries else np.zeros(0, np.int64)
-    for idx, sol in parts:
+    # each part's EVs in the full problem's order, grouped once (not one scan of all EVs per part)
+    part_of = np.full(p.n_transformers, len(parts), dtype=np.int64)
+    for k, (idx, _) in enumerate(parts):
+        part_of[np.asarray(idx, dtype=np.int64).ravel()] = k
+    ev_part = part_of[p.ev_transformer]
+    ev_groups = np.split(np.argsort(ev_part, kind="stable"), np.cumsum(np.bincount(ev_part, minlength=len(parts) + 1)))
+    for k, (idx, sol) in enumerate(parts):
         idx = np.asarray(idx, dtype=np.int64).ravel()
         if not sol.status.has_plan:
             out.status = sol.status
@@ -194,7 +235,7 @@ def merge_solutions(problem: Problem, parts: list[tuple[np.ndarray, Solution]]) 
         covered[idx] += 1
         inside = np.zeros(p.n_transformers, dtype=bool)
         inside[idx] = True
-        evs = np.flatnonzero(inside[p.ev_transformer])
+        evs = ev_groups[k]
         out.ev_power_kw[evs] = sol.ev_power_kw
         out.ev_unmet_kwh[evs] = sol.ev_unmet_kwh
         if sol.ev_discharge_kw is not None:
@@ -305,7 +346,7 @@ def solve_blocks(tasks: list[tuple[int, Problem, SolverOptions]]) -> list[tuple[
     quiet_highs_banner()
     out = []
     for block, sub, options in tasks:
-        sol = solve_lp_guided(sub, options)
+        sol = solve_lp_guided(built(sub), options)
         sol.col_values = None          # not needed, and large to send back
         out.append((block, sol))
     return out
@@ -352,9 +393,11 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     seconds["coordination_s"] = time.perf_counter() - mark
 
     # 2. blocks under their shares: LP rounding, then branch and bound where the gap asks for it
-    subs = [subproblem(p, idx, cap_kw=coord.shares[:, idx], cap_penalty_cny_per_kwh=coupling.layer_penalty,
-                       cap_sign=coupling.layer_sign) if touched[j] else subproblem(p, idx)
+    subs = [BlockSpec(p, idx, cap_kw=coord.shares[:, idx], cap_penalty_cny_per_kwh=coupling.layer_penalty,
+                      cap_sign=coupling.layer_sign) if touched[j] else BlockSpec(p, idx)
             for j, idx in enumerate(blocks)]
+    if not getattr(executor, "in_process", False):    # tasks travel: send the subproblems, not the day
+        subs = [spec.build() for spec in subs]
 
     def run(which: list[int], opts: SolverOptions) -> dict[int, Solution]:
         work = [[(j, subs[j], opts) for j in c] for c in batches(which, weight, n_tasks)]
