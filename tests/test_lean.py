@@ -312,7 +312,7 @@ def test_solver_metadata_and_lp_bound():
     assert s.solver["name"] == "highs" and s.solver["build"] == "lean"
     assert s.solver["version"] == highspy.Highs().version()
     assert s.solver["options"] == {"time_limit": 20.0, "mip_rel_gap": 0.0, "threads": 1, "random_seed": 0,
-                                   "presolve": "choose", "output_flag": False}
+                                   "presolve": "off", "output_flag": False}   # a small LP: see LP_PRESOLVE_MIN_COLS
     assert s.solver["n_integer"] == 0                      # no binaries: an LP
     assert s.bound_cny == s.objective_cny and s.mip_gap == 0.0
     assert s.build_seconds > 0 and s.solve_seconds > 0
@@ -386,3 +386,12 @@ class _Spy:
 
     def __getattr__(self, name):
         return getattr(self._h, name)
+
+
+def test_presolve_off_for_small_lps_only():
+    from vpp_sched.lean import LP_PRESOLVE_MIN_COLS, lp_presolve
+
+    assert lp_presolve(10) == "off" and lp_presolve(LP_PRESOLVE_MIN_COLS - 1) == "off"
+    assert lp_presolve(LP_PRESOLVE_MIN_COLS) == "choose"
+    mip = solve(tiny_problem(evs=[{"pmin": 2.0}]))
+    assert mip.solver["n_integer"] > 0 and mip.solver["options"]["presolve"] == "choose"   # MILPs keep it

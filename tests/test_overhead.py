@@ -152,3 +152,19 @@ def test_uncontrolled_power_fast_path_is_the_general_formula(contiguous):
     got = uncontrolled_ev_power_kw(available, energy, pmax, 0.25)
     np.testing.assert_allclose(got, _uncontrolled_every_slot(available, energy, pmax, 0.25), rtol=0, atol=1e-12)
     assert not (got[~available] != 0).any()
+
+
+def test_slot_positions_are_the_index_lookup():
+    from vpp_sched.validity import slot_positions
+
+    slots = pd.date_range("2026-11-27 12:00", periods=96, freq="15min", tz="Asia/Shanghai")
+    values = [*slots[[0, 5, 95]], pd.Timestamp("2026-11-27 12:05", tz="Asia/Shanghai"),   # not a slot start
+              pd.Timestamp("2026-11-28 12:00", tz="Asia/Shanghai"), pd.NaT,               # after the horizon, missing
+              pd.Timestamp("2026-11-27 04:00", tz="UTC"), pd.Timestamp("2026-11-27 03:45", tz="UTC")]
+    times = pd.DatetimeIndex(pd.Series(values).astype("datetime64[ns, Asia/Shanghai]"))
+    for t in (times, times.tz_convert("UTC"), times.as_unit("s")):
+        got = slot_positions(slots, t)
+        np.testing.assert_array_equal(got, slots.get_indexer(t))
+    assert list(slot_positions(slots, times)) == [0, 5, 95, -1, -1, -1, 0, -1]
+    irregular = slots.delete(3)                                                  # falls back to the lookup
+    np.testing.assert_array_equal(slot_positions(irregular, times), irregular.get_indexer(times))

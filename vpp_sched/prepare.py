@@ -93,7 +93,7 @@ def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None, plan_net_
         transformer_feeder=np.array([f_index.get(f, -1) for f in trafos.feeder_id], dtype=int),
         feeder_ids=f_ids, feeder_capacity_kw=scenario.feeders.capacity_kw.to_numpy(float),
         ev_ids=evs.ev_id.to_numpy(dtype=object),
-        ev_transformer=np.array([t_index[t] for t in evs.transformer_id], dtype=int),
+        ev_transformer=_positions(t_ids, evs.transformer_id, "evs: transformer_id"),
         ev_energy_kwh=evs.energy_kwh.to_numpy(float), ev_max_power_kw=evs.max_power_kw.to_numpy(float),
         ev_min_power_kw=evs.min_power_kw.to_numpy(float), ev_available=available,
         station_ids=np.array([s.station_id for s in stations], dtype=object),
@@ -112,6 +112,14 @@ def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None, plan_net_
         **_v2g_fields(evs, cfg),
     )
     return _with_events(problem, scenario, plan_net_load_kw) if with_events else problem
+
+
+def _positions(ids: np.ndarray, values: pd.Series, what: str) -> np.ndarray:
+    """Position of each value in ``ids`` (one hash lookup per value, vectorised)."""
+    pos = pd.Index(ids).get_indexer(pd.Index(values.to_numpy(dtype=object)))
+    if len(pos) and pos.min() < 0:      # tables.py checks references; this is a guard
+        raise ValueError(f"{what} names an unknown id: {values.iloc[int(np.argmin(pos))]!r}")
+    return pos.astype(int)
 
 
 def _v2g_fields(evs: pd.DataFrame, cfg) -> dict:

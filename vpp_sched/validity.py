@@ -51,10 +51,23 @@ def _check_events(p: Problem, load: pd.DataFrame, events: pd.DataFrame) -> list[
     return out
 
 
+def slot_positions(slots: pd.DatetimeIndex, times: pd.DatetimeIndex) -> np.ndarray:
+    """Position of each time in ``slots`` (-1 where it is not a slot start): arithmetic on the
+    regular slot grid (a hash lookup per row costs 10x more at 100,000 EVs), else a lookup."""
+    s = slots.as_unit("ns").asi8
+    step = s[1] - s[0] if len(s) > 1 else 0
+    if step <= 0 or not np.all(np.diff(s) == step) or times.tz is None or slots.tz is None:
+        return slots.get_indexer(times)
+    v = times.as_unit("ns").asi8
+    q = (v - s[0]) // step
+    ok = (s[0] + q * step == v) & (q >= 0) & (q < len(s)) & ~np.asarray(times.isna())
+    return np.where(ok, q, -1)
+
+
 def _ev_matrix(p: Problem, schedule: pd.DataFrame, column: str = "power_kw") -> np.ndarray:
     codes, names = pd.factorize(schedule.ev_id)  # look each EV up once, not once per row
     e = np.where(codes >= 0, pd.Index(p.ev_ids).get_indexer(names)[codes], -1)
-    t = p.slots.get_indexer(pd.DatetimeIndex(schedule.slot_start))
+    t = slot_positions(p.slots, pd.DatetimeIndex(schedule.slot_start))
     if (e < 0).any() or (t < 0).any():
         raise ValueError("ev_schedule names an EV or slot the problem does not have")
     out = np.zeros((p.n_evs, p.n_slots))
@@ -65,6 +78,8 @@ def _ev_matrix(p: Problem, schedule: pd.DataFrame, column: str = "power_kw") -> 
 
 
 def _first(mask: np.ndarray, label, what: str) -> list[str]:
+    if not mask.any():        # the usual case, and 5x faster than listing no cases
+        return []
     idx = np.argwhere(mask)
     if not len(idx):
         return []
