@@ -63,3 +63,10 @@ def test_weather_csv_error_names_file_row_field(tmp_path):
     res = runner.invoke(app, ["validate", str(folder)])
     assert res.exit_code == 1
     assert "weather.csv row 10" in res.stderr and "ghi" in res.stderr
+
+
+def test_small_shortfalls_are_not_printed_as_zero():
+    from vpp_sched.results import kwh_text
+
+    assert kwh_text(0.0) == "0.0" and kwh_text(12.34) == "12.3"
+    assert kwh_text(0.012) == "0.012"          # short by 12 Wh: not "0.0 kWh"

@@ -277,7 +277,7 @@ def _warnings(p: Problem, sol: Solution, evs: pd.DataFrame, load: pd.DataFrame, 
         out.append(f"the plan is {sol.mip_gap:.2%} from the bound, more than the requested gap")
     short = evs[evs.unmet_kwh > TOL_KWH]
     if len(short):
-        out.append(f"{len(short)} EV(s) short of {short.unmet_kwh.sum():.1f} kWh in total "
+        out.append(f"{len(short)} EV(s) short of {kwh_text(short.unmet_kwh.sum())} kWh in total "
                    f"(see evs.csv, e.g. {short.ev_id.iat[0]}: {short.reason.iat[0]})")
     over = load[load.overload_kw > TOL_KW]
     if len(over):
@@ -289,3 +289,8 @@ def _warnings(p: Problem, sol: Solution, evs: pd.DataFrame, load: pd.DataFrame, 
         out.append(f"DR events short of their target by {events.shortfall_kw.sum() * p.dt_h:.1f} kWh "
                    "(see dr_events.csv)")
     return out
+
+
+def kwh_text(value: float) -> str:
+    """Energy for a message: one decimal, more when that would read 0.0 (shortfalls of a few Wh count)."""
+    return f"{value:.1f}" if abs(value) >= 0.05 or value == 0 else f"{value:.3f}"

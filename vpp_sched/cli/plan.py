@@ -13,6 +13,7 @@ from vpp_sched.cli.progress import progress_status
 from vpp_sched.output import write_plan
 from vpp_sched.parallel import get_executor
 from vpp_sched.planner import plan_day
+from vpp_sched.results import kwh_text
 from vpp_sched.scenario import load_scenario
 from vpp_sched.solve import METHODS
 
@@ -80,4 +81,4 @@ def _summary(k: dict, folder: Path, write_s: float) -> None:
     typer.echo(f"  energy cost {k['grid_energy_cost_cny']:,.0f} CNY (uncontrolled {u['grid_energy_cost_cny']:,.0f})")
     typer.echo(f"  max loading {k['max_loading_pu']:.2f} pu, {k['overloaded_transformers']} transformer(s) "
                f"overloaded (uncontrolled {u['max_loading_pu']:.2f} pu, {u['overloaded_transformers']})")
-    typer.echo(f"  unmet EV energy {k['unmet_energy_kwh']:.1f} kWh in {k['evs_short']} EV(s)")
+    typer.echo(f"  unmet EV energy {kwh_text(k['unmet_energy_kwh'])} kWh in {k['evs_short']} EV(s)")
