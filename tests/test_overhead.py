@@ -168,3 +168,27 @@ def test_slot_positions_are_the_index_lookup():
     assert list(slot_positions(slots, times)) == [0, 5, 95, -1, -1, -1, 0, -1]
     irregular = slots.delete(3)                                                  # falls back to the lookup
     np.testing.assert_array_equal(slot_positions(irregular, times), irregular.get_indexer(times))
+
+
+def test_ev_schedule_rows_are_the_slots_overlapping_each_stay():
+    from problem_factory import tiny_problem
+    from vpp_sched.results import _ev_schedule
+    from vpp_sched.solution import Solution
+
+    p = tiny_problem(evs=[{}] * 6)                       # 8 slots of 1 h from 2026-11-27 00:00
+    t0 = p.slots[0]
+    h = pd.Timedelta(hours=1)
+    arrival = pd.Series([t0 - 3 * h, t0 + 0.5 * h, t0 + 2 * h, t0 + 7.9 * h, t0 + 9 * h, t0 + 3 * h])
+    departure = pd.Series([t0 + 2 * h, t0 + 3.25 * h, t0 + 2 * h, t0 + 20 * h, t0 + 12 * h, t0 + 3.5 * h])
+    evs = pd.DataFrame({"arrival": arrival, "departure": departure})
+    sol = Solution(status=None, ev_power_kw=np.arange(6 * 8, dtype=float).reshape(6, 8))
+    table = _ev_schedule(p, sol, evs)
+    start = p.slots.as_unit("s").asi8
+    end = start + 3600
+    arr = arrival.dt.as_unit("s").astype("int64").to_numpy()[:, None]
+    dep = departure.dt.as_unit("s").astype("int64").to_numpy()[:, None]
+    e, t = np.nonzero((end[None, :] > arr) & (start[None, :] < dep))       # the E x T mask it replaces
+    assert list(table.ev_id) == list(p.ev_ids[e])
+    assert list(table.slot_start) == list(p.slots[t])
+    np.testing.assert_array_equal(table.power_kw.to_numpy(), sol.ev_power_kw[e, t])
+    assert list(e) == [0, 0, 1, 1, 1, 1, 3, 5]           # hand-checked: none for an empty or late stay

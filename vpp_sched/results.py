@@ -161,14 +161,18 @@ def _by_slot(ids: np.ndarray, id_name: str, slots: pd.DatetimeIndex, columns: di
 def _ev_schedule(p: Problem, sol: Solution, evs: pd.DataFrame | None) -> pd.DataFrame:
     """Every EV, every slot of its stay (also slots it is plugged in for only part of: power 0 there)."""
     if evs is not None:
+        # Slots overlapping [arrival, departure): a run from the first slot ending after arrival to
+        # the last starting before departure (found by bisection, not by an E x T mask).
         start = p.slots.as_unit("s").asi8
         end = start + int(round(p.dt_h * 3600))
-        arr = evs.arrival.dt.as_unit("s").astype("int64").to_numpy()[:, None]
-        dep = evs.departure.dt.as_unit("s").astype("int64").to_numpy()[:, None]
-        stay = (end[None, :] > arr) & (start[None, :] < dep)
+        arr = evs.arrival.dt.as_unit("s").astype("int64").to_numpy()
+        dep = evs.departure.dt.as_unit("s").astype("int64").to_numpy()
+        first = np.searchsorted(end, arr, side="right")
+        count = np.maximum(np.searchsorted(start, dep, side="left") - first, 0)
+        e = np.repeat(np.arange(len(arr)), count)
+        t = first[e] + np.arange(len(e)) - np.repeat(np.cumsum(count) - count, count)
     else:
-        stay = p.ev_available
-    e, t = np.nonzero(stay)
+        e, t = np.nonzero(p.ev_available)
     ev_ids = pd.Series(p.ev_ids).array.take(e)  # text converted once per EV, not once per row
     table = pd.DataFrame({"ev_id": ev_ids, "slot_start": p.slots[t], "power_kw": sol.ev_power_kw[e, t],
                           "plugged_in_whole_slot": p.ev_available[e, t]})
