@@ -395,3 +395,17 @@ def test_presolve_off_for_small_lps_only():
     assert lp_presolve(LP_PRESOLVE_MIN_COLS) == "choose"
     mip = solve(tiny_problem(evs=[{"pmin": 2.0}]))
     assert mip.solver["n_integer"] > 0 and mip.solver["options"]["presolve"] == "choose"   # MILPs keep it
+
+
+def test_small_and_large_assembly_give_the_same_matrix(monkeypatch):
+    import vpp_sched.lean as lean
+
+    p = random_problem(30, 12, 3, seed=5, n_feeders=1, n_stations=1, n_events=1, v2g_share=0.3)
+    for relax in (True, False):
+        small = build_lean(p, relax_integrality=relax)
+        monkeypatch.setattr(lean, "SMALL_NNZ", -1)          # the chunk-wise counting sort
+        large = build_lean(p, relax_integrality=relax)
+        monkeypatch.undo()
+        for name in ("a_start", "a_index", "a_value"):
+            a, b = getattr(small, name), getattr(large, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), name

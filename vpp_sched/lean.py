@@ -498,6 +498,8 @@ def _triplets_to_csc(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[
     entries keep the chunk order, i.e. ascending rows. Zero coefficients are dropped. The
     chunks are consumed (emptied) to free memory early.
     """
+    if sum(len(c) for c in cols) <= SMALL_NNZ:
+        return _triplets_to_csc_small(rows, cols, vals, n_cols)
     counts = np.zeros(n_cols, dtype=np.int64)
     for k, (c, v) in enumerate(zip(cols, vals)):
         if not np.all(v):
@@ -521,6 +523,31 @@ def _triplets_to_csc(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[
     if not np.array_equal(nxt, start[1:]):   # a chunk held a column twice: a bug in a family
         raise RuntimeError("lean build: duplicate (row, column) entries in one family")
     return start.astype(np.int32), index, value
+
+
+#: Up to this many triplets a model (a transformer block) is assembled by scipy's C++ conversion
+#: in one call: half the time of the chunk-wise counting sort, which the large models keep because
+#: it never holds the triplets twice.
+SMALL_NNZ = 2_000_000
+
+
+def _triplets_to_csc_small(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray],
+                           n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_triplets_to_csc` for small models: the same arrays (entries of a column in chunk
+    order, zeros dropped), by scipy's stable COO -> CSC conversion."""
+    import scipy.sparse as sp
+
+    r, c = np.concatenate(rows or [np.zeros(0, np.int32)]), np.concatenate(cols or [np.zeros(0, np.int32)])
+    v = np.concatenate(vals or [np.zeros(0)])
+    keep = v != 0.0
+    if not keep.all():
+        r, c, v = r[keep], c[keep], v[keep]
+    n_rows = int(r.max()) + 1 if len(r) else 0
+    a = sp.csc_matrix((v, (r, c)), shape=(n_rows, n_cols))
+    if a.nnz != len(v):                     # duplicates were summed: a bug in a family
+        raise RuntimeError("lean build: duplicate (row, column) entries in one family")
+    rows.clear(), cols.clear(), vals.clear()
+    return a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data.astype(np.float64, copy=False)
 
 
 # ------------------------------------------------------------------------------------------
