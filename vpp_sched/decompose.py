@@ -366,7 +366,7 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     executor as long as no block's solve is cut by its time limit.
     """
     from vpp_sched.coordination import coordinate, coupling_rows
-    from vpp_sched.lean import highs_options
+    from vpp_sched.lean import LP_PRESOLVE_MIN_COLS, highs_options
     from vpp_sched.parallel import SerialExecutor, batches
 
     start = time.perf_counter()
@@ -437,7 +437,7 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     names = {"feeder": p.feeder_ids, "event": p.event_ids}
     out.solver = {
         "name": "highs", "version": next(iter(solved.values())).solver.get("version"), "strategy": "decomposed",
-        "options": highs_options(options), "executor": getattr(executor, "name", type(executor).__name__),
+        "options": highs_options(options), "lp_presolve_off_below_cols": LP_PRESOLVE_MIN_COLS, "executor": getattr(executor, "name", type(executor).__name__),
         "workers": executor.workers, "n_blocks": len(blocks), "n_coupled_blocks": int(len(coupled)),
         "max_block_evs": max_block_evs, "coordinated": [f"{kind}:{names[kind][i]}" for kind, i in coupling.groups],
         "n_coordinated_rows": coupling.n_rows, "rounds": coord.rounds,
