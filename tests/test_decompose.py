@@ -199,3 +199,18 @@ def test_get_executor_defaults_to_threads_on_every_core(monkeypatch):
     with pytest.raises(ValueError):
         with get_executor("threads", 0):
             pass
+
+
+def test_coordination_leaves_the_blocks_their_time(monkeypatch):
+    import vpp_sched.coordination as coordination
+
+    p = binding_event(0)
+    free = solve_decomposed(p, OPTIONS, max_block_evs=0)
+    assert free.solver["rounds"] >= 2
+    # As if planning the blocks would take all the time limit: no second round is started.
+    monkeypatch.setattr(coordination, "ROUNDING_PER_FIRST_ROUND", 1e9)
+    hurried = solve_decomposed(p, OPTIONS, max_block_evs=0)
+    assert hurried.solver["rounds"] == 1
+    check_solution(p, hurried)
+    assert hurried.bound_cny <= free.bound_cny + 1e-6 * abs(free.objective_cny)   # still a valid bound
+    assert hurried.status in (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT)        # cut short: says so if not within

@@ -359,7 +359,9 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     :func:`vpp_sched.parallel.get_executor` (default: in-process, serial).
 
     Coordination stops when the master is within ``mip_rel_gap / 4`` of the Lagrangian bound,
-    after ``max_rounds`` rounds or after ``coordination_share`` of ``time_limit_s``. The blocks
+    after ``max_rounds`` rounds, or before a round that would end after ``coordination_share`` of
+    ``time_limit_s`` or eat into the time the blocks' planning needs (estimated from the first
+    round, :data:`~vpp_sched.coordination.ROUNDING_PER_FIRST_ROUND`). The blocks
     are then planned with an equal share of the time left each (at least 5 s); if the merged
     plan is not within ``mip_rel_gap`` of the bound, the blocks whose own gap is wider are
     planned again with all the time left (their better plans kept). Results do not depend on the
@@ -389,7 +391,8 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     coord = coordinate(p, blocks, coupling, coupled, executor, options.mip_rel_gap / 4,
                        start + coordination_share * options.time_limit_s, max_rounds,
                        lambda items: batches(items, weight, n_tasks),
-                       start_price=1e-4 * float(np.max(p.price_cny_per_kwh, initial=0.0)) * p.dt_h)
+                       start_price=1e-4 * float(np.max(p.price_cny_per_kwh, initial=0.0)) * p.dt_h,
+                       end=start + options.time_limit_s)
     seconds["coordination_s"] = time.perf_counter() - mark
 
     # 2. blocks under their shares: LP rounding, then branch and bound where the gap asks for it
