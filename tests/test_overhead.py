@@ -91,24 +91,42 @@ def test_union_counts_overlapping_runs_once():
     assert union_seconds([(5.0, 6.0), (0.0, 10.0)]) == pytest.approx(10.0)              # contained, unsorted
 
 
-def test_highs_clock_sees_runs_of_every_thread_while_open():
-    from concurrent.futures import ThreadPoolExecutor
+def test_highs_clock_sees_its_own_runs_and_its_thread_pool_tasks():
+    import threading
 
     from problem_factory import tiny_problem
     from vpp_sched.config import SolverOptions
     from vpp_sched.lean import solve_lean
+    from vpp_sched.parallel import get_executor
     from vpp_sched.timing import highs_clock
 
     p = tiny_problem(base_load_kw=10.0, evs=[{}, {"min_power_kw": 2.0}])
     solve_lean(p, SolverOptions())                     # no clock open: recorded nowhere
     with highs_clock() as outer:
         with highs_clock() as inner:
-            with ThreadPoolExecutor(2) as pool:
-                list(pool.map(lambda _: solve_lean(p, SolverOptions()), range(4)))
+            with get_executor("threads", 2) as ex:      # tasks run in a copy of this context
+                ex.map(lambda _: solve_lean(p, SolverOptions()), range(4))
         solve_lean(p, SolverOptions())
     assert inner.runs == 4 and outer.runs == 5
     assert 0.0 < inner.seconds <= sum(b - a for a, b in inner.intervals) + 1e-12
     assert outer.seconds >= inner.seconds
+
+    # Two plans side by side on threads (a study's cases): each clock sees only its own runs.
+    counts, barrier = {}, threading.Barrier(2)
+
+    def case(name: str, n: int) -> None:
+        with highs_clock() as clock:
+            barrier.wait()                              # both clocks open at once
+            for _ in range(n):
+                solve_lean(p, SolverOptions())
+        counts[name] = clock.runs
+
+    threads = [threading.Thread(target=case, args=(name, n)) for name, n in (("a", 2), ("b", 3))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counts == {"a": 2, "b": 3}
 
 
 def test_plan_reports_highs_time_and_modelling_overhead(tmp_path):

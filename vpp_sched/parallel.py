@@ -12,6 +12,7 @@ a ``Client``) is closed when the block ends, also on errors.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,9 @@ class ThreadExecutor:
         self.pool, self.workers = pool, workers
 
     def map(self, fn: Callable, items: Sequence) -> list:
-        return list(self.pool.map(fn, items))
+        # Each task runs in a copy of the caller's context (e.g. its open HiGHS clocks, vpp_sched.timing).
+        contexts = [contextvars.copy_context() for _ in items]
+        return list(self.pool.map(lambda ctx, item: ctx.run(fn, item), contexts, items))
 
 
 class DaskExecutor:

@@ -1,10 +1,14 @@
 """Where a planning run's time goes: HiGHS's own solves, and everything else (the modelling overhead).
 
 Every ``highspy.Highs.run`` of the planner goes through :func:`run_highs`, which records the
-call's wall-clock interval on each open :class:`HighsClock`. Calls that overlap (decomposed
-blocks on a thread pool) count once: the clock measures the wall time during which HiGHS was
-working, so ``wall - clock.seconds`` is the time nothing but Python (or I/O) ran. HiGHS runs in
-other processes (a Dask ``LocalCluster``) are not seen and count as overhead.
+call's wall-clock interval on each :class:`HighsClock` open in its context. Calls that overlap
+(decomposed blocks on a thread pool) count once: the clock measures the wall time during which
+HiGHS was working, so ``wall - clock.seconds`` is the time nothing but Python (or I/O) ran.
+
+Open clocks live in a context variable: the tasks of :class:`~vpp_sched.parallel.ThreadExecutor`
+run in a copy of the caller's context, so a plan's clock sees its own blocks' runs, and plans made
+side by side on threads (a study's cases) each see only their own. HiGHS runs in other processes
+(a Dask ``LocalCluster``) are not seen and count as overhead.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 _lock = threading.Lock()
-_open: list[HighsClock] = []
+_open: ContextVar[tuple] = ContextVar("vpp_sched_highs_clocks", default=())
 
 
 class HighsClock:
@@ -46,10 +51,11 @@ def union_seconds(intervals: list[tuple[float, float]]) -> float:
 
 
 def record(start: float, end: float) -> None:
-    """Count ``[start, end]`` (``time.perf_counter``) as HiGHS time on every open clock."""
-    if _open:
+    """Count ``[start, end]`` (``time.perf_counter``) as HiGHS time on the clocks open in this context."""
+    clocks = _open.get()
+    if clocks:
         with _lock:
-            for clock in _open:
+            for clock in clocks:
                 clock.intervals.append((start, end))
 
 
@@ -64,12 +70,11 @@ def run_highs(h):
 
 @contextmanager
 def highs_clock() -> Iterator[HighsClock]:
-    """A clock of the HiGHS runs made (in any thread of this process) until the block ends."""
+    """A clock of the HiGHS runs made in this context (and the thread-pool tasks it starts) until
+    the block ends."""
     clock = HighsClock()
-    with _lock:
-        _open.append(clock)
+    token = _open.set(_open.get() + (clock,))
     try:
         yield clock
     finally:
-        with _lock:
-            _open[:] = [c for c in _open if c is not clock]
+        _open.reset(token)
