@@ -24,7 +24,7 @@ columns to Python and back costs as much as a tenth of its LP), as int8 arrays o
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
@@ -160,12 +160,6 @@ class BlockLPResult:
     seconds: float
     cold: bool = True                # solved without (or despite) a starting basis
     model: LeanModel | None = None   # the LP built, for the next round (in-process only)
-
-
-def relaxed(problem: Problem) -> Problem:
-    """The LP relaxation's problem (as in :func:`~vpp_sched.lp_rounding.solve_lp_guided`): no minimum
-    power, no start-up tie-break; start costs are >= 0, so its LP value is still a lower bound."""
-    return replace(problem, ev_min_power_kw=np.zeros(problem.n_evs), switch_on_cny=0.0)
 
 
 def solve_block_lps(tasks: list[BlockLP]) -> list[BlockLPResult]:

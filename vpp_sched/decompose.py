@@ -178,7 +178,7 @@ class BlockSpec:
                subproblem(self.problem, self.transformers, cap_kw=self.cap_kw,
                           cap_penalty_cny_per_kwh=self.cap_penalty_cny_per_kwh, cap_sign=self.cap_sign))
         if self.relax:
-            sub = replace(sub, ev_min_power_kw=np.zeros(sub.n_evs), switch_on_cny=0.0)
+            sub = sub.relaxation()
         return sub
 
 

@@ -33,7 +33,7 @@ def flexibility_envelope(p: Problem, plan: Solution, options: SolverOptions, dur
     duration_slots : window length [slots]; ``step`` : evaluate a window every ``step`` slots
     scopes : scope name -> bool [N] of its transformers
     """
-    relaxed = replace(p, ev_min_power_kw=np.zeros(p.n_evs), switch_on_cny=0.0)
+    relaxed = p.relaxation()
     model = build_lean(relaxed, relax_integrality=True)
     upper = model.col_upper.copy()
     # No new slack: unmet energy, overloads and DR shortfall stay within what the plan used.

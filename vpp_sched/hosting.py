@@ -275,7 +275,7 @@ def lp_relaxation(problem: Problem, sc: Scenario, options: SolverOptions) -> tup
     # With ev_on continuous, pmin*on <= p <= pmax*on is just 0 <= p <= pmax: the same relaxation
     # without the on/start columns (as vpp_sched.lp_rounding solves it; start-up costs are tie-breaks).
     # HiGHS's simplex needs thousands of degenerate iterations on the version with them.
-    relaxed = dataclasses.replace(problem, ev_min_power_kw=np.zeros(problem.n_evs), switch_on_cny=0.0)
+    relaxed = problem.relaxation()
     model = build_lean(relaxed, relax_integrality=True)
     # An LP is quick; a planner's short study time limit must not cut it on a busy machine.
     options = options.model_copy(update={"time_limit_s": max(options.time_limit_s, LP_TIME_LIMIT_S)})

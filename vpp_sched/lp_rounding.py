@@ -57,7 +57,7 @@ def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bo
     start = time.perf_counter()
     if not problem.ev_binary.any() and not problem.has_v2g:
         return solve_lean_model(build_lean(problem), problem, options)
-    relaxed = replace(problem, ev_min_power_kw=np.zeros(problem.n_evs), switch_on_cny=0.0)
+    relaxed = problem.relaxation()
     model = build_lean(relaxed, relax_integrality=True)
     solver = LeanSolver(model, relaxed, options)
     lp = solver.run(_remaining(options, start))

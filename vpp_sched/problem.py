@@ -8,7 +8,7 @@ DR events ``k``, slots ``t``. Power is positive when drawn from the grid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -161,6 +161,11 @@ class Problem:
         if self.pv_kw is not None and self.n_stations:
             np.add.at(out, self.station_transformer, self.pv_kw)
         return out
+
+    def relaxation(self) -> Problem:
+        """The LP relaxation's problem: no minimum power (on/off is then no decision) and no start-up
+        tie-break; start costs are >= 0, so its optimum is still a lower bound of this problem's."""
+        return replace(self, ev_min_power_kw=np.zeros(self.n_evs), switch_on_cny=0.0)
 
     def slot_weight(self) -> np.ndarray:
         """[T] tie-break weight 0..1 rising over the horizon, so earlier charging wins ties [-]."""
