@@ -162,14 +162,9 @@ def _whatif_summary(r: WhatIfResult):
     df = r.cases
     n_cases = df.case.nunique() if len(df) else 0
     failed = r.failed
-    parts = []
-    done = df[df.status != "failed"]
-    for pol in r.policies:
-        sub = done[done.policy == pol]
-        if len(sub):
-            parts.append(f"<b>{escape(pol)}</b>: {int((sub.overload_hours > 0).sum())} of {len(sub)} case(s) overload "
-                         f"a transformer, highest loading <b>{sub.max_loading_pu.max():.2f} pu</b>; "
-                         f"{int((sub.unmet_by_grid_kwh > 0).sum())} with EVs short of energy their stay allows")
+    parts = [f"<b>{escape(t['policy'])}</b>: {t['overloading']} of {t['runs']} case(s) overload a transformer, "
+             f"highest loading <b>{t['max_loading_pu']:.2f} pu</b>; {t['short']} with EVs short of energy their "
+             "stay allows" for t in r.policy_totals()]
     headline = (f'<p class="headline">{n_cases} case(s) × {len(r.policies)} polic'
                 f'{"y" if len(r.policies) == 1 else "ies"} = {len(df)} run(s), <b>{len(failed)} failed</b>'
                 + "".join(f"; {p}" for p in parts) + ".</p>")

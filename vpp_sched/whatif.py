@@ -564,6 +564,19 @@ class WhatIfResult:
     def failed(self) -> pd.DataFrame:
         return self.cases[self.cases.status == "failed"]
 
+    def policy_totals(self) -> list[dict]:
+        """Per policy with runs that did not fail: runs, runs with an overloaded transformer, runs
+        with EVs short of energy their stay allows, highest loading [pu] (the study's headline)."""
+        done = self.cases[self.cases.status != "failed"]
+        out = []
+        for pol in self.policies:
+            sub = done[done.policy == pol]
+            if len(sub):
+                out.append({"policy": pol, "runs": len(sub), "overloading": int((sub.overload_hours > 0).sum()),
+                            "short": int((sub.unmet_by_grid_kwh > 0).sum()),
+                            "max_loading_pu": float(sub.max_loading_pu.max())})
+        return out
+
 
 @contextlib.contextmanager
 def executor_for(scheduler: str | None = None, workers: int | None = None, tasks: int | None = None) -> Iterator:

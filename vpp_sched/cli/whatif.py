@@ -84,10 +84,6 @@ def _summary(result, folder: Path) -> None:
     typer.echo(f"what-if study written to {folder}")
     typer.echo(f"  {df.case.nunique() if len(df) else 0} case(s), {len(df)} run(s) in {result.wall_seconds:.1f} s "
                f"({result.executor}, {result.workers} worker(s))")
-    done = df[df.status != "failed"]
-    for pol in result.policies:
-        sub = done[done.policy == pol]
-        if len(sub):
-            typer.echo(f"  {pol}: {int((sub.overload_hours > 0).sum())} case(s) overload, "
-                       f"{int((sub.unmet_by_grid_kwh > 0).sum())} with EVs short of energy their stay allows, "
-                       f"max loading {sub.max_loading_pu.max():.2f} pu")
+    for t in result.policy_totals():
+        typer.echo(f"  {t['policy']}: {t['overloading']} case(s) overload, {t['short']} with EVs short of energy "
+                   f"their stay allows, max loading {t['max_loading_pu']:.2f} pu")
