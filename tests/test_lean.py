@@ -371,7 +371,9 @@ def test_bound_changes_reach_highs_and_skip_unchanged_columns():
     assert passed[-1] == [cols[2]]
     np.testing.assert_array_equal(held()[0], lower)
     np.testing.assert_array_equal(held()[1], upper)
-    assert solver.run().status is SolveStatus.OPTIMAL
+    sol = solver.run()
+    assert sol.status is SolveStatus.OPTIMAL
+    check_solution(p, sol)
 
 
 class _Spy:

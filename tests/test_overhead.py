@@ -94,13 +94,18 @@ def test_union_counts_overlapping_runs_once():
 def test_highs_clock_sees_its_own_runs_and_its_thread_pool_tasks():
     import threading
 
-    from problem_factory import tiny_problem
+    from problem_factory import check_solution, tiny_problem
     from vpp_sched.config import SolverOptions
-    from vpp_sched.lean import solve_lean
+    from vpp_sched.lean import solve_lean as _solve_lean
     from vpp_sched.parallel import get_executor
     from vpp_sched.timing import highs_clock
 
     p = tiny_problem(base_load_kw=10.0, evs=[{}, {"min_power_kw": 2.0}])
+
+    def solve_lean(problem, options):
+        solution = _solve_lean(problem, options)
+        check_solution(problem, solution)              # every plan of the test is a valid one
+        return solution
     solve_lean(p, SolverOptions())                     # no clock open: recorded nowhere
     with highs_clock() as outer:
         with highs_clock() as inner:
