@@ -166,3 +166,12 @@ def test_schema_command():
     schema = yaml.safe_load(res.output)
     assert schema["additionalProperties"] is False
     assert {"site", "horizon", "tariff", "evs", "stations", "dr_events", "solver"} <= set(schema["properties"])
+
+
+def test_a_bad_max_power_is_one_problem_not_two(tmp_path):
+    # max_power_kw -3 with min_power_kw 1.4: the negative power is the problem; "min exceeds max"
+    # would be a follow-on of it.
+    folder = write_scenario(tmp_path / "sc", evs=_evs({(0, "max_power_kw"): -3, (0, "min_power_kw"): 1.4}))
+    problems = _problems(folder)
+    assert problems == ["evs.csv row 1 (ev_id=E1): max_power_kw -3 must be at least 0"]
+    _plan_fails(folder, tmp_path, problems[0])

@@ -181,7 +181,8 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
     order = (df.departure <= df.arrival).fillna(False).to_numpy()
     t.report(order, "departure", lambda i: f"{df.departure.iat[i].isoformat()} is not after arrival "
                                            f"{df.arrival.iat[i].isoformat()}")
-    over = (df.min_power_kw > df.max_power_kw).to_numpy()
+    # only between powers that are valid on their own (a negative max_power_kw is reported above)
+    over = ((df.min_power_kw > df.max_power_kw) & (df.max_power_kw >= 0) & (df.min_power_kw >= 0)).to_numpy()
     t.report(over, "min_power_kw", lambda i: f"{df.min_power_kw.iat[i]:g} exceeds max_power_kw "
                                              f"{df.max_power_kw.iat[i]:g}")
     if "v2g" in t.raw.columns:
