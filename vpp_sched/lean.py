@@ -535,8 +535,6 @@ def _triplets_to_csc_small(rows: list[np.ndarray], cols: list[np.ndarray], vals:
                            n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_triplets_to_csc` for small models: the same arrays (entries of a column in chunk
     order, zeros dropped), by scipy's stable COO -> CSC conversion."""
-    import scipy.sparse as sp
-
     r, c = np.concatenate(rows or [np.zeros(0, np.int32)]), np.concatenate(cols or [np.zeros(0, np.int32)])
     v = np.concatenate(vals or [np.zeros(0)])
     keep = v != 0.0

@@ -24,6 +24,14 @@ def ev_availability(slots: pd.DatetimeIndex, dt_h: float, arrival: pd.Series,
     return (start_s[None, :] >= arr) & (end_s[None, :] <= dep)
 
 
+def slot_runs(first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(e, t)`` of the slots ``first[e] .. first[e] + count[e] - 1`` of every row ``e``, in row-major
+    order (what ``np.nonzero`` gives for such runs, without an E x T mask)."""
+    count = np.asarray(count, dtype=np.int64)
+    e = np.repeat(np.arange(len(count)), count)
+    return e, np.asarray(first, dtype=np.int64)[e] + np.arange(len(e)) - np.repeat(np.cumsum(count) - count, count)
+
+
 def uncontrolled_ev_power_kw(available: np.ndarray, energy_kwh: np.ndarray, max_power_kw: np.ndarray,
                              dt_h: float) -> np.ndarray:
     """[E, T] every EV at full power from its first whole slot until its energy is met [kW].
@@ -43,10 +51,10 @@ def uncontrolled_ev_power_kw(available: np.ndarray, energy_kwh: np.ndarray, max_
         with np.errstate(divide="ignore", invalid="ignore"):
             need = np.where(slot_kwh > 0, np.ceil(energy_kwh / slot_kwh), 0.0)
         k = np.minimum(count, np.clip(need, 0, T)).astype(np.int64)
-        e = np.repeat(np.arange(E), k)
-        j = np.arange(len(e)) - np.repeat(np.cumsum(k) - k, k)        # slot number within the stay
+        e, t = slot_runs(first, k)
+        j = t - first[e]                                               # slot number within the stay
         out = np.zeros((E, T))
-        out[e, first[e] + j] = np.clip((energy_kwh[e] - j * slot_kwh[e]) / dt_h, 0.0, max_power_kw[e])
+        out[e, t] = np.clip((energy_kwh[e] - j * slot_kwh[e]) / dt_h, 0.0, max_power_kw[e])
         return out
     cap_kwh = available * (max_power_kw * dt_h)[:, None]
     before_kwh = np.cumsum(cap_kwh, axis=1) - cap_kwh

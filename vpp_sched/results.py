@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from vpp_sched.prepare import sum_rows_by, uncontrolled_ev_power_kw
+from vpp_sched.prepare import slot_runs, sum_rows_by, uncontrolled_ev_power_kw
 from vpp_sched.problem import Problem
 from vpp_sched.solution import Solution
 
@@ -168,9 +168,7 @@ def _ev_schedule(p: Problem, sol: Solution, evs: pd.DataFrame | None) -> pd.Data
         arr = evs.arrival.dt.as_unit("s").astype("int64").to_numpy()
         dep = evs.departure.dt.as_unit("s").astype("int64").to_numpy()
         first = np.searchsorted(end, arr, side="right")
-        count = np.maximum(np.searchsorted(start, dep, side="left") - first, 0)
-        e = np.repeat(np.arange(len(arr)), count)
-        t = first[e] + np.arange(len(e)) - np.repeat(np.cumsum(count) - count, count)
+        e, t = slot_runs(first, np.maximum(np.searchsorted(start, dep, side="left") - first, 0))
     else:
         e, t = np.nonzero(p.ev_available)
     ev_ids = pd.Series(p.ev_ids).array.take(e)  # text converted once per EV, not once per row
