@@ -1,4 +1,9 @@
-"""Write small scenario folders in the section-3 format for tests (the issue's minimal example)."""
+"""Write small scenario folders in the section-3 format for tests (the issue's minimal example).
+
+The scenario's day is fixed (``START``, 2026-11-27 noon): right for every test where nothing compares
+it with the wall clock. Where something does (a real OpenADR VTN delivers only events that have not
+ended), move the day with ``write_scenario(..., day_start=next_local_noon())``.
+"""
 
 from __future__ import annotations
 
@@ -57,15 +62,39 @@ def base_load_frame(transformers: pd.DataFrame, start: str = START, slots: int =
     return pd.concat(rows, ignore_index=True)
 
 
+def next_local_noon(now: pd.Timestamp | None = None, tz: str = TZ) -> pd.Timestamp:
+    """The first local noon strictly after ``now`` (default: the wall clock) in ``tz``."""
+    now = (pd.Timestamp.now(tz=tz) if now is None else pd.Timestamp(now)).tz_convert(tz)
+    noon = now.normalize() + pd.Timedelta(hours=12)
+    return noon if noon > now else noon + pd.Timedelta(days=1)
+
+
+def shift_times(column: pd.Series, delta: pd.Timedelta) -> pd.Series:
+    """ISO 8601 texts moved by ``delta``, each keeping its form (with or without UTC offset)."""
+    return pd.Series([(pd.Timestamp(v) + delta).isoformat() for v in column], index=column.index)
+
+
 def write_scenario(folder: Path, yaml_overrides: dict | None = None, transformers: pd.DataFrame | None = None,
                    evs: pd.DataFrame | None = None, base_load: pd.DataFrame | None = None,
-                   extra_files: dict[str, pd.DataFrame] | None = None) -> Path:
-    """Write scenario.yaml and its tables to ``folder``; returns the folder."""
+                   extra_files: dict[str, pd.DataFrame] | None = None,
+                   day_start: pd.Timestamp | str | None = None) -> Path:
+    """Write scenario.yaml and its tables to ``folder``; returns the folder.
+
+    ``day_start`` (a local noon, e.g. :func:`next_local_noon`) moves the day: the horizon starts
+    there and the EVs' arrivals and departures move by whole days with it (the base load follows
+    the horizon), so the scenario is the same at another date. Default: ``START``.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = {**MINIMAL_YAML, **(yaml_overrides or {})}
     transformers = TRANSFORMERS if transformers is None else transformers
     evs = EVS if evs is None else evs
+    if day_start is not None:
+        delta = pd.Timestamp(day_start) - pd.Timestamp(config["horizon"]["start"])
+        if delta % pd.Timedelta(days=1):
+            raise ValueError(f"day_start {day_start} is not a whole number of days from {config['horizon']['start']}")
+        config["horizon"] = {**config["horizon"], "start": pd.Timestamp(day_start).isoformat()}
+        evs = evs.assign(**{c: shift_times(evs[c], delta) for c in ("arrival", "departure") if c in evs})
     if base_load is None:
         h = config["horizon"]
         base_load = base_load_frame(transformers, h["start"], h["slots"], h.get("slot_minutes", 15))

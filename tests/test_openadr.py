@@ -4,6 +4,11 @@
 The small scenario of scenario_factory: T1 (95 kW usable) and T2 (152 kW), evening-peaked base
 load (148 kW summed at 19:30 local), EVs arriving 17:30-19:10. 18:00-20:00 Asia/Shanghai is
 10:00-12:00 UTC.
+
+The mapping and stored-message tests use the scenario's fixed day (2026-11-27): no clock is read
+there. The VTN is a real server that judges events by the wall clock (openleadr delivers no event
+that has ended), so its tests plan the day starting at the next local noon and put the events on
+that evening: they pass on any date.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from scenario_factory import write_scenario
+from scenario_factory import next_local_noon, write_scenario
 from vpp_sched.cli import app
 from vpp_sched.openadr import SignalMapping, convert_event
 from vpp_sched.openadr.messages import read_distribute_event
@@ -43,6 +48,15 @@ pytestmark = pytest.mark.filterwarnings("ignore:It is recommended to use web.App
 @pytest.fixture
 def scenario_dir(tmp_path):
     return write_scenario(tmp_path / "scenario")
+
+
+@pytest.fixture
+def live_day(tmp_path):
+    """For the VTN tests: the scenario of the day from the next local noon, and its 18:00-20:00 local
+    (10:00-12:00 UTC) window, still ahead whatever the date."""
+    noon = next_local_noon()
+    start = (noon + dt.timedelta(hours=6)).tz_convert(UTC).to_pydatetime()
+    return write_scenario(tmp_path / "live", day_start=noon), start, start + dt.timedelta(hours=2)
 
 
 def _event(event_id, signal_name, signal_type, payloads, targets=None, status="far", hours=2):
@@ -144,13 +158,13 @@ class Vtn:
         self.server.add_handler("on_create_party_registration", register)
         await self.server.run()
 
-    def add_event(self, ven_id, signal_name, signal_type, payload, event_id):
+    def add_event(self, ven_id, signal_name, signal_type, payload, event_id, start, end):
         def opted(ven_id, event_id, opt_type):
             self.opts[event_id] = opt_type
 
         def add():
             self.server.add_event(ven_id=ven_id, signal_name=signal_name, signal_type=signal_type, event_id=event_id,
-                                  intervals=[{"dtstart": START, "duration": END - START, "signal_payload": payload}],
+                                  intervals=[{"dtstart": start, "duration": end - start, "signal_payload": payload}],
                                   callback=opted)
         self.loop.call_soon_threadsafe(add)
 
@@ -175,11 +189,12 @@ def vtn():
         server.stop()
 
 
-def test_ven_opts_in_and_out_and_replans(vtn, scenario_dir, tmp_path):
+def test_ven_opts_in_and_out_and_replans(vtn, live_day, tmp_path):
+    scenario_dir, start, end = live_day
     # 0.65 x 247 kW = 160.6 kW: above the base load, below the uncontrolled evening peak (176.7 kW)
-    vtn.add_event("ven-zezhou", "LOAD_CONTROL", "x-loadControlCapacity", 0.65, "CAP-OK")
+    vtn.add_event("ven-zezhou", "LOAD_CONTROL", "x-loadControlCapacity", 0.65, "CAP-OK", start, end)
     # 0.5 x 247 kW = 123.5 kW: below the base load alone (148 kW at 19:30), so it cannot be met
-    vtn.add_event("ven-zezhou", "LOAD_CONTROL", "x-loadControlCapacity", 0.5, "CAP-TOO-LOW")
+    vtn.add_event("ven-zezhou", "LOAD_CONTROL", "x-loadControlCapacity", 0.5, "CAP-TOO-LOW", start, end)
     out = tmp_path / "plan"
     res = runner.invoke(app, ["ven", "--vtn-url", vtn.url, "--ven-name", "zezhou", "--scenario", str(scenario_dir),
                               "--out", str(out), "--max-events", "2", "--timeout", "60", "--no-parquet"])
@@ -195,16 +210,20 @@ def test_ven_opts_in_and_out_and_replans(vtn, scenario_dir, tmp_path):
     assert list(events.event_id) == ["CAP-OK"] and events.slots_met.iat[0] == events.slots.iat[0] == 8
     rows = pd.read_csv(out / "dr_events.csv")
     assert set(rows.event_id) == {"CAP-OK"}
+    slots = pd.to_datetime(rows.slot_start, utc=True)   # the event where the VTN put it, in the plan's day
+    assert slots.min() == start and slots.max() == end - dt.timedelta(minutes=15)
     assert (rows.net_load_kw <= 0.65 * CAPACITY_KW + 1e-3).all() and (rows.shortfall_kw <= 1e-6).all()
     assert json.loads((out / "kpis.json").read_text())["valid"] is True   # the plan-validity check
     load = pd.read_csv(out / "transformer_load.csv")
     load["slot_start"] = pd.to_datetime(load.slot_start, utc=True)
-    window = load[(load.slot_start >= START) & (load.slot_start < END)]
+    window = load[(load.slot_start >= start) & (load.slot_start < end)]
+    assert len(window) == 2 * 8  # both transformers in every slot of the event
     assert window.groupby("slot_start").net_load_kw.sum().max() <= 0.65 * CAPACITY_KW + 1e-3
 
 
-def test_ven_drops_a_cancelled_event(vtn, scenario_dir, tmp_path):
-    vtn.add_event("ven-zezhou", "SIMPLE", "level", 2, "S-1")
+def test_ven_drops_a_cancelled_event(vtn, live_day, tmp_path):
+    scenario_dir, start, end = live_day
+    vtn.add_event("ven-zezhou", "SIMPLE", "level", 2, "S-1", start, end)
     out = tmp_path / "plan"
     session = VenSession(load_scenario(scenario_dir), out, parquet=False)
     seen = []
