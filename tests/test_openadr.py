@@ -20,6 +20,7 @@ import socket
 import threading
 from pathlib import Path
 
+import numpy as np
 import openleadr
 import pandas as pd
 import pytest
@@ -126,6 +127,21 @@ def test_event_outside_the_horizon(scenario_dir):
 
 
 # --- the VEN against a real VTN -----------------------------------------------------------------
+
+@pytest.mark.parametrize("now, noon", [
+    ("2026-12-01T11:59:59+08:00", "2026-12-01T12:00:00+08:00"),
+    ("2026-12-01T12:00:00+08:00", "2026-12-02T12:00:00+08:00"),   # strictly after now
+    ("2026-12-31T20:00:00+00:00", "2027-01-01T12:00:00+08:00"),   # 04:00 local on 1 January
+])
+def test_live_day_is_ahead_and_the_same_day(tmp_path, now, noon):
+    assert next_local_noon(pd.Timestamp(now)) == pd.Timestamp(noon)
+    moved = load_scenario(write_scenario(tmp_path / "moved", day_start=pd.Timestamp(noon)))
+    fixed = load_scenario(write_scenario(tmp_path / "fixed"))
+    days = pd.Timestamp(noon) - pd.Timestamp(fixed.config.horizon.start)
+    assert moved.config.horizon.start == pd.Timestamp(noon)
+    assert (moved.evs.arrival - fixed.evs.arrival == days).all() and (moved.evs.departure - fixed.evs.departure == days).all()
+    assert np.array_equal(moved.base_load_kw.to_numpy(), fixed.base_load_kw.to_numpy())
+
 
 def _free_port() -> int:
     with socket.socket() as s:
