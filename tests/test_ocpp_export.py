@@ -4,6 +4,7 @@ whose schedules deliver the plan's energy."""
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 from scenario_factory import EVS, write_scenario
 from vpp_sched.cli.export_ocpp import export_ocpp as export_command
 from vpp_sched.errors import InputError
-from vpp_sched.ocpp_export import export_ocpp, ocpp_writer, schedule_periods
+from vpp_sched.ocpp_export import MIN_CURRENT_A, ProfileOptions, export_ocpp, file_names, ocpp_writer, schedule_periods
 from vpp_sched.output import write_plan
 from vpp_sched.planner import plan_day
 
@@ -86,14 +87,23 @@ def test_profiles_are_valid_and_deliver_the_plan(plan_dir, tmp_path, version, op
         assert all(a["limit"] != b["limit"] for a, b in zip(periods, periods[1:])), "one period per change"
         if unit == "A":
             assert all(p["numberPhases"] == options["phases"] for p in periods)
+        # no non-zero limit below the charger minimum: 6 A per phase (W: on one phase) and the EV's own
+        volts = options.get("voltage_v", 230.0)
+        least = max(MIN_CURRENT_A * (volts if unit == "W" else 1.0),
+                    evs.min_power_kw[ev_id] / kw_per_unit)
+        assert all(p["limit"] == 0 or p["limit"] >= least - 1e-9 for p in periods), (ev_id, least)
+        assert index.min_limit[ev_id] == pytest.approx(np.ceil(least * 10 - 1e-6) / 10)
         end_s = int((pd.Timestamp(rows.slot_start.max()) - first).total_seconds()) + SLOT_S
         energy = _energy_kwh(periods, end_s, kw_per_unit)
         hours = end_s / 3600
+        # what the plan asks, plus what raising slots to the charger minimum adds (index.csv says so)
+        planned = energy - index.raised_kwh[ev_id]
+        assert (index.raised_slots[ev_id] > 0) == (index.raised_kwh[ev_id] > 0)
         if unit == "W":  # nearest 0.1 W: at most 0.05 W off in every period
-            assert energy == pytest.approx(evs.delivered_kwh[ev_id], abs=0.05e-3 * hours + 1e-5)
+            assert planned == pytest.approx(evs.delivered_kwh[ev_id], abs=0.05e-3 * hours + 1e-5)
         else:  # floored to 0.1 A: never above the plan, at most one step below
-            assert evs.delivered_kwh[ev_id] - 0.1 * kw_per_unit * hours - 1e-5 <= energy
-            assert energy <= evs.delivered_kwh[ev_id] + 1e-5
+            assert evs.delivered_kwh[ev_id] - 0.1 * kw_per_unit * hours - 1e-5 <= planned
+            assert planned <= evs.delivered_kwh[ev_id] + 1e-5
         assert index.profile_kwh[ev_id] == pytest.approx(energy, abs=1e-5)
 
 
@@ -170,3 +180,80 @@ def test_cli(plan_dir, tmp_path):
     assert runner.invoke(app, [str(plan_dir), "--version", "2.1"]).exit_code == 2
     assert runner.invoke(app, [str(plan_dir), "--phases", "2"]).exit_code == 2
     assert runner.invoke(app, [str(tmp_path / "none")]).exit_code == 1
+
+
+# --- the charger minimum ---------------------------------------------------------------------
+
+def test_charger_minimum_in_both_units():
+    three = ProfileOptions(unit="A", phases=3)
+    assert three.min_limit(0.0) == 6.0 and three.min_limit(1.4) == 6.0      # 1.4 kW on 3 phases is 2.03 A
+    assert three.min_limit(4.2) == 6.1                                       # 4200 / 690 = 6.09 A, rounded up
+    one = ProfileOptions(unit="A", phases=1, voltage_v=230.0)
+    assert one.min_limit(1.4) == 6.1 and one.min_limit(0.0) == 6.0           # 1400 / 230 = 6.09 A
+    watts = ProfileOptions(unit="W")
+    assert watts.min_limit(0.0) == 1380.0 and watts.min_limit(4.2) == 4200.0  # 6 A x 230 V on one phase
+    # the issue's case: 1.4 kW on 3 phases was written as 2.0 A (1.38 kW); now 6 A, and said so
+    limits, raised = three.charger_limits(np.array([0.0, 1.4, 0.01, 7.0]), 1.4)
+    assert limits.tolist() == [0.0, 6.0, 0.0, 10.1] and raised.tolist() == [False, True, False, False]
+
+
+def test_export_never_goes_below_the_charger_minimum(plan_dir, tmp_path):
+    app = typer.Typer()
+    app.command()(export_command)
+    res = CliRunner().invoke(app, [str(plan_dir), "--version", "2.0.1", "--out", str(tmp_path / "o"),
+                                   "--unit", "A", "--phases", "3"])
+    assert res.exit_code == 0, res.output + res.stderr
+    index = pd.read_csv(tmp_path / "o" / "index.csv", keep_default_na=False).set_index("ev_id")
+    schedule = pd.read_csv(plan_dir / "ev_schedule.csv")
+    raised = 0
+    for ev_id, row in index.iterrows():
+        limits = [p["limit"] for p in json.loads((tmp_path / "o" / row.file).read_text())
+                  ["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]]
+        assert all(x == 0 or x >= MIN_CURRENT_A for x in limits), (ev_id, limits)
+        power = schedule[schedule.ev_id == ev_id].power_kw
+        below = ((power > 0) & (power * 1000 / (230 * 3) < MIN_CURRENT_A)).sum()  # the plan's slots under 6 A
+        assert row.raised_slots == below and (below == 0) == ("charger minimum" not in row.note)
+        raised += below
+    assert raised > 0, "the small plan has set-points under 4.14 kW (EV E3 charges at 3.5 kW at most)"
+    assert f"raise {raised} slot(s) below the charger minimum" in res.stderr
+    assert res.stderr.count("\n") == 1, "one warning line"
+
+
+# --- file names --------------------------------------------------------------------------------
+
+HOSTILE_IDS = ["E1", "e1", "x" * 300, "../../etc/passwd", "a/b", "a_b", "..", ".hidden", "-rf", "CON", "nul.txt",
+               "Ünïcødé 充电桩 1", "ev.", "E1.json", "e1.JSON", " ", "tab\tid", "a" * 64, "a" * 65]
+
+
+def test_file_names_are_safe_and_unique_whatever_the_id():
+    names = file_names(HOSTILE_IDS)
+    assert len({n.lower() for n in names}) == len(names), "unique on case-insensitive file systems too"
+    for ev, name in zip(HOSTILE_IDS, names):
+        stem = name[:-len(".json")]
+        assert name.endswith(".json") and len(name.encode()) <= 80, name
+        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*[A-Za-z0-9_-]|[A-Za-z0-9_]", stem), name
+        assert stem.split(".")[0].upper() not in {"CON", "NUL"}
+    plain = dict(zip(HOSTILE_IDS, names))
+    assert plain["E1"] == "E1.json" and plain["a_b"] == "a_b.json" and plain["a" * 64] == "a" * 64 + ".json"
+    assert plain["e1"] != "e1.json" and plain["a/b"].startswith("a_b-") and plain["a" * 65] != plain["a" * 64]
+    assert file_names(HOSTILE_IDS) == names, "the same ids give the same names"
+
+
+def test_plan_with_hostile_ids_keeps_the_plan_and_maps_every_id(tmp_path):
+    from vpp_sched.cli import app
+
+    evs = EVS.copy()
+    evs["ev_id"] = ["x" * 300, "../../etc/passwd", ".hidden", "Ünïcødé 充电桩 1", "e1"]
+    folder = write_scenario(tmp_path / "sc", evs=evs)
+    out = tmp_path / "plan"
+    res = CliRunner().invoke(app, ["plan", str(folder), "--out", str(out), "--ocpp", "2.0.1", "--no-report",
+                                   "--no-parquet"])
+    assert res.exit_code == 0, res.output + res.stderr
+    assert json.loads((out / "kpis.json").read_text())["valid"] is True
+    index = pd.read_csv(out / "ocpp" / "index.csv", keep_default_na=False)
+    assert index.ev_id.tolist() == evs.ev_id.tolist()
+    assert sorted(p.name for p in (out / "ocpp").iterdir()) == sorted([*index.file, "index.csv"])
+    assert not (tmp_path / "etc").exists() and not list(tmp_path.glob("**/passwd*"))
+    validator = _validator("2.0.1")
+    for row in index.itertuples():
+        validator.validate(json.loads((out / "ocpp" / row.file).read_text(encoding="utf-8"), parse_float=Decimal))

@@ -8,8 +8,25 @@ schedule starts at the EV's first slot, has one period per change of set-point a
 energy. Times are written in UTC with a ``Z``, as OCPP recommends for every time value.
 
 Limits are in W (OCPP's 0.1 steps, rounded to the nearest step: at most 0.05 W off the plan),
-or in A per phase when asked: ``I = P / (voltage_v x phases)`` rounded *down* to 0.1 A, so a
-charger never draws more than the plan gave its transformer.
+or in A per phase when asked (``--unit A``): a set-point ``P`` [kW] is the current per phase
+``I = 1000 P / (voltage_v x phases)`` [A] (``--voltage`` phase-to-neutral, ``--phases`` 1 or 3,
+unity power factor, balanced phases), rounded *down* to 0.1 A, so a charger never draws more than
+the plan gave its transformer because of the rounding.
+
+The charger minimum: an IEC 61851-1 charger signals at least 6 A (``MIN_CURRENT_A``) or nothing,
+and the EV draws at least its ``min_power_kw`` (``evs.csv``) when it charges. So a non-zero limit
+is never below the charger minimum: in A, the larger of 6 A and ``min_power_kw`` per phase; in W,
+the larger of 6 A on one phase (``6 x voltage_v`` W, the least a charger draws whatever its phases)
+and ``min_power_kw``; each rounded *up* to the unit's 0.1 step. A set-point below it (and at least
+one 0.1 step) is raised to it: the charger then draws more than the plan in those slots and the
+profile allows more energy. ``index.csv`` says how much (``raised_slots``, ``raised_kwh``, a note)
+and :func:`raised_warning` gives one line for the terminal. A set-point below one 0.1 step stays 0.
+Plans whose EVs' ``min_power_kw`` is at least the charger minimum are never raised.
+
+File names: the EV id when it is a plain name (ASCII letters, digits, ``.``, ``_``, ``-``, not
+starting with ``.`` or ``-``, at most ``MAX_STEM`` characters, no device name such as ``CON``,
+unique ignoring case); any other id becomes a sanitised prefix plus the first 10 hex digits of
+its SHA-256 (``index.csv`` maps every ``ev_id`` to its ``file``).
 
 The plan does not know transaction ids: when ``evs.csv`` has a ``transaction_id`` column it is
 used, otherwise the CSMS must add ``transactionId`` when it sends the profile (OCPP 2.0.1
@@ -19,7 +36,9 @@ rejects a ``TxProfile`` without one). Connector (1.6) / EVSE (2.0.1) ids come fr
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -37,8 +56,12 @@ from vpp_sched.timeutil import parse_times
 VERSIONS = ("1.6", "2.0.1")
 UNITS = ("W", "A")
 MAX_PERIODS_201 = 1024  # OCPP 2.0.1 schema: chargingSchedulePeriod maxItems
+MIN_CURRENT_A = 6.0     # IEC 61851-1: the least current a charger's PWM signal allows [A per phase]
+MAX_STEM = 64           # longest file name stem written as the EV id itself [characters]
+HASH_DIGITS = 10        # hex digits of SHA-256 that keep a sanitised file name unique [-]
 INDEX_COLUMNS = ["ev_id", "file", "charging_profile_id", "connector_id", "transaction_id", "valid_from",
-                 "valid_to", "periods", "profile_kwh", "delivered_kwh", "note"]
+                 "valid_to", "periods", "profile_kwh", "delivered_kwh", "min_limit", "raised_slots", "raised_kwh",
+                 "note"]
 
 
 @dataclass(frozen=True)
@@ -75,13 +98,33 @@ class ProfileOptions:
                 raise ValueError(f"{name} must be at least {low}, not {getattr(self, name)}")
 
     def limits(self, power_kw: np.ndarray) -> np.ndarray:
-        """OCPP limits for powers [kW]: W to the nearest 0.1 W, or A per phase floored to 0.1 A."""
+        """OCPP limits for powers [kW]: W to the nearest 0.1 W, or A per phase floored to 0.1 A
+        (before the charger minimum, see :meth:`min_limit`)."""
         watts = np.maximum(np.asarray(power_kw, dtype=float), 0.0) * 1000.0
         if self.unit == "W":
             return np.round(watts * 10.0) / 10.0
         amps = watts / (self.voltage_v * self.phases)
         # 1e-6: a set-point that is a whole 0.1 A step up to CSV round-off keeps its step.
         return np.floor(amps * 10.0 + 1e-6) / 10.0
+
+    def min_limit(self, min_power_kw: float) -> float:
+        """The least non-zero limit of a charger for an EV with ``min_power_kw`` [kW], in the unit:
+        A: max(6 A, min_power_kw per phase); W: max(6 A x voltage_v on one phase, min_power_kw);
+        rounded up to the 0.1 step."""
+        ev_w = max(float(min_power_kw), 0.0) * 1000.0
+        if self.unit == "W":
+            least = max(MIN_CURRENT_A * self.voltage_v, ev_w)
+        else:
+            least = max(MIN_CURRENT_A, ev_w / (self.voltage_v * self.phases))
+        # 1e-6: a minimum that is a whole 0.1 step up to round-off keeps its step.
+        return math.ceil(least * 10.0 - 1e-6) / 10.0
+
+    def charger_limits(self, power_kw: np.ndarray, min_power_kw: float) -> tuple[np.ndarray, np.ndarray]:
+        """Limits for powers [kW] with no non-zero limit below :meth:`min_limit`, and which were raised."""
+        limits = self.limits(power_kw)
+        least = self.min_limit(min_power_kw)
+        raised = (limits > 0) & (limits < least)
+        return np.where(raised, least, limits), raised
 
     def to_kw(self, limit: float) -> float:
         """Power [kW] of one limit in this unit."""
@@ -102,6 +145,7 @@ class Session:
     connector_id: int
     transaction_id: str | None
     discharged_kwh: float = 0.0   # V2G discharge the profile cannot carry
+    min_power_kw: float = 0.0     # the EV's least charging power when on [kW]
 
 
 def _utc(seconds: int) -> str:
@@ -137,7 +181,7 @@ def periods_energy_kwh(periods: list[tuple[int, float]], end_s: int, to_kw: Call
 
 def profile_payload(s: Session, version: str, profile_id: int, slot_s: int, opts: ProfileOptions) -> dict:
     """The ``SetChargingProfile`` request payload of one session in OCPP ``version``."""
-    periods = schedule_periods(s.slot_start_s, opts.limits(s.power_kw), slot_s)
+    periods = schedule_periods(s.slot_start_s, opts.charger_limits(s.power_kw, s.min_power_kw)[0], slot_s)
     rows = []
     for start, limit in periods:
         row = {"startPeriod": int(start), "limit": limit}
@@ -251,6 +295,7 @@ def read_sessions(folder: Path | str, version: str, connector_id: int = 1) -> tu
     if "charged_kwh" in evs.raw.columns:   # V2G plan: a profile carries the charging energy only
         delivered = evs.number("charged_kwh").to_numpy()
     discharged = evs.number("discharged_kwh", default=0.0).to_numpy()
+    min_power = evs.number("min_power_kw", minimum=0.0, default=0.0).to_numpy()  # plans before it: 6 A only
     connectors, tx = _ev_columns(evs, version, connector_id)
     starts = _times(sched, "slot_start")
     power = sched.number("power_kw").to_numpy()
@@ -275,18 +320,34 @@ def read_sessions(folder: Path | str, version: str, connector_id: int = 1) -> tu
         hi = min(int(t[-1]) + slot_s, int(hi_ev[i])) if hi_ev is not None else int(t[-1]) + slot_s
         sessions.append(Session(ev_id=id_list[i], row=i, slot_start_s=t, power_kw=p, valid_from_s=lo,
                                 valid_to_s=hi, delivered_kwh=float(delivered[i]), discharged_kwh=float(discharged[i]),
-                                connector_id=int(connectors[i]), transaction_id=tx[i]))
+                                connector_id=int(connectors[i]), transaction_id=tx[i],
+                                min_power_kw=float(min_power[i])))
     seen = {s.row for s in sessions}
     return sessions, slot_s, [id_list[i] for i in range(len(id_list)) if i not in seen]
 
 
-def _file_names(ev_ids: list[str]) -> list[str]:
-    """A safe, unique JSON file name per EV id (ids may hold characters a file system refuses)."""
+# A plain id is its own file name: no separator, no leading dot or dash, no trailing dot.
+_PLAIN = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?")
+_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(10))}  # Windows
+
+
+def _hashed_stem(ev_id: str) -> str:
+    """A sanitised prefix of ``ev_id`` and the start of its SHA-256: short, safe, unique per id."""
+    digest = hashlib.sha256(ev_id.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_DIGITS]
+    prefix = re.sub(r"[^A-Za-z0-9_-]+", "_", ev_id).strip("_-")[:MAX_STEM - HASH_DIGITS - 1]
+    return f"{prefix or 'ev'}-{digest}"
+
+
+def file_names(ev_ids: list[str]) -> list[str]:
+    """A safe, unique JSON file name per EV id, whatever the id (length, separators, ``..``, unicode,
+    leading dots, ids equal ignoring case): the id itself when plain, else :func:`_hashed_stem`."""
     names, used = [], set()
     for ev in ev_ids:
-        stem = re.sub(r"[^A-Za-z0-9._-]", "_", ev).strip(".") or "ev"
+        plain = (len(ev) <= MAX_STEM and _PLAIN.fullmatch(ev) is not None
+                 and ev.split(".")[0].upper() not in _DEVICES and f"{ev}.json".lower() not in used)
+        stem = ev if plain else _hashed_stem(ev)
         name, k = f"{stem}.json", 1
-        while name.lower() in used:  # case-insensitive file systems
+        while name.lower() in used:  # case-insensitive file systems; a plain id equal to a hashed name
             k += 1
             name = f"{stem}_{k}.json"
         used.add(name.lower())
@@ -304,7 +365,7 @@ def build_profiles(folder: Path | str, version: str, **options) -> tuple[dict[st
     opts = ProfileOptions(**options)
     opts.check()
     sessions, slot_s, without = read_sessions(folder, version, opts.connector_id)
-    files = _file_names([s.ev_id for s in sessions])
+    files = file_names([s.ev_id for s in sessions])
     payloads, index = {}, []
     for s, name in zip(sessions, files):
         pid = opts.first_profile_id + s.row
@@ -314,7 +375,13 @@ def build_profiles(folder: Path | str, version: str, **options) -> tuple[dict[st
             else payload["chargingProfile"]["chargingSchedule"][0]
         periods = [(p["startPeriod"], p["limit"]) for p in sched["chargingSchedulePeriod"]]
         end = int(s.slot_start_s[-1]) + slot_s - int(s.slot_start_s[0])
+        least = opts.min_limit(s.min_power_kw)
+        limits, raised = opts.charger_limits(s.power_kw, s.min_power_kw)
+        raised_kwh = opts.to_kw(float((limits - opts.limits(s.power_kw)).sum())) * slot_s / 3600.0
         notes = [] if s.transaction_id is not None else ["no transaction_id: the CSMS adds transactionId"]
+        if raised.any():
+            notes.append(f"{int(raised.sum())} slot(s) below the charger minimum {least:g} {opts.unit} raised to "
+                         f"it: {raised_kwh:.3f} kWh more than the plan")
         if s.discharged_kwh > 0:
             notes.append(f"V2G: the plan discharges {s.discharged_kwh:.3f} kWh, which OCPP {version} "
                          "SetChargingProfile cannot request (limit 0 W there); send it by OCPP 2.1 / ISO 15118-20")
@@ -323,10 +390,22 @@ def build_profiles(folder: Path | str, version: str, **options) -> tuple[dict[st
                       "transaction_id": s.transaction_id or "", "valid_from": _utc(s.valid_from_s),
                       "valid_to": _utc(s.valid_to_s), "periods": len(periods),
                       "profile_kwh": periods_energy_kwh(periods, end, opts.to_kw),
-                      "delivered_kwh": s.delivered_kwh, "note": note})
+                      "delivered_kwh": s.delivered_kwh, "min_limit": least, "raised_slots": int(raised.sum()),
+                      "raised_kwh": raised_kwh, "note": note})
     for ev in without:
         index.append({"ev_id": ev, "file": "", "note": "no slot of its stay in the horizon: no profile"})
     return payloads, pd.DataFrame(index, columns=INDEX_COLUMNS)
+
+
+def raised_warning(index: pd.DataFrame) -> str | None:
+    """One line when some profile raises set-points to the charger minimum (``index.csv``), else ``None``."""
+    slots = pd.to_numeric(index.raised_slots, errors="coerce").fillna(0)
+    if not (slots > 0).any():
+        return None
+    kwh = float(pd.to_numeric(index.raised_kwh, errors="coerce").fillna(0).sum())
+    return (f"{int((slots > 0).sum())} of {int(index.file.astype(bool).sum())} profile(s) raise {int(slots.sum())} "
+            f"slot(s) below the charger minimum (IEC 61851: {MIN_CURRENT_A:g} A, or the EV's min_power_kw) to it: "
+            f"the chargers may draw {kwh:.3f} kWh more than the plan (index.csv raised_slots, raised_kwh)")
 
 
 def write_profiles(folder: Path | str, payloads: dict[str, dict], index: pd.DataFrame) -> None:

@@ -95,6 +95,7 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
     if evs is not None:
         ev_table["arrival"] = _iso_text(evs.arrival)
         ev_table["departure"] = _iso_text(evs.departure)
+    ev_table["min_power_kw"] = p.ev_min_power_kw  # the OCPP export keeps every non-zero limit at or above it
     batteries = _by_slot(p.station_ids[p.battery_station], "station_id", slots, {
         "charge_kw": sol.battery_charge_kw, "discharge_kw": sol.battery_discharge_kw,
         "soc_kwh": sol.battery_soc_kwh})

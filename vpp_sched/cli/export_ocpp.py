@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
+import pandas as pd
 import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
-from vpp_sched.ocpp_export import UNITS, VERSIONS, ProfileOptions, export_ocpp as _export
+from vpp_sched.ocpp_export import UNITS, VERSIONS, ProfileOptions, export_ocpp as _export, raised_warning
 
 
 def export_ocpp(
@@ -16,8 +17,8 @@ def export_ocpp(
     version: Annotated[str, typer.Option("--version", help=f"OCPP version: {' | '.join(VERSIONS)}")] = "1.6",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder to write; default PLAN/ocpp (replaced when complete)")] = None,
     unit: Annotated[str, typer.Option(help=f"Limit unit: {' | '.join(UNITS)} (A: current per phase)")] = "W",
-    voltage: Annotated[float, typer.Option(help="Phase-to-neutral voltage for --unit A [V]")] = 230.0,
-    phases: Annotated[int, typer.Option(help="Phases the chargers use for --unit A (1 or 3)")] = 3,
+    voltage: Annotated[float, typer.Option(help="Phase-to-neutral voltage: I = P / (voltage x phases) per phase, unity power factor [V]")] = 230.0,
+    phases: Annotated[int, typer.Option(help="Phases the chargers use for --unit A (1 or 3); a non-zero limit is at least 6 A per phase")] = 3,
     connector_id: Annotated[int, typer.Option("--connector-id", help="Connector (1.6) / EVSE (2.0.1) id when evs.csv has no connector_id/evse_id column")] = 1,
     stack_level: Annotated[int, typer.Option("--stack-level", help="Stack level of every profile")] = 0,
     first_profile_id: Annotated[int, typer.Option("--first-profile-id", help="Charging profile id of the first EV; ids count up in evs.csv order")] = 1,
@@ -37,3 +38,6 @@ def export_ocpp(
         folder = _export(plan, version, out, **options)
         n = sum(1 for _ in folder.glob("*.json"))
         typer.echo(f"{n} OCPP {version} SetChargingProfile request(s) written to {folder} (see index.csv)")
+        raised = raised_warning(pd.read_csv(folder / "index.csv", keep_default_na=False))
+        if raised:
+            err(f"warning: {raised}")
