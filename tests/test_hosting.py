@@ -49,6 +49,46 @@ def replan(scenario, multiple: float, options) -> tuple[float, float, int]:
     return over, float(short.sum()), int(mine.sum())
 
 
+def _judged_up_to(k: int, mode: str):
+    """A stand-in for a population's judgement: ``c`` EVs host exactly when ``c <= k``."""
+    return lambda c: hosting.Evaluation(c, c <= k, 0.0, 0.0 if c <= k else 1.0, decided_by=mode)
+
+
+@pytest.mark.parametrize("n, hosted, stops_short", [(8, 201, True), (3, 164, True), (8, 163, False), (8, 40, False)])
+def test_a_feasible_count_never_exceeds_its_upper_bound(monkeypatch, scenario, n, hosted, stops_short):
+    """The old contradiction: the LP's bisection stops within 1 % below the threshold (e.g. 200 of 201
+    hosted, 202 not), then orderly, starting one EV below the LP's failure, hosts 201: hosting.csv
+    reported the LP's 200 as "the proven upper bound" beside a feasible 201 (T13 of the demo: 163 vs 164)."""
+    lp = hosting.find_threshold(_judged_up_to(hosted, "lp"), n, "orderly_lp")
+    orderly = hosting.find_threshold(_judged_up_to(hosted, "orderly"), n, "orderly", known_fail=lp.above)
+    unc = hosting.find_threshold(_judged_up_to(hosted // 2, "uncontrolled"), n, "uncontrolled")
+    assert orderly.n_evs == hosted and lp.fail_evs == hosted + 1
+    # 201 of 8 and 164 of 3 EVs reproduce the LP search stopping short of the threshold
+    assert (lp.n_evs < orderly.n_evs) is stops_short and lp.n_evs <= orderly.n_evs
+    bound = hosting.orderly_bound(lp, orderly, n)
+    assert bound["orderly_upper_evs"] == hosted and not bound["orderly_upper_capped"]
+    assert ev_count(bound["orderly_upper_multiple"], n) == hosted
+    assert ev_count(bound["orderly_upper_multiple"] + 1e-4, n) > hosted, "the largest multiple giving that count"
+    # and so in hosting.csv's row
+    found = {"uncontrolled": unc, "orderly_lp": lp, "orderly": orderly}
+    monkeypatch.setattr(hosting, "hosting_thresholds", lambda *a, **k: found)
+    sc1 = hosting.restrict_to_transformer(scenario, "T1")
+    sc1 = hosting.population(sc1, "T1", n)
+    row = hosting.host_transformer(hosting.HostingTask("T1", sc1, ("uncontrolled", "orderly")))
+    assert row["status"] == "ok", row["error"]
+    assert row["uncontrolled_evs"] <= row["orderly_evs"] <= row["orderly_upper_evs"] == hosted
+    assert row["orderly_multiple"] <= row["orderly_upper_multiple"]
+    assert set(row) - {"_tried"} <= set(hosting.hosting_columns(("uncontrolled", "orderly")))
+
+
+def test_upper_bound_when_the_lp_still_hosts_at_the_cap():
+    lp = hosting.find_threshold(_judged_up_to(10**6, "lp"), 8, "orderly_lp")
+    orderly = hosting.find_threshold(_judged_up_to(300, "orderly"), 8, "orderly", known_fail=lp.above)
+    assert lp.capped and orderly.n_evs == 300
+    assert hosting.orderly_bound(lp, orderly, 8) == {"orderly_upper_multiple": None, "orderly_upper_evs": None,
+                                                     "orderly_upper_capped": True}
+
+
 def test_restrict_keeps_one_transformer(scenario):
     sc2 = hosting.restrict_to_transformer(scenario, "T2")
     assert list(sc2.transformers.transformer_id) == ["T2"]
@@ -96,7 +136,8 @@ def test_orderly_with_charger_minimum_power_is_proven_by_a_schedule(tmp_path):
     sc1 = hosting.restrict_to_transformer(sc, "T1")
     found = hosting.hosting_thresholds(sc1, "T1", options=sc.config.solver.model_copy(update={"time_limit_s": 5}))
     th, lp = found["orderly"], found["orderly_lp"]
-    assert found["uncontrolled"].n_evs <= th.n_evs <= lp.n_evs
+    bound = hosting.orderly_bound(lp, th, 8)
+    assert found["uncontrolled"].n_evs <= th.n_evs <= bound["orderly_upper_evs"] == lp.fail_evs - 1
     assert th.planner, "the planner's own result at the threshold is reported"
     assert th.at.hosts and th.at.decided_by in ("schedule", "milp", "plan")
     # the threshold population has a valid plan: each charger at min power or more, or off; in its stay;
@@ -177,9 +218,12 @@ def test_cli_hosting(tmp_path):
     assert list(table.transformer_id) == ["T1"], "the station's transformer only when named"
     assert (table.status == "ok").all()
     for col in ("uncontrolled_multiple", "uncontrolled_evs", "orderly_multiple", "orderly_evs", "orderly_binding",
-                "orderly_fails_with", "orderly_lp_evs", "planner_at_threshold", "kva_value_cny_per_kva_day",
-                "tolerance"):
+                "orderly_fails_with", "orderly_upper_evs", "orderly_upper_multiple", "planner_at_threshold",
+                "kva_value_cny_per_kva_day", "tolerance"):
         assert col in table.columns
+    assert not [c for c in table.columns if c.startswith("orderly_lp")], "no LP column that reads as a bound"
+    # a population with a plan never exceeds the proven upper bound
+    assert (table.uncontrolled_evs <= table.orderly_evs).all() and (table.orderly_evs <= table.orderly_upper_evs).all()
     assert table.tolerance.iat[0] == TOL
     assert "Bisection tolerance 1%" in (out / "summary.md").read_text()
     named = runner.invoke(app, ["hosting", str(folder), "--out", str(out), "-t", "T2", "-t", "T1",

@@ -17,6 +17,7 @@ from vpp_sched import whatif
 from vpp_sched.scenario import load_scenario
 from vpp_sched.study_output import REPORT_FILE
 from vpp_sched.study_report import render_hosting_report, render_whatif_report
+from vpp_sched.whatif import ev_count
 
 runner = CliRunner()
 VARY = ["transformers.T1.rated_kva=100,160", "evs.scale=1,2", "stations.S1.battery.max_charge_kw=0,30"]
@@ -182,13 +183,16 @@ def test_bisection_csv_is_every_population_judged(hosting_dir):
         assert np.allclose(mine.multiple, mine.n_evs / row.evs_today)
         for pol in ("uncontrolled", "orderly_lp", "orderly"):
             tried = mine[mine.policy == pol].set_index("n_evs")
-            hosted = getattr(row, f"{pol}_evs")
-            assert tried.hosts[hosted], (row.transformer_id, pol)          # the threshold population hosts
+            # the LP's populations: hosted up to the upper bound of orderly, the next one proven not to host
+            hosted = row.orderly_upper_evs if pol == "orderly_lp" else getattr(row, f"{pol}_evs")
+            if pol != "orderly_lp":
+                assert tried.hosts[hosted], (row.transformer_id, pol)      # the threshold population hosts
             fail = row.orderly_upper_evs + 1 if pol == "orderly_lp" else getattr(row, f"{pol}_fail_evs")
             if pol != "orderly":     # orderly's first failure may be the LP's (known_fail, judged there)
                 assert not tried.hosts[fail]
             assert not tried.hosts[tried.index > hosted].any()
             assert tried.hosts[tried.index <= hosted].all()
+        assert row.uncontrolled_evs <= row.orderly_evs <= row.orderly_upper_evs   # feasible <= its upper bound
         unc = mine[mine.policy == "uncontrolled"]                           # uncontrolled fails by overload
         assert (unc.max_loading_pu[unc.hosts] <= unc.limit_pu[unc.hosts] + 1e-3).all()
         assert (unc.max_loading_pu[~unc.hosts] > unc.limit_pu[~unc.hosts] - 1e-6).all()
@@ -202,12 +206,16 @@ def test_hosting_capacity_table_is_hosting_csv(hosting_dir, hosting_result):
     assert cap.orderly_multiple.is_monotonic_increasing, "tightest first"
     for row in cap.itertuples():
         csv = table.loc[row.transformer_id]
-        for col in ("uncontrolled_multiple", "orderly_multiple", "orderly_evs", "orderly_upper_evs"):
+        for col in ("uncontrolled_multiple", "orderly_multiple", "orderly_evs", "orderly_upper_evs",
+                    "orderly_upper_multiple"):
             assert getattr(row, col) == pytest.approx(csv[col]), col
         assert row.lp_bound == pytest.approx((csv.orderly_upper_evs + 0.5) / csv.evs_today, abs=1e-4)
+        assert ev_count(row.lp_bound, int(csv.evs_today)) == csv.orderly_upper_evs
         assert row.uncontrolled_multiple <= row.orderly_multiple <= row.lp_bound + 1e-9
     th = sr.hosting_thresholds(hosting_result)
     assert len(th) == 3 * len(cap) and set(th.policy) == {"uncontrolled", "orderly", "orderly_lp"}
+    lines = th.pivot(index="transformer_id", columns="policy", values="multiple")
+    assert (lines.orderly <= lines.orderly_lp).all(), "the LP's line is the upper bound, right of orderly's"
 
 
 def test_hosting_report_shows_the_study(hosting_result):

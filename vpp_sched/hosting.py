@@ -23,7 +23,10 @@ most ``c`` EVs, and the first multiple shown not to host (``fail_multiple``) is 
 Orderly means: a day plan exists that respects every charger (off, or between its min and max
 power, only while plugged in for the whole slot) and has no overload and no unmet energy. It is
 searched in two passes. The LP relaxation (chargers modulating down to 0) is searched as above;
-it hosts whatever a plan can host, so its threshold (``orderly_lp``) bounds orderly from above.
+it hosts whatever a plan can host, so the first population it shows not to host bounds orderly
+from above: ``orderly_upper_evs`` is that population minus one (no plan hosts more). The LP's own
+search stops within the tolerance, so the largest population *it* was shown to host may lie
+below orderly's; hosting.csv does not report it (bisection.csv has every population judged).
 Then populations from one EV below the LP's failure down are judged by a least-laxity-first
 schedule (:func:`least_laxity_schedule`, fast: when it hosts, that is a valid plan) or, where it
 falls short, by a feasibility MILP (:func:`feasibility_milp`: the day-ahead MILP pricing only
@@ -31,8 +34,9 @@ overload and unmet energy), which may prove either way: a plan with neither, or 
 showing there is none (``decided_by`` ``milp`` in ``bisection.csv``). Within the time limit it
 often cannot prove the second (the LP relaxation hosts more, so its bound stays at 0): such a
 population counts as not hosted (``milp-undecided``). So the reported orderly threshold always
-has a plan; the true threshold lies between it and the LP's (``orderly_lp``), and is the
-reported one, up to the bisection tolerance, where the next population is ``milp``-proven. ``planner_at_threshold`` reports
+has a plan; the true threshold lies between it (``orderly_evs``) and ``orderly_upper_evs``
+(``orderly_evs <= orderly_upper_evs`` always), and is the reported one, up to the bisection
+tolerance, where the next population is ``milp``-proven. ``planner_at_threshold`` reports
 whether the planner's cost-optimal plan also hosts that population: near capacity its LP
 rounding can leave EVs short where a plan without shortfall exists.
 
@@ -429,12 +433,32 @@ def _threshold(policy: str, lo: float, hi: float, n: int, cache: dict[int, Evalu
     if c_hi <= c_lo:                          # still hosts at the cap
         return Threshold(policy, lo, c_lo, None, None, True, evaluated, _binding(at_lo),
                          f"still hosts at {lo:g}x (the search cap)", at=at_lo)
-    multiple = math.floor((c_lo + 0.5) / n * 1e4) / 1e4
-    if ev_count(multiple, n) != c_lo:         # 4 decimals too coarse for a very large n
-        multiple = lo
+    multiple = largest_multiple(c_lo, n, fallback=lo)
     above = cache[c_hi]
     return Threshold(policy, multiple, c_lo, hi, c_hi, False, evaluated, _binding(at_lo), _fails_with(above),
                      at=at_lo, above=above)
+
+
+def largest_multiple(count: int, n: int, fallback: float = float("nan")) -> float:
+    """The largest multiple of ``n`` EVs (4 decimals, rounded down) giving ``count`` EVs: every
+    multiple up to it gives at most ``count``; ``fallback`` where 4 decimals are too coarse."""
+    multiple = math.floor((count + 0.5) / n * 1e4) / 1e4
+    return multiple if ev_count(multiple, n) == count else fallback
+
+
+def orderly_bound(lp: Threshold, orderly: Threshold, n: int) -> dict:
+    """hosting.csv's upper bound of orderly: ``orderly_upper_evs`` = the first population the LP
+    relaxation shows not to host, minus one (no plan hosts more), with its multiple; ``None``
+    with ``orderly_upper_capped`` when the LP still hosts at the cap.
+
+    Never below ``orderly.n_evs``: a plan hosting a population is an LP solution for it (and the
+    orderly search starts below the LP's failure, so this max only guards round-off).
+    """
+    if lp.fail_evs is None:
+        return {"orderly_upper_multiple": None, "orderly_upper_evs": None, "orderly_upper_capped": True}
+    upper = max(lp.fail_evs - 1, orderly.n_evs, 0)
+    return {"orderly_upper_multiple": largest_multiple(upper, n, fallback=upper / n) if n else float("nan"),
+            "orderly_upper_evs": upper, "orderly_upper_capped": False}
 
 
 def _slot_ranges(slots: pd.DatetimeIndex, mask: np.ndarray, dt_h: float, limit: int = 4) -> str:
@@ -511,7 +535,8 @@ def hosting_thresholds(sc1: Scenario, transformer_id: str, policies: Sequence[st
                        method: str = "lean", options: SolverOptions | None = None,
                        tolerance: float = TOLERANCE) -> dict[str, Threshold]:
     """Thresholds of one transformer (``sc1`` restricted to it): ``uncontrolled``, ``orderly`` and,
-    with ``orderly``, ``orderly_lp`` (the LP relaxation's threshold, an upper bound of orderly's).
+    with ``orderly``, ``orderly_lp`` (the LP relaxation's search: its first failure bounds orderly
+    from above, see :func:`orderly_bound`; its ``n_evs`` is only what that search saw hosted).
 
     Orderly is searched in two passes: the cheap LP relaxation first (the bracket and bisection of
     the module docstring), then, from one EV below the population the LP fails, populations are
@@ -571,8 +596,7 @@ def host_transformer(task: HostingTask) -> dict:
                                    options=task.options, tolerance=task.tolerance)
         for policy, th in found.items():
             if policy == "orderly_lp":
-                row.update(orderly_lp_multiple=th.multiple, orderly_lp_evs=th.n_evs, orderly_lp_capped=th.capped,
-                           orderly_upper_evs=None if th.fail_evs is None else max(th.fail_evs - 1, 0))
+                row.update(orderly_bound(th, found["orderly"], n))
                 continue
             row.update({f"{policy}_multiple": th.multiple, f"{policy}_evs": th.n_evs,
                         f"{policy}_fail_multiple": th.fail_multiple, f"{policy}_fail_evs": th.fail_evs,
@@ -615,7 +639,7 @@ def hosting_columns(policies: Sequence[str]) -> list[str]:
         cols += [f"{pol}_multiple", f"{pol}_evs", f"{pol}_fail_multiple", f"{pol}_fail_evs", f"{pol}_capped",
                  f"{pol}_binding", f"{pol}_fails_with"]
     if "orderly" in policies:
-        cols += ["orderly_lp_multiple", "orderly_lp_evs", "orderly_lp_capped", "orderly_upper_evs",
+        cols += ["orderly_upper_multiple", "orderly_upper_evs", "orderly_upper_capped",
                  "planner_at_threshold", "kva_value_cny_per_kva_day"]
     return cols + ["tolerance", "evaluations", "status", "error", "wall_seconds"]
 

@@ -173,8 +173,10 @@ def hosting_method(r: HostingResult) -> str:
             f"multiple shown not to host (`*_fail_multiple` in hosting.csv) is at most {r.tolerance:.0%} higher or "
             "one EV more. Each transformer is solved alone (no feeder limits, no DR events). "
             "Orderly = a plan exists (chargers off or between min and max power) with no overload and no EV "
-            "short, shown by a least-laxity-first schedule or the planner; the LP bound (chargers modulating "
-            "down to 0) hosts whatever a plan can, so the true threshold lies between the two. "
+            "short, shown by a least-laxity-first schedule or the feasibility MILP (`orderly_evs`); the LP "
+            "relaxation (chargers modulating down to 0) hosts whatever a plan can, so the first population it "
+            "shows not to host, minus one, is an upper bound (`orderly_upper_evs`, never below `orderly_evs`): "
+            "the true threshold lies between the two. "
             "`planner_at_threshold` in hosting.csv says whether the day-ahead planner's own cost-optimal plan "
             "reaches the orderly threshold.")
 

@@ -240,24 +240,27 @@ def _whatif_cases(r: WhatIfResult):
 # --- hosting ----------------------------------------------------------------------------------
 def hosting_capacity_table(result: HostingResult) -> pd.DataFrame:
     """The capacity figure's table: transformers with a result, tightest first (lowest orderly multiple,
-    else uncontrolled), with ``label`` and the LP bound ``lp_bound`` as a multiple of today's EVs."""
+    else uncontrolled), with ``label`` and the LP bound ``lp_bound`` (``orderly_upper_multiple``: the
+    most EVs the LP relaxation allows, as a multiple of today's EVs)."""
     t = result.table[result.table.status == "ok"].copy()
     pol = "orderly" if "orderly" in result.policies else result.policies[0]
     t = t.sort_values([f"{pol}_multiple", "transformer_id"], kind="stable")
     t["label"] = [f"{r.transformer_id} ({r.rated_kva:g} kVA, {int(r.evs_today)} EVs)" for r in t.itertuples()]
     if "orderly" in result.policies:     # as the thresholds: the largest multiple giving that many EVs
-        bound = (t.orderly_upper_evs.astype(float) + 0.5) / t.evs_today.astype(float)
-        t["lp_bound"] = np.floor(bound * 1e4) / 1e4
+        t["lp_bound"] = t.orderly_upper_multiple.astype(float)
     return t.reset_index(drop=True)
 
 
 def hosting_thresholds(result: HostingResult) -> pd.DataFrame:
-    """``transformer_id``, ``policy``, ``multiple``: the thresholds drawn on the bisection figure."""
+    """``transformer_id``, ``policy``, ``multiple``: the thresholds drawn on the bisection figure; for
+    ``orderly_lp`` the upper bound of orderly it proves (``orderly_upper_multiple``)."""
     rows = []
     for r in result.table[result.table.status == "ok"].itertuples():
         for pol in (*result.policies, *(["orderly_lp"] if "orderly" in result.policies else [])):
+            col = "orderly_upper_multiple" if pol == "orderly_lp" else f"{pol}_multiple"
+            value = getattr(r, col)
             rows.append({"transformer_id": r.transformer_id, "policy": pol,
-                         "multiple": float(getattr(r, f"{pol}_multiple"))})
+                         "multiple": float(value) if pd.notna(value) else float("nan")})
     return pd.DataFrame(rows, columns=["transformer_id", "policy", "multiple"])
 
 
