@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
+from vpp_sched.cli.interrupt import Interrupted
+from vpp_sched.cli.out import Force, scenario_folder
 
 LEVELS_HELP = "SIMPLE levels 1,2,3 as fractions of the scope's flexible (uncontrolled EV) load in the interval"
 LEVEL_KW_HELP = "SIMPLE levels 1,2,3 as kW; overrides --level-fractions"
@@ -53,7 +55,7 @@ def _three(text: str, option: str) -> tuple[float, float, float]:
 def ven(
     vtn_url: Annotated[str, typer.Option("--vtn-url", help="The VTN's OpenADR 2.0b endpoint, e.g. http://host:8080/OpenADR2/Simple/2.0b")],
     ven_name: Annotated[str, typer.Option("--ven-name", help="This VEN's name, as registered with the VTN")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Plan folder, rewritten after every event")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Plan folder, rewritten after every event: new, empty or an earlier plan folder")],
     scenario: Annotated[Optional[Path], typer.Option("--scenario", help="Scenario folder or scenario.yaml; default: the bundled demo")] = None,
     ven_id: Annotated[Optional[str], typer.Option("--ven-id", help="A venID already assigned by the VTN")] = None,
     max_events: Annotated[Optional[int], typer.Option("--max-events", min=1, help="Stop after deciding on N events")] = None,
@@ -68,11 +70,13 @@ def ven(
     method: Annotated[str, typer.Option(help="auto | lean | pyomo | decomposed, as for `plan`")] = "auto",
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help="Solver time limit per plan [s]")] = None,
     parquet: Annotated[bool, typer.Option(help="Also write Parquet copies of the tables")] = True,
+    force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks and openleadr's log")] = False,
 ) -> None:
     """Run an OpenADR 2.0b VEN: take each event, opt in or out by what the plan can deliver, re-plan."""
     mapping = mapping_from_options(level_fractions, level_kw, capacity_unit, baseline, price, penalty)
     from vpp_sched.openadr.ven import VenSession, VtnError, run_ven
+    from vpp_sched.outfolder import check_target
     from vpp_sched.scenario import load_scenario
     from vpp_sched.solve import METHODS
 
@@ -82,10 +86,12 @@ def ven(
 
     logging.getLogger("openleadr").setLevel(logging.INFO if debug else logging.ERROR)
     with exit_codes(debug):
+        inputs = [scenario_folder(scenario)]
+        check_target(out, "plan", inputs, force=force)  # before registering with the VTN
         sc = load_scenario(scenario)
         options = sc.config.solver.model_copy(update={"time_limit_s": time_limit}) if time_limit else None
         session = VenSession(sc, out, mapping, options=options, min_compliance_pct=min_compliance, method=method,
-                             parquet=parquet)
+                             parquet=parquet, inputs=inputs, force=force)
 
         def say(event: dict, opt: str, reason: str) -> None:
             typer.echo(f"event {event['event_descriptor']['event_id']}: {opt}: {reason}; plan written to {out}")
@@ -96,6 +102,6 @@ def ven(
         except VtnError as exc:
             err(f"error: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
-        except KeyboardInterrupt:  # Ctrl-C is how an unbounded VEN ends; the plan written last stands
+        except (KeyboardInterrupt, Interrupted):  # Ctrl-C is how an unbounded VEN ends; the plan written last stands
             decided = len(session.log)
         typer.echo(f"VEN stopped after {decided} event(s)")
