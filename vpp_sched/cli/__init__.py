@@ -14,5 +14,7 @@ def __getattr__(name: str):
     if name == "app":  # `from vpp_sched.cli import app` (tests, embedding) loads the commands on demand
         from vpp_sched.cli.app import app
 
+        # Importing the submodule bound its name here; the Typer application is what callers want.
+        globals()["app"] = app
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -54,7 +54,7 @@ def main() -> None:
     """The console entry point: ``vpp-sched = "vpp_sched.cli:main"``."""
     install()
     try:
-        from vpp_sched.cli.app import app
+        from vpp_sched.cli import app  # the commands, and pandas, Pyomo and HiGHS with them
 
         app()
     except (Stopped, KeyboardInterrupt) as exc:
