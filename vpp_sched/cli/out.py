@@ -17,3 +17,12 @@ def scenario_folder(scenario: Optional[Path]) -> Path:
 
     path = Path(scenario) if scenario is not None else default_scenario_path()
     return path.parent if path.suffix in (".yaml", ".yml") and not path.is_dir() else path
+
+
+def scenario_files(sc) -> list[Path]:
+    """The files a loaded scenario was read from (a table may live outside its folder): --out may not hold them."""
+    c = sc.config
+    names = [getattr(c, key, None) for key in ("transformers", "feeders", "base_load", "evs", "load_history")]
+    names.append(getattr(c.tariff, "table", None))
+    names += [getattr(st.pv, "weather", None) for st in c.stations if getattr(st, "pv", None) is not None]
+    return [sc.folder / name for name in names if isinstance(name, (str, Path)) and name]

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import err, exit_codes
-from vpp_sched.cli.out import Force, scenario_folder
+from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.cli.progress import progress_status
 from vpp_sched.outfolder import OutFolder
 from vpp_sched.output import write_plan
@@ -49,12 +49,11 @@ def plan(
             err(f"error: --ocpp: {exc}")
             raise typer.Exit(2) from None
     with exit_codes(debug), progress_status() as say:
-        # Checked and made before the solve: an --out that cannot be written fails at once.
-        with OutFolder(out, "plan", inputs=[scenario_folder(scenario)], force=force) as folder:
-            say("reading the scenario")
-            t0 = time.perf_counter()
-            sc = load_scenario(scenario)
-            read_s = time.perf_counter() - t0
+        say("reading the scenario")
+        t0 = time.perf_counter()
+        sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the solve
+        read_s = time.perf_counter() - t0
+        with OutFolder(out, "plan", inputs=[scenario_folder(scenario), *scenario_files(sc)], force=force) as folder:
             overrides = {k: v for k, v in (("time_limit_s", time_limit), ("mip_rel_gap", mip_gap),
                                            ("threads", threads)) if v is not None}
             options = sc.config.solver.model_copy(update=overrides)

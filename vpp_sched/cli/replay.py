@@ -9,7 +9,7 @@ import typer
 
 from vpp_sched.actuals import load_actuals
 from vpp_sched.cli.errors import err, exit_codes
-from vpp_sched.cli.out import Force, scenario_folder
+from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.outfolder import OutFolder
 from vpp_sched.cli.progress import progress_status
 from vpp_sched.replay import REPLAN_TIME_LIMIT_S, RUNS, replay_day, replay_kpis, write_replay
@@ -35,9 +35,10 @@ def replay(
         err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")
         raise typer.Exit(2)
     with exit_codes(debug), progress_status() as say:
-        with OutFolder(out, "replay", inputs=[scenario_folder(scenario), actuals], force=force) as folder:
-            say("reading the scenario")
-            sc = load_scenario(scenario)
+        say("reading the scenario")
+        sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the replay
+        with OutFolder(out, "replay", inputs=[scenario_folder(scenario), actuals, *scenario_files(sc)],
+                       force=force) as folder:
             real = load_actuals(actuals, sc) if actuals is not None else None
             options = sc.config.solver
             if time_limit is not None:
