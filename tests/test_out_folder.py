@@ -366,3 +366,25 @@ def test_generate_prints_where_and_how_big_and_keeps_edits(tmp_path):
     _refused(runner.invoke(app, ["generate", str(out)]), "may hold your edits", "--force")
     result = runner.invoke(app, ["generate", str(out), "--transformers", "2", "--evs", "5", "--force"])
     assert result.exit_code == 0 and "2 transformer(s), 5 EV session(s)" in result.stdout
+
+
+def test_a_file_added_just_before_the_swap_is_kept(earlier_plan, tmp_path, monkeypatch):
+    """Between the last check and the rename a user may still add a file: the old folder is checked
+    again once renamed aside (then nobody else can write there) and put back."""
+    import shutil
+
+    out = Path(shutil.copytree(earlier_plan, tmp_path / "plan"))
+    folder = OutFolder(out, "plan")
+    (folder.tmp / "kpis.json").write_text("{}")
+    real = outfolder.check_target
+
+    def check_then_add(*args, **kwargs):
+        found = real(*args, **kwargs)
+        (out / "late.txt").write_text("just saved")
+        return found
+
+    monkeypatch.setattr(outfolder, "check_target", check_then_add)
+    with pytest.raises(OutFolderError, match="late.txt"):
+        folder.commit()
+    assert (out / "late.txt").read_text() == "just saved" and (out / "ev_schedule.csv").exists()
+    assert _hidden(tmp_path) == []

@@ -287,14 +287,26 @@ class OutFolder:
         self.done = True
         return self.path
 
+    def _still_ours(self, old: Path, manifest: dict | None) -> None:
+        """Put the old folder back and refuse if a file was added to it after the last check (renamed
+        aside, it is ours alone: nothing can be added to it any more)."""
+        foreign = (_foreign_entry(old, manifest) if manifest is not None
+                   else next((p.name for p in old.iterdir()), None))
+        if foreign is not None:
+            os.rename(old, self.path)
+            raise OutFolderError(f"{self.path} holds {foreign}, which vpp-sched did not write; move it away or "
+                                 "give --out a new or empty folder")
+
     def _swap(self) -> None:
         old = None
         if self.path.exists():
+            manifest = _manifest_of(self.path)  # from its place: PLAN/ocpp's may be PLAN's
             old = self.path.with_name(f".{self.path.name[:80]}{TMP_TAG}old.{secrets.token_hex(4)}")
             try:
                 os.rename(self.path, old)
             except OSError as exc:
                 raise _os_error("replace", self.path, exc) from None
+            self._still_ours(old, manifest)
         try:
             os.rename(self.tmp, self.path)
         except OSError as exc:

@@ -9,6 +9,7 @@ import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
 from vpp_sched.cli.out import Force
+from vpp_sched.outfolder import check_target
 from vpp_sched.ocpp_export import UNITS, VERSIONS, ProfileOptions, export_ocpp as _export
 
 
@@ -36,6 +37,7 @@ def export_ocpp(
         err(f"error: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
     with exit_codes(debug):
+        check_target(out if out is not None else plan / "ocpp", "ocpp", [plan], force=force)  # before reading
         folder = _export(plan, version, out, force=force, **options)
         n = sum(1 for _ in folder.glob("*.json"))
         typer.echo(f"{n} OCPP {version} SetChargingProfile request(s) written to {folder} (see index.csv)")

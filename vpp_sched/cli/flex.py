@@ -9,12 +9,13 @@ import numpy as np
 import typer
 
 from vpp_sched.cli.errors import err, exit_codes
-from vpp_sched.cli.out import Force, scenario_folder
+from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.cli.progress import progress_status
 from vpp_sched.errors import InputError
 from vpp_sched.flex import flexibility_envelope
 from vpp_sched.outfolder import OutFolder
 from vpp_sched.planner import plan_day
+from vpp_sched.scenario import load_scenario
 
 
 def flex(
@@ -28,8 +29,9 @@ def flex(
 ) -> None:
     """How far each scope's load can be raised and lowered, per window, keeping every EV's energy and limit."""
     with exit_codes(debug), progress_status() as say:
-        with OutFolder(out, "flex", inputs=[scenario_folder(scenario)], force=force) as folder:
-            run = plan_day(scenario, progress=say)
+        sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the solve
+        with OutFolder(out, "flex", inputs=[scenario_folder(scenario), *scenario_files(sc)], force=force) as folder:
+            run = plan_day(sc, progress=say)
             p = run.problem
             slot_min = int(round(p.dt_h * 60))
             if duration_min % slot_min or (step_min or slot_min) % slot_min:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import EXIT_SOLVER, EXIT_USAGE, err, exit_codes
-from vpp_sched.cli.out import Force, scenario_folder
+from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.cli.whatif import SCHEDULER_HELP, study_options
 from vpp_sched.solve import METHODS
 
@@ -51,8 +51,9 @@ def hosting(
         err(f"error: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
     with exit_codes(debug):
-        with OutFolder(out, "hosting", inputs=[scenario_folder(scenario)], force=force) as out_folder:
-            sc = load_scenario(scenario)
+        sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the study
+        with OutFolder(out, "hosting", inputs=[scenario_folder(scenario), *scenario_files(sc)],
+                       force=force) as out_folder:
             options = study_options(sc.config.solver, time_limit, mip_gap, threads, HOSTING_TIME_LIMIT_S)
             n = len(transformer) if transformer else len(study.default_transformers(sc))
             with executor_for(scheduler, workers, tasks=n) as ex:

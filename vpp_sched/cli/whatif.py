@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import EXIT_SOLVER, EXIT_USAGE, err, exit_codes
-from vpp_sched.cli.out import Force, scenario_folder
+from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.solve import METHODS
 
 #: Per-plan time limit of a study unless --time-limit says otherwise [s] (the scenario's when lower).
@@ -65,9 +65,9 @@ def whatif(
         err(f"error: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
     with exit_codes(debug):
-        with OutFolder(out, "whatif", inputs=[scenario_folder(scenario)], force=force) as folder:
-            sc = load_scenario(scenario)
-            study.check_varies(sc, varies)
+        sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the study
+        study.check_varies(sc, varies)
+        with OutFolder(out, "whatif", inputs=[scenario_folder(scenario), *scenario_files(sc)], force=force) as folder:
             options = study_options(sc.config.solver, time_limit, mip_gap, threads)
             n_cases = len(study.cross_product(varies))
             typer.echo(f"{n_cases} case(s) x {len(policies)} polic{'y' if len(policies) == 1 else 'ies'}, "
