@@ -388,3 +388,24 @@ def test_a_file_added_just_before_the_swap_is_kept(earlier_plan, tmp_path, monke
         folder.commit()
     assert (out / "late.txt").read_text() == "just saved" and (out / "ev_schedule.csv").exists()
     assert _hidden(tmp_path) == []
+
+
+def test_a_stop_during_the_swap_waits_for_its_end(earlier_plan, tmp_path):
+    """A signal that arrives while the folder is moved into place takes effect after the move."""
+    import shutil
+
+    from vpp_sched.cli.interrupt import Terminated, _raise
+
+    out = Path(shutil.copytree(earlier_plan, tmp_path / "plan"))
+    folder = OutFolder(out, "plan")
+    (folder.tmp / "kpis.json").write_text('{"new": true}')
+    real = folder._swap
+
+    def swap_with_signal():
+        _raise(signal.SIGTERM, None)  # the handler, as the signal would run it mid-swap
+        real()
+
+    folder._swap = swap_with_signal
+    with pytest.raises(Terminated):
+        folder.commit()
+    assert json.loads((out / "kpis.json").read_text()) == {"new": True} and _hidden(tmp_path) == []

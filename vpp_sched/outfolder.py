@@ -18,8 +18,8 @@ The rules (README, "Plan output"):
   a marker with the host and pid that made it; markers of dead processes on this host are removed
   at the next start. Nothing without our marker is ever deleted.
 * The swap is ``os.rename(old, hidden)``, ``os.rename(tmp, target)``, then the hidden old folder
-  is removed; if the second rename fails the old folder is put back. SIGINT and SIGTERM are held
-  off during the swap so it is never left half done.
+  is removed; if the second rename fails the old folder is put back. A stop signal during the
+  swap takes effect after it (:func:`signals_held`), so it is never left half done.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import threading
 from collections.abc import Iterable
@@ -205,18 +204,39 @@ def _listing(folder: Path) -> list[str]:
     return sorted(files)
 
 
+_held = 0  # depth of signals_held() blocks (main thread)
+_pending: list[type[BaseException]] = []  # the stop a signal asked for while held
+
+
 @contextlib.contextmanager
-def _signals_held():
-    """SIGINT and SIGTERM wait until the block ends (main thread only; elsewhere they cannot arrive)."""
-    if threading.current_thread() is not threading.main_thread():
+def signals_held():
+    """A block that a stop signal does not cut in two (the swap, the clean-up of a temporary folder).
+
+    The CLI's signal handlers ask :func:`defer_stop` first: inside the block the stop is remembered
+    and raised when the block ends. (Blocking the signal with ``pthread_sigmask`` would not do: the
+    kernel then hands it to another thread, and Python still runs the handler in the main thread.)
+    """
+    global _held
+    if threading.current_thread() is not threading.main_thread():  # handlers run in the main thread only
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    _held += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _held -= 1
+        if not _held and _pending:
+            stop = _pending.pop()
+            _pending.clear()
+            raise stop()
+
+
+def defer_stop(stop: type[BaseException]) -> bool:
+    """Called by a signal handler: ``True`` if ``stop`` is kept for the end of a :func:`signals_held` block."""
+    if _held:
+        _pending.append(stop)
+        return True
+    return False
 
 
 def _os_error(what: str, path: Path, exc: OSError) -> OutFolderError:
@@ -269,7 +289,7 @@ class OutFolder:
                 exc.vpp_unchanged = [*getattr(exc, "vpp_unchanged", []), self.path]
 
     def discard(self) -> None:
-        with _signals_held():
+        with signals_held():
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def commit(self) -> Path:
@@ -279,7 +299,7 @@ class OutFolder:
             manifest = {"written_by": WRITTEN_BY, "kind": self.kind, "files": _listing(self.tmp)}
             (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
             check_target(self.path, self.kind, self.inputs, self.force)
-            with _signals_held():
+            with signals_held():
                 self._swap()
         except BaseException:
             self.discard()

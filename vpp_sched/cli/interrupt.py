@@ -13,6 +13,8 @@ import os
 import signal
 import sys
 
+from vpp_sched.outfolder import defer_stop  # standard library only, like this module
+
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143
 
 
@@ -32,7 +34,9 @@ class Terminated(Stopped):
 
 
 def _raise(signum, frame) -> None:
-    raise (Terminated if signum == signal.SIGTERM else Interrupted)()
+    stop = Terminated if signum == signal.SIGTERM else Interrupted
+    if not defer_stop(stop):  # not in the middle of moving a folder into place
+        raise stop()
 
 
 def install() -> None:
