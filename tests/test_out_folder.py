@@ -143,6 +143,7 @@ def test_read_only_parent_fails_before_the_solve(scenario, tmp_path, no_solve):
     finally:
         undo()
     assert not (locked / "plan").exists()
+    _refused(_plan(scenario, "/proc/vpp-sched-test/plan"), "cannot")  # procfs: nobody may make folders there
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
     _refused(_plan(scenario, not_a_folder / "plan"), "cannot")  # ENOTDIR: the parent is a file
@@ -394,7 +395,7 @@ def test_a_stop_during_the_swap_waits_for_its_end(earlier_plan, tmp_path):
     """A signal that arrives while the folder is moved into place takes effect after the move."""
     import shutil
 
-    from vpp_sched.cli.interrupt import Terminated, _raise
+    from vpp_sched.cli.interrupt import Terminated, stop_on_signal
 
     out = Path(shutil.copytree(earlier_plan, tmp_path / "plan"))
     folder = OutFolder(out, "plan")
@@ -402,7 +403,7 @@ def test_a_stop_during_the_swap_waits_for_its_end(earlier_plan, tmp_path):
     real = folder._swap
 
     def swap_with_signal():
-        _raise(signal.SIGTERM, None)  # the handler, as the signal would run it mid-swap
+        stop_on_signal(signal.SIGTERM, None)  # the handler, as the signal would run it mid-swap
         real()
 
     folder._swap = swap_with_signal

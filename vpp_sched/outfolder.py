@@ -115,6 +115,13 @@ def _manifest_of(target: Path) -> dict | None:
 
 def check_target(out: Path | str, kind: str, inputs: Iterable[Path | str | None] = (), force: bool = False) -> Path:
     """The absolute target if vpp-sched may write ``kind`` there; else :class:`OutFolderError`."""
+    try:
+        return _check(out, kind, inputs, force)
+    except OSError as exc:  # e.g. a folder we may not list: say so in one line
+        raise _os_error("inspect", _target(out), exc) from None
+
+
+def _check(out: Path | str, kind: str, inputs: Iterable[Path | str | None], force: bool) -> Path:
     target = _target(out)
     hint = "give --out a new or empty folder"
     cwd = Path.cwd().resolve()

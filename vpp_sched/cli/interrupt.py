@@ -33,7 +33,8 @@ class Terminated(Stopped):
     exit_code, what = EXIT_TERMINATED, "terminated"
 
 
-def _raise(signum, frame) -> None:
+def stop_on_signal(signum, frame) -> None:
+    """The handler of both signals: raise the stop now, or at the end of a swap in progress."""
     stop = Terminated if signum == signal.SIGTERM else Interrupted
     if not defer_stop(stop):  # not in the middle of moving a folder into place
         raise stop()
@@ -41,8 +42,8 @@ def _raise(signum, frame) -> None:
 
 def install() -> None:
     """Turn SIGINT and SIGTERM into :class:`Interrupted` and :class:`Terminated` (main thread only)."""
-    signal.signal(signal.SIGINT, _raise)
-    signal.signal(signal.SIGTERM, _raise)
+    signal.signal(signal.SIGINT, stop_on_signal)
+    signal.signal(signal.SIGTERM, stop_on_signal)
 
 
 def stop_message(exc: BaseException) -> str:
