@@ -47,6 +47,11 @@ class OutFolderError(Exception):
     """The output folder cannot be used; the message is one line saying why and what to do (exit 2)."""
 
 
+def _short(name: str, limit: int = 60) -> str:
+    """A name for a message, cut short (a hostile folder may hold very long names)."""
+    return name if len(name) <= limit else name[:limit - 3] + "..."
+
+
 def _target(out: Path | str) -> Path:
     """The absolute target: parents resolved, the last part kept (a symlink there is refused, not followed)."""
     raw = Path(out)
@@ -80,7 +85,7 @@ def _foreign_entry(folder: Path, manifest: dict) -> str | None:
         rel_root = Path(root).relative_to(folder)
         for name in sorted(files):
             rel = (rel_root / name).as_posix()
-            if rel != MANIFEST and rel not in listed:
+            if rel not in (MANIFEST, TMP_MARKER) and rel not in listed:
                 return rel
         for name in sorted(dirs):
             rel, sub = (rel_root / name).as_posix(), Path(root) / name
@@ -146,11 +151,12 @@ def _check(out: Path | str, kind: str, inputs: Iterable[Path | str | None], forc
         return target
     manifest = _manifest_of(target)
     if manifest is None:
-        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        shown = ", ".join(map(_short, entries[:3])) + (", ..." if len(entries) > 3 else "")
         raise OutFolderError(f"{target} is a folder vpp-sched did not write (it holds {shown}); {hint}")
     foreign = _foreign_entry(target, manifest)
     if foreign is not None:
-        raise OutFolderError(f"{target} holds {foreign}, which vpp-sched did not write; move it away or {hint}")
+        raise OutFolderError(f"{target} holds {_short(foreign)}, which vpp-sched did not write; "
+                             f"move it away or {hint}")
     if not force and manifest["kind"] not in (None, kind):
         raise OutFolderError(f"{target} is a vpp-sched {manifest.get('kind')} folder, not a {kind} folder; "
                              f"pass --force to replace it or {hint}")
@@ -270,18 +276,13 @@ class OutFolder:
             raise _os_error("create the folder", parent, exc) from None
         remove_stale(parent)
         self.tmp = parent / f".{self.path.name[:80]}{TMP_TAG}tmp.{secrets.token_hex(4)}"
-        try:
-            self.tmp.mkdir(mode=0o755)  # plans and exports are read by other users and services
-        except OSError as exc:
-            raise _os_error("write in", parent, exc) from None
-        try:
-            _mark(self.tmp)
-        except BaseException as exc:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            if isinstance(exc, OSError):
+        with signals_held():  # never a temporary folder without its marker
+            try:
+                self.tmp.mkdir(mode=0o755)  # plans and exports are read by other users and services
+                _mark(self.tmp)
+            except OSError as exc:
+                shutil.rmtree(self.tmp, ignore_errors=True)
                 raise _os_error("write in", parent, exc) from None
-            raise
-        self.done = False
 
     def __enter__(self) -> OutFolder:
         return self
@@ -302,7 +303,6 @@ class OutFolder:
     def commit(self) -> Path:
         """Write the manifest and move ``tmp`` into place (the target is checked again: it may have changed)."""
         try:
-            (self.tmp / TMP_MARKER).unlink()
             manifest = {"written_by": WRITTEN_BY, "kind": self.kind, "files": _listing(self.tmp)}
             (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
             check_target(self.path, self.kind, self.inputs, self.force)
@@ -311,7 +311,6 @@ class OutFolder:
         except BaseException:
             self.discard()
             raise
-        self.done = True
         return self.path
 
     def _still_ours(self, old: Path, manifest: dict | None) -> None:
@@ -321,7 +320,7 @@ class OutFolder:
                    else next((p.name for p in old.iterdir()), None))
         if foreign is not None:
             os.rename(old, self.path)
-            raise OutFolderError(f"{self.path} holds {foreign}, which vpp-sched did not write; move it away or "
+            raise OutFolderError(f"{self.path} holds {_short(foreign)}, which vpp-sched did not write; move it away or "
                                  "give --out a new or empty folder")
 
     def _swap(self) -> None:
@@ -340,6 +339,8 @@ class OutFolder:
             if old is not None:
                 os.rename(old, self.path)
             raise _os_error("move the new folder to", self.path, exc) from None
+        with contextlib.suppress(OSError):  # it came along, so a kill -9 at any point left nothing unmarked
+            (self.path / TMP_MARKER).unlink()
         if old is not None:
             with contextlib.suppress(OSError):
                 _mark(old)  # if we die while removing it, the next run finishes the job
