@@ -410,3 +410,30 @@ def test_a_stop_during_the_swap_waits_for_its_end(earlier_plan, tmp_path):
     with pytest.raises(Terminated):
         folder.commit()
     assert json.loads((out / "kpis.json").read_text()) == {"new": True} and _hidden(tmp_path) == []
+
+
+@pytest.mark.parametrize("signum, code, last", [(signal.SIGTERM, 143, "error: terminated"),
+                                                (signal.SIGINT, 0, "VEN stopped after 0 event(s)")])
+def test_ven_stops_on_signals(scenario, tmp_path, signum, code, last):
+    """SIGTERM ends a VEN waiting on its VTN with exit 143; Ctrl-C is its ordinary stop (exit 0)."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()  # and never answer
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/OpenADR2/Simple/2.0b"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", "from vpp_sched.cli import main; main()", "ven", "--vtn-url", url,
+                             "--ven-name", "v", "--out", str(tmp_path / "plan"), "--scenario", str(scenario),
+                             "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not accepted and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert accepted, "the VEN never called its VTN"
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=30)
+    server.close()
+    assert proc.returncode == code, stderr
+    assert (stdout + stderr).strip().splitlines()[-1] == last and "Traceback" not in stderr
+    assert not (tmp_path / "plan").exists() and _hidden(tmp_path) == []

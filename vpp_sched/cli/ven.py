@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
-from vpp_sched.cli.interrupt import Interrupted
+from vpp_sched.cli.interrupt import Interrupted, Terminated
 from vpp_sched.cli.out import Force, scenario_folder
 
 LEVELS_HELP = "SIMPLE levels 1,2,3 as fractions of the scope's flexible (uncontrolled EV) load in the interval"
@@ -96,12 +98,36 @@ def ven(
         def say(event: dict, opt: str, reason: str) -> None:
             typer.echo(f"event {event['event_descriptor']['event_id']}: {opt}: {reason}; plan written to {out}")
 
+        terminated = []
         try:
-            decided = asyncio.run(run_ven(session, vtn_url, ven_name, ven_id=ven_id, max_events=max_events,
-                                          timeout_s=timeout, on_decision=say))
+            with _asyncio_stops(terminated):
+                decided = asyncio.run(run_ven(session, vtn_url, ven_name, ven_id=ven_id, max_events=max_events,
+                                              timeout_s=timeout, on_decision=say))
         except VtnError as exc:
             err(f"error: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
         except (KeyboardInterrupt, Interrupted):  # Ctrl-C is how an unbounded VEN ends; the plan written last stands
             decided = len(session.log)
         typer.echo(f"VEN stopped after {decided} event(s)")
+        if terminated:
+            raise Terminated()
+
+
+@contextlib.contextmanager
+def _asyncio_stops(terminated: list):
+    """Ctrl-C and SIGTERM as asyncio expects them while the VEN runs.
+
+    asyncio.run cancels its task cleanly on Ctrl-C only under Python's default SIGINT handler; an
+    exception raised by our handler inside a task would be kept by that task instead of ending the
+    VEN. SIGTERM is turned into the same clean stop and reported (exit 143) once the VEN is down.
+    Plans are written between awaits, so a stop never cuts a write in two."""
+    def term(signum, frame):
+        terminated.append(signum)
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler), signal.signal(signal.SIGTERM, term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
