@@ -9,8 +9,8 @@ import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
 from vpp_sched.cli.out import Force
-from vpp_sched.outfolder import check_target
 from vpp_sched.ocpp_export import UNITS, VERSIONS, ProfileOptions, export_ocpp as _export
+from vpp_sched.outfolder import check_target
 
 
 def export_ocpp(

@@ -11,8 +11,8 @@ import yaml
 
 from vpp_sched.config import DREvent, ScenarioConfig
 from vpp_sched.errors import InputError
-from vpp_sched.output import atomic_folder
 from vpp_sched.outfolder import check_target
+from vpp_sched.output import atomic_folder
 from vpp_sched.scenario import Scenario, default_scenario_path, load_scenario
 
 # Keys of scenario.yaml that name files, relative to the scenario folder.
