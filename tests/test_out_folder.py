@@ -139,7 +139,7 @@ def _read_only_parent(tmp_path: Path) -> tuple[Path, callable]:
 def test_read_only_parent_fails_before_the_solve(scenario, tmp_path, no_solve):
     locked, undo = _read_only_parent(tmp_path)
     try:
-        _refused(_plan(scenario, locked / "plan"), "cannot", "writable --out")
+        _refused(_plan(scenario, locked / "plan"), "cannot", "writable output folder")
     finally:
         undo()
     assert not (locked / "plan").exists()

@@ -128,18 +128,18 @@ def check_target(out: Path | str, kind: str, inputs: Iterable[Path | str | None]
 
 def _check(out: Path | str, kind: str, inputs: Iterable[Path | str | None], force: bool) -> Path:
     target = _target(out)
-    hint = "give --out a new or empty folder"
+    hint = "give a new or empty output folder"
     cwd = Path.cwd().resolve()
     if target == cwd or cwd.is_relative_to(target):
         where = "the current folder" if target == cwd else "an ancestor of the current folder"
-        raise OutFolderError(f"{out} is {where}; {hint}, e.g. --out {kind}")
+        raise OutFolderError(f"{out} is {where}; {hint}, e.g. ./{kind}")
     for item in inputs:
         if item is None:
             continue
         path = Path(item).resolve()
         if path.is_relative_to(target):
             what = "is an input folder of this run" if path == target else f"holds {path}, an input of this run"
-            raise OutFolderError(f"{target} {what}; give --out a new or empty folder outside it")
+            raise OutFolderError(f"{target} {what}; give a new or empty output folder outside it")
     if target.is_symlink():
         raise OutFolderError(f"{target} is a symbolic link; vpp-sched does not replace links: {hint}")
     if not target.exists():
@@ -254,7 +254,7 @@ def defer_stop(stop: type[BaseException]) -> bool:
 
 def _os_error(what: str, path: Path, exc: OSError) -> OutFolderError:
     reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
-    return OutFolderError(f"cannot {what} {path}: {reason}; give a writable --out")
+    return OutFolderError(f"cannot {what} {path}: {reason}; give a writable output folder")
 
 
 class OutFolder:
@@ -321,7 +321,7 @@ class OutFolder:
         if foreign is not None:
             os.rename(old, self.path)
             raise OutFolderError(f"{self.path} holds {_short(foreign)}, which vpp-sched did not write; move it away or "
-                                 "give --out a new or empty folder")
+                                 "give a new or empty output folder")
 
     def _swap(self) -> None:
         old = None
