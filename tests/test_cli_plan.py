@@ -85,11 +85,15 @@ def test_infeasible_ev_is_a_warning_not_an_error(tmp_path):
 def test_out_replaces_old_plan_only_when_complete(tmp_path):
     folder = write_scenario(tmp_path / "sc")
     out = tmp_path / "plan"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
-    _plan(folder, out)
-    assert not (out / "stale.txt").exists() and (out / "kpis.json").exists()
+    _plan(folder, out, "--ocpp", "1.6")
+    assert (out / "ocpp" / "index.csv").exists()
+    _plan(folder, out)  # an earlier plan is replaced whole: its ocpp/ goes with it
+    assert not (out / "ocpp").exists() and (out / "kpis.json").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    (out / "stale.txt").write_text("a user's file")  # not ours: the plan folder is no longer replaced
+    result = runner.invoke(app, ["plan", str(folder), "--out", str(out)])
+    assert result.exit_code == 2 and "stale.txt" in result.stderr
+    assert (out / "stale.txt").read_text() == "a user's file"
 
 
 def test_time_limit_with_no_solution_exits_4(tmp_path, monkeypatch):
@@ -127,3 +131,20 @@ def test_time_limited_run_returns_best_plan_with_gap(tmp_path, method):
     r = plan_day(folder, method=method)
     assert r.plan.kpis["mip_gap"] <= 1e-3 + 1e-12
     assert check_plan(r.problem, r.plan) == []
+
+
+def test_summary_says_how_each_dr_event_did(tmp_path):
+    events = [{"event_id": "P1", "start": "2026-11-27T18:00:00+08:00", "end": "2026-11-27T20:00:00+08:00",
+               "notified_at": "2026-11-26T12:00:00+08:00", "target_kw": 2.0},
+              {"event_id": "P2", "start": "2026-11-27T19:00:00+08:00", "end": "2026-11-27T20:00:00+08:00",
+               "notified_at": "2026-11-26T12:00:00+08:00", "target_kw": 1000.0}]  # more than there is to shed
+    folder = write_scenario(tmp_path / "sc", yaml_overrides={"dr_events": events})
+    result = _plan(folder, tmp_path / "plan", "--no-report")
+    per_slot = pd.read_csv(tmp_path / "plan" / "dr_events.csv")
+    summary = pd.read_csv(tmp_path / "plan" / "events.csv").set_index("event_id")
+    short = per_slot.groupby("event_id").shortfall_kw.sum() * 0.25
+    assert short["P1"] == pytest.approx(0.0, abs=1e-6) and short["P2"] > 100
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("DR events:"))
+    assert line.strip() == (f"DR events: P1 {summary.compliance_pct['P1']:.1f}% of target, 0.0 kWh short; "
+                            f"P2 {summary.compliance_pct['P2']:.1f}% of target, {short['P2']:.1f} kWh short")
+    assert summary.compliance_pct["P2"] < 50

@@ -310,4 +310,4 @@ def test_import_refuses_unknown_target_and_existing_folder(scenario_dir, tmp_pat
     res = runner.invoke(app, ["import-openadr", str(bad), "--scenario", str(scenario_dir), "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "event PEAK-1: target resource_id T9" in res.stderr
     res = runner.invoke(app, ["import-openadr", str(STORED), "--scenario", str(scenario_dir), "--out", str(scenario_dir)])
-    assert res.exit_code == 2 and "exists" in res.stderr
+    assert res.exit_code == 2 and "input folder" in res.stderr  # never the scenario it reads

@@ -29,8 +29,8 @@ def _hand_load_kw(stamp: str) -> float:
     return float(sum(p * 1000 * row[f"{name}_pload"] for p, name in zip(loads.pLoad, loads.profile)))
 
 
-def test_import_semiurb4(tmp_path):
-    result = import_simbench(GRID, tmp_path / "sc", DAY)
+def test_import_semiurb4_midnight_to_midnight(tmp_path):
+    result = import_simbench(GRID, tmp_path / "sc", DAY, start_hour=0)
     assert result.profile_days == [dt.date(2016, 1, 4)]
     assert result.loads_per_transformer == {"MV1.101-LV4.101-Trafo 1": 41} and not result.unassigned_loads
     trafos = pd.read_csv(tmp_path / "sc" / "transformers.csv")
@@ -47,11 +47,13 @@ def test_import_semiurb4(tmp_path):
     assert "SimBench" in sc.config.description and (tmp_path / "sc" / "README.md").exists()
 
 
-def test_noon_to_noon_spans_two_profile_days(tmp_path):
-    result = import_simbench(GRID, tmp_path / "sc", DAY, "Europe/Berlin", start_hour=12, name="noon")
+def test_default_is_noon_to_noon_over_two_profile_days(tmp_path):
+    """The default horizon is the rest of the tool's: --day D 12:00 local to D+1 12:00."""
+    result = import_simbench(GRID, tmp_path / "sc", DAY, "Europe/Berlin", name="noon")
     assert result.profile_days == [dt.date(2016, 1, 4), dt.date(2016, 1, 5)]
     base = pd.read_csv(tmp_path / "sc" / "base_load.csv").set_index("slot_start").load_kw
-    assert base.index[0] == "2026-01-05T12:00:00+01:00"
+    assert len(base) == 96 and base.index[0] == "2026-01-05T12:00:00+01:00"
+    assert base.index[-1] == "2026-01-06T11:45:00+01:00"
     assert base["2026-01-06T00:30:00+01:00"] == pytest.approx(_hand_load_kw("05.01.2016 00:30"), abs=1e-5)
     assert load_scenario(tmp_path / "sc").config.name == "noon"
 
@@ -98,7 +100,7 @@ def test_missing_columns_and_bad_rows(tmp_path):
     loads.to_csv(grid / "Load.csv", sep=";", index=False)
     with pytest.raises(InputError, match=r"LoadProfile.csv: missing column H9-Z_pload"):
         import_simbench(grid, tmp_path / "sc", DAY)
-    with pytest.raises(InputError, match=r"LoadProfile.csv: no row for 96 slot\(s\).*first 29.02.2016 00:00"):
+    with pytest.raises(InputError, match=r"LoadProfile.csv: no row for 96 slot\(s\).*first 29.02.2016 12:00"):
         import_simbench(GRID, tmp_path / "sc", dt.date(2026, 3, 2))
 
 

@@ -14,6 +14,7 @@ from test_report import check_dom, check_screenshot, parse
 from test_whatif import cli_app, write_study_scenario
 from vpp_sched import study_report as sr
 from vpp_sched import whatif
+from vpp_sched.outfolder import MANIFEST
 from vpp_sched.scenario import load_scenario
 from vpp_sched.study_output import REPORT_FILE
 from vpp_sched.study_report import render_hosting_report, render_whatif_report
@@ -70,9 +71,9 @@ def hosting_result(folder):
 
 # --- the study folders ------------------------------------------------------------------------
 def test_studies_write_their_report(folder, whatif_dir, hosting_dir):
-    assert sorted(p.name for p in whatif_dir.iterdir()) == ["cases.csv", REPORT_FILE, "summary.md",
+    assert sorted(p.name for p in whatif_dir.iterdir()) == [MANIFEST, "cases.csv", REPORT_FILE, "summary.md",
                                                              "transformer_peaks.csv"]
-    assert sorted(p.name for p in hosting_dir.iterdir()) == ["bisection.csv", "hosting.csv", REPORT_FILE,
+    assert sorted(p.name for p in hosting_dir.iterdir()) == [MANIFEST, "bisection.csv", "hosting.csv", REPORT_FILE,
                                                               "summary.md"]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")], "no temporary folder left"
     for out, sections, figures in ((whatif_dir, WHATIF_SECTIONS, WHATIF_FIGURES),

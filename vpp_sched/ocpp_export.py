@@ -418,7 +418,8 @@ def write_profiles(folder: Path | str, payloads: dict[str, dict], index: pd.Data
     index.to_csv(folder / "index.csv", index=False, float_format="%.6f", lineterminator="\n")
 
 
-def export_ocpp(plan_folder: Path | str, version: str, out: Path | str | None = None, **options) -> Path:
+def export_ocpp(plan_folder: Path | str, version: str, out: Path | str | None = None, force: bool = False,
+                **options) -> Path:
     """Write the OCPP profiles of a plan folder to ``out`` (default ``<plan>/ocpp``), atomically.
 
     ``out`` is written to a temporary folder beside it and replaces an earlier export only when
@@ -426,7 +427,7 @@ def export_ocpp(plan_folder: Path | str, version: str, out: Path | str | None = 
     """
     payloads, index = build_profiles(plan_folder, version, **options)
     out = Path(out if out is not None else Path(plan_folder) / "ocpp").resolve()
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, "ocpp", inputs=[plan_folder], force=force) as tmp:
         write_profiles(tmp, payloads, index)
     return out
 

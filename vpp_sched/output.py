@@ -1,18 +1,18 @@
 """Write a plan folder atomically: everything goes to a temporary folder beside the target,
-which replaces the target only when complete. A failure leaves no half-written plan."""
+which replaces the target only when complete. A failure leaves no half-written plan, and only a
+folder vpp-sched wrote itself is ever replaced (:mod:`vpp_sched.outfolder`)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import shutil
-import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from vpp_sched.outfolder import OutFolder, target_path, writing
 from vpp_sched.results import Plan
 
 # Timings differ run to run; everything else in a plan is reproducible byte for byte.
@@ -129,13 +129,16 @@ def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def write_plan(plan: Plan, out_dir: Path | str, parquet: bool = True, extra: dict | None = None) -> Path:
+def write_plan(plan: Plan, out_dir: Path | str | OutFolder, parquet: bool = True, extra: dict | None = None,
+               inputs: Iterable[Path | str | None] = (), force: bool = False) -> Path:
     """Write CSV (+ Parquet when pyarrow is installed) tables and kpis.json to ``out_dir``.
 
     ``extra`` maps a relative file name to a callable ``f(folder: Path)`` writing more files
-    (report, OCPP profiles) inside the same atomic step.
+    (report, OCPP profiles) inside the same atomic step. ``out_dir`` may be an :class:`OutFolder`
+    opened before the solve (then its owner moves it into place); ``inputs`` and ``force`` are as
+    for :class:`OutFolder`.
     """
-    with atomic_folder(out_dir) as tmp:
+    with writing(out_dir, "plan", inputs, force) as tmp:
         for stem, table in plan_tables(plan).items():
             write_csv(table, tmp / f"{stem}.csv")
             if parquet and _has_pyarrow():
@@ -144,39 +147,14 @@ def write_plan(plan: Plan, out_dir: Path | str, parquet: bool = True, extra: dic
         (tmp / "kpis.json").write_text(json.dumps(_json_safe(kpis), indent=2, sort_keys=False) + "\n")
         for _, writer in (extra or {}).items():
             writer(tmp)
-    return Path(out_dir).resolve()
+    return target_path(out_dir)
 
 
-@contextlib.contextmanager
-def atomic_folder(out_dir: Path | str):
-    """Yield a temporary folder beside ``out_dir``; it replaces ``out_dir`` only if the block succeeds."""
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; plans and exports are read by other users and services
-        yield tmp
-        _replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _replace(tmp: Path, out_dir: Path) -> None:
-    """Move ``tmp`` into place; an older plan at ``out_dir`` is removed only after the move succeeds."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out_dir.rename(old)
-    try:
-        tmp.rename(out_dir)
-    except BaseException:
-        if old is not None:
-            old.rename(out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def atomic_folder(out_dir: Path | str | OutFolder, kind: str, inputs: Iterable[Path | str | None] = (),
+                  force: bool = False):
+    """Yield a temporary folder beside ``out_dir``; it replaces ``out_dir`` only if the block succeeds
+    and only under the rules of :mod:`vpp_sched.outfolder` (``kind`` goes into the manifest)."""
+    return writing(out_dir, kind, inputs, force)
 
 
 def _has_pyarrow() -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vpp_sched.outfolder import MANIFEST
 from vpp_sched.solution import SolveStatus
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -190,9 +191,12 @@ def plan_json_schema() -> dict:
     defs["kpis"] = kpis_schema()
     files = {f"{stem}.csv": {"type": "array", "items": {"$ref": f"#/$defs/{stem}_row"}} for stem in TABLES}
     files["kpis.json"] = {"$ref": "#/$defs/kpis"}
+    files[MANIFEST] = manifest_schema()
     return {"$schema": SCHEMA_DIALECT, "title": "vpp-sched plan folder",
             "description": "Each CSV table as an array of row objects (columns with types and units); "
-                           "kpis.json as written. Parquet copies hold the same tables.",
+                           "kpis.json as written. Parquet copies hold the same tables. "
+                           f"{MANIFEST} marks the folder as vpp-sched's: only such a folder is ever "
+                           "replaced by a later run.",
             "type": "object", "properties": files,
             "required": [f"{s}.csv" for s in TABLES if s not in OPTIONAL_TABLES] + ["kpis.json"],
             "$defs": defs}
@@ -216,4 +220,20 @@ def plan_document(folder: Path | str) -> dict:
     kpis = folder / "kpis.json"
     if kpis.exists():
         doc["kpis.json"] = json.loads(kpis.read_text(encoding="utf-8"))
+    manifest = folder / MANIFEST
+    if manifest.exists():
+        doc[MANIFEST] = json.loads(manifest.read_text(encoding="utf-8"))
     return doc
+
+
+def manifest_schema() -> dict:
+    """Object schema of the manifest every folder vpp-sched writes carries (:mod:`vpp_sched.outfolder`)."""
+    return {"title": MANIFEST, "type": "object", "required": ["written_by", "kind", "files"],
+            "description": "Who wrote the folder and which files; no timestamps (outputs are byte-identical "
+                           "run to run). A folder holding anything not listed here is never replaced.",
+            "properties": {
+                "written_by": {"const": "vpp-sched"},
+                "kind": {"enum": ["plan", "replay", "flex", "whatif", "hosting", "ocpp", "scenario"],
+                         "description": "The command that wrote it"},
+                "files": {"type": "array", "items": {"type": "string"}, "uniqueItems": True,
+                          "description": "Every file written, relative, '/'-separated, sorted"}}}

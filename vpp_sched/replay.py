@@ -24,7 +24,7 @@ from vpp_sched.actuals import (Actuals, Context, make_context, perturb_forecast,
                                 window_problem, write_actuals)
 from vpp_sched.config import SolverOptions
 from vpp_sched.errors import NoPlanError
-from vpp_sched.output import atomic_folder
+from vpp_sched.output import atomic_folder, target_path
 from vpp_sched.prepare import uncontrolled_ev_power_kw
 from vpp_sched.problem import Problem
 from vpp_sched.results import TOL_KW, event_summary, grid_kpis
@@ -376,8 +376,9 @@ def ev_table(r: Replay) -> pd.DataFrame:
                          "uncontrolled_kwh": r.runs["uncontrolled"].delivered_kwh})
 
 
-def write_replay(r: Replay, out_dir: Path | str) -> Path:
-    """Write the replay folder atomically (``models/replay.md`` lists the files)."""
+def write_replay(r: Replay, out_dir, inputs=(), force: bool = False) -> Path:
+    """Write the replay folder atomically (``models/replay.md`` lists the files); ``out_dir`` is a
+    path or an :class:`~vpp_sched.outfolder.OutFolder` opened before the replay."""
     ctx = r.context
     events = event_table(ctx.problem, r.runs["replanned"].net_load_kw)
     summary = event_summary(ctx.problem, events) if len(events) else pd.DataFrame(columns=[
@@ -388,7 +389,7 @@ def write_replay(r: Replay, out_dir: Path | str) -> Path:
                              columns=["slot_start", "reasons", "solved", "status"])
     tables = {"timeline": timeline_table(r), "events": summary, "dr_events": events, "evs": ev_table(r),
               "decisions": decisions}
-    with atomic_folder(out_dir) as tmp:
+    with atomic_folder(out_dir, "replay", inputs, force) as tmp:
         for stem, table in tables.items():
             table = table.copy()
             if "slot_start" in table and len(table) and not isinstance(table.slot_start.iat[0], str):
@@ -396,7 +397,7 @@ def write_replay(r: Replay, out_dir: Path | str) -> Path:
             table.to_csv(tmp / f"{stem}.csv", index=False, float_format="%.6f", lineterminator="\n")
         (tmp / "kpis.json").write_text(json.dumps(_json_safe(replay_kpis(r)), indent=2) + "\n")
         write_actuals(ctx.actuals, tmp / "actuals", list(ctx.problem.station_ids))
-    return Path(out_dir).resolve()
+    return target_path(out_dir)
 
 
 def _json_safe(value):

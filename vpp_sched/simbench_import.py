@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.errors import InputError
-from vpp_sched.output import atomic_folder
+from vpp_sched.outfolder import OutFolder, check_target
 from vpp_sched.synthetic import EV_COLUMNS, ZEZHOU_SITE, scenario_config, simbench_date, write_scenario
 from vpp_sched.tables import Problems, Table
 from vpp_sched.timeutil import slot_index, to_local
@@ -236,7 +236,7 @@ def base_load_kw(grid: Path, loads: pd.DataFrame, transformer_ids: list[str], pr
 
 
 def import_simbench(grid: Path | str, out: Path | str, day: dt.date, timezone: str = "Asia/Shanghai", *,
-                    start_hour: int = 0, slots: int = 96, power_factor: float = 0.95,
+                    start_hour: int = 12, slots: int = 96, power_factor: float = 0.95,
                     max_loading_pu: float = 1.0, name: str | None = None, site: dict | None = None,
                     overwrite: bool = False) -> ImportResult:
     """Write a starter scenario (``scenario.yaml``, ``transformers.csv``, ``base_load.csv``, empty
@@ -248,12 +248,14 @@ def import_simbench(grid: Path | str, out: Path | str, day: dt.date, timezone: s
     out : scenario folder to write; written beside it first and moved into place when complete
     day : scenario day; its profile is the 2016 day from :func:`simbench_date`
     timezone : IANA zone of the scenario; slot times carry its offset, clock time kept
-    start_hour : local hour of the first slot (12 plans noon to noon) [h]
+    start_hour : local hour of the first slot [h]; the default 12 with 96 slots plans ``day`` 12:00 to
+        the next day's 12:00, the day-ahead horizon of every other command and of the bundled demo
     slots : number of 15-minute slots [-]
     power_factor, max_loading_pu : written for every transformer [-]
     name : scenario name; default the grid folder's name
     site : ``latitude, longitude, altitude_m`` for PV; default the bundled demo's site
-    overwrite : replace an existing ``out``; otherwise an existing, non-empty ``out`` is an error
+    overwrite : replace an earlier scenario folder vpp-sched wrote at ``out``; a folder it did not
+        write is never replaced (:func:`vpp_sched.outfolder.check_target`)
 
     Raises
     ------
@@ -261,13 +263,12 @@ def import_simbench(grid: Path | str, out: Path | str, day: dt.date, timezone: s
         A SimBench file or column is missing or malformed (file, row and field named).
     ValueError
         A bad option (unknown time zone, hour, power factor).
-    FileExistsError
-        ``out`` exists, is not empty and ``overwrite`` is false.
+    OutFolderError
+        ``out`` may not be written: not new, empty or (with ``overwrite``) our scenario folder.
     """
-    grid, out = Path(grid), Path(out).resolve()
+    grid = Path(grid)
     _check_options(timezone, start_hour, slots, power_factor, max_loading_pu)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty (pass overwrite / --force to replace it)")
+    out = check_target(out, "scenario", [grid], force=overwrite)
     problems = Problems()
     trafos, loads = _read_grid(grid, problems)
     ids = list(trafos.transformer_id)
@@ -285,7 +286,7 @@ def import_simbench(grid: Path | str, out: Path | str, day: dt.date, timezone: s
     config = _config(name, grid, day, days, times[0], slots, timezone, site)
     evs = pd.DataFrame({c: pd.Series(dtype=str) for c in EV_COLUMNS})
     _write_atomic(out, config, {"transformers.csv": transformers, "base_load.csv": base, "evs.csv": evs},
-                  _readme(name, grid, day, days))
+                  _readme(name, grid, day, days), [grid], overwrite)
     counts = loads[loads.transformer_id != ""].groupby("transformer_id").size()
     return ImportResult(folder=out, transformers=transformers,
                         loads_per_transformer={t: int(counts.get(t, 0)) for t in ids}, profile_days=days,
@@ -329,8 +330,9 @@ def _readme(name: str, grid: Path, day: dt.date, days: list[dt.date]) -> str:
             f"Data: {ATTRIBUTION}. This scenario is a Produced Work of the SimBench database.\n")
 
 
-def _write_atomic(out: Path, config: dict, tables: dict[str, pd.DataFrame], readme: str) -> None:
+def _write_atomic(out: Path, config: dict, tables: dict[str, pd.DataFrame], readme: str, inputs: list[Path],
+                  overwrite: bool) -> None:
     """Write the scenario into a temporary folder beside ``out`` and move it into place."""
-    with atomic_folder(out) as tmp:
-        write_scenario(tmp, config, tables)
-        (tmp / "README.md").write_text(readme, encoding="utf-8")
+    with OutFolder(out, "scenario", inputs, force=overwrite) as folder:
+        write_scenario(folder.tmp, config, tables)
+        (folder.tmp / "README.md").write_text(readme, encoding="utf-8")

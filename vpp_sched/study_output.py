@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from vpp_sched.output import atomic_folder
+from vpp_sched.output import atomic_folder, target_path
 
 if TYPE_CHECKING:
     from vpp_sched.hosting import HostingResult
@@ -39,9 +39,9 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 
-def write_whatif(result: WhatIfResult, out_dir: Path | str, report: bool = True) -> Path:
+def write_whatif(result: WhatIfResult, out_dir, report: bool = True, inputs=(), force: bool = False) -> Path:
     """``cases.csv``, ``transformer_peaks.csv``, ``summary.md`` and ``report.html`` in ``out_dir`` (atomic)."""
-    with atomic_folder(out_dir) as tmp:
+    with atomic_folder(out_dir, "whatif", inputs, force) as tmp:
         write_csv(result.cases, tmp / "cases.csv")
         write_csv(result.peaks, tmp / "transformer_peaks.csv")
         (tmp / "summary.md").write_text(whatif_summary(result), encoding="utf-8")
@@ -49,12 +49,12 @@ def write_whatif(result: WhatIfResult, out_dir: Path | str, report: bool = True)
             from vpp_sched.study_report import render_whatif_report
 
             (tmp / REPORT_FILE).write_text(render_whatif_report(result), encoding="utf-8", newline="\n")
-    return Path(out_dir).resolve()
+    return target_path(out_dir)
 
 
-def write_hosting(result: HostingResult, out_dir: Path | str, report: bool = True) -> Path:
+def write_hosting(result: HostingResult, out_dir, report: bool = True, inputs=(), force: bool = False) -> Path:
     """``hosting.csv``, ``bisection.csv``, ``summary.md`` and ``report.html`` in ``out_dir`` (atomic)."""
-    with atomic_folder(out_dir) as tmp:
+    with atomic_folder(out_dir, "hosting", inputs, force) as tmp:
         write_csv(result.table, tmp / "hosting.csv")
         if result.evaluations is not None:
             write_csv(result.evaluations, tmp / "bisection.csv")
@@ -63,7 +63,7 @@ def write_hosting(result: HostingResult, out_dir: Path | str, report: bool = Tru
             from vpp_sched.study_report import render_hosting_report
 
             (tmp / REPORT_FILE).write_text(render_hosting_report(result), encoding="utf-8", newline="\n")
-    return Path(out_dir).resolve()
+    return target_path(out_dir)
 
 
 # --- what-if summary.md -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 
 from vpp_sched.config import ScenarioConfig
+from vpp_sched.outfolder import OutFolder, check_target
 
 GRIDS = ("rural1", "semiurb4", "urban6")
 # County residential areas are mostly villages: favour the rural feeder's evening-peaked shape.
@@ -421,10 +422,13 @@ _Dumper.add_representer(str, lambda d, v: d.represent_scalar(
 
 
 def write_scenario(out_dir: str | Path, config: dict, tables: dict[str, pd.DataFrame]) -> Path:
-    """Validate ``config`` with :class:`ScenarioConfig`, then write it and the CSV tables.
+    """Validate ``config`` with :class:`ScenarioConfig`, then write it and the CSV tables into ``out_dir``.
 
     ``tables`` maps file names to frames; time columns that are timestamps are written as ISO
-    8601 with the horizon start's offset. Output is byte-deterministic.
+    8601 with the horizon start's offset. Output is byte-deterministic. ``out_dir`` is the
+    caller's own folder (an :class:`~vpp_sched.outfolder.OutFolder`'s ``tmp``, or the bundled
+    demo's folder for its build script): commands write through :func:`generate_scenario`,
+    which refuses a folder vpp-sched did not write.
     """
     ScenarioConfig.model_validate(config)
     out = Path(out_dir)
@@ -510,7 +514,7 @@ def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stati
                       dr_event: bool = False, min_power=None, seed: int = 0,
                       start: str | dt.datetime = "2026-11-27T12:00:00+08:00", slots: int = 96,
                       slot_minutes: int = 15, name: str | None = None, feeder_size: int | None = 10,
-                      station_sessions: int = 25, v2g_share: float = 0.0) -> Path:
+                      station_sessions: int = 25, v2g_share: float = 0.0, force: bool = False) -> Path:
     """Write a seeded synthetic scenario folder and return its path.
 
     ``transformers`` residential transformers (ratings from ``RATINGS_KVA``, base-load peak
@@ -524,9 +528,12 @@ def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stati
     ``feeder_size`` consecutive transformers (None: no ``feeders.csv``); the tariff is
     ``SHANXI_TOU_PERIODS``; ``dr_event`` adds one :func:`make_dr_event`; ``v2g_share`` of the
     home EVs may discharge (:func:`add_v2g_columns`, its own seeded stream: the rest is unchanged).
+    ``out_dir`` must be new, empty or an earlier scenario folder of vpp-sched's with ``force``
+    (:class:`~vpp_sched.outfolder.OutFolderError` otherwise, before any work).
     """
     if transformers < 1 or evs < 0 or stations < 0:
         raise ValueError("need transformers >= 1, evs >= 0 and stations >= 0")
+    check_target(out_dir, "scenario", force=force)
     rng = np.random.default_rng(seed)
     t0 = parse_start(start)
     homes = make_transformers(rng, transformers, feeder_size=feeder_size)
@@ -555,4 +562,6 @@ def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stati
     if dr_event:
         ev_load = uncontrolled_ev_load_kw(ev_table, table["transformer_id"], t0, slots, slot_minutes)
         config["dr_events"] = [make_dr_event(rng, t0, slots, slot_minutes, base.sum(axis=0) + ev_load.sum(axis=0))]
-    return write_scenario(out_dir, config, tables)
+    with OutFolder(out_dir, "scenario", force=force) as folder:
+        write_scenario(folder.tmp, config, tables)
+    return folder.path

@@ -1,5 +1,20 @@
-"""The ``vpp-sched`` command line: thin commands over the library (one module per command)."""
+"""The ``vpp-sched`` command line: thin commands over the library (one module per command).
 
-from vpp_sched.cli.app import app, main
+This module stays light: :func:`main` installs the SIGINT/SIGTERM handlers before the commands
+(and pandas, Pyomo, HiGHS with them) are imported, so Ctrl-C and SIGTERM end every stage,
+imports included, with one line and no traceback.
+"""
+
+from vpp_sched.cli.interrupt import main
 
 __all__ = ["app", "main"]
+
+
+def __getattr__(name: str):
+    if name == "app":  # `from vpp_sched.cli import app` (tests, embedding) loads the commands on demand
+        from vpp_sched.cli.app import app
+
+        # Importing the submodule bound its name here; the Typer application is what callers want.
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

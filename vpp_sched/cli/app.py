@@ -25,4 +25,5 @@ app.command("import-openadr")(import_openadr.import_openadr)
 
 
 def main() -> None:
+    """Run the commands without the signal handling of :func:`vpp_sched.cli.main` (embedding, tests)."""
     app()

@@ -10,6 +10,7 @@ import traceback
 import typer
 
 from vpp_sched.errors import InputError, NoPlanError
+from vpp_sched.outfolder import OutFolderError
 from vpp_sched.solution import SolveStatus
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, EXIT_SOLVER = 0, 1, 2, 3, 4, 5
@@ -33,6 +34,9 @@ def exit_codes(debug: bool = False):
         if debug:
             traceback.print_exc(file=sys.stderr)
         raise typer.Exit(EXIT_INPUT) from None
+    except OutFolderError as exc:  # an --out that may not be written: a usage error, said in one line
+        err(f"error: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
     except NoPlanError as exc:
         err(f"error: {exc}")
         if debug:

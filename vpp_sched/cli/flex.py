@@ -9,44 +9,48 @@ import numpy as np
 import typer
 
 from vpp_sched.cli.errors import err, exit_codes
+from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.cli.progress import progress_status
 from vpp_sched.errors import InputError
 from vpp_sched.flex import flexibility_envelope
-from vpp_sched.output import atomic_folder
+from vpp_sched.outfolder import OutFolder
 from vpp_sched.planner import plan_day
+from vpp_sched.scenario import load_scenario
 
 
 def flex(
     scenario: Annotated[Optional[Path], typer.Argument(help="Scenario folder or scenario.yaml; default: the bundled demo")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for flex.csv (replaced when complete)")] = Path("flex"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for flex.csv: new, empty or an earlier flex folder (replaced when complete)")] = Path("flex"),
     duration_min: Annotated[int, typer.Option("--duration-min", min=1, help="Window length [min]")] = 60,
     step_min: Annotated[Optional[int], typer.Option("--step-min", min=1, help="Window start every ... [min]; default the slot length")] = None,
     scope: Annotated[Optional[list[str]], typer.Option("--scope", help="'all' or a transformer_id; repeat for several")] = None,
+    force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """How far each scope's load can be raised and lowered, per window, keeping every EV's energy and limit."""
     with exit_codes(debug), progress_status() as say:
-        run = plan_day(scenario, progress=say)
-        p = run.problem
-        slot_min = int(round(p.dt_h * 60))
-        if duration_min % slot_min or (step_min or slot_min) % slot_min:
-            err(f"error: --duration-min and --step-min must be multiples of the slot length ({slot_min} min)")
-            raise typer.Exit(2)
-        ids = list(p.transformer_ids)
-        scopes = {}
-        for name in scope or ["all"]:
-            if name == "all":
-                scopes[name] = np.ones(len(ids), dtype=bool)
-            elif name in ids:
-                scopes[name] = np.array([t == name for t in ids])
-            else:
-                raise InputError([f"--scope {name}: not 'all' and not a transformer_id of the scenario"])
-        say("computing the flexibility envelope")
-        table = flexibility_envelope(p, run.solution, run.scenario.config.solver, duration_min // slot_min, scopes,
-                                     step=(step_min or slot_min) // slot_min)
-        with atomic_folder(out) as tmp:
+        sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the solve
+        with OutFolder(out, "flex", inputs=[scenario_folder(scenario), *scenario_files(sc)], force=force) as folder:
+            run = plan_day(sc, progress=say)
+            p = run.problem
+            slot_min = int(round(p.dt_h * 60))
+            if duration_min % slot_min or (step_min or slot_min) % slot_min:
+                err(f"error: --duration-min and --step-min must be multiples of the slot length ({slot_min} min)")
+                raise typer.Exit(2)
+            ids = list(p.transformer_ids)
+            scopes = {}
+            for name in scope or ["all"]:
+                if name == "all":
+                    scopes[name] = np.ones(len(ids), dtype=bool)
+                elif name in ids:
+                    scopes[name] = np.array([t == name for t in ids])
+                else:
+                    raise InputError([f"--scope {name}: not 'all' and not a transformer_id of the scenario"])
+            say("computing the flexibility envelope")
+            table = flexibility_envelope(p, run.solution, run.scenario.config.solver, duration_min // slot_min, scopes,
+                                         step=(step_min or slot_min) // slot_min)
             text = table.copy()
             text["slot_start"] = text.slot_start.map(lambda x: x.isoformat())
-            text.to_csv(tmp / "flex.csv", index=False, float_format="%.3f", lineterminator="\n")
-        typer.echo(f"flexibility envelope written to {Path(out).resolve() / 'flex.csv'} "
+            text.to_csv(folder.tmp / "flex.csv", index=False, float_format="%.3f", lineterminator="\n")
+        typer.echo(f"flexibility envelope written to {folder.path / 'flex.csv'} "
                    f"({len(table)} windows of {duration_min} min)")

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import EXIT_SOLVER, EXIT_USAGE, err, exit_codes
+from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.cli.whatif import SCHEDULER_HELP, study_options
 from vpp_sched.solve import METHODS
 
@@ -19,7 +20,7 @@ HOSTING_TIME_LIMIT_S = 5.0
 def hosting(
     scenario: Annotated[Optional[Path], typer.Argument(help="Scenario folder or scenario.yaml; default: the bundled Zezhou demo")] = None,
     transformer: Annotated[Optional[list[str]], typer.Option("--transformer", "-t", help="Transformer id (repeatable); default: every transformer without a station")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Study folder to write (replaced when complete)")] = Path("hosting"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Study folder to write: new, empty or an earlier hosting folder (replaced when complete)")] = Path("hosting"),
     policy: Annotated[str, typer.Option(help="Policies, comma-separated: uncontrolled, orderly")] = "uncontrolled,orderly",
     tolerance: Annotated[float, typer.Option(min=0.001, max=0.5, help="Relative width of the final bisection bracket")] = 0.01,
     scheduler: Annotated[Optional[str], typer.Option(help=SCHEDULER_HELP)] = None,
@@ -30,11 +31,13 @@ def hosting(
     mip_gap: Annotated[Optional[float], typer.Option("--mip-gap", min=0.0, max=1.0, help="Relative MIP gap; overrides scenario.yaml")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="Solver threads per plan; overrides scenario.yaml")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write report.html")] = False,
+    force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """EV hosting capacity per transformer (bisection on the EV multiple); write hosting.csv, bisection.csv,
     summary.md and report.html."""
     from vpp_sched import hosting as study
+    from vpp_sched.outfolder import OutFolder
     from vpp_sched.scenario import load_scenario
     from vpp_sched.study_output import write_hosting
     from vpp_sched.whatif import VaryError, executor_for, parse_policies
@@ -48,13 +51,16 @@ def hosting(
         err(f"error: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
     with exit_codes(debug):
-        sc = load_scenario(scenario)
-        options = study_options(sc.config.solver, time_limit, mip_gap, threads, HOSTING_TIME_LIMIT_S)
-        n = len(transformer) if transformer else len(study.default_transformers(sc))
-        with executor_for(scheduler, workers, tasks=n) as ex:
-            result = study.run_hosting(sc, transformer, policies, seed=seed, method=method, options=options,
-                                       tolerance=tolerance, executor=ex)
-        folder = write_hosting(result, out, report=not no_report)
+        sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the study
+        with OutFolder(out, "hosting", inputs=[scenario_folder(scenario), *scenario_files(sc)],
+                       force=force) as out_folder:
+            options = study_options(sc.config.solver, time_limit, mip_gap, threads, HOSTING_TIME_LIMIT_S)
+            n = len(transformer) if transformer else len(study.default_transformers(sc))
+            with executor_for(scheduler, workers, tasks=n) as ex:
+                result = study.run_hosting(sc, transformer, policies, seed=seed, method=method, options=options,
+                                           tolerance=tolerance, executor=ex)
+            write_hosting(result, out_folder, report=not no_report)
+        folder = out_folder.path
         t = result.table
         typer.echo(f"hosting study written to {folder}")
         typer.echo(f"  {len(t)} transformer(s) in {result.wall_seconds:.1f} s ({result.executor}, "

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
+from vpp_sched.cli.errors import err, exit_codes
+from vpp_sched.cli.out import scenario_folder
 from vpp_sched.cli.ven import (Baseline, CapacityUnit, LevelFractions, LevelKw, Penalty, Price,
                                mapping_from_options)
 from vpp_sched.errors import InputError
@@ -23,7 +24,8 @@ def import_openadr(
     baseline: Baseline = "uncontrolled",
     price: Price = 0.0,
     penalty: Penalty = 5.0,
-    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a scenario folder vpp-sched wrote earlier at OUT "
+                                                        "(a folder it did not write is never replaced)")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """Convert the events of a stored oadrDistributeEvent into DR events of a copy of the scenario.
@@ -33,9 +35,11 @@ def import_openadr(
     mapping = mapping_from_options(level_fractions, level_kw, capacity_unit, baseline, price, penalty)
     from vpp_sched.openadr import convert_event, write_scenario_with_events
     from vpp_sched.openadr.messages import read_distribute_event
+    from vpp_sched.outfolder import check_target
     from vpp_sched.scenario import load_scenario
 
     with exit_codes(debug):
+        check_target(out, "scenario", [scenario_folder(scenario), event_xml], force=force)  # before any work
         oadr_events = read_distribute_event(event_xml)
         sc = load_scenario(scenario)
         events, problems = [], []
@@ -49,11 +53,7 @@ def import_openadr(
             events += conv.events
         if problems:
             raise InputError(problems)
-        try:
-            folder = write_scenario_with_events(scenario, events, out, overwrite=force)
-        except FileExistsError as exc:
-            err(f"error: {exc}")
-            raise typer.Exit(EXIT_USAGE) from None
+        folder = write_scenario_with_events(scenario, events, out, overwrite=force)
         typer.echo(f"scenario written to {folder} with {len(events)} DR event(s) from {event_xml}:")
         for ev in events:
             scope = "all" if ev.scope == "all" else " ".join(ev.scope)

@@ -14,14 +14,17 @@ from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
 def import_simbench(
     dir: Annotated[Path, typer.Argument(help="Folder with the SimBench CSV tables (Transformer.csv, Load.csv, LoadProfile.csv, ...)")],
     out: Annotated[Path, typer.Argument(help="Scenario folder to write")],
-    day: Annotated[datetime, typer.Option("--day", formats=["%Y-%m-%d"], help="Scenario day YYYY-MM-DD; its base load is the 2016 day with the same weekday nearest its day of year")],
+    day: Annotated[datetime, typer.Option("--day", formats=["%Y-%m-%d"], help="Scenario day YYYY-MM-DD: the horizon runs from its 12:00 local to the next day's 12:00 "
+                                                                               "(noon to noon, as the rest of vpp-sched plans; see --start-hour, --slots); "
+                                                                               "its base load is the 2016 day with the same weekday nearest its day of year")],
     timezone: Annotated[str, typer.Option(help="IANA time zone of the scenario; the profiles' clock time is kept")] = "Asia/Shanghai",
-    start_hour: Annotated[int, typer.Option("--start-hour", min=0, max=23, help="Local hour of the first slot (12: noon to noon)")] = 0,
+    start_hour: Annotated[int, typer.Option("--start-hour", min=0, max=23, help="Local hour of the first slot; default 12 (noon to noon), 0 for midnight to midnight")] = 12,
     slots: Annotated[int, typer.Option(min=1, help="Number of 15-minute slots")] = 96,
     power_factor: Annotated[float, typer.Option("--power-factor", help="Power factor of every transformer [-]")] = 0.95,
     max_loading_pu: Annotated[float, typer.Option("--max-loading-pu", help="Loading limit of every transformer [-]")] = 1.0,
     name: Annotated[Optional[str], typer.Option(help="Scenario name; default the grid folder's name")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a scenario folder vpp-sched wrote earlier at OUT "
+                                                        "(a folder it did not write is never replaced)")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """Write transformers, base load, an empty evs.csv and scenario.yaml from a SimBench grid."""
@@ -31,7 +34,7 @@ def import_simbench(
         try:
             result = _import(dir, out, day.date(), timezone, start_hour=start_hour, slots=slots,
                              power_factor=power_factor, max_loading_pu=max_loading_pu, name=name, overwrite=force)
-        except (ValueError, FileExistsError) as exc:
+        except ValueError as exc:
             err(f"error: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
         days = ", ".join(d.isoformat() for d in result.profile_days)

@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import err, exit_codes
+from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.cli.progress import progress_status
+from vpp_sched.outfolder import OutFolder
 from vpp_sched.output import write_plan
 from vpp_sched.parallel import get_executor
 from vpp_sched.planner import plan_day
@@ -20,7 +22,7 @@ from vpp_sched.solve import METHODS
 
 def plan(
     scenario: Annotated[Optional[Path], typer.Argument(help="Scenario folder or scenario.yaml; default: the bundled Zezhou demo")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Plan folder to write (replaced when complete)")] = Path("plan"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Plan folder to write: new, empty or an earlier plan folder (replaced when complete)")] = Path("plan"),
     method: Annotated[str, typer.Option(help=f"auto | {' | '.join(METHODS)}: auto decomposes large portfolios")] = "auto",
     scheduler: Annotated[Optional[str], typer.Option(help="Where decomposed blocks run: serial | threads | local | tcp://host:8786; default threads on every core")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Workers (threads or local processes) of the executor; default the cores")] = None,
@@ -30,6 +32,7 @@ def plan(
     parquet: Annotated[bool, typer.Option(help="Also write Parquet copies of the tables")] = True,
     report: Annotated[bool, typer.Option(help="Write report.html (figures and KPIs, opens offline)")] = True,
     ocpp: Annotated[Optional[str], typer.Option("--ocpp", help="Also write ocpp/ SetChargingProfile requests: 1.6 | 2.0.1")] = None,
+    force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """Plan tomorrow: orderly EV charging, station batteries and PV, DR events."""
@@ -48,27 +51,29 @@ def plan(
     with exit_codes(debug), progress_status() as say:
         say("reading the scenario")
         t0 = time.perf_counter()
-        sc = load_scenario(scenario)
+        sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the solve
         read_s = time.perf_counter() - t0
-        overrides = {k: v for k, v in (("time_limit_s", time_limit), ("mip_rel_gap", mip_gap),
-                                       ("threads", threads)) if v is not None}
-        options = sc.config.solver.model_copy(update=overrides)
-        with get_executor(scheduler, workers) as executor:
-            run = plan_day(sc, method=method, options=options, progress=say, executor=executor)
-        run.plan.kpis["timing"]["read_s"] = read_s
-        t_write = time.perf_counter()
-        if report:
-            from vpp_sched.report import report_writer  # matplotlib: imported only when a report is written
+        with OutFolder(out, "plan", inputs=[scenario_folder(scenario), *scenario_files(sc)], force=force) as folder:
+            overrides = {k: v for k, v in (("time_limit_s", time_limit), ("mip_rel_gap", mip_gap),
+                                           ("threads", threads)) if v is not None}
+            options = sc.config.solver.model_copy(update=overrides)
+            with get_executor(scheduler, workers) as executor:
+                run = plan_day(sc, method=method, options=options, progress=say, executor=executor)
+            run.plan.kpis["timing"]["read_s"] = read_s
+            t_write = time.perf_counter()
+            if report:
+                from vpp_sched.report import report_writer  # matplotlib: imported only when a report is written
 
-            extra["report"] = report_writer(run)
-        say("writing the plan")
-        folder = write_plan(run.plan, out, parquet=parquet, extra=extra)
-        _summary(run.plan.kpis, folder, write_s=time.perf_counter() - t_write)
+                extra["report"] = report_writer(run)
+            say("writing the plan")
+            write_plan(run.plan, folder, parquet=parquet, extra=extra)
+        _summary(run.plan, folder.path, write_s=time.perf_counter() - t_write, dt_h=run.problem.dt_h)
         for line in run.plan.warnings:
             err(f"warning: {line}")
 
 
-def _summary(k: dict, folder: Path, write_s: float) -> None:
+def _summary(plan, folder: Path, write_s: float, dt_h: float) -> None:
+    k = plan.kpis
     u, t = k["uncontrolled"], k["timing"]
     typer.echo(f"plan written to {folder}")
     typer.echo(f"  status {k['status']}, gap {k['mip_gap']:.3%}, build {k['build_seconds']:.2f} s, "
@@ -82,3 +87,13 @@ def _summary(k: dict, folder: Path, write_s: float) -> None:
     typer.echo(f"  max loading {k['max_loading_pu']:.2f} pu, {k['overloaded_transformers']} transformer(s) "
                f"overloaded (uncontrolled {u['max_loading_pu']:.2f} pu, {u['overloaded_transformers']})")
     typer.echo(f"  unmet EV energy {kwh_text(k['unmet_energy_kwh'])} kWh in {k['evs_short']} EV(s)")
+    if len(plan.events):
+        typer.echo(f"  DR events: {dr_event_text(plan.events, plan.dr_events, dt_h)}")
+
+
+def dr_event_text(events, slots, dt_h: float) -> str:
+    """How each DR event did, e.g. ``DR1 100.0% of target, 0.0 kWh short`` (compliance, shortfall energy)."""
+    short_kwh = slots.groupby("event_id").shortfall_kw.sum() * dt_h
+    return "; ".join(f"{e.event_id} {e.compliance_pct:.1f}% of target, "
+                     f"{kwh_text(float(short_kwh.get(e.event_id, 0.0)))} kWh short"
+                     for e in events.itertuples())

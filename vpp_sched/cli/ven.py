@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
+from vpp_sched.cli.interrupt import Interrupted, Terminated
+from vpp_sched.cli.out import Force, scenario_folder
 
 LEVELS_HELP = "SIMPLE levels 1,2,3 as fractions of the scope's flexible (uncontrolled EV) load in the interval"
 LEVEL_KW_HELP = "SIMPLE levels 1,2,3 as kW; overrides --level-fractions"
@@ -53,7 +57,7 @@ def _three(text: str, option: str) -> tuple[float, float, float]:
 def ven(
     vtn_url: Annotated[str, typer.Option("--vtn-url", help="The VTN's OpenADR 2.0b endpoint, e.g. http://host:8080/OpenADR2/Simple/2.0b")],
     ven_name: Annotated[str, typer.Option("--ven-name", help="This VEN's name, as registered with the VTN")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Plan folder, rewritten after every event")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Plan folder, rewritten after every event: new, empty or an earlier plan folder")],
     scenario: Annotated[Optional[Path], typer.Option("--scenario", help="Scenario folder or scenario.yaml; default: the bundled demo")] = None,
     ven_id: Annotated[Optional[str], typer.Option("--ven-id", help="A venID already assigned by the VTN")] = None,
     max_events: Annotated[Optional[int], typer.Option("--max-events", min=1, help="Stop after deciding on N events")] = None,
@@ -68,11 +72,13 @@ def ven(
     method: Annotated[str, typer.Option(help="auto | lean | pyomo | decomposed, as for `plan`")] = "auto",
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help="Solver time limit per plan [s]")] = None,
     parquet: Annotated[bool, typer.Option(help="Also write Parquet copies of the tables")] = True,
+    force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks and openleadr's log")] = False,
 ) -> None:
     """Run an OpenADR 2.0b VEN: take each event, opt in or out by what the plan can deliver, re-plan."""
     mapping = mapping_from_options(level_fractions, level_kw, capacity_unit, baseline, price, penalty)
     from vpp_sched.openadr.ven import VenSession, VtnError, run_ven
+    from vpp_sched.outfolder import check_target
     from vpp_sched.scenario import load_scenario
     from vpp_sched.solve import METHODS
 
@@ -82,20 +88,46 @@ def ven(
 
     logging.getLogger("openleadr").setLevel(logging.INFO if debug else logging.ERROR)
     with exit_codes(debug):
+        inputs = [scenario_folder(scenario)]
+        check_target(out, "plan", inputs, force=force)  # before registering with the VTN
         sc = load_scenario(scenario)
         options = sc.config.solver.model_copy(update={"time_limit_s": time_limit}) if time_limit else None
         session = VenSession(sc, out, mapping, options=options, min_compliance_pct=min_compliance, method=method,
-                             parquet=parquet)
+                             parquet=parquet, inputs=inputs, force=force)
 
         def say(event: dict, opt: str, reason: str) -> None:
             typer.echo(f"event {event['event_descriptor']['event_id']}: {opt}: {reason}; plan written to {out}")
 
+        terminated = []
         try:
-            decided = asyncio.run(run_ven(session, vtn_url, ven_name, ven_id=ven_id, max_events=max_events,
-                                          timeout_s=timeout, on_decision=say))
+            with _asyncio_stops(terminated):
+                decided = asyncio.run(run_ven(session, vtn_url, ven_name, ven_id=ven_id, max_events=max_events,
+                                              timeout_s=timeout, on_decision=say))
         except VtnError as exc:
             err(f"error: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
-        except KeyboardInterrupt:  # Ctrl-C is how an unbounded VEN ends; the plan written last stands
+        except (KeyboardInterrupt, Interrupted):  # Ctrl-C is how an unbounded VEN ends; the plan written last stands
             decided = len(session.log)
         typer.echo(f"VEN stopped after {decided} event(s)")
+        if terminated:
+            raise Terminated()
+
+
+@contextlib.contextmanager
+def _asyncio_stops(terminated: list):
+    """Ctrl-C and SIGTERM as asyncio expects them while the VEN runs.
+
+    asyncio.run cancels its task cleanly on Ctrl-C only under Python's default SIGINT handler; an
+    exception raised by our handler inside a task would be kept by that task instead of ending the
+    VEN. SIGTERM is turned into the same clean stop and reported (exit 143) once the VEN is down.
+    Plans are written between awaits, so a stop never cuts a write in two."""
+    def term(signum, frame):
+        terminated.append(signum)
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler), signal.signal(signal.SIGTERM, term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])

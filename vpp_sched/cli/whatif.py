@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import EXIT_SOLVER, EXIT_USAGE, err, exit_codes
+from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.solve import METHODS
 
 #: Per-plan time limit of a study unless --time-limit says otherwise [s] (the scenario's when lower).
@@ -36,7 +37,7 @@ def whatif(
                     "Keys: transformers.<ID>.rated_kva|power_factor|max_loading_pu|feeder_id, evs.scale, "
                     "stations.<ID>.battery.<field> (capacity_kwh=0 removes it), stations.<ID>.pv.<field>, tariff.scale")] = None,
     policy: Annotated[str, typer.Option(help="Policies, comma-separated: uncontrolled (no solve), orderly (the plan)")] = "uncontrolled,orderly",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Study folder to write (replaced when complete)")] = Path("whatif"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Study folder to write: new, empty or an earlier what-if folder (replaced when complete)")] = Path("whatif"),
     scheduler: Annotated[Optional[str], typer.Option(help=SCHEDULER_HELP)] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Runs at once (default: the cores; 1 = serial)")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the EV resampling of evs.scale")] = 0,
@@ -45,10 +46,12 @@ def whatif(
     mip_gap: Annotated[Optional[float], typer.Option("--mip-gap", min=0.0, max=1.0, help="Relative MIP gap; overrides scenario.yaml")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="Solver threads per plan; overrides scenario.yaml")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write report.html")] = False,
+    force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """What-if study: plan every combination of --vary values; write cases.csv, summary.md and report.html."""
     from vpp_sched import whatif as study
+    from vpp_sched.outfolder import OutFolder
     from vpp_sched.scenario import load_scenario
     from vpp_sched.study_output import write_whatif
 
@@ -62,16 +65,18 @@ def whatif(
         err(f"error: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
     with exit_codes(debug):
-        sc = load_scenario(scenario)
+        sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the study
         study.check_varies(sc, varies)
-        options = study_options(sc.config.solver, time_limit, mip_gap, threads)
-        n_cases = len(study.cross_product(varies))
-        typer.echo(f"{n_cases} case(s) x {len(policies)} polic{'y' if len(policies) == 1 else 'ies'}, "
-                   f"time limit {options.time_limit_s:g} s per plan", err=True)
-        with study.executor_for(scheduler, workers, tasks=n_cases) as ex:
-            result = study.run_whatif(sc, varies, policies, seed=seed, method=method, options=options, executor=ex)
-        folder = write_whatif(result, out, report=not no_report)
-        _summary(result, folder)
+        with OutFolder(out, "whatif", inputs=[scenario_folder(scenario), *scenario_files(sc)], force=force) as folder:
+            options = study_options(sc.config.solver, time_limit, mip_gap, threads)
+            n_cases = len(study.cross_product(varies))
+            typer.echo(f"{n_cases} case(s) x {len(policies)} polic{'y' if len(policies) == 1 else 'ies'}, "
+                       f"time limit {options.time_limit_s:g} s per plan", err=True)
+            with study.executor_for(scheduler, workers, tasks=n_cases) as ex:
+                result = study.run_whatif(sc, varies, policies, seed=seed, method=method, options=options,
+                                          executor=ex)
+            write_whatif(result, folder, report=not no_report)
+        _summary(result, folder.path)
         for line in result.warnings:
             err(f"warning: {line}")
         if len(result.cases) and len(result.failed) == len(result.cases):

@@ -11,6 +11,7 @@ import yaml
 
 from vpp_sched.config import DREvent, ScenarioConfig
 from vpp_sched.errors import InputError
+from vpp_sched.outfolder import check_target
 from vpp_sched.output import atomic_folder
 from vpp_sched.scenario import Scenario, default_scenario_path, load_scenario
 
@@ -35,21 +36,22 @@ def write_scenario_with_events(source: Path | str | None, events: list[DREvent],
     ``dr_events``, and copies of the tables it names (a table outside the source folder is named by
     its absolute path instead). The new folder is loaded and checked before it is moved into place.
 
+    ``out`` must be new or empty, or (with ``overwrite``) a scenario folder vpp-sched wrote; it
+    may not hold the source scenario.
+
     Raises
     ------
-    FileExistsError
-        ``out`` exists and ``overwrite`` is false.
+    OutFolderError
+        ``out`` may not be written (:func:`vpp_sched.outfolder.check_target`).
     InputError
         The new scenario does not load (e.g. an event id already in the scenario).
     """
     src = Path(source) if source is not None else default_scenario_path()
     file = src / "scenario.yaml" if src.is_dir() else src
     folder = file.parent.resolve()
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; give another folder or --force to replace it")
+    out = check_target(out, "scenario", [folder], force=overwrite)
     raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, "scenario", [folder], force=overwrite) as tmp:
         for key, get, put in _file_refs(raw):
             target = (folder / get()).resolve()
             if target.is_relative_to(folder):
@@ -64,7 +66,7 @@ def write_scenario_with_events(source: Path | str | None, events: list[DREvent],
         (tmp / "scenario.yaml").write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True),
                                            encoding="utf-8")
         load_scenario(tmp)  # nothing is moved into place unless it loads
-    return out.resolve()
+    return out
 
 
 def _file_refs(raw: dict):

@@ -40,8 +40,9 @@ class VenSession:
 
     def __init__(self, scenario: Scenario, out: Path | str, mapping: SignalMapping = SignalMapping(),
                  options: SolverOptions | None = None, min_compliance_pct: float = 99.0, method: str = "auto",
-                 parquet: bool = True):
+                 parquet: bool = True, inputs: list[Path] = (), force: bool = False):
         self.base, self.out, self.mapping, self.options = scenario, Path(out), mapping, options
+        self.inputs, self.force = list(inputs), force  # the write rules of vpp_sched.outfolder, every write
         self.min_compliance_pct, self.method, self.parquet = min_compliance_pct, method, parquet
         self.taken: dict[str, list[DREvent]] = {}   # OpenADR event id -> our DR events
         self.log: list[dict] = []
@@ -93,7 +94,9 @@ class VenSession:
             "notes": "; ".join(conv.notes) if conv else ""})
         if self.run is None:
             self.run = plan_day(self.scenario(), method=self.method, options=self.options)
-        write_plan(self.run.plan, self.out, parquet=self.parquet, extra={LOG_FILE: self._write_log})
+        write_plan(self.run.plan, self.out, parquet=self.parquet, extra={LOG_FILE: self._write_log},
+                   inputs=self.inputs, force=self.force)
+        self.force = False  # from now on self.out is our own plan folder
         return opt, reason
 
     def _write_log(self, folder: Path) -> None:
