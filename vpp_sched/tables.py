@@ -8,15 +8,23 @@ All problems of a table are collected before anything is raised, so one run list
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from vpp_sched.timeutil import parse_times
+from vpp_sched.config import (EARLIEST_YEAR, LATEST_YEAR, MAX_EV_ENERGY_KWH, MAX_EV_POWER_KW, MAX_POWER_KW,
+                              MAX_RATED_KVA, id_problem)
+from vpp_sched.errors import echo, quoted
+from vpp_sched.timeutil import parse_times, time_problem
 
 MAX_LINES_PER_FIELD = 20  # a broken export should not print 100,000 lines
+#: Largest table read [bytes]: a county's evs.csv of 100,000 EVs is ~10 MB, weeks of metered
+#: history for thousands of transformers a few hundred MB.
+MAX_TABLE_BYTES = 1024 ** 3
+_HEADER_PEEK_BYTES = 1 << 20
 
 
 @dataclass
@@ -27,12 +35,18 @@ class Problems:
     _counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(self, message: str, key: tuple[str, str] | None = None) -> None:
-        if key is not None:
-            n = self._counts.get(key, 0) + 1
-            self._counts[key] = n
-            if n > MAX_LINES_PER_FIELD:
-                return
+        if self.full(key, count=True):
+            return
         self.lines.append(message)
+
+    def full(self, key: tuple[str, str] | None, count: bool = False) -> bool:
+        """True when ``key`` has had its :data:`MAX_LINES_PER_FIELD` lines (``count``: and count one more)."""
+        if key is None:
+            return False
+        n = self._counts.get(key, 0) + (1 if count else 0)
+        if count:
+            self._counts[key] = n
+        return n > MAX_LINES_PER_FIELD if count else n >= MAX_LINES_PER_FIELD
 
     def close(self) -> list[str]:
         extra = [f"{file}: {n - MAX_LINES_PER_FIELD} more problems with field {col} not listed"
@@ -43,20 +57,73 @@ class Problems:
         return bool(self.lines)
 
 
+def _file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a table before opening it, or ``None``."""
+    if not path.exists():
+        return f"file not found at {path}"
+    if path.is_dir():
+        return f"{path} is a folder, not a CSV file"
+    if not path.is_file():
+        return f"{path} is not a regular file"
+    size = path.stat().st_size
+    if size > MAX_TABLE_BYTES:
+        return f"{size / 1e6:,.0f} MB is larger than the {MAX_TABLE_BYTES / 1e6:,.0f} MB vpp-sched reads"
+    return None
+
+
+def _header_problem(path: Path) -> str | None:
+    """Why the file's first line is not the header of a comma-separated UTF-8 table, or ``None``.
+
+    Judged on the first line alone, so that a wrong delimiter or encoding is one line, not a
+    complaint about every column; the line itself is never echoed (it may not be ours to show).
+    """
+    with open(path, "rb") as f:
+        head = f.read(_HEADER_PEEK_BYTES)
+    if b"\0" in head:
+        return "is a binary file, not CSV text"
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        line = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.end < len(first) or exc.reason != "unexpected end of data":
+            return (f"not UTF-8 text (byte 0x{first[exc.start]:02x} at position {exc.start}); "
+                    "save it as UTF-8 (e.g. not GBK)")
+        line = first[:exc.start].decode("utf-8-sig")   # the peek cut a character short
+    if not line.strip():
+        return "the first line is empty; it must be the header (column names)"
+    if "," not in line:
+        for sep, name in ((";", "';'"), ("\t", "tabs")):
+            if sep in line:
+                return f"columns are separated by {name}; vpp-sched reads comma-separated CSV"
+    names = [c.strip() for c in next(csv.reader([line]))]
+    for j, name in enumerate(names):
+        if name and name in names[:j]:
+            return f"column {echo(name)} appears twice in the header (columns {names.index(name) + 1} and {j + 1})"
+    return None
+
+
 class Table:
     """One CSV file being checked: raw text cells, typed columns, and where each row came from."""
 
     def __init__(self, path: Path, label: str, id_col: str | None, problems: Problems):
-        self.path, self.label, self.id_col, self.problems = path, label, id_col, problems
+        self.path, self.label, self.id_col, self.problems = Path(path), label, id_col, problems
         self.ok = False
+        problem = _file_problem(self.path)
         try:
-            self.raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                                   comment=None)
-        except FileNotFoundError:
-            problems.add(f"{label}: file not found at {path}")
-            return
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            problems.add(f"{label}: not a readable CSV table ({str(exc).strip()})")
+            problem = problem or _header_problem(self.path)
+            if problem is None:
+                self.raw = pd.read_csv(self.path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                                       comment=None, encoding="utf-8-sig")
+        except PermissionError:
+            problem = "cannot be read (permission denied)"
+        except UnicodeDecodeError as exc:
+            problem = f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position {exc.start}); save it as UTF-8"
+        except pd.errors.EmptyDataError:
+            problem = "is empty; it needs a header line and rows"
+        except (pd.errors.ParserError, OSError, ValueError) as exc:
+            problem = f"not a readable CSV table ({echo(str(exc).strip(), 200)})"
+        if problem is not None:
+            problems.add(f"{label}: {problem}")
             return
         self.raw.columns = [str(c).strip() for c in self.raw.columns]
         self.raw = self.raw.apply(lambda c: c.str.strip())
@@ -66,18 +133,27 @@ class Table:
         """``file row N (id_col=value)`` for positional row ``i``."""
         ident = ""
         if self.id_col and self.id_col in self.raw.columns:
-            ident = f" ({self.id_col}={self.raw[self.id_col].iat[i]})"
+            ident = f" ({self.id_col}={echo(self.raw[self.id_col].iat[i])})"
         return f"{self.label} row {i + 1}{ident}"
 
     def report(self, mask: np.ndarray, column: str, message) -> None:
-        """Add one problem per row where ``mask``; ``message(i)`` says what is wrong."""
+        """Add one problem per row where ``mask``; ``message(i)`` says what is wrong.
+
+        Messages past the cap of :class:`Problems` are counted, not built (100,000 bad rows
+        must not cost 100,000 formatted lines).
+        """
+        key = (self.label, column)
         for i in np.flatnonzero(mask):
-            self.problems.add(f"{self.where(int(i))}: {column} {message(int(i))}", (self.label, column))
+            if self.problems.full(key):
+                self.problems.add("", key)          # counted only
+                continue
+            self.problems.add(f"{self.where(int(i))}: {column} {message(int(i))}", key)
 
     def require(self, columns: list[str]) -> bool:
         missing = [c for c in columns if c not in self.raw.columns]
+        found = ", ".join(echo(c, 40) for c in self.raw.columns[:20]) + (", ..." if len(self.raw.columns) > 20 else "")
         for c in missing:
-            self.problems.add(f"{self.label}: missing column {c} (columns found: {', '.join(self.raw.columns)})")
+            self.problems.add(f"{self.label}: missing column {c} (columns found: {found})")
         return not missing
 
     def text(self, column: str, allow_empty: bool = False) -> pd.Series:
@@ -86,41 +162,66 @@ class Table:
             self.report((values == "").to_numpy(), column, lambda i: "is empty")
         return values
 
+    def ids(self, column: str) -> pd.Series:
+        """An id column: not empty, printable, not over-long (:func:`~vpp_sched.config.id_problem`)."""
+        values = self.text(column)
+        odd = values.str.len().gt(64).to_numpy() | ~values.map(str.isprintable).to_numpy(dtype=bool)
+        reasons = {int(i): id_problem(values.iat[int(i)]) for i in np.flatnonzero(odd)}
+        self.report(np.array([reasons.get(i) is not None for i in range(len(values))], dtype=bool), column,
+                    lambda i: f"{quoted(values.iat[i])} {reasons[i]}")
+        return values
+
     def number(self, column: str, minimum: float | None = None, strict: bool = False,
-               maximum: float | None = None, default: float | None = None) -> pd.Series:
-        """A numeric column; empty, non-numeric, NaN or out-of-range cells are problems."""
+               maximum: float | None = None, default: float | None = None, unit: str | None = None) -> pd.Series:
+        """A numeric column; empty, non-numeric, NaN or out-of-range cells are problems.
+
+        With ``unit``, an out-of-range cell is reported with the whole range (``energy_kwh 1e+308 is
+        outside 0..2000 kWh``); without it, with the bound it breaks.
+        """
         if column not in self.raw.columns and default is not None:
             return pd.Series(default, index=self.raw.index, dtype=float)
         raw = self.raw[column]
         values = pd.to_numeric(raw, errors="coerce").astype(float)
         bad = ~np.isfinite(values.to_numpy())
-        self.report(bad, column, lambda i: f"{raw.iat[i]!r} is not a number" if raw.iat[i] else "is empty")
+        self.report(bad, column, lambda i: f"{quoted(raw.iat[i])} is not a number" if raw.iat[i] else "is empty")
         v = values.to_numpy()
-        if minimum is not None:
-            low = ~bad & ((v <= minimum) if strict else (v < minimum))
-            word = "greater than" if strict else "at least"
-            self.report(low, column, lambda i: f"{raw.iat[i]} must be {word} {minimum:g}")
-        if maximum is not None:
-            high = ~bad & (v > maximum)
-            self.report(high, column, lambda i: f"{raw.iat[i]} must be at most {maximum:g}")
+        low = ~bad & ((v <= minimum) if strict else (v < minimum)) if minimum is not None else np.zeros(len(v), bool)
+        high = ~bad & (v > maximum) if maximum is not None else np.zeros(len(v), bool)
+        if unit is not None:
+            span = f"{_g(minimum) if minimum is not None else '-inf'}..{_g(maximum) if maximum is not None else 'inf'}"
+            span += f" {unit}" if unit else ""
+            span += f" ({_g(minimum)} excluded)" if strict and minimum is not None else ""
+            self.report(low | high, column, lambda i: f"{_g(v[i])} is outside {span}")
+            return values
+        word = "greater than" if strict else "at least"
+        self.report(low, column, lambda i: f"{echo(raw.iat[i])} must be {word} {minimum:g}")
+        self.report(high, column, lambda i: f"{echo(raw.iat[i])} must be at most {maximum:g}")
         return values
 
     def time(self, column: str, tz: str) -> pd.Series:
-        times, bad = parse_times(self.raw[column], tz)
-        self.report(bad, column, lambda i: f"{self.raw[column].iat[i]!r} is not an ISO 8601 time "
-                                           "(e.g. 2026-11-27T19:15:00+08:00)")
-        return times
+        raw = self.raw[column]
+        times, bad = parse_times(raw, tz)
+        self.report(bad, column, lambda i: time_problem(raw.iat[i], tz))
+        years = times.dt.year.to_numpy(dtype=float, na_value=np.nan)
+        far = ~bad & ((years < EARLIEST_YEAR) | (years > LATEST_YEAR))
+        self.report(far, column, lambda i: f"{echo(raw.iat[i])} is outside the years {EARLIEST_YEAR}..{LATEST_YEAR}")
+        return times.where(~far)
 
     def unique(self, column: str) -> None:
         values = self.raw[column]
         dup = values.duplicated(keep="first").to_numpy() & (values != "").to_numpy()
-        self.report(dup, column, lambda i: f"{values.iat[i]} is a duplicate "
+        self.report(dup, column, lambda i: f"{echo(values.iat[i])} is a duplicate "
                                            f"(first at row {int(np.flatnonzero((values == values.iat[i]).to_numpy())[0]) + 1})")
 
     def known(self, column: str, known: set[str], of_what: str) -> None:
         values = self.raw[column]
         bad = (~values.isin(known) & (values != "")).to_numpy()
-        self.report(bad, column, lambda i: f"{values.iat[i]} is not a known {of_what}")
+        self.report(bad, column, lambda i: f"{echo(values.iat[i])} is not a known {of_what}")
+
+
+def _g(x: float) -> str:
+    """A bound or value for a message: 2000, 0.95, 1e+308 (no 1e+03 for round thousands)."""
+    return f"{x:.0f}" if float(x).is_integer() and abs(x) < 1e9 else f"{x:g}"
 
 
 def read_transformers(path: Path, label: str, problems: Problems) -> pd.DataFrame | None:
@@ -129,10 +230,10 @@ def read_transformers(path: Path, label: str, problems: Problems) -> pd.DataFram
     if not t.ok or not t.require(["transformer_id", "rated_kva", "power_factor", "max_loading_pu"]):
         return None
     df = pd.DataFrame({
-        "transformer_id": t.text("transformer_id"),
-        "rated_kva": t.number("rated_kva", minimum=0, strict=True),
-        "power_factor": t.number("power_factor", minimum=0, strict=True, maximum=1),
-        "max_loading_pu": t.number("max_loading_pu", minimum=0, strict=True, maximum=5),
+        "transformer_id": t.ids("transformer_id"),
+        "rated_kva": t.number("rated_kva", minimum=0, strict=True, maximum=MAX_RATED_KVA, unit="kVA"),
+        "power_factor": t.number("power_factor", minimum=0, strict=True, maximum=1, unit=""),
+        "max_loading_pu": t.number("max_loading_pu", minimum=0, strict=True, maximum=5, unit="pu"),
         "feeder_id": t.raw["feeder_id"] if "feeder_id" in t.raw.columns else "",
     })
     t.unique("transformer_id")
@@ -147,8 +248,9 @@ def read_feeders(path: Path, label: str, problems: Problems) -> pd.DataFrame | N
     t = Table(path, label, "feeder_id", problems)
     if not t.ok or not t.require(["feeder_id", "capacity_kw"]):
         return None
-    df = pd.DataFrame({"feeder_id": t.text("feeder_id"),
-                       "capacity_kw": t.number("capacity_kw", minimum=0, strict=True)})
+    df = pd.DataFrame({"feeder_id": t.ids("feeder_id"),
+                       "capacity_kw": t.number("capacity_kw", minimum=0, strict=True, maximum=MAX_POWER_KW,
+                                               unit="kW")})
     t.unique("feeder_id")
     return df
 
@@ -167,13 +269,13 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
     if not t.ok or not t.require(cols):
         return None
     df = pd.DataFrame({
-        "ev_id": t.text("ev_id"),
+        "ev_id": t.ids("ev_id"),
         "transformer_id": t.text("transformer_id"),
         "arrival": t.time("arrival", tz),
         "departure": t.time("departure", tz),
-        "energy_kwh": t.number("energy_kwh", minimum=0),
-        "max_power_kw": t.number("max_power_kw", minimum=0),
-        "min_power_kw": t.number("min_power_kw", minimum=0, default=0.0),
+        "energy_kwh": t.number("energy_kwh", minimum=0, maximum=MAX_EV_ENERGY_KWH, unit="kWh"),
+        "max_power_kw": t.number("max_power_kw", minimum=0, maximum=MAX_EV_POWER_KW, unit="kW"),
+        "min_power_kw": t.number("min_power_kw", minimum=0, maximum=MAX_EV_POWER_KW, default=0.0, unit="kW"),
     })
     t.unique("ev_id")
     if transformer_ids is not None:
@@ -182,7 +284,8 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
     t.report(order, "departure", lambda i: f"{df.departure.iat[i].isoformat()} is not after arrival "
                                            f"{df.arrival.iat[i].isoformat()}")
     # only between powers that are valid on their own (a negative max_power_kw is reported above)
-    over = ((df.min_power_kw > df.max_power_kw) & (df.max_power_kw >= 0) & (df.min_power_kw >= 0)).to_numpy()
+    valid = df.max_power_kw.between(0, MAX_EV_POWER_KW) & df.min_power_kw.between(0, MAX_EV_POWER_KW)
+    over = ((df.min_power_kw > df.max_power_kw) & valid).to_numpy()
     t.report(over, "min_power_kw", lambda i: f"{df.min_power_kw.iat[i]:g} exceeds max_power_kw "
                                              f"{df.max_power_kw.iat[i]:g}")
     if "v2g" in t.raw.columns:
@@ -200,24 +303,24 @@ def _read_v2g(t: Table, df: pd.DataFrame, charge_efficiency: float) -> None:
     are required where ``v2g`` is true, and the requested energy must fit in the battery.
     """
     flag = t.raw["v2g"].str.lower()
-    t.report((~flag.isin(_TRUE | _FALSE)).to_numpy(), "v2g", lambda i: f"{t.raw['v2g'].iat[i]!r} is not true/false")
+    t.report((~flag.isin(_TRUE | _FALSE)).to_numpy(), "v2g", lambda i: f"{quoted(t.raw['v2g'].iat[i])} is not true/false")
     v2g = flag.isin(_TRUE).to_numpy()
     df["v2g"] = v2g
 
-    def optional(column: str, maximum: float | None = None) -> pd.Series:
+    def optional(column: str, maximum: float, unit: str) -> pd.Series:
         raw = t.raw[column] if column in t.raw.columns else pd.Series("", index=t.raw.index)
         values = pd.to_numeric(raw, errors="coerce").astype(float)
         v = values.to_numpy()
         bad = v2g & ~np.isfinite(v) & (raw != "").to_numpy()
-        t.report(bad, column, lambda i: f"{raw.iat[i]!r} is not a number")
-        out_of_range = v2g & np.isfinite(v) & ((v < 0) | ((v > maximum) if maximum is not None else False))
-        t.report(out_of_range, column, lambda i: f"{raw.iat[i]} must be at least 0"
-                 + (f" and at most {maximum:g}" if maximum is not None else ""))
+        t.report(bad, column, lambda i: f"{quoted(raw.iat[i])} is not a number")
+        out_of_range = v2g & np.isfinite(v) & ((v < 0) | (v > maximum))
+        t.report(out_of_range, column, lambda i: f"{echo(raw.iat[i])} must be at least 0 and at most {_g(maximum)}"
+                 + (f" {unit}" if unit else ""))
         return values
 
-    discharge = optional("max_discharge_kw")
+    discharge = optional("max_discharge_kw", MAX_EV_POWER_KW, "kW")
     df["max_discharge_kw"] = np.where(v2g & discharge.isna().to_numpy(), df.max_power_kw, discharge.fillna(0.0))
-    battery, soc = optional("battery_kwh"), optional("soc_arrival", maximum=1.0)
+    battery, soc = optional("battery_kwh", MAX_EV_ENERGY_KWH, "kWh"), optional("soc_arrival", 1.0, "")
     for column, values in (("battery_kwh", battery), ("soc_arrival", soc)):
         missing = v2g & (t.raw[column] == "").to_numpy() if column in t.raw.columns else v2g
         t.report(missing, column, lambda i: "is required where v2g is true")
@@ -232,27 +335,30 @@ def _read_v2g(t: Table, df: pd.DataFrame, charge_efficiency: float) -> None:
 
 def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, key: str | None,
                     value: str, keys: list[str] | None, problems: Problems,
-                    keys_label: str = "transformers.csv", minimum: float | None = None) -> pd.DataFrame | None:
+                    keys_label: str = "transformers.csv", minimum: float | None = None,
+                    maximum: float | None = None, unit: str | None = None) -> pd.DataFrame | None:
     """A per-slot table ``slot_start[, key], value`` -> wide frame [slots x keys] (one column when no key).
 
     Rows outside the horizon are ignored; every slot of the horizon must be there for every key.
+    ``keys`` ``None`` with a ``key`` means the table that lists the keys could not be read: the
+    rows are then checked on their own (each key found needs every slot), not against it.
     """
     t = Table(path, label, key, problems)
     need = ["slot_start", value] + ([key] if key else [])
     if not t.ok or not t.require(need):
         return None
     times = t.time("slot_start", tz)
-    values = t.number(value, minimum=minimum)
+    values = t.number(value, minimum=minimum, maximum=maximum, unit=unit)
     ids = t.text(key) if key else pd.Series("value", index=t.raw.index)
     if keys is not None and key:
         t.known(key, set(keys), f"{key} in {keys_label}")
     long = pd.DataFrame({"slot_start": times, "key": ids, "v": values})
     dup = long.duplicated(["slot_start", "key"], keep="first").to_numpy() & long.slot_start.notna().to_numpy()
     t.report(dup, "slot_start", lambda i: f"{times.iat[i].isoformat()} appears twice"
-                                          + (f" for {key}={ids.iat[i]}" if key else ""))
+                                          + (f" for {key}={echo(ids.iat[i])}" if key else ""))
     long = long[long.slot_start.isin(slots) & ~dup]
     wide = long.pivot(index="slot_start", columns="key", values="v").reindex(slots)
-    expected = keys if (keys is not None and key) else ["value"]
+    expected = ["value"] if not key else keys if keys is not None else sorted(set(ids) - {""})
     # [slots x keys] which rows are there. A row whose value is bad was reported already; only
     # rows that are absent are missing.
     column = {k: j for j, k in enumerate(dict.fromkeys(expected))}
@@ -266,9 +372,9 @@ def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, ke
         if len(missing):
             first = ", ".join(s.isoformat() for s in missing[:3])
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-            who = f" for {key}={k}" if key else ""
+            who = f" for {key}={echo(k)}" if key else ""
             problems.add(f"{label}: slot_start missing{who}: {len(missing)} slot(s) of the horizon "
-                         f"have no row ({first}{more})")
+                         f"have no row ({first}{more})", (label, "slot_start missing"))
     return wide.reindex(columns=expected)
 
 
@@ -279,13 +385,14 @@ def read_load_history(path: Path, label: str, tz: str, problems: Problems) -> pd
     t = Table(path, label, "scope_id", problems)
     if not t.ok or not t.require(["slot_start", "scope_id", "load_kw"]):
         return None
-    df = pd.DataFrame({"slot_start": t.time("slot_start", tz), "scope_id": t.text("scope_id"),
-                       "load_kw": t.number("load_kw")})
+    df = pd.DataFrame({"slot_start": t.time("slot_start", tz), "scope_id": t.ids("scope_id"),
+                       "load_kw": t.number("load_kw", minimum=-MAX_POWER_KW, maximum=MAX_POWER_KW, unit="kW")})
     if "dr_event" in t.raw.columns:
         flag = t.raw["dr_event"].str.lower()
         t.report((~flag.isin(_TRUE | _FALSE)).to_numpy(), "dr_event",
-                 lambda i: f"{t.raw['dr_event'].iat[i]!r} is not true/false")
+                 lambda i: f"{quoted(t.raw['dr_event'].iat[i])} is not true/false")
         df["dr_event"] = flag.isin(_TRUE).to_numpy()
     dup = df.duplicated(["slot_start", "scope_id"], keep="first").to_numpy() & df.slot_start.notna().to_numpy()
-    t.report(dup, "slot_start", lambda i: f"{df.slot_start.iat[i].isoformat()} appears twice for scope_id={df.scope_id.iat[i]}")
+    t.report(dup, "slot_start", lambda i: f"{df.slot_start.iat[i].isoformat()} appears twice for "
+                                          f"scope_id={echo(df.scope_id.iat[i])}")
     return df
