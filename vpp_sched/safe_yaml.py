@@ -15,8 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from yaml.composer import ComposerError
-from yaml.constructor import ConstructorError
+from yaml.error import MarkedYAMLError
 
 from vpp_sched.errors import InputError, echo
 
@@ -27,6 +26,10 @@ MAX_ALIAS_VALUES = 100_000
 MAX_YAML_BYTES = 20 * 1024 * 1024
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class RefusedYAML(MarkedYAMLError):
+    """Well-formed YAML this loader will not take (an alias bomb, a recursive alias, a repeated key)."""
 
 
 class BoundedSafeLoader(yaml.SafeLoader):
@@ -43,12 +46,12 @@ class BoundedSafeLoader(yaml.SafeLoader):
             node = self.anchors.get(event.anchor)
             if node is not None:        # an unknown alias is PyYAML's own error
                 if id(node) not in self._complete:
-                    raise ComposerError(None, None, f"alias *{echo(event.anchor)} is used inside its own "
+                    raise RefusedYAML(None, None, f"alias *{echo(event.anchor)} is used inside its own "
                                         "anchor (a recursive structure)", event.start_mark)
                 self._expanded += self._complete[id(node)][1]
                 if self._expanded > MAX_ALIAS_VALUES:
-                    raise ComposerError(None, None, f"aliases expand to more than {MAX_ALIAS_VALUES:,} values "
-                                        "(refused; write the values out or use fewer aliases)", event.start_mark)
+                    raise RefusedYAML(None, None, f"aliases expand to more than {MAX_ALIAS_VALUES:,} values; "
+                                        "write the values out or use fewer aliases", event.start_mark)
             return super().compose_node(parent, index)
         node = super().compose_node(parent, index)
         self._complete[id(node)] = (node, self._size(node))
@@ -66,7 +69,7 @@ class BoundedSafeLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
                 if key_node.value in seen:
-                    raise ConstructorError(None, None, f"key {echo(key_node.value)} appears twice in one mapping "
+                    raise RefusedYAML(None, None, f"key {echo(key_node.value)} appears twice in one mapping "
                                            f"(first at line {seen[key_node.value] + 1})", key_node.start_mark)
                 seen[key_node.value] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
@@ -75,6 +78,8 @@ class BoundedSafeLoader(yaml.SafeLoader):
 def load_yaml(file: Path, label: str):
     """The document of ``file``, or :class:`InputError` with one line naming ``label`` and the line."""
     try:
+        if file.exists() and not file.is_file() and not file.is_dir():   # a FIFO or a device never ends
+            raise InputError([f"{label}: is not a regular file"])
         size = file.stat().st_size
         if size > MAX_YAML_BYTES:
             raise InputError([f"{label}: {size / 1e6:.1f} MB is larger than the {MAX_YAML_BYTES / 1e6:.0f} MB "
@@ -93,6 +98,7 @@ def load_yaml(file: Path, label: str):
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = echo(getattr(exc, "problem", None) or str(exc), 200)
-        raise InputError([f"{label}: malformed YAML{where}: {reason}"]) from None
+        kind = "refused YAML" if isinstance(exc, RefusedYAML) else "malformed YAML"
+        raise InputError([f"{label}: {kind}{where}: {reason}"]) from None
     except RecursionError:
         raise InputError([f"{label}: malformed YAML: lists or mappings nested too deeply"]) from None

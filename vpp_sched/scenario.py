@@ -71,7 +71,8 @@ def read_config(path: Path) -> tuple[ScenarioConfig, Path]:
         raise InputError([f"{file}: scenario not found (give a folder with scenario.yaml, or a .yaml file)"])
     data = load_yaml(file, label)
     if not isinstance(data, dict):
-        raise InputError([f"{label}: expected a mapping of keys (name, site, horizon, ...), found {type(data).__name__}"])
+        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise InputError([f"{label}: expected a mapping of keys (name, site, horizon, ...), found {found}"])
     try:
         config = ScenarioConfig.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -114,9 +115,12 @@ def table_path(folder: Path, name: str, where: str, problems: tables.Problems, a
 
     A scenario is a folder: its tables are read from inside it (symlinks resolved), so a
     scenario from someone else cannot make the tool read, and quote, ``/etc/passwd`` or
-    ``~/.ssh``. ``allow_outside`` (``--allow-outside-tables``, or ``VPP_SCHED_ALLOW_OUTSIDE_TABLES=1``)
-    lifts the rule for a trusted scenario that shares tables with others.
+    ``~/.ssh``. ``allow_outside`` (``VPP_SCHED_ALLOW_OUTSIDE_TABLES=1`` in the environment, for
+    every command) lifts the rule for a trusted scenario that shares tables with others.
     """
+    if any(not c.isprintable() for c in name):
+        problems.add(f"scenario.yaml: {where}: {quoted(name)} is not a file name (it has a control character)")
+        return None
     path = folder / name
     if allow_outside:
         return path
@@ -126,8 +130,7 @@ def table_path(folder: Path, name: str, where: str, problems: tables.Problems, a
         inside = False
     if not inside:
         problems.add(f"scenario.yaml: {where}: {echo(name)} is outside the scenario folder; tables are read "
-                     f"only from inside it (symlinks resolved) unless --allow-outside-tables or "
-                     f"{ALLOW_OUTSIDE_ENV}=1 is given")
+                     f"only from inside it (symlinks resolved); set {ALLOW_OUTSIDE_ENV}=1 to allow it")
         return None
     return path
 
@@ -155,7 +158,10 @@ def load_scenario(path: Path | str | None = None, allow_outside_tables: bool | N
 
     trafo_path = at(config.transformers, "transformers")
     trafos = tables.read_transformers(trafo_path, config.transformers, problems) if trafo_path else None
-    ids = list(trafos.transformer_id) if trafos is not None else None
+    # Other tables are checked against the transformer ids only when all of them could be read:
+    # a bad id in transformers.csv is one problem, not also "unknown transformer" in every table.
+    trafos_ok = trafos is not None and trafos.attrs["source"].ids_complete("transformer_id")
+    ids = list(trafos.transformer_id) if trafos_ok else None
     feeders = _read_feeders(config, folder, trafos, problems, at)
     base_path, evs_path = at(config.base_load, "base_load"), at(config.evs, "evs")
     base = evs = None
@@ -184,7 +190,7 @@ def _read_feeders(config, folder, trafos, problems, at) -> pd.DataFrame:
         return pd.DataFrame({"feeder_id": pd.Series(dtype=str), "capacity_kw": pd.Series(dtype=float)})
     path = at(config.feeders, "feeders")
     feeders = tables.read_feeders(path, config.feeders, problems) if path else None
-    if feeders is not None and trafos is not None:
+    if feeders is not None and trafos is not None and feeders.attrs["source"].ids_complete("feeder_id"):
         trafos.attrs["source"].known("feeder_id", set(feeders.feeder_id), f"feeder_id in {config.feeders}")
     return feeders if feeders is not None else pd.DataFrame(columns=["feeder_id", "capacity_kw"])
 

@@ -9,6 +9,7 @@ All problems of a table are collected before anything is raised, so one run list
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +109,7 @@ class Table:
     def __init__(self, path: Path, label: str, id_col: str | None, problems: Problems):
         self.path, self.label, self.id_col, self.problems = Path(path), label, id_col, problems
         self.ok = False
+        self.invalid: dict[str, np.ndarray] = {}   # id column -> rows whose id is empty or refused
         problem = _file_problem(self.path)
         try:
             problem = problem or _header_problem(self.path)
@@ -151,7 +153,16 @@ class Table:
 
     def require(self, columns: list[str]) -> bool:
         missing = [c for c in columns if c not in self.raw.columns]
-        found = ", ".join(echo(c, 40) for c in self.raw.columns[:20]) + (", ..." if len(self.raw.columns) > 20 else "")
+        # Only names that look like column names are echoed: a header is still the file's content,
+        # and a wrong file's first line (a password file, a key) is not ours to print.
+        names = [c for c in self.raw.columns if _COLUMN_NAME.match(c)]
+        found = ", ".join(names[:20]) or "none named like columns"
+        others = len(self.raw.columns) - min(len(names), 20)
+        found += f" and {others} other{'s' if others != 1 else ''}" if others and names else ""
+        if len(missing) == len(columns) > 1:    # a wrong file, not a few wrong names: one line
+            self.problems.add(f"{self.label}: has none of the columns {', '.join(columns)} (columns found: "
+                              f"{found}); is it the right file?")
+            return False
         for c in missing:
             self.problems.add(f"{self.label}: missing column {c} (columns found: {found})")
         return not missing
@@ -167,9 +178,15 @@ class Table:
         values = self.text(column)
         odd = values.str.len().gt(64).to_numpy() | ~values.map(str.isprintable).to_numpy(dtype=bool)
         reasons = {int(i): id_problem(values.iat[int(i)]) for i in np.flatnonzero(odd)}
-        self.report(np.array([reasons.get(i) is not None for i in range(len(values))], dtype=bool), column,
-                    lambda i: f"{quoted(values.iat[i])} {reasons[i]}")
+        refused = np.zeros(len(values), dtype=bool)
+        refused[[i for i, r in reasons.items() if r is not None]] = True
+        self.report(refused, column, lambda i: f"{quoted(values.iat[i])} {reasons[i]}")
+        self.invalid[column] = refused | (values == "").to_numpy()
         return values
+
+    def ids_complete(self, column: str) -> bool:
+        """Whether every row of id column ``column`` has a valid id, so other tables may be checked against them."""
+        return not self.invalid.get(column, np.zeros(0, dtype=bool)).any()
 
     def number(self, column: str, minimum: float | None = None, strict: bool = False,
                maximum: float | None = None, default: float | None = None, unit: str | None = None) -> pd.Series:
@@ -183,7 +200,9 @@ class Table:
         raw = self.raw[column]
         values = pd.to_numeric(raw, errors="coerce").astype(float)
         bad = ~np.isfinite(values.to_numpy())
-        self.report(bad, column, lambda i: f"{quoted(raw.iat[i])} is not a number" if raw.iat[i] else "is empty")
+        self.report(bad, column, lambda i: (f"{quoted(raw.iat[i])} is not a "
+                                            f"{'finite ' if raw.iat[i].lower().lstrip('+-') in _INF else ''}number"
+                                            if raw.iat[i] else "is empty"))
         v = values.to_numpy()
         low = ~bad & ((v <= minimum) if strict else (v < minimum)) if minimum is not None else np.zeros(len(v), bool)
         high = ~bad & (v > maximum) if maximum is not None else np.zeros(len(v), bool)
@@ -219,6 +238,10 @@ class Table:
         self.report(bad, column, lambda i: f"{echo(values.iat[i])} is not a known {of_what}")
 
 
+_INF = {"inf", "infinity"}
+_COLUMN_NAME = re.compile(r"^[\w .()\[\]-]{1,40}$")
+
+
 def _g(x: float) -> str:
     """A bound or value for a message: 2000, 0.95, 1e+308 (no 1e+03 for round thousands)."""
     return f"{x:.0f}" if float(x).is_integer() and abs(x) < 1e9 else f"{x:g}"
@@ -237,6 +260,8 @@ def read_transformers(path: Path, label: str, problems: Problems) -> pd.DataFram
         "feeder_id": t.raw["feeder_id"] if "feeder_id" in t.raw.columns else "",
     })
     t.unique("transformer_id")
+    if len(df) == 0:
+        problems.add(f"{label}: has no rows; a scenario needs at least one transformer")
     df["limit_kw"] = df.rated_kva * df.power_factor * df.max_loading_pu
     df["rating_kw"] = df.rated_kva * df.power_factor
     df.attrs["source"] = t
@@ -252,6 +277,7 @@ def read_feeders(path: Path, label: str, problems: Problems) -> pd.DataFrame | N
                        "capacity_kw": t.number("capacity_kw", minimum=0, strict=True, maximum=MAX_POWER_KW,
                                                unit="kW")})
     t.unique("feeder_id")
+    df.attrs["source"] = t
     return df
 
 
