@@ -291,7 +291,10 @@ class DREvent(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> "DREvent":
-        if self.end <= self.start:
+        # a time without offset is local time of the site, known only to the scenario: compare
+        # only times of one kind here (load_scenario checks the event against the horizon's slots)
+        same_kind = (self.start.tzinfo is None) == (self.end.tzinfo is None)
+        if same_kind and self.end <= self.start:
             raise ValueError(f"end {self.end.isoformat()} must be after start {self.start.isoformat()}")
         if (self.target_kw is None) == (self.reduction_kw is None):
             raise ValueError("give target_kw (or its older name reduction_kw), exactly one of them")

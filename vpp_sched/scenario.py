@@ -129,7 +129,7 @@ def table_path(folder: Path, name: str, where: str, problems: tables.Problems, a
     except (OSError, RuntimeError, ValueError):   # a symlink loop, a NUL in the name
         inside = False
     if not inside:
-        problems.add(f"scenario.yaml: {where}: {echo(name)} is outside the scenario folder; tables are read "
+        problems.add(f"scenario.yaml: {where}: {echo(name, 200)} is outside the scenario folder; tables are read "
                      f"only from inside it (symlinks resolved); set {ALLOW_OUTSIDE_ENV}=1 to allow it")
         return None
     return path
@@ -160,7 +160,7 @@ def load_scenario(path: Path | str | None = None, allow_outside_tables: bool | N
     trafos = tables.read_transformers(trafo_path, config.transformers, problems) if trafo_path else None
     # Other tables are checked against the transformer ids only when all of them could be read:
     # a bad id in transformers.csv is one problem, not also "unknown transformer" in every table.
-    trafos_ok = trafos is not None and trafos.attrs["source"].ids_complete("transformer_id")
+    trafos_ok = trafos is not None and len(trafos) > 0 and trafos.attrs["source"].ids_complete("transformer_id")
     ids = list(trafos.transformer_id) if trafos_ok else None
     feeders = _read_feeders(config, folder, trafos, problems, at)
     base_path, evs_path = at(config.base_load, "base_load"), at(config.evs, "evs")

@@ -87,8 +87,7 @@ def _header_problem(path: Path) -> str | None:
         line = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         if exc.end < len(first) or exc.reason != "unexpected end of data":
-            return (f"not UTF-8 text (byte 0x{first[exc.start]:02x} at position {exc.start}); "
-                    "save it as UTF-8 (e.g. not GBK)")
+            return _not_utf8(path)
         line = first[:exc.start].decode("utf-8-sig")   # the peek cut a character short
     if not line.strip():
         return "the first line is empty; it must be the header (column names)"
@@ -101,6 +100,18 @@ def _header_problem(path: Path) -> str | None:
         if name and name in names[:j]:
             return f"column {echo(name)} appears twice in the header (columns {names.index(name) + 1} and {j + 1})"
     return None
+
+
+def _not_utf8(path: Path) -> str:
+    """``not UTF-8 text (line N, byte 0x..)``: where the first byte that is not UTF-8 is."""
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return (f"not UTF-8 text (line {n} has byte 0x{line[exc.start]:02x}); save it as UTF-8 "
+                        "(e.g. not GBK)")
+    return "not UTF-8 text; save it as UTF-8"
 
 
 class Table:
@@ -118,8 +129,8 @@ class Table:
                                        comment=None, encoding="utf-8-sig")
         except PermissionError:
             problem = "cannot be read (permission denied)"
-        except UnicodeDecodeError as exc:
-            problem = f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position {exc.start}); save it as UTF-8"
+        except UnicodeDecodeError:
+            problem = _not_utf8(self.path)
         except pd.errors.EmptyDataError:
             problem = "is empty; it needs a header line and rows"
         except (pd.errors.ParserError, OSError, ValueError) as exc:
