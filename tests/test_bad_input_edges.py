@@ -395,3 +395,26 @@ def test_bad_input_leaves_an_earlier_plan_intact(tmp_path):
     assert "evs.csv row 1 (ev_id=E1): energy_kwh 1e+308 is outside 0..2000 kWh" in result.stderr
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
+
+
+# ------------------------------------------------------------------------------------------
+# scenario.yaml values of the wrong shape
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"site": {**MINIMAL_YAML["site"], "timezone": "x" * 5000}}, "scenario.yaml: site.timezone: unknown time zone 'xxxx"),
+    ({"dr_events": [{"event_id": "D", "start": START, "end": "2026-11-27T14:00:00+08:00", "target_kw": 1,
+                     "scope": {"a": 1}}]}, "scenario.yaml: dr_events.0.scope: Input should be 'all', or one of the other forms"),
+    ({"dr_events": [{"event_id": "D", "start": "2026-11-27T15:00:00", "end": "2026-11-27T14:00:00+08:00",
+                     "target_kw": 1}]}, "scenario.yaml: dr_events.0 (D): start..end (2026-11-27T15:00:00 to 2026-11-27T14:00:00+08:00) covers no whole slot"),
+    ({"evs": "../x.csv\n"}, "scenario.yaml: evs: '../x.csv\\n' is not a file name"),
+])
+def test_yaml_values_of_the_wrong_shape(tmp_path, overrides, expected):
+    _plan_fails(write_scenario(tmp_path / "sc", yaml_overrides=overrides), tmp_path, expected)
+
+
+def test_many_bad_list_items_are_capped(tmp_path):
+    stations = [{"station_id": "S", "transformer_id": "T1", "pv": {"capacity_kwp": 10, "cloud_factor": [float("nan")] * 96}}]
+    lines = _plan_fails(write_scenario(tmp_path / "sc", yaml_overrides={"stations": stations}), tmp_path,
+                        "scenario.yaml: stations.0.pv.cloud_factor.0: Input should be a finite number", lines=None)
+    assert len(lines) == tables.MAX_LINES_PER_FIELD + 1
+    assert lines[-1] == "scenario.yaml: 76 more problems with field stations.N.pv.cloud_factor.N not listed"

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from vpp_sched.errors import quoted
+
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
 # Plausible ranges. A number outside them is a typo or a unit slip (W for kW), never a real
@@ -95,9 +97,11 @@ class Site(_Strict):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         try:
+            if len(value) > 100:        # IANA names are short; a long one is a file name too long
+                raise ValueError(value)
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from exc
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            raise ValueError(f"unknown time zone {quoted(value)}; use an IANA name such as Asia/Shanghai") from exc
         return value
 
 
@@ -137,7 +141,7 @@ class TariffPeriod(_Strict):
     def _hhmm(cls, value: str) -> str:
         m = _HHMM.match(str(value))
         if not m or (m.group(1) == "24" and m.group(2) != "00"):
-            raise ValueError(f"{value!r} is not a time of day HH:MM (00:00 to 24:00)")
+            raise ValueError(f"{quoted(str(value))} is not a time of day HH:MM (00:00 to 24:00)")
         return value
 
     def minutes(self) -> tuple[int, int]:

@@ -58,8 +58,6 @@ def default_scenario_path() -> Path:
 
 #: Environment variable that, set to 1, lets a scenario name tables outside its folder.
 ALLOW_OUTSIDE_ENV = "VPP_SCHED_ALLOW_OUTSIDE_TABLES"
-#: Most lines reported from scenario.yaml's validation (a list of 35,040 bad cloud factors is one mistake).
-MAX_YAML_LINES = 30
 
 
 def read_config(path: Path) -> tuple[ScenarioConfig, Path]:
@@ -76,13 +74,27 @@ def read_config(path: Path) -> tuple[ScenarioConfig, Path]:
     try:
         config = ScenarioConfig.model_validate(data)
     except pydantic.ValidationError as exc:
-        lines = [_pydantic_line(label, err) for err in exc.errors()]
-        more = [f"{label}: {len(lines) - MAX_YAML_LINES} more problems not listed"] if len(lines) > MAX_YAML_LINES else []
-        raise InputError(lines[:MAX_YAML_LINES] + more) from None
+        raise InputError(_pydantic_lines(label, exc.errors())) from None
     local = _local_time_problems(config, label)
     if local:
         raise InputError(local)
     return config, file.parent
+
+
+def _pydantic_lines(label: str, errors: list[dict]) -> list[str]:
+    """One line per problem; a union's alternatives (``scope: 'all' | [ids]``) are one problem, and
+    a list field's bad items (96 NaN cloud factors) are capped like a table's field."""
+    problems, seen = tables.Problems(), set()
+    for err in errors:
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        if len(loc) < len(err["loc"]):      # an alternative of a union: the first one says it
+            if loc in seen:
+                continue
+            seen.add(loc)
+            err = {**err, "msg": err["msg"] + ", or one of the other forms `vpp-sched schema` lists"}
+        field = ".".join("N" if isinstance(p, int) else str(p) for p in loc)
+        problems.add(_pydantic_line(label, {**err, "loc": loc}), (label, field))
+    return problems.close()
 
 
 def _pydantic_line(label: str, err: dict) -> str:
