@@ -73,7 +73,7 @@ def _check_year(value):
 
 
 #: An identifier: 1..MAX_ID_CHARS printable characters.
-Id = Annotated[str, StringConstraints(min_length=1), AfterValidator(_check_id)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_check_id)]
 #: A table's path relative to the scenario folder.
 TablePath = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 #: A time a scenario names, between EARLIEST_YEAR and LATEST_YEAR.

@@ -192,12 +192,12 @@ class Table:
         refused = np.zeros(len(values), dtype=bool)
         refused[[i for i, r in reasons.items() if r is not None]] = True
         self.report(refused, column, lambda i: f"{quoted(values.iat[i])} {reasons[i]}")
-        self.invalid[column] = refused | (values == "").to_numpy()
+        self.invalid = {**getattr(self, "invalid", {}), column: refused | (values == "").to_numpy()}
         return values
 
     def ids_complete(self, column: str) -> bool:
         """Whether every row of id column ``column`` has a valid id, so other tables may be checked against them."""
-        return not self.invalid.get(column, np.zeros(0, dtype=bool)).any()
+        return not getattr(self, "invalid", {}).get(column, np.zeros(0, dtype=bool)).any()
 
     def number(self, column: str, minimum: float | None = None, strict: bool = False,
                maximum: float | None = None, default: float | None = None, unit: str | None = None) -> pd.Series:
