@@ -317,6 +317,7 @@ def test_wrong_file_header_is_not_echoed(tmp_path):
     (lambda p: p.write_bytes("transformer_id,rated_kva,power_factor,max_loading_pu\n台区1,100,0.95,1\n".encode("gbk")),
      "transformers.csv: not UTF-8 text (line 2 has byte 0xc7); save it as UTF-8 (e.g. not GBK)"),
     (lambda p: p.write_bytes(bytes(range(256)) * 20), "transformers.csv: is a binary file, not CSV text"),
+    (lambda p: p.write_bytes(p.read_text().encode("utf-16")), "transformers.csv: is UTF-16 text; save it as UTF-8 CSV"),
     (lambda p: p.write_text(p.read_text().replace(",", ";")),
      "transformers.csv: columns are separated by ';'; vpp-sched reads comma-separated CSV"),
     (lambda p: p.write_text(p.read_text().replace(",", "\t")),
@@ -349,10 +350,12 @@ def test_table_too_large(tmp_path, monkeypatch):
     _plan_fails(write_scenario(tmp_path / "sc"), tmp_path, "base_load.csv: 0 MB is larger than the 0 MB vpp-sched reads")
 
 
-def test_bom_is_fine(tmp_path):
+@pytest.mark.parametrize("change", [lambda b: b"\xef\xbb\xbf" + b, lambda b: b.replace(b"\n", b"\r\n"),
+                                    lambda b: b.replace(b"\n", b"\r")])
+def test_bom_and_line_ends_are_fine(tmp_path, change):
     folder = write_scenario(tmp_path / "sc")
     path = folder / "evs.csv"
-    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    path.write_bytes(change(path.read_bytes()))
     assert list(load_scenario(folder).evs.ev_id) == list(EVS.ev_id)
 
 

@@ -80,9 +80,11 @@ def _header_problem(path: Path) -> str | None:
     """
     with open(path, "rb") as f:
         head = f.read(_HEADER_PEEK_BYTES)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):     # Excel's "Unicode text"
+        return "is UTF-16 text; save it as UTF-8 CSV (comma-separated)"
     if b"\0" in head:
         return "is a binary file, not CSV text"
-    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    first = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0]
     try:
         line = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -95,7 +97,10 @@ def _header_problem(path: Path) -> str | None:
         for sep, name in ((";", "';'"), ("\t", "tabs")):
             if sep in line:
                 return f"columns are separated by {name}; vpp-sched reads comma-separated CSV"
-    names = [c.strip() for c in next(csv.reader([line]))]
+    try:
+        names = [c.strip() for c in next(csv.reader([line]))]
+    except csv.Error as exc:
+        return f"the header is not a CSV line ({exc})"
     for j, name in enumerate(names):
         if name and name in names[:j]:
             return f"column {echo(name)} appears twice in the header (columns {names.index(name) + 1} and {j + 1})"
