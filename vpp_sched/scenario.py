@@ -92,7 +92,10 @@ def _pydantic_lines(label: str, errors: list[dict]) -> list[str]:
                 continue
             seen.add(loc)
             err = {**err, "msg": err["msg"] + ", or one of the other forms `vpp-sched schema` lists"}
-        field = ".".join("N" if isinstance(p, int) else str(p) for p in loc)
+        generic = ["N" if isinstance(p, int) else str(p) for p in loc]
+        if err["type"] == "extra_forbidden":     # 10,000 stray keys are one kind of mistake
+            generic[-1:] = ["(unknown keys)"]
+        field = ".".join(generic)
         problems.add(_pydantic_line(label, {**err, "loc": loc}), (label, field))
     return problems.close()
 
@@ -174,7 +177,7 @@ def load_scenario(path: Path | str | None = None, allow_outside_tables: bool | N
     # a bad id in transformers.csv is one problem, not also "unknown transformer" in every table.
     trafos_ok = trafos is not None and len(trafos) > 0 and trafos.attrs["source"].ids_complete("transformer_id")
     ids = list(trafos.transformer_id) if trafos_ok else None
-    feeders = _read_feeders(config, folder, trafos, problems, at)
+    feeders = _read_feeders(config, trafos, problems, at)
     base_path, evs_path = at(config.base_load, "base_load"), at(config.evs, "evs")
     base = evs = None
     if base_path:
@@ -197,7 +200,7 @@ def load_scenario(path: Path | str | None = None, allow_outside_tables: bool | N
                     price_cny_per_kwh=price, weather=weather, load_history=history)
 
 
-def _read_feeders(config, folder, trafos, problems, at) -> pd.DataFrame:
+def _read_feeders(config, trafos, problems, at) -> pd.DataFrame:
     if config.feeders is None:
         return pd.DataFrame({"feeder_id": pd.Series(dtype=str), "capacity_kw": pd.Series(dtype=float)})
     path = at(config.feeders, "feeders")

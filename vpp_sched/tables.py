@@ -36,18 +36,15 @@ class Problems:
     _counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(self, message: str, key: tuple[str, str] | None = None) -> None:
-        if self.full(key, count=True):
-            return
+        if key is not None:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            if self._counts[key] > MAX_LINES_PER_FIELD:
+                return
         self.lines.append(message)
 
-    def full(self, key: tuple[str, str] | None, count: bool = False) -> bool:
-        """True when ``key`` has had its :data:`MAX_LINES_PER_FIELD` lines (``count``: and count one more)."""
-        if key is None:
-            return False
-        n = self._counts.get(key, 0) + (1 if count else 0)
-        if count:
-            self._counts[key] = n
-        return n > MAX_LINES_PER_FIELD if count else n >= MAX_LINES_PER_FIELD
+    def full(self, key: tuple[str, str]) -> bool:
+        """True when ``key`` has shown all its lines: more problems of it are only counted."""
+        return self._counts.get(key, 0) >= MAX_LINES_PER_FIELD
 
     def close(self) -> list[str]:
         extra = [f"{file}: {n - MAX_LINES_PER_FIELD} more problems with field {col} not listed"
@@ -101,9 +98,11 @@ def _header_problem(path: Path) -> str | None:
         names = [c.strip() for c in next(csv.reader([line]))]
     except csv.Error as exc:
         return f"the header is not a CSV line ({exc})"
+    first_at: dict[str, int] = {}
     for j, name in enumerate(names):
-        if name and name in names[:j]:
-            return f"column {echo(name)} appears twice in the header (columns {names.index(name) + 1} and {j + 1})"
+        if name and name in first_at:
+            return f"column {echo(name)} appears twice in the header (columns {first_at[name] + 1} and {j + 1})"
+        first_at.setdefault(name, j)
     return None
 
 
