@@ -365,6 +365,7 @@ def test_bom_and_line_ends_are_fine(tmp_path, change):
 @pytest.mark.parametrize("ev_id, expected", [
     ("E\x07", "evs.csv row 1 (ev_id=E\\x07): ev_id 'E\\x07' contains a control character"),
     ("E" * 100_000, "ev_id 'EEEEEEEEEE"),
+    ("=HYPERLINK(\"http://x\")", "evs.csv row 1 (ev_id==HYPERLINK(\"http://x\")): ev_id '=HYPERLINK(\"http://x\")' starts with '='"),
 ])
 def test_bad_ids(tmp_path, ev_id, expected):
     lines = _plan_fails(write_scenario(tmp_path / "sc", evs=_evs(ev_id=(0, ev_id))), tmp_path, expected)

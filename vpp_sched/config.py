@@ -50,13 +50,21 @@ def id_problem(value: str) -> str | None:
     """Why ``value`` cannot be an id (ev_id, transformer_id, ...), or ``None`` when it can.
 
     Ids go into file names, CSV cells and one-line messages, so a control character (newline,
-    tab, NUL) or an id longer than :data:`MAX_ID_CHARS` is refused.
+    tab, NUL), a leading ``= + - @`` (a formula to a spreadsheet) or an id longer than
+    :data:`MAX_ID_CHARS` is refused.
     """
     if len(value) > MAX_ID_CHARS:
         return f"is {len(value):,} characters long, more than the {MAX_ID_CHARS:,} allowed"
     if any(not c.isprintable() and c != " " for c in value):
         return "contains a control character (newline, tab, ...); ids must be printable text"
+    if value[:1] in _FORMULA_START:
+        return (f"starts with {value[0]!r}: a spreadsheet opening the plan would run it as a formula; "
+                "start ids with a letter or digit")
     return None
+
+
+# OWASP's CSV-injection list: a cell starting with one of these is a formula to Excel and LibreOffice.
+_FORMULA_START = frozenset("=+-@")
 
 
 def _check_id(value: str) -> str:

@@ -189,9 +189,10 @@ class Table:
         return values
 
     def ids(self, column: str) -> pd.Series:
-        """An id column: not empty, printable, not over-long (:func:`~vpp_sched.config.id_problem`)."""
+        """An id column: not empty, printable, no formula, not over-long (:func:`~vpp_sched.config.id_problem`)."""
         values = self.text(column)
-        odd = values.str.len().gt(64).to_numpy() | ~values.map(str.isprintable).to_numpy(dtype=bool)
+        odd = (values.str.len().gt(64).to_numpy() | ~values.map(str.isprintable).to_numpy(dtype=bool)
+               | values.str[:1].isin(list("=+-@")).to_numpy())
         reasons = {int(i): id_problem(values.iat[int(i)]) for i in np.flatnonzero(odd)}
         refused = np.zeros(len(values), dtype=bool)
         refused[[i for i, r in reasons.items() if r is not None]] = True
