@@ -422,3 +422,9 @@ def test_many_bad_list_items_are_capped(tmp_path):
                         "scenario.yaml: stations.0.pv.cloud_factor.0: Input should be a finite number", lines=None)
     assert len(lines) == tables.MAX_LINES_PER_FIELD + 1
     assert lines[-1] == "scenario.yaml: 76 more problems with field stations.N.pv.cloud_factor.N not listed"
+
+
+def test_yaml_with_too_many_values(tmp_path, monkeypatch):
+    monkeypatch.setattr(safe_yaml, "MAX_YAML_VALUES", 10)
+    lines = _plan_fails(write_scenario(tmp_path / "sc"), tmp_path, "scenario.yaml: refused YAML at line ")
+    assert lines[0].endswith("more than 10 values; put per-slot data in CSV tables")

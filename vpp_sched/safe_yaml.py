@@ -24,6 +24,9 @@ from vpp_sched.errors import InputError, echo
 MAX_ALIAS_VALUES = 100_000
 #: Largest scenario.yaml read [bytes]: a year of per-slot cloud factors for a few stations is ~1 MB.
 MAX_YAML_BYTES = 5 * 1024 * 1024
+#: Most values (scalars and collections) written in one scenario.yaml [-]: the same few stations'
+#: year of cloud factors is ~200,000; 5 MB of "1," would be 2.5 million and take a minute to load.
+MAX_YAML_VALUES = 500_000
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 # libyaml parses ~10x faster than PyYAML's pure-Python parser: a 5 MB file loads in seconds.
@@ -50,7 +53,8 @@ class BoundedSafeLoader(_BASE):
 
 def check_aliases(text: str) -> None:
     """Raise :class:`RefusedYAML` when the aliases of ``text`` expand beyond :data:`MAX_ALIAS_VALUES`
-    values or an alias is used inside its own anchor; one pass over the parser's events, nothing built."""
+    values, an alias is used inside its own anchor, or the file holds more than :data:`MAX_YAML_VALUES`
+    values; one pass over the parser's events, nothing built."""
     sizes: dict[str, int | None] = {}    # anchor -> values it stands for (None while still open)
     stack: list[list] = []               # open collections: [anchor, values so far]
     expanded = 0
@@ -59,7 +63,13 @@ def check_aliases(text: str) -> None:
         if stack:
             stack[-1][1] += n
 
+    written = 0
     for event in yaml.parse(text, Loader=_BASE):
+        if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+            written += 1
+            if written > MAX_YAML_VALUES:
+                raise RefusedYAML(None, None, f"more than {MAX_YAML_VALUES:,} values; put per-slot data in "
+                                  "CSV tables", event.start_mark)
         if isinstance(event, yaml.ScalarEvent):
             add(1)
             if event.anchor:
