@@ -428,3 +428,16 @@ def test_yaml_with_too_many_values(tmp_path, monkeypatch):
     monkeypatch.setattr(safe_yaml, "MAX_YAML_VALUES", 10)
     lines = _plan_fails(write_scenario(tmp_path / "sc"), tmp_path, "scenario.yaml: refused YAML at line ")
     assert lines[0].endswith("more than 10 values; put per-slot data in CSV tables")
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("slots: 96", "slots: " + "9" * 5000, "scenario.yaml: refused YAML at line 9, column 10: a number of 5,000 characters"),
+    ("start: '2026-11-27T12:00:00+08:00'", "start: 2026-02-30",
+     "scenario.yaml: malformed YAML at line 8, column 10: 2026-02-30 is not a date or time"),
+])
+def test_yaml_values_python_cannot_read(tmp_path, old, new, expected):
+    folder = write_scenario(tmp_path / "sc")
+    text = (folder / "scenario.yaml").read_text()
+    assert old in text
+    _yaml(folder, text.replace(old, new, 1))
+    _plan_fails(folder, tmp_path, expected)

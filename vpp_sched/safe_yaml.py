@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from yaml.constructor import ConstructorError
 from yaml.error import MarkedYAMLError
 
 from vpp_sched.errors import InputError, echo
@@ -27,6 +28,8 @@ MAX_YAML_BYTES = 5 * 1024 * 1024
 #: Most values (scalars and collections) written in one scenario.yaml [-]: the same few stations'
 #: year of cloud factors is ~200,000; 5 MB of "1," would be 2.5 million and take a minute to load.
 MAX_YAML_VALUES = 500_000
+#: Longest number written in scenario.yaml [characters].
+MAX_NUMBER_CHARS = 100
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 # libyaml parses ~10x faster than PyYAML's pure-Python parser: a 5 MB file loads in seconds.
@@ -49,6 +52,24 @@ class BoundedSafeLoader(_BASE):
                                       f"(first at line {seen[key_node.value] + 1})", key_node.start_mark)
                 seen[key_node.value] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):
+        # Python refuses to read an integer of over 4,300 digits (a ValueError, not a YAML error)
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise RefusedYAML(None, None, f"a number of {len(node.value):,} characters", node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:    # 2026-02-30 looks like a date to YAML's resolver but is none
+            raise ConstructorError(None, None, f"{echo(node.value)} is not a date or time ({exc})",
+                                   node.start_mark) from None
+
+
+BoundedSafeLoader.add_constructor("tag:yaml.org,2002:int", BoundedSafeLoader.construct_yaml_int)
+BoundedSafeLoader.add_constructor("tag:yaml.org,2002:timestamp", BoundedSafeLoader.construct_yaml_timestamp)
 
 
 def check_aliases(text: str) -> None:
@@ -121,5 +142,7 @@ def load_yaml(file: Path, label: str):
         reason = echo(getattr(exc, "problem", None) or str(exc), 200)
         kind = "refused YAML" if isinstance(exc, RefusedYAML) else "malformed YAML"
         raise InputError([f"{label}: {kind}{where}: {reason}"]) from None
+    except ValueError as exc:     # a constructor's own check, e.g. a timestamp out of range
+        raise InputError([f"{label}: a value cannot be read ({echo(str(exc), 200)})"]) from None
     except RecursionError:
         raise InputError([f"{label}: malformed YAML: lists or mappings nested too deeply"]) from None
