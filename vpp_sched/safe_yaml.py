@@ -5,9 +5,11 @@ document: nine aliases of nine aliases ... of a short list are a few hundred byt
 to 10^9 values, and any code that walks or prints the value (pydantic, an error message)
 never returns. Before anything is built, one pass over the parser's events counts how many
 values the aliases expand to and refuses the file beyond :data:`MAX_ALIAS_VALUES`, or when an
-alias is used inside its own anchor (a recursive structure). The loader then refuses a key
-given twice in one mapping (PyYAML silently keeps the last one). Files over
-:data:`MAX_YAML_BYTES` are not read. Every refusal names the file and the line.
+alias is used inside its own anchor (a recursive structure), or when the file holds more than
+:data:`MAX_YAML_VALUES` values. The loader then refuses a key given twice in one mapping (PyYAML
+silently keeps the last one), an integer too long for Python to read and a date that does not
+exist (both ValueErrors, not YAML errors, in PyYAML). Files over :data:`MAX_YAML_BYTES` are not
+read. Every refusal names the file and, where the parser knows it, the line.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class RefusedYAML(MarkedYAMLError):
 
 
 class BoundedSafeLoader(_BASE):
-    """The safe loader (libyaml's where available) that refuses a key given twice in one mapping."""
+    """The safe loader (libyaml's where available) that refuses a key given twice in one mapping,
+    over-long integers and impossible dates, each with its line."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
