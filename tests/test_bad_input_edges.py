@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from scenario_factory import EVS, MINIMAL_YAML, START, TRANSFORMERS, base_load_frame, write_scenario
-from vpp_sched import safe_yaml, tables
+from vpp_sched import safe_yaml, table_file, tables
 from vpp_sched.cli import app
 from vpp_sched.config import MAX_EV_ENERGY_KWH, scenario_json_schema
 from vpp_sched.errors import MAX_ECHO_CHARS, InputError, echo
@@ -346,7 +346,7 @@ def test_fifo_table_does_not_hang(tmp_path):
 
 
 def test_table_too_large(tmp_path, monkeypatch):
-    monkeypatch.setattr(tables, "MAX_TABLE_BYTES", 1000)
+    monkeypatch.setattr(table_file, "MAX_TABLE_BYTES", 1000)
     _plan_fails(write_scenario(tmp_path / "sc"), tmp_path, "base_load.csv: 0 MB is larger than the 0 MB vpp-sched reads")
 
 

@@ -8,7 +8,6 @@ All problems of a table are collected before anything is raised, so one run list
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,16 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vpp_sched import table_file
 from vpp_sched.config import (EARLIEST_YEAR, LATEST_YEAR, MAX_EV_ENERGY_KWH, MAX_EV_POWER_KW, MAX_POWER_KW,
                               MAX_RATED_KVA, id_problem)
 from vpp_sched.errors import echo, quoted
 from vpp_sched.timeutil import parse_times, time_problem
 
 MAX_LINES_PER_FIELD = 20  # a broken export should not print 100,000 lines
-#: Largest table read [bytes]: a county's evs.csv of 100,000 EVs is ~10 MB, weeks of metered
-#: history for thousands of transformers a few hundred MB.
-MAX_TABLE_BYTES = 1024 ** 3
-_HEADER_PEEK_BYTES = 1 << 20
 
 
 @dataclass
@@ -55,69 +51,6 @@ class Problems:
         return bool(self.lines)
 
 
-def _file_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be read as a table before opening it, or ``None``."""
-    if not path.exists():
-        return f"file not found at {path}"
-    if path.is_dir():
-        return f"{path} is a folder, not a CSV file"
-    if not path.is_file():
-        return f"{path} is not a regular file"
-    size = path.stat().st_size
-    if size > MAX_TABLE_BYTES:
-        return f"{size / 1e6:,.0f} MB is larger than the {MAX_TABLE_BYTES / 1e6:,.0f} MB vpp-sched reads"
-    return None
-
-
-def _header_problem(path: Path) -> str | None:
-    """Why the file's first line is not the header of a comma-separated UTF-8 table, or ``None``.
-
-    Judged on the first line alone, so that a wrong delimiter or encoding is one line, not a
-    complaint about every column; the line itself is never echoed (it may not be ours to show).
-    """
-    with open(path, "rb") as f:
-        head = f.read(_HEADER_PEEK_BYTES)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):     # Excel's "Unicode text"
-        return "is UTF-16 text; save it as UTF-8 CSV (comma-separated)"
-    if b"\0" in head:
-        return "is a binary file, not CSV text"
-    first = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0]
-    try:
-        line = first.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if exc.end < len(first) or exc.reason != "unexpected end of data":
-            return _not_utf8(path)
-        line = first[:exc.start].decode("utf-8-sig")   # the peek cut a character short
-    if not line.strip():
-        return "the first line is empty; it must be the header (column names)"
-    if "," not in line:
-        for sep, name in ((";", "';'"), ("\t", "tabs")):
-            if sep in line:
-                return f"columns are separated by {name}; vpp-sched reads comma-separated CSV"
-    try:
-        names = [c.strip() for c in next(csv.reader([line]))]
-    except csv.Error as exc:
-        return f"the header is not a CSV line ({exc})"
-    first_at: dict[str, int] = {}
-    for j, name in enumerate(names):
-        if name and name in first_at:
-            return f"column {echo(name)} appears twice in the header (columns {first_at[name] + 1} and {j + 1})"
-        first_at.setdefault(name, j)
-    return None
-
-
-def _not_utf8(path: Path) -> str:
-    """``not UTF-8 text (line N, byte 0x..)``: where the first byte that is not UTF-8 is."""
-    with open(path, "rb") as f:
-        for n, line in enumerate(f, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return (f"not UTF-8 text (line {n} has byte 0x{line[exc.start]:02x}); save it as UTF-8 "
-                        "(e.g. not GBK)")
-    return "not UTF-8 text; save it as UTF-8"
-
-
 class Table:
     """One CSV file being checked: raw text cells, typed columns, and where each row came from."""
 
@@ -125,16 +58,16 @@ class Table:
         self.path, self.label, self.id_col, self.problems = Path(path), label, id_col, problems
         self.ok = False
         self.invalid: dict[str, np.ndarray] = {}   # id column -> rows whose id is empty or refused
-        problem = _file_problem(self.path)
+        problem = table_file.file_problem(self.path)
         try:
-            problem = problem or _header_problem(self.path)
+            problem = problem or table_file.header_problem(self.path)
             if problem is None:
                 self.raw = pd.read_csv(self.path, dtype=str, keep_default_na=False, skipinitialspace=True,
                                        comment=None, encoding="utf-8-sig")
         except PermissionError:
             problem = "cannot be read (permission denied)"
         except UnicodeDecodeError:
-            problem = _not_utf8(self.path)
+            problem = table_file.not_utf8(self.path)
         except pd.errors.EmptyDataError:
             problem = "is empty; it needs a header line and rows"
         except (pd.errors.ParserError, OSError, ValueError) as exc:
