@@ -40,8 +40,8 @@ def _plan_fails(folder, tmp_path, *expected: str) -> str:
 
 
 @pytest.mark.parametrize("changes, expected", [
-    ({(1, "energy_kwh"): -5}, "evs.csv row 2 (ev_id=E2): energy_kwh -5 must be at least 0"),
-    ({(2, "max_power_kw"): -1}, "evs.csv row 3 (ev_id=E3): max_power_kw -1 must be at least 0"),
+    ({(1, "energy_kwh"): -5}, "evs.csv row 2 (ev_id=E2): energy_kwh -5 is outside 0..2000 kWh"),
+    ({(2, "max_power_kw"): -1}, "evs.csv row 3 (ev_id=E3): max_power_kw -1 is outside 0..4000 kW"),
     ({(0, "energy_kwh"): "lots"}, "evs.csv row 1 (ev_id=E1): energy_kwh 'lots' is not a number"),
     ({(0, "energy_kwh"): "NaN"}, "evs.csv row 1 (ev_id=E1): energy_kwh 'NaN' is not a number"),
     ({(3, "max_power_kw"): ""}, "evs.csv row 4 (ev_id=E4): max_power_kw is empty"),
@@ -81,7 +81,7 @@ def test_duplicate_and_bad_transformer(tmp_path):
     trafos.loc[1, "power_factor"] = 1.5
     folder = write_scenario(tmp_path / "sc", transformers=trafos, base_load=base_load_frame(TRANSFORMERS))
     err = _plan_fails(folder, tmp_path, "transformers.csv row 3 (transformer_id=T1): transformer_id T1 is a duplicate",
-                      "transformers.csv row 2 (transformer_id=T2): power_factor 1.5 must be at most 1")
+                      "transformers.csv row 2 (transformer_id=T2): power_factor 1.5 is outside 0..1 (0 excluded)")
     assert err.count("\n  ") == 2
 
 
@@ -173,5 +173,5 @@ def test_a_bad_max_power_is_one_problem_not_two(tmp_path):
     # would be a follow-on of it.
     folder = write_scenario(tmp_path / "sc", evs=_evs({(0, "max_power_kw"): -3, (0, "min_power_kw"): 1.4}))
     problems = _problems(folder)
-    assert problems == ["evs.csv row 1 (ev_id=E1): max_power_kw -3 must be at least 0"]
+    assert problems == ["evs.csv row 1 (ev_id=E1): max_power_kw -3 is outside 0..4000 kW"]
     _plan_fails(folder, tmp_path, problems[0])

@@ -10,16 +10,87 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from vpp_sched.errors import quoted
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
+# Plausible ranges. A number outside them is a typo or a unit slip (W for kW), never a real
+# setting, and left in it reaches HiGHS as 1e308 and fails there. Generous enough for trucks on
+# megawatt chargers, 100,000-EV counties and 110 kV substations; tables.py uses the same limits.
+#: Largest power of one EV or charger (MCS truck chargers reach 3.75 MW) [kW].
+MAX_EV_POWER_KW = 4_000.0
+#: Largest energy of one EV (a heavy truck's battery is about 1 MWh) [kWh].
+MAX_EV_ENERGY_KWH = 2_000.0
+#: Largest power of a site, station, PV array, feeder or DR request (10 GW) [kW].
+MAX_POWER_KW = 1e7
+#: Largest stationary battery (10 GWh) [kWh].
+MAX_ENERGY_KWH = 1e7
+#: Largest transformer rating (1,000 MVA) [kVA].
+MAX_RATED_KVA = 1e6
+#: Largest energy price or per-kWh payment [CNY/kWh].
+MAX_PRICE_CNY_PER_KWH = 100.0
+#: Largest slack penalty; far above it the LP loses precision [CNY/kWh].
+MAX_PENALTY_CNY_PER_KWH = 1e6
+#: Longest solver time limit (a week) [s].
+MAX_TIME_LIMIT_S = 7 * 24 * 3600.0
+#: Longest horizon [days]: a year of slots.
+MAX_HORIZON_DAYS = 366
+#: Times a scenario may name: from 1970 up to (not including) 2100 [year].
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2099
+#: Longest id (ev_id, transformer_id, station_id, ...) [characters].
+MAX_ID_CHARS = 1000
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an id (ev_id, transformer_id, ...), or ``None`` when it can.
+
+    Ids go into file names, CSV cells and one-line messages, so a control character (newline,
+    tab, NUL), a leading ``= + - @`` (a formula to a spreadsheet) or an id longer than
+    :data:`MAX_ID_CHARS` is refused.
+    """
+    if len(value) > MAX_ID_CHARS:
+        return f"is {len(value):,} characters long, more than the {MAX_ID_CHARS:,} allowed"
+    if any(not c.isprintable() and c != " " for c in value):
+        return "contains a control character (newline, tab, ...); ids must be printable text"
+    if value[:1] in _FORMULA_START:
+        return (f"starts with {value[0]!r}: a spreadsheet opening the plan would run it as a formula; "
+                "start ids with a letter or digit")
+    return None
+
+
+# OWASP's CSV-injection list: a cell starting with one of these is a formula to Excel and LibreOffice.
+_FORMULA_START = frozenset("=+-@")
+
+
+def _check_id(value: str) -> str:
+    problem = id_problem(value)
+    if problem:
+        raise ValueError(f"id {problem}")
+    return value
+
+
+def _check_year(value):
+    if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"{value.isoformat()} is outside the years {EARLIEST_YEAR}..{LATEST_YEAR}")
+    return value
+
+
+#: An identifier: 1..MAX_ID_CHARS printable characters.
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_check_id)]
+#: A table's path relative to the scenario folder.
+TablePath = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+#: A time a scenario names, between EARLIEST_YEAR and LATEST_YEAR.
+Time = Annotated[dt.datetime, AfterValidator(_check_year)]
+Day = Annotated[dt.date, AfterValidator(_check_year)]
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Site(_Strict):
@@ -34,16 +105,19 @@ class Site(_Strict):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         try:
+            if len(value) > 100:        # IANA names are short; a long one is a file name too long
+                raise ValueError(value)
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from exc
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            raise ValueError(f"unknown time zone {quoted(value)}; use an IANA name such as Asia/Shanghai") from exc
         return value
 
 
 class Horizon(_Strict):
     """The planning horizon: ``slots`` slots of ``slot_minutes`` from ``start``."""
 
-    start: dt.datetime = Field(description="First slot start; without an offset it is local time")
+    start: Time = Field(description=f"First slot start; without an offset it is local time; years "
+                              f"{EARLIEST_YEAR}..{LATEST_YEAR}")
     slots: int = Field(gt=0, le=100_000, description="Number of slots [-]")
     slot_minutes: int = Field(15, gt=0, le=1440, description="Slot length [min]")
 
@@ -54,20 +128,28 @@ class Horizon(_Strict):
             raise ValueError(f"slot_minutes={value} must divide a day (1440 min), e.g. 5, 15, 30, 60")
         return value
 
+    @model_validator(mode="after")
+    def _at_most_a_year(self) -> "Horizon":
+        days = self.slots * self.slot_minutes / 1440
+        if days > MAX_HORIZON_DAYS:
+            raise ValueError(f"{self.slots} slots of {self.slot_minutes} min are {days:,.0f} days, more than "
+                             f"the {MAX_HORIZON_DAYS} a horizon may span")
+        return self
+
 
 class TariffPeriod(_Strict):
     """A time-of-use period in local time; ``end`` may be ``24:00``."""
 
     start: str = Field(description="Local start time HH:MM")
     end: str = Field(description="Local end time HH:MM, exclusive; 24:00 for midnight")
-    price_cny_per_kwh: float = Field(ge=0, le=100, description="Energy price, not negative (the cost of positive net load only) [CNY/kWh]")
+    price_cny_per_kwh: float = Field(ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Energy price, not negative (the cost of positive net load only) [CNY/kWh]")
 
     @field_validator("start", "end")
     @classmethod
     def _hhmm(cls, value: str) -> str:
         m = _HHMM.match(str(value))
         if not m or (m.group(1) == "24" and m.group(2) != "00"):
-            raise ValueError(f"{value!r} is not a time of day HH:MM (00:00 to 24:00)")
+            raise ValueError(f"{quoted(str(value))} is not a time of day HH:MM (00:00 to 24:00)")
         return value
 
     def minutes(self) -> tuple[int, int]:
@@ -83,7 +165,7 @@ class Tariff(_Strict):
     """
 
     periods: list[TariffPeriod] | None = None
-    table: str | None = Field(None, description="CSV with slot_start, price_cny_per_kwh")
+    table: TablePath | None = Field(None, description="CSV with slot_start, price_cny_per_kwh")
 
     @model_validator(mode="after")
     def _one_source(self) -> "Tariff":
@@ -132,14 +214,14 @@ def _hhmm(minute: int) -> str:
 class PVConfig(_Strict):
     """A PV array modelled with pvlib's PVWatts chain."""
 
-    capacity_kwp: float = Field(gt=0, description="DC nameplate at STC [kWp]")
+    capacity_kwp: float = Field(gt=0, le=MAX_POWER_KW, description="DC nameplate at STC [kWp]")
     tilt_deg: float = Field(25.0, ge=0, le=90, description="Array tilt from horizontal [deg]")
     azimuth_deg: float = Field(180.0, ge=0, lt=360, description="Array azimuth, 180 = south [deg]")
     losses_pct: float = Field(14.0, ge=0, lt=100, description="PVWatts system losses [%]")
-    inverter_kw: float | None = Field(None, gt=0, description="Inverter AC rating; default capacity_kwp / 1.1 [kW]")
+    inverter_kw: float | None = Field(None, gt=0, le=MAX_POWER_KW, description="Inverter AC rating; default capacity_kwp / 1.1 [kW]")
     inverter_efficiency: float = Field(0.96, gt=0, le=1, description="Nominal inverter efficiency [-]")
     gamma_pdc_per_c: float = Field(-0.0037, ge=-0.02, le=0, description="Power temperature coefficient [1/C]")
-    weather: str | None = Field(None, description="CSV slot_start, ghi, dni, dhi, temp_air [W/m^2, C]")
+    weather: TablePath | None = Field(None, description="CSV slot_start, ghi, dni, dhi, temp_air [W/m^2, C]")
     cloud_factor: list[float] | None = Field(None, description="Per-slot multiplier of clear-sky irradiance (ghi, dni, dhi) [-]")
 
     @field_validator("cloud_factor")
@@ -153,9 +235,9 @@ class PVConfig(_Strict):
 class BatteryConfig(_Strict):
     """A stationary battery. State of charge bounds are fractions of ``capacity_kwh``."""
 
-    capacity_kwh: float = Field(gt=0, description="Usable energy capacity [kWh]")
-    max_charge_kw: float = Field(ge=0, description="Maximum charging power at the terminals [kW]")
-    max_discharge_kw: float = Field(ge=0, description="Maximum discharging power at the terminals [kW]")
+    capacity_kwh: float = Field(gt=0, le=MAX_ENERGY_KWH, description="Usable energy capacity [kWh]")
+    max_charge_kw: float = Field(ge=0, le=MAX_POWER_KW, description="Maximum charging power at the terminals [kW]")
+    max_discharge_kw: float = Field(ge=0, le=MAX_POWER_KW, description="Maximum discharging power at the terminals [kW]")
     charge_efficiency: float = Field(0.95, gt=0, le=1, description="Grid-to-cell efficiency [-]")
     discharge_efficiency: float = Field(0.95, gt=0, le=1, description="Cell-to-grid efficiency [-]")
     soc_min: float = Field(0.1, ge=0, le=1, description="Lowest state of charge [-]")
@@ -184,8 +266,8 @@ class Station(_Strict):
     Its chargers are the EVs in ``evs.csv`` whose ``transformer_id`` is the station's.
     """
 
-    station_id: str
-    transformer_id: str
+    station_id: Id
+    transformer_id: Id
     pv: PVConfig | None = None
     battery: BatteryConfig | None = None
 
@@ -206,22 +288,25 @@ class DREvent(_Strict):
     ``reduction_kw`` is the older name of ``target_kw``.
     """
 
-    event_id: str
+    event_id: Id
     kind: Literal["peak_shaving", "valley_filling"] = "peak_shaving"
-    start: dt.datetime
-    end: dt.datetime
-    notified_at: dt.datetime | None = None
-    scope: Literal["all"] | list[str] = Field("all", description="'all', or a list of transformer_id / station_id")
-    target_kw: float | None = Field(None, ge=0, description="Requested change against the baseline [kW]")
-    reduction_kw: float | None = Field(None, ge=0, description="Older name of target_kw for peak shaving [kW]")
+    start: Time
+    end: Time
+    notified_at: Time | None = None
+    scope: Literal["all"] | list[Id] = Field("all", description="'all', or a list of transformer_id / station_id")
+    target_kw: float | None = Field(None, ge=0, le=MAX_POWER_KW, description="Requested change against the baseline [kW]")
+    reduction_kw: float | None = Field(None, ge=0, le=MAX_POWER_KW, description="Older name of target_kw for peak shaving [kW]")
     baseline: Literal["uncontrolled", "plan", "jiangsu_5d", "beijing_5of10", "pre_event_15min"] = "uncontrolled"
     baseline_days: int = Field(5, ge=1, le=60, description="Days averaged (jiangsu_5d), or kept of 2x as many (beijing_5of10) [-]")
-    price_cny_per_kwh: float = Field(0.0, ge=0, description="Compensation per kWh delivered [CNY/kWh]")
-    shortfall_penalty_cny_per_kwh: float = Field(5.0, ge=0, description="Penalty per kWh not delivered [CNY/kWh]")
+    price_cny_per_kwh: float = Field(0.0, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Compensation per kWh delivered [CNY/kWh]")
+    shortfall_penalty_cny_per_kwh: float = Field(5.0, ge=0, le=MAX_PENALTY_CNY_PER_KWH, description="Penalty per kWh not delivered [CNY/kWh]")
 
     @model_validator(mode="after")
     def _ordered(self) -> "DREvent":
-        if self.end <= self.start:
+        # a time without offset is local time of the site, known only to the scenario: compare
+        # only times of one kind here (load_scenario checks the event against the horizon's slots)
+        same_kind = (self.start.tzinfo is None) == (self.end.tzinfo is None)
+        if same_kind and self.end <= self.start:
             raise ValueError(f"end {self.end.isoformat()} must be after start {self.start.isoformat()}")
         if (self.target_kw is None) == (self.reduction_kw is None):
             raise ValueError("give target_kw (or its older name reduction_kw), exactly one of them")
@@ -248,9 +333,9 @@ class WorkingCalendar(_Strict):
     builtin: Literal["cn", "none"] = Field(
         "cn", description="'cn': China's public holidays and adjusted working days as published by the State "
                           "Council (2025-2026, vpp_sched/data/cn_holidays.csv); 'none': Monday to Friday only")
-    holidays: list[dt.date] = Field(default_factory=list, description="More days that are not working days "
+    holidays: list[Day] = Field(default_factory=list, description="More days that are not working days "
                                     "(local holidays, days to leave out of the baselines) [date]")
-    working_days: list[dt.date] = Field(default_factory=list, description="More working days, e.g. an adjusted "
+    working_days: list[Day] = Field(default_factory=list, description="More working days, e.g. an adjusted "
                                         "working Saturday [date]")
 
     @model_validator(mode="after")
@@ -264,20 +349,20 @@ class WorkingCalendar(_Strict):
 class SolverOptions(_Strict):
     """HiGHS settings. Recorded in ``kpis.json`` so a plan can be reproduced."""
 
-    time_limit_s: float = Field(60.0, gt=0, description="Wall-clock limit of the solve [s]")
+    time_limit_s: float = Field(60.0, gt=0, le=MAX_TIME_LIMIT_S, description="Wall-clock limit of the solve [s]")
     mip_rel_gap: float = Field(1e-3, ge=0, le=1, description="Relative MIP gap to stop at [-]")
     threads: int = Field(1, ge=1, le=256, description="Solver threads; 1 keeps runs deterministic [-]")
-    random_seed: int = Field(0, ge=0, description="HiGHS random seed [-]")
+    random_seed: int = Field(0, ge=0, le=2**31 - 1, description="HiGHS random seed [-]")
 
 
 class Penalties(_Strict):
     """Prices of the slacks that keep every day solvable. Overload costs more than unmet energy:
     when a transformer cannot carry both, drivers fall short before the transformer overloads."""
 
-    unmet_energy_cny_per_kwh: float = Field(1000.0, gt=0, description="Per kWh an EV does not get [CNY/kWh]")
-    overload_cny_per_kwh: float = Field(5000.0, gt=0, description="Per kWh above a transformer or feeder limit [CNY/kWh]")
-    early_charging_cny_per_kwh: float = Field(0.0, ge=0, description="Tie-break: prefer earlier slots, scaled 0..1 over the horizon; off by default, its tiny costs slow HiGHS's LP 2-5x at county scale [CNY/kWh]")
-    switch_on_cny: float = Field(1e-3, ge=0, description="Tie-break per charger start where min_power_kw > 0 [CNY]")
+    unmet_energy_cny_per_kwh: float = Field(1000.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per kWh an EV does not get [CNY/kWh]")
+    overload_cny_per_kwh: float = Field(5000.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per kWh above a transformer or feeder limit [CNY/kWh]")
+    early_charging_cny_per_kwh: float = Field(0.0, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Tie-break: prefer earlier slots, scaled 0..1 over the horizon; off by default, its tiny costs slow HiGHS's LP 2-5x at county scale [CNY/kWh]")
+    switch_on_cny: float = Field(1e-3, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Tie-break per charger start where min_power_kw > 0 [CNY]")
 
 
 class V2GSettings(_Strict):
@@ -285,25 +370,25 @@ class V2GSettings(_Strict):
 
     charge_efficiency: float = Field(0.95, gt=0, le=1, description="Charger-to-battery efficiency [-]")
     discharge_efficiency: float = Field(0.95, gt=0, le=1, description="Battery-to-grid efficiency [-]")
-    degradation_cny_per_kwh: float = Field(0.05, ge=0, description="Battery wear per kWh discharged to the grid, "
+    degradation_cny_per_kwh: float = Field(0.05, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Battery wear per kWh discharged to the grid, "
                                            "paid to the driver [CNY/kWh]")
 
 
 class ScenarioConfig(_Strict):
     """The contents of ``scenario.yaml``."""
 
-    name: str
-    description: str | None = None
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=20_000)
     site: Site
     horizon: Horizon
     tariff: Tariff
-    transformers: str = Field(description="CSV transformer_id, rated_kva, power_factor, max_loading_pu[, feeder_id]")
-    feeders: str | None = Field(None, description="CSV feeder_id, capacity_kw")
-    base_load: str = Field(description="CSV slot_start, transformer_id, load_kw")
-    evs: str = Field(description="CSV ev_id, transformer_id, arrival, departure, energy_kwh, max_power_kw, min_power_kw")
+    transformers: TablePath = Field(description="CSV transformer_id, rated_kva, power_factor, max_loading_pu[, feeder_id]")
+    feeders: TablePath | None = Field(None, description="CSV feeder_id, capacity_kw")
+    base_load: TablePath = Field(description="CSV slot_start, transformer_id, load_kw")
+    evs: TablePath = Field(description="CSV ev_id, transformer_id, arrival, departure, energy_kwh, max_power_kw, min_power_kw")
     stations: list[Station] = Field(default_factory=list)
     dr_events: list[DREvent] = Field(default_factory=list)
-    load_history: str | None = Field(None, description="CSV slot_start, scope_id, load_kw[, dr_event]: metered history for DR baselines")
+    load_history: TablePath | None = Field(None, description="CSV slot_start, scope_id, load_kw[, dr_event]: metered history for DR baselines")
     calendar: WorkingCalendar = Field(default_factory=WorkingCalendar)
     solver: SolverOptions = Field(default_factory=SolverOptions)
     penalties: Penalties = Field(default_factory=Penalties)

@@ -8,13 +8,18 @@ All problems of a table are collected before anything is raised, so one run list
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from vpp_sched.timeutil import parse_times
+from vpp_sched import table_file
+from vpp_sched.config import (EARLIEST_YEAR, LATEST_YEAR, MAX_EV_ENERGY_KWH, MAX_EV_POWER_KW, MAX_POWER_KW,
+                              MAX_RATED_KVA, id_problem)
+from vpp_sched.errors import echo, quoted
+from vpp_sched.timeutil import parse_times, time_problem
 
 MAX_LINES_PER_FIELD = 20  # a broken export should not print 100,000 lines
 
@@ -28,11 +33,14 @@ class Problems:
 
     def add(self, message: str, key: tuple[str, str] | None = None) -> None:
         if key is not None:
-            n = self._counts.get(key, 0) + 1
-            self._counts[key] = n
-            if n > MAX_LINES_PER_FIELD:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            if self._counts[key] > MAX_LINES_PER_FIELD:
                 return
         self.lines.append(message)
+
+    def full(self, key: tuple[str, str]) -> bool:
+        """True when ``key`` has shown all its lines: more problems of it are only counted."""
+        return self._counts.get(key, 0) >= MAX_LINES_PER_FIELD
 
     def close(self) -> list[str]:
         extra = [f"{file}: {n - MAX_LINES_PER_FIELD} more problems with field {col} not listed"
@@ -47,16 +55,25 @@ class Table:
     """One CSV file being checked: raw text cells, typed columns, and where each row came from."""
 
     def __init__(self, path: Path, label: str, id_col: str | None, problems: Problems):
-        self.path, self.label, self.id_col, self.problems = path, label, id_col, problems
+        self.path, self.label, self.id_col, self.problems = Path(path), label, id_col, problems
         self.ok = False
+        self.invalid: dict[str, np.ndarray] = {}   # id column -> rows whose id is empty or refused
+        problem = table_file.file_problem(self.path)
         try:
-            self.raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                                   comment=None)
-        except FileNotFoundError:
-            problems.add(f"{label}: file not found at {path}")
-            return
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            problems.add(f"{label}: not a readable CSV table ({str(exc).strip()})")
+            problem = problem or table_file.header_problem(self.path)
+            if problem is None:
+                self.raw = pd.read_csv(self.path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                                       comment=None, encoding="utf-8-sig")
+        except PermissionError:
+            problem = "cannot be read (permission denied)"
+        except UnicodeDecodeError:
+            problem = table_file.not_utf8(self.path)
+        except pd.errors.EmptyDataError:
+            problem = "is empty; it needs a header line and rows"
+        except (pd.errors.ParserError, OSError, ValueError) as exc:
+            problem = f"not a readable CSV table ({echo(str(exc).strip(), 200)})"
+        if problem is not None:
+            problems.add(f"{label}: {problem}")
             return
         self.raw.columns = [str(c).strip() for c in self.raw.columns]
         self.raw = self.raw.apply(lambda c: c.str.strip())
@@ -66,18 +83,36 @@ class Table:
         """``file row N (id_col=value)`` for positional row ``i``."""
         ident = ""
         if self.id_col and self.id_col in self.raw.columns:
-            ident = f" ({self.id_col}={self.raw[self.id_col].iat[i]})"
+            ident = f" ({self.id_col}={echo(self.raw[self.id_col].iat[i])})"
         return f"{self.label} row {i + 1}{ident}"
 
     def report(self, mask: np.ndarray, column: str, message) -> None:
-        """Add one problem per row where ``mask``; ``message(i)`` says what is wrong."""
+        """Add one problem per row where ``mask``; ``message(i)`` says what is wrong.
+
+        Messages past the cap of :class:`Problems` are counted, not built (100,000 bad rows
+        must not cost 100,000 formatted lines).
+        """
+        key = (self.label, column)
         for i in np.flatnonzero(mask):
-            self.problems.add(f"{self.where(int(i))}: {column} {message(int(i))}", (self.label, column))
+            if self.problems.full(key):
+                self.problems.add("", key)          # counted only
+                continue
+            self.problems.add(f"{self.where(int(i))}: {column} {message(int(i))}", key)
 
     def require(self, columns: list[str]) -> bool:
         missing = [c for c in columns if c not in self.raw.columns]
+        # Only names that look like column names are echoed: a header is still the file's content,
+        # and a wrong file's first line (a password file, a key) is not ours to print.
+        names = [c for c in self.raw.columns if _COLUMN_NAME.match(c)]
+        found = ", ".join(names[:20]) or "none named like columns"
+        others = len(self.raw.columns) - min(len(names), 20)
+        found += f" and {others} other{'s' if others != 1 else ''}" if others and names else ""
+        if len(missing) == len(columns) > 1:    # a wrong file, not a few wrong names: one line
+            self.problems.add(f"{self.label}: has none of the columns {', '.join(columns)} (columns found: "
+                              f"{found}); is it the right file?")
+            return False
         for c in missing:
-            self.problems.add(f"{self.label}: missing column {c} (columns found: {', '.join(self.raw.columns)})")
+            self.problems.add(f"{self.label}: missing column {c} (columns found: {found})")
         return not missing
 
     def text(self, column: str, allow_empty: bool = False) -> pd.Series:
@@ -86,41 +121,79 @@ class Table:
             self.report((values == "").to_numpy(), column, lambda i: "is empty")
         return values
 
+    def ids(self, column: str) -> pd.Series:
+        """An id column: not empty, printable, no formula, not over-long (:func:`~vpp_sched.config.id_problem`)."""
+        values = self.text(column)
+        odd = (values.str.len().gt(64).to_numpy() | ~values.map(str.isprintable).to_numpy(dtype=bool)
+               | values.str[:1].isin(list("=+-@")).to_numpy())
+        reasons = {int(i): id_problem(values.iat[int(i)]) for i in np.flatnonzero(odd)}
+        refused = np.zeros(len(values), dtype=bool)
+        refused[[i for i, r in reasons.items() if r is not None]] = True
+        self.report(refused, column, lambda i: f"{quoted(values.iat[i])} {reasons[i]}")
+        self.invalid = {**getattr(self, "invalid", {}), column: refused | (values == "").to_numpy()}
+        return values
+
+    def ids_complete(self, column: str) -> bool:
+        """Whether every row of id column ``column`` has a valid id, so other tables may be checked against them."""
+        return not getattr(self, "invalid", {}).get(column, np.zeros(0, dtype=bool)).any()
+
     def number(self, column: str, minimum: float | None = None, strict: bool = False,
-               maximum: float | None = None, default: float | None = None) -> pd.Series:
-        """A numeric column; empty, non-numeric, NaN or out-of-range cells are problems."""
+               maximum: float | None = None, default: float | None = None, unit: str | None = None) -> pd.Series:
+        """A numeric column; empty, non-numeric, NaN or out-of-range cells are problems.
+
+        With ``unit``, an out-of-range cell is reported with the whole range (``energy_kwh 1e+308 is
+        outside 0..2000 kWh``); without it, with the bound it breaks.
+        """
         if column not in self.raw.columns and default is not None:
             return pd.Series(default, index=self.raw.index, dtype=float)
         raw = self.raw[column]
         values = pd.to_numeric(raw, errors="coerce").astype(float)
         bad = ~np.isfinite(values.to_numpy())
-        self.report(bad, column, lambda i: f"{raw.iat[i]!r} is not a number" if raw.iat[i] else "is empty")
+        self.report(bad, column, lambda i: (f"{quoted(raw.iat[i])} is not a "
+                                            f"{'finite ' if raw.iat[i].lower().lstrip('+-') in _INF else ''}number"
+                                            if raw.iat[i] else "is empty"))
         v = values.to_numpy()
-        if minimum is not None:
-            low = ~bad & ((v <= minimum) if strict else (v < minimum))
-            word = "greater than" if strict else "at least"
-            self.report(low, column, lambda i: f"{raw.iat[i]} must be {word} {minimum:g}")
-        if maximum is not None:
-            high = ~bad & (v > maximum)
-            self.report(high, column, lambda i: f"{raw.iat[i]} must be at most {maximum:g}")
+        low = ~bad & ((v <= minimum) if strict else (v < minimum)) if minimum is not None else np.zeros(len(v), bool)
+        high = ~bad & (v > maximum) if maximum is not None else np.zeros(len(v), bool)
+        if unit is not None:
+            span = f"{_g(minimum) if minimum is not None else '-inf'}..{_g(maximum) if maximum is not None else 'inf'}"
+            span += f" {unit}" if unit else ""
+            span += f" ({_g(minimum)} excluded)" if strict and minimum is not None else ""
+            self.report(low | high, column, lambda i: f"{_g(v[i])} is outside {span}")
+            return values
+        word = "greater than" if strict else "at least"
+        self.report(low, column, lambda i: f"{echo(raw.iat[i])} must be {word} {minimum:g}")
+        self.report(high, column, lambda i: f"{echo(raw.iat[i])} must be at most {maximum:g}")
         return values
 
     def time(self, column: str, tz: str) -> pd.Series:
-        times, bad = parse_times(self.raw[column], tz)
-        self.report(bad, column, lambda i: f"{self.raw[column].iat[i]!r} is not an ISO 8601 time "
-                                           "(e.g. 2026-11-27T19:15:00+08:00)")
-        return times
+        raw = self.raw[column]
+        times, bad = parse_times(raw, tz)
+        self.report(bad, column, lambda i: time_problem(raw.iat[i], tz))
+        years = times.dt.year.to_numpy(dtype=float, na_value=np.nan)
+        far = ~bad & ((years < EARLIEST_YEAR) | (years > LATEST_YEAR))
+        self.report(far, column, lambda i: f"{echo(raw.iat[i])} is outside the years {EARLIEST_YEAR}..{LATEST_YEAR}")
+        return times.where(~far)
 
     def unique(self, column: str) -> None:
         values = self.raw[column]
         dup = values.duplicated(keep="first").to_numpy() & (values != "").to_numpy()
-        self.report(dup, column, lambda i: f"{values.iat[i]} is a duplicate "
+        self.report(dup, column, lambda i: f"{echo(values.iat[i])} is a duplicate "
                                            f"(first at row {int(np.flatnonzero((values == values.iat[i]).to_numpy())[0]) + 1})")
 
     def known(self, column: str, known: set[str], of_what: str) -> None:
         values = self.raw[column]
         bad = (~values.isin(known) & (values != "")).to_numpy()
-        self.report(bad, column, lambda i: f"{values.iat[i]} is not a known {of_what}")
+        self.report(bad, column, lambda i: f"{echo(values.iat[i])} is not a known {of_what}")
+
+
+_INF = {"inf", "infinity"}
+_COLUMN_NAME = re.compile(r"^[\w .()\[\]-]{1,40}$")
+
+
+def _g(x: float) -> str:
+    """A bound or value for a message: 2000, 0.95, 1e+308 (no 1e+03 for round thousands)."""
+    return f"{x:.0f}" if float(x).is_integer() and abs(x) < 1e9 else f"{x:g}"
 
 
 def read_transformers(path: Path, label: str, problems: Problems) -> pd.DataFrame | None:
@@ -129,13 +202,15 @@ def read_transformers(path: Path, label: str, problems: Problems) -> pd.DataFram
     if not t.ok or not t.require(["transformer_id", "rated_kva", "power_factor", "max_loading_pu"]):
         return None
     df = pd.DataFrame({
-        "transformer_id": t.text("transformer_id"),
-        "rated_kva": t.number("rated_kva", minimum=0, strict=True),
-        "power_factor": t.number("power_factor", minimum=0, strict=True, maximum=1),
-        "max_loading_pu": t.number("max_loading_pu", minimum=0, strict=True, maximum=5),
+        "transformer_id": t.ids("transformer_id"),
+        "rated_kva": t.number("rated_kva", minimum=0, strict=True, maximum=MAX_RATED_KVA, unit="kVA"),
+        "power_factor": t.number("power_factor", minimum=0, strict=True, maximum=1, unit=""),
+        "max_loading_pu": t.number("max_loading_pu", minimum=0, strict=True, maximum=5, unit="pu"),
         "feeder_id": t.raw["feeder_id"] if "feeder_id" in t.raw.columns else "",
     })
     t.unique("transformer_id")
+    if len(df) == 0:
+        problems.add(f"{label}: has no rows; a scenario needs at least one transformer")
     df["limit_kw"] = df.rated_kva * df.power_factor * df.max_loading_pu
     df["rating_kw"] = df.rated_kva * df.power_factor
     df.attrs["source"] = t
@@ -147,9 +222,11 @@ def read_feeders(path: Path, label: str, problems: Problems) -> pd.DataFrame | N
     t = Table(path, label, "feeder_id", problems)
     if not t.ok or not t.require(["feeder_id", "capacity_kw"]):
         return None
-    df = pd.DataFrame({"feeder_id": t.text("feeder_id"),
-                       "capacity_kw": t.number("capacity_kw", minimum=0, strict=True)})
+    df = pd.DataFrame({"feeder_id": t.ids("feeder_id"),
+                       "capacity_kw": t.number("capacity_kw", minimum=0, strict=True, maximum=MAX_POWER_KW,
+                                               unit="kW")})
     t.unique("feeder_id")
+    df.attrs["source"] = t
     return df
 
 
@@ -167,13 +244,13 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
     if not t.ok or not t.require(cols):
         return None
     df = pd.DataFrame({
-        "ev_id": t.text("ev_id"),
+        "ev_id": t.ids("ev_id"),
         "transformer_id": t.text("transformer_id"),
         "arrival": t.time("arrival", tz),
         "departure": t.time("departure", tz),
-        "energy_kwh": t.number("energy_kwh", minimum=0),
-        "max_power_kw": t.number("max_power_kw", minimum=0),
-        "min_power_kw": t.number("min_power_kw", minimum=0, default=0.0),
+        "energy_kwh": t.number("energy_kwh", minimum=0, maximum=MAX_EV_ENERGY_KWH, unit="kWh"),
+        "max_power_kw": t.number("max_power_kw", minimum=0, maximum=MAX_EV_POWER_KW, unit="kW"),
+        "min_power_kw": t.number("min_power_kw", minimum=0, maximum=MAX_EV_POWER_KW, default=0.0, unit="kW"),
     })
     t.unique("ev_id")
     if transformer_ids is not None:
@@ -182,7 +259,8 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
     t.report(order, "departure", lambda i: f"{df.departure.iat[i].isoformat()} is not after arrival "
                                            f"{df.arrival.iat[i].isoformat()}")
     # only between powers that are valid on their own (a negative max_power_kw is reported above)
-    over = ((df.min_power_kw > df.max_power_kw) & (df.max_power_kw >= 0) & (df.min_power_kw >= 0)).to_numpy()
+    valid = df.max_power_kw.between(0, MAX_EV_POWER_KW) & df.min_power_kw.between(0, MAX_EV_POWER_KW)
+    over = ((df.min_power_kw > df.max_power_kw) & valid).to_numpy()
     t.report(over, "min_power_kw", lambda i: f"{df.min_power_kw.iat[i]:g} exceeds max_power_kw "
                                              f"{df.max_power_kw.iat[i]:g}")
     if "v2g" in t.raw.columns:
@@ -200,24 +278,24 @@ def _read_v2g(t: Table, df: pd.DataFrame, charge_efficiency: float) -> None:
     are required where ``v2g`` is true, and the requested energy must fit in the battery.
     """
     flag = t.raw["v2g"].str.lower()
-    t.report((~flag.isin(_TRUE | _FALSE)).to_numpy(), "v2g", lambda i: f"{t.raw['v2g'].iat[i]!r} is not true/false")
+    t.report((~flag.isin(_TRUE | _FALSE)).to_numpy(), "v2g", lambda i: f"{quoted(t.raw['v2g'].iat[i])} is not true/false")
     v2g = flag.isin(_TRUE).to_numpy()
     df["v2g"] = v2g
 
-    def optional(column: str, maximum: float | None = None) -> pd.Series:
+    def optional(column: str, maximum: float, unit: str) -> pd.Series:
         raw = t.raw[column] if column in t.raw.columns else pd.Series("", index=t.raw.index)
         values = pd.to_numeric(raw, errors="coerce").astype(float)
         v = values.to_numpy()
         bad = v2g & ~np.isfinite(v) & (raw != "").to_numpy()
-        t.report(bad, column, lambda i: f"{raw.iat[i]!r} is not a number")
-        out_of_range = v2g & np.isfinite(v) & ((v < 0) | ((v > maximum) if maximum is not None else False))
-        t.report(out_of_range, column, lambda i: f"{raw.iat[i]} must be at least 0"
-                 + (f" and at most {maximum:g}" if maximum is not None else ""))
+        t.report(bad, column, lambda i: f"{quoted(raw.iat[i])} is not a number")
+        out_of_range = v2g & np.isfinite(v) & ((v < 0) | (v > maximum))
+        t.report(out_of_range, column, lambda i: f"{echo(raw.iat[i])} must be at least 0 and at most {_g(maximum)}"
+                 + (f" {unit}" if unit else ""))
         return values
 
-    discharge = optional("max_discharge_kw")
+    discharge = optional("max_discharge_kw", MAX_EV_POWER_KW, "kW")
     df["max_discharge_kw"] = np.where(v2g & discharge.isna().to_numpy(), df.max_power_kw, discharge.fillna(0.0))
-    battery, soc = optional("battery_kwh"), optional("soc_arrival", maximum=1.0)
+    battery, soc = optional("battery_kwh", MAX_EV_ENERGY_KWH, "kWh"), optional("soc_arrival", 1.0, "")
     for column, values in (("battery_kwh", battery), ("soc_arrival", soc)):
         missing = v2g & (t.raw[column] == "").to_numpy() if column in t.raw.columns else v2g
         t.report(missing, column, lambda i: "is required where v2g is true")
@@ -232,27 +310,30 @@ def _read_v2g(t: Table, df: pd.DataFrame, charge_efficiency: float) -> None:
 
 def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, key: str | None,
                     value: str, keys: list[str] | None, problems: Problems,
-                    keys_label: str = "transformers.csv", minimum: float | None = None) -> pd.DataFrame | None:
+                    keys_label: str = "transformers.csv", minimum: float | None = None,
+                    maximum: float | None = None, unit: str | None = None) -> pd.DataFrame | None:
     """A per-slot table ``slot_start[, key], value`` -> wide frame [slots x keys] (one column when no key).
 
     Rows outside the horizon are ignored; every slot of the horizon must be there for every key.
+    ``keys`` ``None`` with a ``key`` means the table that lists the keys could not be read: the
+    rows are then checked on their own (each key found needs every slot), not against it.
     """
     t = Table(path, label, key, problems)
     need = ["slot_start", value] + ([key] if key else [])
     if not t.ok or not t.require(need):
         return None
     times = t.time("slot_start", tz)
-    values = t.number(value, minimum=minimum)
+    values = t.number(value, minimum=minimum, maximum=maximum, unit=unit)
     ids = t.text(key) if key else pd.Series("value", index=t.raw.index)
     if keys is not None and key:
         t.known(key, set(keys), f"{key} in {keys_label}")
     long = pd.DataFrame({"slot_start": times, "key": ids, "v": values})
     dup = long.duplicated(["slot_start", "key"], keep="first").to_numpy() & long.slot_start.notna().to_numpy()
     t.report(dup, "slot_start", lambda i: f"{times.iat[i].isoformat()} appears twice"
-                                          + (f" for {key}={ids.iat[i]}" if key else ""))
+                                          + (f" for {key}={echo(ids.iat[i])}" if key else ""))
     long = long[long.slot_start.isin(slots) & ~dup]
     wide = long.pivot(index="slot_start", columns="key", values="v").reindex(slots)
-    expected = keys if (keys is not None and key) else ["value"]
+    expected = ["value"] if not key else keys if keys is not None else sorted(set(ids) - {""})
     # [slots x keys] which rows are there. A row whose value is bad was reported already; only
     # rows that are absent are missing.
     column = {k: j for j, k in enumerate(dict.fromkeys(expected))}
@@ -266,9 +347,9 @@ def read_slot_table(path: Path, label: str, tz: str, slots: pd.DatetimeIndex, ke
         if len(missing):
             first = ", ".join(s.isoformat() for s in missing[:3])
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-            who = f" for {key}={k}" if key else ""
+            who = f" for {key}={echo(k)}" if key else ""
             problems.add(f"{label}: slot_start missing{who}: {len(missing)} slot(s) of the horizon "
-                         f"have no row ({first}{more})")
+                         f"have no row ({first}{more})", (label, "slot_start missing"))
     return wide.reindex(columns=expected)
 
 
@@ -279,13 +360,14 @@ def read_load_history(path: Path, label: str, tz: str, problems: Problems) -> pd
     t = Table(path, label, "scope_id", problems)
     if not t.ok or not t.require(["slot_start", "scope_id", "load_kw"]):
         return None
-    df = pd.DataFrame({"slot_start": t.time("slot_start", tz), "scope_id": t.text("scope_id"),
-                       "load_kw": t.number("load_kw")})
+    df = pd.DataFrame({"slot_start": t.time("slot_start", tz), "scope_id": t.ids("scope_id"),
+                       "load_kw": t.number("load_kw", minimum=-MAX_POWER_KW, maximum=MAX_POWER_KW, unit="kW")})
     if "dr_event" in t.raw.columns:
         flag = t.raw["dr_event"].str.lower()
         t.report((~flag.isin(_TRUE | _FALSE)).to_numpy(), "dr_event",
-                 lambda i: f"{t.raw['dr_event'].iat[i]!r} is not true/false")
+                 lambda i: f"{quoted(t.raw['dr_event'].iat[i])} is not true/false")
         df["dr_event"] = flag.isin(_TRUE).to_numpy()
     dup = df.duplicated(["slot_start", "scope_id"], keep="first").to_numpy() & df.slot_start.notna().to_numpy()
-    t.report(dup, "slot_start", lambda i: f"{df.slot_start.iat[i].isoformat()} appears twice for scope_id={df.scope_id.iat[i]}")
+    t.report(dup, "slot_start", lambda i: f"{df.slot_start.iat[i].isoformat()} appears twice for "
+                                          f"scope_id={echo(df.scope_id.iat[i])}")
     return df

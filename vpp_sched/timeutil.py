@@ -5,8 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from zoneinfo import ZoneInfo
+
 import numpy as np
 import pandas as pd
+
+from vpp_sched.errors import quoted
 
 # An offset only counts after a clock time, so the "-27" of a bare date is not one.
 _OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
@@ -45,6 +49,51 @@ def parse_times(values: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray]:
         out[~has_offset] = naive.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.as_unit("s")
     bad = out.isna().to_numpy()
     return out, bad
+
+
+def local_time_problem(ts: dt.datetime | pd.Timestamp, tz: str) -> str | None:
+    """Why the local time ``ts`` (naive) names no single instant in ``tz``, or ``None`` when it does.
+
+    On the day clocks go back, the repeated hour happens twice (ambiguous); on the day they go
+    forward, the skipped hour never happens (nonexistent). Either way the time needs its offset.
+    """
+    if ts.tzinfo is not None:
+        return None
+    zone = ZoneInfo(tz)
+    naive = pd.Timestamp(ts).to_pydatetime().replace(tzinfo=None)
+    first, second = (naive.replace(tzinfo=zone, fold=f) for f in (0, 1))
+    if first.utcoffset() == second.utcoffset():
+        return None
+    text = naive.isoformat()
+    offsets = [_offset(t.utcoffset()) for t in (first, second)]
+    back = first.astimezone(dt.timezone.utc).astimezone(zone).replace(tzinfo=None)
+    if back == naive:   # both folds are real instants: the hour is repeated
+        return (f"{text} is ambiguous in {tz} (clocks go back, the hour happens twice): write "
+                f"{text}{offsets[0]} or {text}{offsets[1]}")
+    later = first.astimezone(dt.timezone.utc).astimezone(zone)
+    return (f"{text} does not exist in {tz} (clocks go forward, the hour is skipped): write a time "
+            f"outside the gap, e.g. {later.isoformat()} (the same instant as {text}{offsets[0]})")
+
+
+def _offset(delta: dt.timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def time_problem(text: str, tz: str) -> str:
+    """Why ``text`` (a value :func:`parse_times` could not read) is not a time: ambiguous, skipped or malformed."""
+    text = str(text).strip()
+    if not _OFFSET.search(text):
+        try:
+            naive = pd.to_datetime(text, format="ISO8601")
+        except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+            naive = None
+        if naive is not None and not pd.isna(naive):
+            problem = local_time_problem(naive, tz)
+            if problem:
+                return problem
+    return f"{quoted(text)} is not an ISO 8601 time (e.g. 2026-11-27T19:15:00+08:00)"
 
 
 def dt_hours(slot_minutes: int) -> float:
