@@ -27,7 +27,7 @@ CASES_BASE = {
                                   min_power_share=0.3, v2g_share=0.5),
     "tiny_battery_pv": lambda: tiny_problem(stations=[{"pv": [0, 0, 3, 6, 6, 3, 0, 0], "battery": {}}],
                                             evs=[{"energy": 8.0, "pmin": 2.0}]),
-    # ev_kw_sum / ev_rise, and battery_export / ev_export with non-zero big-M (PV above base load)
+    # ev_rise (with V2G discharge in it), and battery_export / ev_export with non-zero big-M (PV above base load)
     "ramp_v2g_export": lambda: tiny_problem(
         n_transformers=2, base_load_kw=1.0, ramp_penalty_cny_per_kw=0.05,
         stations=[{"pv": [0, 0, 3, 6, 6, 3, 0, 0], "battery": {"soc_initial": 5.0}},

@@ -303,11 +303,18 @@ def test_families_cover_the_model_and_trace_indices():
     assert f"transformer_balance[{p.ev_transformer[e[17]]},{t[17]}]" in names
     assert m.row_name(m.row_families["dr_event_cap"].stop - 1).startswith("dr_event_cap[0,")
     assert rsizes["battery_export"] == p.n_batteries * 24 and rsizes["ev_export"] == 0   # no V2G EV
-    assert sizes["ev_kw"] == sizes["ev_max_rise_kw"] == rsizes["ev_kw_sum"] == rsizes["ev_rise"] == 0  # ramp unpriced
+    assert sizes["ev_max_rise_kw"] == rsizes["ev_rise"] == 0  # ramp unpriced
     ramp = build_lean(replace(p, ramp_penalty_cny_per_kw=0.1))
-    rs = {k: v.stop - v.start for k, v in ramp.row_families.items()}
-    assert rs["ev_kw_sum"] == 4 * 24 and rs["ev_rise"] == 4 * 23
+    assert ramp.row_families["ev_rise"].stop - ramp.row_families["ev_rise"].start == 4 * 23
     assert ramp.values(ramp.col_cost, "ev_max_rise_kw") == pytest.approx([0.1] * 4)
+    # an EV's power enters its transformer's rise row of its slot (-1) and of the next slot (+1)
+    A = ramp.matrix().tocsc()
+    e, t = ramp.col_index["ev_power_kw"]
+    j = int(np.flatnonzero((t > 0) & (t < 23))[0])
+    col = A[:, ramp.col_families["ev_power_kw"].start + j]
+    rise = {ramp.row_name(int(r)): v for r, v in zip(col.indices, col.data) if ramp.row_family(int(r)) == "ev_rise"}
+    n = p.ev_transformer[e[j]]
+    assert rise == {f"ev_rise[{n},{t[j]}]": -1.0, f"ev_rise[{n},{t[j] + 1}]": 1.0}
 
     s = solve_lean(p, EXACT)
     assert s.status is SolveStatus.OPTIMAL

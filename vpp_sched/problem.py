@@ -172,7 +172,7 @@ class Problem:
 
     @property
     def has_ramp(self) -> bool:
-        """The model prices EV ramps (``ev_kw``, ``ev_max_rise_kw`` and their rows exist)."""
+        """The model prices EV ramps (``ev_max_rise_kw`` and the ``ev_rise`` rows exist)."""
         return self.ramp_penalty_cny_per_kw > 0 and self.n_slots > 1
 
     def max_rise_kw(self, ev_kw: np.ndarray) -> np.ndarray:

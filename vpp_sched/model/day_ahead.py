@@ -204,22 +204,15 @@ def define_dr_events(m: pyo.ConcreteModel, p: Problem) -> None:
 
 
 def define_ev_ramp(m: pyo.ConcreteModel, p: Problem) -> None:
-    """``ev_rise[n,t]``: ev_max_rise_kw[n] >= ev_kw[n,t] - ev_kw[n,t-1], with ``ev_kw_sum[n,t]``:
-    ev_kw[n,t] = sum_e (ev_power_kw - ev_discharge_kw) behind n. Built only when the ramp is priced."""
+    """``ev_rise[n,t]``: ev_max_rise_kw[n] - ev_kw[n,t] + ev_kw[n,t-1] >= 0 for t >= 1, with the
+    expression ev_kw[n,t] = sum_e (ev_power_kw - ev_discharge_kw) behind n. Only when the ramp is priced."""
     ramp = p.has_ramp
-    m.NT_ramp = pyo.Set(initialize=[(n, t) for n in range(p.n_transformers) for t in range(p.n_slots)]
-                        if ramp else [], dimen=2, ordered=True)
     m.N_ramp = pyo.Set(initialize=range(p.n_transformers) if ramp else [], ordered=True)
-    m.ev_kw = pyo.Var(m.NT_ramp, domain=pyo.Reals)
     m.ev_max_rise_kw = pyo.Var(m.N_ramp, domain=pyo.NonNegativeReals)
-
-    def ev_sum(m, n, t):
-        ev = sum(m.ev_power_kw[e, t] - (m.ev_discharge_kw[e, t] if (e, t) in m.EVT_v2g else 0)
-                 for e in m._evs_at.get((n, t), ()))
-        return m.ev_kw[n, t] - ev == 0
-
-    m.ev_kw_sum = pyo.Constraint(m.NT_ramp, rule=ev_sum)
-    m.ev_rise = pyo.Constraint([(n, t) for n, t in m.NT_ramp if t > 0], rule=lambda m, n, t: (
+    m.ev_kw = pyo.Expression(m.N_ramp, m.T, rule=lambda m, n, t: sum(
+        m.ev_power_kw[e, t] - (m.ev_discharge_kw[e, t] if (e, t) in m.EVT_v2g else 0)
+        for e in m._evs_at.get((n, t), ())))
+    m.ev_rise = pyo.Constraint([(n, t) for n in m.N_ramp for t in range(1, p.n_slots)], rule=lambda m, n, t: (
         m.ev_max_rise_kw[n] - m.ev_kw[n, t] + m.ev_kw[n, t - 1] >= 0))
 
 
