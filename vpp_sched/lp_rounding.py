@@ -10,7 +10,8 @@ Branch and bound struggles with hundreds of semi-continuous chargers (``p = 0`` 
    ``pmin`` (fractional), the ``floor(F / (pmin·dt))`` with the most LP power are switched on
    (``F`` is their energy), so the chosen slots can carry the energy at or above ``pmin``.
 3. **Fix and solve.** With ``ev_on`` fixed, the model is an LP (plus the few battery-mode
-   binaries): HiGHS places the power exactly.
+   binaries): HiGHS places the power exactly. The relaxed modes are fixed (``_Rounding._modes``)
+   when one lets a battery or V2G EV charge and discharge at once, or discharge into export.
    The fixed solves are bound changes on the relaxation's HiGHS instance, so they start from
    its optimal basis (warm start) instead of from scratch.
 4. **Repair.** An EV still short gets more on-slots, cheapest first, where its transformer
