@@ -395,6 +395,17 @@ def check_solution(problem: Problem, solution: Solution, *, tol: float = 1e-5,
         np.add.at(net, p.station_transformer[p.battery_station], ch - dis)
     np.testing.assert_allclose(s.net_load_kw, net, atol=tol, err_msg="transformer balance violated")
 
+    # no storage discharge while the transformer exports with its PV uncurtailed (battery_export, ev_export)
+    discharge = np.zeros((N, T))
+    if B:
+        np.add.at(discharge, p.station_transformer[p.battery_station], dis)
+    if v2g.any():
+        np.add.at(discharge, p.ev_transformer, s.ev_discharge_kw)
+    uncurtailed = s.net_load_kw.copy()
+    if S:
+        np.subtract.at(uncurtailed, p.station_transformer, s.pv_curtail_kw)
+    assert not np.any((discharge > binary_tol) & (uncurtailed < -binary_tol)), "storage discharges into export"
+
     # transformer limits and reported overload
     over = s.overload_kw
     assert np.all(over >= -tol), "negative overload"

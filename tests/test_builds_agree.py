@@ -7,6 +7,8 @@ in the two places fails here with its name.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
@@ -17,7 +19,7 @@ from vpp_sched.lean import build_lean, solve_lean_model
 from vpp_sched.model import create_model
 from vpp_sched.solve import solve_pyomo
 
-CASES = {
+CASES_BASE = {
     "all_families": lambda: random_problem(n_evs=12, n_slots=12, n_transformers=3, seed=4, n_feeders=1,
                                            n_stations=2, n_events=1, min_power_share=0.5),
     "evs_only": lambda: random_problem(n_evs=15, n_slots=16, n_transformers=2, seed=1),
@@ -25,7 +27,15 @@ CASES = {
                                   min_power_share=0.3, v2g_share=0.5),
     "tiny_battery_pv": lambda: tiny_problem(stations=[{"pv": [0, 0, 3, 6, 6, 3, 0, 0], "battery": {}}],
                                             evs=[{"energy": 8.0, "pmin": 2.0}]),
+    # ev_rise (with V2G discharge in it), and battery_export / ev_export with non-zero big-M (PV above base load)
+    "ramp_v2g_export": lambda: tiny_problem(
+        n_transformers=2, base_load_kw=1.0, ramp_penalty_cny_per_kw=0.05,
+        stations=[{"pv": [0, 0, 3, 6, 6, 3, 0, 0], "battery": {"soc_initial": 5.0}},
+                  {"pv": [0, 1, 2, 2, 2, 1, 0, 0]}],
+        evs=[{"energy": 8.0, "pmin": 2.0}, {"energy": 4.0, "v2g": True, "soc0": 20.0},
+             {"energy": 2.0, "v2g": True, "arrival": 2}, {"energy": 6.0, "transformer": 1, "v2g": True}]),
 }
+CASES = dict(CASES_BASE, ramp_all_families=lambda: replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02))
 
 
 def _pyomo_rows(problem):

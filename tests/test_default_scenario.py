@@ -27,6 +27,11 @@ def test_default_plan_from_any_folder(tmp_path, monkeypatch):
     assert kpis["unmet_energy_kwh"] < 1e-3
     assert kpis["uncontrolled"]["overloaded_transformers"] >= 3
     assert kpis["grid_energy_cost_cny"] < kpis["uncontrolled"]["grid_energy_cost_cny"]
+    # Before the ramp was priced the EV load jumped 1,169.6 kW at 23:00 for 36,437.76 CNY (measured
+    # 2026-12-01): the valley now ramps up in at most half that step for at most 0.5 % more.
+    assert kpis["max_ramp_kw"] <= 0.5 * 1169.6
+    assert kpis["grid_energy_cost_cny"] <= 1.005 * 36437.76
+    assert kpis["evs_short"] == 0 and kpis["uncontrolled"]["max_ramp_kw"] > 0
     load = pd.read_csv(tmp_path / "plan" / "transformer_load.csv")
     assert (load.net_load_kw <= load.limit_kw + 1e-6).all()
     stations = pd.read_csv(tmp_path / "plan" / "batteries.csv")

@@ -7,6 +7,8 @@ slots 4-7, one transformer with a 100 kW limit.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import highspy
 import numpy as np
 import pytest
@@ -299,7 +301,20 @@ def test_families_cover_the_model_and_trace_indices():
     names = {m.row_name(int(r)) for r in rows}
     assert f"ev_energy[{e[17]}]" in names
     assert f"transformer_balance[{p.ev_transformer[e[17]]},{t[17]}]" in names
-    assert m.row_name(m.n_rows - 1).startswith("dr_event_cap[0,")
+    assert m.row_name(m.row_families["dr_event_cap"].stop - 1).startswith("dr_event_cap[0,")
+    assert rsizes["battery_export"] == p.n_batteries * 24 and rsizes["ev_export"] == 0   # no V2G EV
+    assert sizes["ev_max_rise_kw"] == rsizes["ev_rise"] == 0  # ramp unpriced
+    ramp = build_lean(replace(p, ramp_penalty_cny_per_kw=0.1))
+    assert ramp.row_families["ev_rise"].stop - ramp.row_families["ev_rise"].start == 4 * 23
+    assert ramp.values(ramp.col_cost, "ev_max_rise_kw") == pytest.approx([0.1] * 4)
+    # an EV's power enters its transformer's rise row of its slot (-1) and of the next slot (+1)
+    A = ramp.matrix().tocsc()
+    e, t = ramp.col_index["ev_power_kw"]
+    j = int(np.flatnonzero((t > 0) & (t < 23))[0])
+    col = A[:, ramp.col_families["ev_power_kw"].start + j]
+    rise = {ramp.row_name(int(r)): v for r, v in zip(col.indices, col.data) if ramp.row_family(int(r)) == "ev_rise"}
+    n = p.ev_transformer[e[j]]
+    assert rise == {f"ev_rise[{n},{t[j]}]": -1.0, f"ev_rise[{n},{t[j] + 1}]": 1.0}
 
     s = solve_lean(p, EXACT)
     assert s.status is SolveStatus.OPTIMAL
@@ -402,7 +417,10 @@ def test_presolve_off_for_small_lps_only():
 def test_small_and_large_assembly_give_the_same_matrix(monkeypatch):
     import vpp_sched.lean as lean
 
-    p = random_problem(30, 12, 3, seed=5, n_feeders=1, n_stations=1, n_events=1, v2g_share=0.3)
+    # with the families that hold a column in several rows of one chunk (ev_rise, ev_export)
+    p = replace(random_problem(30, 12, 3, seed=5, n_feeders=1, n_stations=1, n_events=1, v2g_share=0.3),
+                ramp_penalty_cny_per_kw=0.05)
+    assert p.has_ramp and p.has_v2g
     for relax in (True, False):
         small = build_lean(p, relax_integrality=relax)
         monkeypatch.setattr(lean, "SMALL_NNZ", -1)          # the chunk-wise counting sort

@@ -1,8 +1,8 @@
 """Hand-checkable day-ahead cases, one per constraint family, through the whole pipeline.
 
 Horizon 16:00-24:00 in 1-hour slots; tariff 0.9 CNY/kWh before 20:00 and 0.3 after (unless a
-case says otherwise); 10 kW base load. Tie-break terms are set to zero so the objective is the
-energy cost plus penalties. Every plan is checked with the plan-validity helper.
+case says otherwise); 10 kW base load. Tie-break terms and the ramp penalty are set to zero so the
+objective is the energy cost plus the slack penalties (tests/test_ramp_and_export.py prices ramps). Every plan is checked with the plan-validity helper.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _yaml(**overrides) -> dict:
         "horizon": {"start": START, "slots": SLOTS, "slot_minutes": 60},
         "tariff": {"periods": [{"start": "00:00", "end": "20:00", "price_cny_per_kwh": 0.9},
                                {"start": "20:00", "end": "24:00", "price_cny_per_kwh": 0.3}]},
-        "penalties": {"early_charging_cny_per_kwh": 0.0, "switch_on_cny": 0.0},
+        "penalties": {"early_charging_cny_per_kwh": 0.0, "switch_on_cny": 0.0, "ramp_cny_per_kw": 0.0},
     }
     base.update(overrides)
     return base

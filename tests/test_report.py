@@ -34,7 +34,8 @@ EVENT = {"event_id": "DR1", "start": "2026-11-27T18:00:00+08:00", "end": "2026-1
 SECTIONS = {"summary", "portfolio", "transformers", "evs", "stations", "dr-events"}
 FIGURES = {"fig-portfolio", "fig-transformers", "fig-evs", "fig-station-1", "fig-dr-1"}
 KPI_LABELS = ("Grid energy cost", "Peak net load, portfolio", "Highest transformer loading",
-              "Transformers overloaded", "Unmet EV energy", "Status", "MIP gap", "Build", "Solve")
+              "Transformers overloaded", "Unmet EV energy", "Largest slot-to-slot rise of EV power", "Status",
+              "MIP gap", "Build", "Solve")
 
 
 class Page(HTMLParser):
@@ -122,6 +123,27 @@ def test_report_has_every_section_and_figure(run, html):
         assert words in page.figure_text("fig-dr-1"), words
     if (run.plan.dr_events.shortfall_kw > 1e-4).any():
         assert "shortfall" in page.figure_text("fig-dr-1")
+
+
+def test_transformer_table_shows_peak_import_and_reverse_flow(tmp_path):
+    # A transformer whose PV exports read "peak 0.0 kW" beside its reverse-flow pu before.
+    big_pv = dict(STATION, pv={"capacity_kwp": 300.0, "tilt_deg": 30.0})
+    run = plan_day(write_scenario(tmp_path / "sc", yaml_overrides={"stations": [big_pv]}))
+    html = render_report(run)
+    head = re.search(r"<tr>(<th>#</th><th>transformer</th>.*?)</tr>", html).group(1)
+    columns = re.findall(r"<th>(.*?)</th>", head)
+    assert {"planned peak import kW", "planned peak reverse flow kW", "uncontrolled peak import kW",
+            "uncontrolled peak reverse flow kW"} <= set(columns)
+    load = run.plan.transformer_load
+    assert (load.net_load_kw < -1.0).any(), "the station's PV exports at midday"
+    for n, tid in enumerate(run.problem.transformer_ids):
+        cells = re.search(rf"<tr[^>]*><td class=n>\d+</td><td>{re.escape(str(tid))}</td>(.*?)</tr>", html).group(1)
+        values = dict(zip(columns[2:], re.findall(r"<td[^>]*>(.*?)</td>", cells)))
+        net = load[load.transformer_id == tid].net_load_kw
+        assert float(values["planned peak import kW"].replace(",", "")) == pytest.approx(max(net.max(), 0), abs=0.05)
+        assert float(values["planned peak reverse flow kW"].replace(",", "")) == pytest.approx(max(-net.min(), 0), abs=0.05)
+        pu = float(values["planned pu"])
+        assert pu == pytest.approx(max(net.max(), -net.min()) / run.problem.rating_kw[n], abs=0.006)
 
 
 def test_report_is_self_contained(html):

@@ -363,6 +363,8 @@ class Penalties(_Strict):
     overload_cny_per_kwh: float = Field(5000.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per kWh above a transformer or feeder limit [CNY/kWh]")
     early_charging_cny_per_kwh: float = Field(0.0, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Tie-break: prefer earlier slots, scaled 0..1 over the horizon; off by default, its tiny costs slow HiGHS's LP 2-5x at county scale [CNY/kWh]")
     switch_on_cny: float = Field(1e-3, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Tie-break per charger start where min_power_kw > 0 [CNY]")
+    ramp_cny_per_kw: float = Field(0.1, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Per kW of each transformer's largest slot-to-slot rise of EV power, "
+                                   "so valley charging ramps up instead of jumping when the tariff drops; 0 = off [CNY/kW]")
 
 
 class V2GSettings(_Strict):

@@ -290,6 +290,11 @@ def plan_objective(p: Problem, s: Solution) -> float:
     cost += p.early_charging_cny_per_kwh * dt * float(s.ev_power_kw.sum(axis=0) @ p.slot_weight())
     if s.ev_discharge_kw is not None:
         cost += p.v2g_degradation_cny_per_kwh * dt * float(s.ev_discharge_kw.sum())
+    if p.has_ramp:
+        ev_net = s.ev_power_kw if s.ev_discharge_kw is None else s.ev_power_kw - s.ev_discharge_kw
+        ev_at = np.zeros((p.n_transformers, p.n_slots))
+        np.add.at(ev_at, p.ev_transformer, ev_net)
+        cost += p.ramp_penalty_cny_per_kw * float(p.max_rise_kw(ev_at).sum())
     binary = p.ev_binary
     if binary.any() and p.switch_on_cny:
         on = s.ev_power_kw[binary] > _BIN_TOL

@@ -14,7 +14,10 @@ Variables exist only where the markdown says they do:
   ``(e, t)`` of V2G EVs;
 * ``pv_curtail_kw`` for every station (upper bound the PV forecast, 0 without PV);
 * ``dr_shortfall_kw`` and ``dr_event_cap`` only in event slots;
-* ``transformer_reverse_limit`` only for transformers with a station.
+* ``transformer_reverse_limit`` only for transformers with a station;
+* ``ev_max_rise_kw`` and the rows ``ev_rise`` only when the ramp is priced
+  (``ramp_penalty_cny_per_kw > 0``);
+* ``battery_export`` for every battery slot, ``ev_export`` for available ``(e, t)`` of V2G EVs.
 
 :class:`LeanModel` records each family's column and row range (``col_families``,
 ``row_families``, names identical to the markdown) and the model indices of each column
@@ -57,6 +60,7 @@ COL_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "overload_kw": ("n", "t"),
     "feeder_overload_kw": ("f", "t"),
     "dr_shortfall_kw": ("k", "t"),
+    "ev_max_rise_kw": ("n",),
 }
 
 #: Index names of each row family, in the order of ``LeanModel.row_index[family]``.
@@ -78,6 +82,9 @@ ROW_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "battery_discharge_mode": ("b", "t"),
     "battery_final_soc": ("b",),
     "dr_event_cap": ("k", "t"),
+    "ev_rise": ("n", "t"),
+    "battery_export": ("b", "t"),
+    "ev_export": ("e", "t"),
 }
 
 #: Column families that are binary in the MIP.
@@ -275,6 +282,8 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     c_fover = cols.add("feeder_overload_kw", *_grid(F, T))
     ke, kt = np.nonzero(ev_slots)
     c_short = cols.add("dr_shortfall_kw", ke, kt)
+    ramp = p.has_ramp
+    c_rise = cols.add("ev_max_rise_kw", np.arange(N if ramp else 0))
     n_cols = cols.size
     nP, nQ, nV = len(pe), len(q), len(v)
 
@@ -312,6 +321,7 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     cset("feeder_overload_kw", cost, p.overload_penalty_cny_per_kwh * dt)
     if K:
         cset("dr_shortfall_kw", cost, pi_dr[ke] * dt)
+    cset("ev_max_rise_kw", cost, p.ramp_penalty_cny_per_kw)
     if not relax_integrality:
         for name in BINARY_FAMILIES:
             cset(name, integrality, 1)
@@ -323,6 +333,7 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     trip_r: list[np.ndarray] = []
     trip_c: list[np.ndarray] = []
     trip_v: list[np.ndarray] = []
+    trip_repeats: list[bool] = []     # chunks that hold a column more than once
 
     def add_rows(name: str, index: tuple[np.ndarray, ...], lo, up) -> int:
         start = rows.add(name, *index)
@@ -331,8 +342,9 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
         r_up.append(np.broadcast_to(np.asarray(up, dtype=np.float64), (n,)))
         return start
 
-    def coef(r: np.ndarray, c: np.ndarray, v) -> None:
+    def coef(r: np.ndarray, c: np.ndarray, v, repeats: bool = False) -> None:
         r = np.asarray(r, dtype=np.int32)
+        trip_repeats.append(repeats)
         trip_r.append(r)
         trip_c.append(np.asarray(c, dtype=np.int32))
         trip_v.append(np.broadcast_to(np.asarray(v, dtype=np.float64), r.shape))
@@ -462,10 +474,38 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
                  c_net + np.tile(scope, len(jrows)) * T + np.repeat(kt[jrows], len(scope)),
                  float(p.event_signs()[k]))  # +1 peak shaving, -1 valley filling
 
+    # EV ramp (define_ev_ramp): ev_max_rise_kw[n] >= ev_kw[n,t] - ev_kw[n,t-1], ev_kw the EV power behind n
+    # written out (an ev_kw column per (n, t) with its defining row solves 2-3x slower in HiGHS).
+    rise_n, rise_t = (_grid(N, T - 1) if ramp else (np.zeros(0, np.int32),) * 2)
+    r0 = add_rows("ev_rise", (rise_n, rise_t + 1), 0.0, INF)
+    coef(r0 + np.arange(len(rise_n)), c_rise + rise_n, 1.0, repeats=True)   # each column in T - 1 rows
+    if ramp:
+        for c0, e_ix, t_ix, sign in ((c_pow, pe, pt, 1.0), (c_evdis, ve, vt, -1.0)):  # charging +, discharge -
+            j = np.arange(len(e_ix), dtype=np.int64)
+            row = ev_n[e_ix] * (T - 1) + t_ix - 1          # ev_rise[n, t]: this slot's power counts -1
+            now, nxt = t_ix >= 1, t_ix <= T - 2             # ... and +1 in the next slot's row
+            coef(r0 + row[now], c0 + j[now], -sign)
+            coef(r0 + row[nxt] + 1, c0 + j[nxt], sign)
+
+    # Storage never discharges into export (define_storage_export): net - curtail + M mode >= 0
+    big_m = p.export_big_m_kw()
+    bt_all = np.arange(B * T, dtype=np.int64)
+    bat_at = np.repeat(bat_n, T) * T + np.tile(np.arange(T), B)   # (transformer, slot) of each row
+    v_at = ev_n[ve] * T + vt
+    for name, n_rows_fam, at, c_unit, index in (("battery_export", B * T, bat_at, c_mode, b_grid),
+                                                 ("ev_export", nV, v_at, c_vmode, (ve, vt))):
+        r0 = add_rows(name, index, 0.0, INF)
+        j = np.arange(n_rows_fam, dtype=np.int64)
+        coef(r0 + j, c_net + at, 1.0, repeats=True)        # several units behind one transformer
+        coef(r0 + j, c_unit + j, big_m.ravel()[at])
+        for s_ in range(S):                                # PV curtailed counts as exported
+            mine = np.flatnonzero(at // T == st_n[s_])
+            coef(r0 + mine, c_curt + s_ * T + at[mine] % T, -1.0, repeats=True)
+
     n_rows = rows.size
 
     # ---- assemble CSC --------------------------------------------------------------------
-    a_start, a_index, a_value = _triplets_to_csc(trip_r, trip_c, trip_v, n_cols)
+    a_start, a_index, a_value = _triplets_to_csc(trip_r, trip_c, trip_v, n_cols, trip_repeats)
     del trip_r, trip_c, trip_v
 
     const = 0.0
@@ -489,14 +529,14 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
 
 
 def _triplets_to_csc(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray],
-                     n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     n_cols: int, repeats: list[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Column-wise arrays (start int32, index int32, value float64) from chunks of triplets.
 
     A counting sort without concatenating the chunks: count the entries per column, then
-    scatter chunk by chunk, each chunk filling the next free position of its columns (no
-    chunk holds a column twice, which every family above satisfies). Within a column the
-    entries keep the chunk order, i.e. ascending rows. Zero coefficients are dropped. The
-    chunks are consumed (emptied) to free memory early.
+    scatter chunk by chunk, each chunk filling the next free positions of its columns (a chunk
+    flagged in ``repeats`` holds a column several times, e.g. ``ev_max_rise_kw[n]`` in each slot's ``ev_rise`` row
+    or ``net_load_kw[n,t]`` in the ``ev_export`` row of each V2G EV behind ``n``). Within a column the entries keep the chunk order, i.e. ascending rows.
+    Zero coefficients are dropped. The chunks are consumed (emptied) to free memory early.
     """
     if sum(len(c) for c in cols) <= SMALL_NNZ:
         return _triplets_to_csc_small(rows, cols, vals, n_cols)
@@ -505,7 +545,10 @@ def _triplets_to_csc(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[
         if not np.all(v):
             keep = v != 0.0
             rows[k], cols[k], vals[k] = rows[k][keep], c[keep], v[keep]
-        counts[cols[k]] += 1          # no duplicate column within a chunk
+        if repeats[k]:
+            np.add.at(counts, cols[k], 1)
+        else:
+            counts[cols[k]] += 1      # faster, but counts a column once per chunk
     start = np.zeros(n_cols + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     nnz = int(start[-1])
@@ -514,15 +557,33 @@ def _triplets_to_csc(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[
     index = np.empty(nnz, dtype=np.int32)
     value = np.empty(nnz, dtype=np.float64)
     nxt = start[:-1].copy()
+    k_chunk = 0
     while cols:
-        r, c, v = rows.pop(0), cols.pop(0), vals.pop(0)
-        pos = nxt[c]
+        r, c, v, repeated = rows.pop(0), cols.pop(0), vals.pop(0), repeats[k_chunk]
+        k_chunk += 1
+        if repeated:                  # e.g. ev_max_rise_kw[n] in every slot's ev_rise row
+            pos = nxt[c] + _rank_within(c)
+            np.add.at(nxt, c, 1)
+        else:
+            pos = nxt[c]
+            nxt[c] += 1
         index[pos] = r
         value[pos] = v
-        nxt[c] += 1
-    if not np.array_equal(nxt, start[1:]):   # a chunk held a column twice: a bug in a family
-        raise RuntimeError("lean build: duplicate (row, column) entries in one family")
+    if not np.array_equal(nxt, start[1:]):
+        raise RuntimeError("lean build: entries lost while assembling the matrix")
     return start.astype(np.int32), index, value
+
+
+def _rank_within(c: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries of the chunk have the same column."""
+    order = np.argsort(c, kind="stable")
+    sorted_c = c[order]
+    first = np.ones(len(c), dtype=bool)
+    first[1:] = sorted_c[1:] != sorted_c[:-1]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(c)), 0))
+    rank = np.empty(len(c), dtype=np.int64)
+    rank[order] = np.arange(len(c)) - group_start
+    return rank
 
 
 #: Up to this many triplets a model (a transformer block) is assembled by scipy's C++ conversion

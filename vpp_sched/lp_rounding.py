@@ -10,7 +10,8 @@ Branch and bound struggles with hundreds of semi-continuous chargers (``p = 0`` 
    ``pmin`` (fractional), the ``floor(F / (pmin·dt))`` with the most LP power are switched on
    (``F`` is their energy), so the chosen slots can carry the energy at or above ``pmin``.
 3. **Fix and solve.** With ``ev_on`` fixed, the model is an LP (plus the few battery-mode
-   binaries): HiGHS places the power exactly.
+   binaries): HiGHS places the power exactly. The relaxed modes are fixed (``_Rounding._modes``)
+   when one lets a battery or V2G EV charge and discharge at once, or discharge into export.
    The fixed solves are bound changes on the relaxation's HiGHS instance, so they start from
    its optimal basis (warm start) instead of from scratch.
 4. **Repair.** An EV still short gets more on-slots, cheapest first, where its transformer
@@ -110,10 +111,16 @@ class _Rounding:
 
         self.v2g_pos = np.flatnonzero(problem.ev_is_v2g[self.e])   # same order as ev_v2g_mode
         self.p_lower = np.zeros(len(self.p_cols))
-        # (mode, charge, discharge columns, positions in p_cols of the charge columns or None)
+        # (mode, charge, discharge columns, positions in p_cols of the charge columns or None,
+        #  flat (transformer, slot) index of each mode column)
+        T = problem.n_slots
+        bat_n = problem.station_transformer[problem.battery_station]
+        bat_at = np.repeat(bat_n, T) * T + np.tile(np.arange(T), len(bat_n))
+        ve, vt = model.col_index["ev_v2g_mode"]
         self.modes = [mode for mode in (
-            (cols("battery_mode"), cols("battery_charge_kw"), cols("battery_discharge_kw"), None),
-            (cols("ev_v2g_mode"), self.p_cols[self.v2g_pos], cols("ev_discharge_kw"), self.v2g_pos)) if len(mode[0])]
+            (cols("battery_mode"), cols("battery_charge_kw"), cols("battery_discharge_kw"), None, bat_at),
+            (cols("ev_v2g_mode"), self.p_cols[self.v2g_pos], cols("ev_discharge_kw"), self.v2g_pos,
+             problem.ev_transformer[ve] * T + vt)) if len(mode[0])]
 
     def fixed(self, pattern: np.ndarray, time_left_s: float) -> Solution:
         p, e = self.problem, self.e
@@ -132,17 +139,33 @@ class _Rounding:
         return sol
 
     def _modes(self, sol: Solution, time_left_s: float) -> Solution:
-        """A relaxed battery or V2G EV may charge and discharge in one slot; if any does, fix every
-        slot's mode to the larger of the two and re-solve."""
+        """A relaxed battery or V2G EV may charge and discharge in one slot, or discharge while its
+        transformer exports (``battery_export``/``ev_export`` hold only for a mode of 0 or 1); if any
+        does, fix every slot's mode to the larger of the two flows, to charging where PV exceeds the
+        load even without storage discharging (discharge there would have to export), and re-solve."""
         x = sol.col_values
-        if not any(np.any(np.minimum(x[ch], x[dis]) > TOL) for _, ch, dis, _ in self.modes):
+        exporting, exporting_anyway = self._exports(sol)
+        if not any(np.any(np.minimum(x[ch], x[dis]) > TOL) or np.any((x[dis] > TOL) & exporting[at])
+                   for _, ch, dis, _, at in self.modes):
             return sol
-        for mode, ch, dis, pos in self.modes:
-            fixed = x[ch] >= x[dis]
+        for mode, ch, dis, pos, at in self.modes:
+            fixed = (x[ch] >= x[dis]) | exporting_anyway[at]
             if pos is not None:
                 fixed |= self.p_lower[pos] > 0   # a charger the pattern switched on must charge
             self.solver.set_col_bounds(mode, fixed.astype(float), fixed.astype(float))
         return self.solver.run(time_left_s)
+
+    def _exports(self, sol: Solution) -> tuple[np.ndarray, np.ndarray]:
+        """Flat [N*T] bool: the transformer exports with its PV uncurtailed; and would even with
+        no battery or V2G EV discharging."""
+        p = self.problem
+        uncurtailed = sol.net_load_kw.copy()
+        np.subtract.at(uncurtailed, p.station_transformer, sol.pv_curtail_kw)
+        without = uncurtailed.copy()
+        np.add.at(without, p.station_transformer[p.battery_station], sol.battery_discharge_kw)
+        if sol.ev_discharge_kw is not None:
+            np.add.at(without, p.ev_transformer, sol.ev_discharge_kw)
+        return (uncurtailed < -TOL).ravel(), (without < -TOL).ravel()
 
 
 def start_ups(p: Problem, pattern: np.ndarray) -> np.ndarray:
@@ -215,6 +238,7 @@ def feasibility_problem(p: Problem) -> Problem:
     K = p.n_events
     return replace(p, price_cny_per_kwh=np.zeros(p.n_slots), unmet_penalty_cny_per_kwh=1.0,
                    overload_penalty_cny_per_kwh=1.0, early_charging_cny_per_kwh=0.0, switch_on_cny=0.0,
+                   ramp_penalty_cny_per_kw=0.0,
                    v2g_degradation_cny_per_kwh=0.0, event_price_cny_per_kwh=np.zeros(K),
                    event_penalty_cny_per_kwh=np.zeros(K))
 

@@ -136,12 +136,16 @@ GRID_KPIS = {
     "unmet_energy_kwh": _num("Energy EVs do not get by their departure [kWh]", 0),
     "evs_short": _count("EVs that fall short [-]"),
 }
+#: Plan and uncontrolled reference only (replay and what-if KPIs do not report it).
+RAMP_KPI = {"max_ramp_kw": _num("Largest slot-to-slot rise of the portfolio's EV power (charging minus V2G "
+                                "discharge), the step the upstream feeders see when chargers switch on together [kW]", 0)}
 KPIS = {
     "status": {"type": "string", "enum": [s.value for s in SolveStatus], "description": "Solver outcome"},
     "objective_cny": _num_or_null("Objective: energy cost + penalties - DR compensation [CNY]"),
     "bound_cny": _num_or_null("Best bound of the objective [CNY]"),
     "mip_gap": _num_or_null("Relative gap between objective and bound [-]"),
     **GRID_KPIS,
+    **RAMP_KPI,
     "pv_curtailed_kwh": _num("PV energy curtailed [kWh]", 0),
     "dr_shortfall_kwh": _num("Demand-response energy short of the targets [kWh]", 0),
     "n_evs": _count("EVs [-]"), "n_transformers": _count("Transformers [-]"), "n_slots": _count("Slots [-]"),
@@ -164,7 +168,8 @@ KPIS = {
     "solver": {"type": "object", "description": "Solver name, version and options used",
                "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
     "uncontrolled": {"type": "object", "description": "The same grid KPIs when every EV charges at full power "
-                     "from arrival", "properties": GRID_KPIS, "required": list(GRID_KPIS)},
+                     "from arrival", "properties": GRID_KPIS | RAMP_KPI,
+                     "required": list(GRID_KPIS | RAMP_KPI)},
     "scenario": _str("Scenario name"),
     "valid": {"type": "boolean", "description": "The plan passed the check from its own tables"},
     "method": _str("Model build used (lean or pyomo)"),
@@ -176,7 +181,7 @@ KPIS = {
 }
 REQUIRED_KPIS = ["status", "objective_cny", "grid_energy_cost_cny", "peak_net_load_kw", "max_loading_pu",
                  "unmet_energy_kwh", "mip_gap", "build_seconds", "solve_seconds", "solver", "slot_minutes",
-                 "valid", "warnings", "uncontrolled"]
+                 "valid", "warnings", "uncontrolled", "max_ramp_kw"]
 
 
 def kpis_schema() -> dict:

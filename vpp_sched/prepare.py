@@ -117,6 +117,7 @@ def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None, plan_net_
         overload_penalty_cny_per_kwh=cfg.penalties.overload_cny_per_kwh,
         early_charging_cny_per_kwh=cfg.penalties.early_charging_cny_per_kwh,
         switch_on_cny=cfg.penalties.switch_on_cny,
+        ramp_penalty_cny_per_kw=cfg.penalties.ramp_cny_per_kw,
         **_v2g_fields(evs, cfg),
     )
     return _with_events(problem, scenario, plan_net_load_kw) if with_events else problem

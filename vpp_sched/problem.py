@@ -45,6 +45,8 @@ class Problem:
         energy stored at arrival (read for V2G EVs only) [kW, kWh]
     v2g_charge_efficiency, v2g_discharge_efficiency : charger-to-battery and battery-to-grid [-]
     v2g_degradation_cny_per_kwh : battery wear per kWh discharged to the grid [CNY/kWh]
+    ramp_penalty_cny_per_kw : price of each transformer's largest slot-to-slot rise of EV power;
+        0 leaves the ramp families out of the model [CNY/kW]
     """
 
     slots: pd.DatetimeIndex
@@ -95,6 +97,7 @@ class Problem:
     overload_penalty_cny_per_kwh: float = 5000.0
     early_charging_cny_per_kwh: float = 1e-4
     switch_on_cny: float = 1e-3
+    ramp_penalty_cny_per_kw: float = 0.0
 
     # sizes -------------------------------------------------------------------------------
     @property
@@ -166,6 +169,25 @@ class Problem:
         """The LP relaxation's problem: no minimum power (on/off is then no decision) and no start-up
         tie-break; start costs are >= 0, so its optimum is still a lower bound of this problem's."""
         return replace(self, ev_min_power_kw=np.zeros(self.n_evs), switch_on_cny=0.0)
+
+    @property
+    def has_ramp(self) -> bool:
+        """The model prices EV ramps (``ev_max_rise_kw`` and the ``ev_rise`` rows exist)."""
+        return self.ramp_penalty_cny_per_kw > 0 and self.n_slots > 1
+
+    def max_rise_kw(self, ev_kw: np.ndarray) -> np.ndarray:
+        """[N] each transformer's largest slot-to-slot rise of EV power ``ev_kw`` [N, T] (0 if none) [kW]."""
+        if self.n_slots < 2:
+            return np.zeros(len(ev_kw))
+        return np.maximum(np.diff(ev_kw, axis=1).max(axis=1), 0.0)
+
+    def export_big_m_kw(self) -> np.ndarray:
+        """[N, T] the most a transformer can export with no storage discharging: PV above base load [kW].
+
+        The smallest big-M of ``battery_export``/``ev_export``: with every battery and V2G EV off
+        discharging, the net load is at least base load - PV (EVs and battery charging add load,
+        curtailment adds back PV)."""
+        return np.maximum(self.pv_at_transformer_kw() - np.asarray(self.base_load_kw, dtype=float), 0.0)
 
     def slot_weight(self) -> np.ndarray:
         """[T] tie-break weight 0..1 rising over the horizon, so earlier charging wins ties [-]."""

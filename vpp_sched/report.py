@@ -101,7 +101,8 @@ def _summary(run: PlanRun):
             ("Highest transformer loading", "pu", "max_loading_pu", 3),
             ("Transformers overloaded", "", "overloaded_transformers", 0),
             ("Overload energy", "kWh", "overload_energy_kwh", 1), ("Unmet EV energy", "kWh", "unmet_energy_kwh", 1),
-            ("EVs short of their request", "", "evs_short", 0)]
+            ("EVs short of their request", "", "evs_short", 0),
+            ("Largest slot-to-slot rise of EV power", "kW", "max_ramp_kw", 0)]
     body = []
     for label, unit, key, digits in rows:
         a, b = float(k.get(key, np.nan)), float(u.get(key, np.nan))
@@ -145,6 +146,9 @@ def _headline(run: PlanRun) -> str:
              + (f" ({(cost - ucost) / ucost:+.1%})" if abs(ucost) > 1e-9 else "") + " against uncontrolled charging",
              f"<b>{_num(k['unmet_energy_kwh'], 1)} kWh</b> of EV energy unmet "
              f"({k['evs_short']} of {p.n_evs:,} EVs short)"]
+    if "max_ramp_kw" in k:
+        parts.append(f"EV power rises by at most <b>{_num(k['max_ramp_kw'], 0)} kW</b> from one slot to the next "
+                     f"(uncontrolled {_num(u.get('max_ramp_kw', np.nan), 0)} kW)")
     if p.n_events:
         parts.append(f"DR shortfall <b>{_num(k.get('dr_shortfall_kwh', 0.0), 1)} kWh</b>")
     return f'<p class="headline">{"; ".join(parts)}.</p>'
@@ -178,17 +182,24 @@ def _transformers(run: PlanRun, c: rf.Curves):
         uo = int((c.unc_net_kw[n] > c.limit_kw[n] + TOL_KW).sum())
         po = int((c.plan_net_kw[n] > c.limit_kw[n] + TOL_KW).sum())
         rows.append([rank, escape(str(c.ids[n])), _num(kva[n], 0), _num(c.limit_kw[n], 1), n_evs[n],
-                     _num(ev_kwh[n], 0), _num(c.base_kw[n].max(), 1), _num(c.unc_net_kw[n].max(), 1), _num(up, 2),
-                     uo, _num(c.plan_net_kw[n].max(), 1), _num(pp, 2), po, "yes" if rank <= len(shown) else ""])
+                     _num(ev_kwh[n], 0), _num(c.base_kw[n].max(), 1), *_import_export(c.unc_net_kw[n]), _num(up, 2),
+                     uo, *_import_export(c.plan_net_kw[n]), _num(pp, 2), po, "yes" if rank <= len(shown) else ""])
     head = ("#", "transformer", "rated kVA", "limit kW", "EVs", "EV energy kWh", "peak base kW",
-            "peak uncontrolled kW", "uncontrolled pu", "uncontrolled slots over limit", "peak planned kW",
+            "uncontrolled peak import kW", "uncontrolled peak reverse flow kW", "uncontrolled pu",
+            "uncontrolled slots over limit", "planned peak import kW", "planned peak reverse flow kW",
             "planned pu", "planned slots over limit", "in figure")
-    table = _table(head, rows, text=(1,), marked={i for i, r in enumerate(rows) if r[12]})
+    table = _table(head, rows, text=(1,), marked={i for i, r in enumerate(rows) if r[14]})
     more = (f"<p class=note>The {TABLE_ROWS:,} most loaded are listed; transformer_load.csv has all "
             f"{p.n_transformers:,}.</p>" if p.n_transformers > TABLE_ROWS else "")
     html.append(_details(f"All transformers, most loaded first ({p.n_transformers:,})", table + more,
                          p.n_transformers))
     return "transformers", "Transformers", "\n".join(html)
+
+
+def _import_export(net_kw: np.ndarray) -> tuple[str, str]:
+    """Peak import and peak reverse flow (export, as a positive number) of a net load curve [kW]:
+    the pu column is |net| / rating, so a transformer that only exports needs its reverse peak shown."""
+    return _num(max(float(net_kw.max()), 0.0), 1), _num(max(float(-net_kw.min()), 0.0), 1)
 
 
 def _evs(run: PlanRun):

@@ -56,6 +56,14 @@ def grid_kpis(p: Problem, net_load_kw: np.ndarray, unmet_kwh: np.ndarray) -> dic
     }
 
 
+def max_ramp_kw(ev_kw: np.ndarray) -> float:
+    """Largest slot-to-slot rise of the portfolio's EV power, from per-EV or per-transformer rows
+    ``ev_kw`` [., T] (0 when it never rises) [kW]: the step a 10 kV feeder sees when a tariff
+    period starts and every charger switches on at once."""
+    total = np.asarray(ev_kw, dtype=float).sum(axis=0)
+    return float(max(np.diff(total).max(), 0.0)) if total.size > 1 else 0.0
+
+
 def uncontrolled_reference(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """EV power [E, T], transformer net load [N, T] and unmet energy [E] when nobody controls charging."""
     ev = uncontrolled_ev_power_kw(p.ev_available, p.ev_energy_kwh, p.ev_max_power_kw, p.dt_h)
@@ -101,7 +109,7 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
         "soc_kwh": sol.battery_soc_kwh})
     feeders = _feeder_table(p, net, sol)
     events = _event_table(p, net, sol)
-    kpis = _kpis(p, sol, net, unmet, events, v2g)
+    kpis = _kpis(p, sol, net, unmet, events, v2g, ev_at)
     return Plan(ev_schedule=_ev_schedule(p, sol, evs), transformer_load=transformer_load, evs=ev_table,
                 batteries=batteries, feeders=feeders, dr_events=events, kpis=kpis,
                 events=event_summary(p, events),
@@ -253,13 +261,14 @@ def event_summary(p: Problem, events: pd.DataFrame) -> pd.DataFrame:
 
 
 def _kpis(p: Problem, sol: Solution, net: np.ndarray, unmet: np.ndarray, events: pd.DataFrame,
-          v2g: dict) -> dict:
+          v2g: dict, ev_at: np.ndarray) -> dict:
     compensation = float((p.event_price_cny_per_kwh * p.event_reduction_kw
                           * p.event_slots.sum(axis=1)).sum() * p.dt_h) if p.n_events else 0.0
-    _, unc_net, unc_unmet = uncontrolled_reference(p)
+    unc_ev, unc_net, unc_unmet = uncontrolled_reference(p)
     kpis = {"status": sol.status.value, "objective_cny": sol.objective_cny - compensation,
             "bound_cny": sol.bound_cny - compensation, "mip_gap": sol.mip_gap}
     kpis.update(grid_kpis(p, net, unmet))
+    kpis["max_ramp_kw"] = max_ramp_kw(ev_at)
     kpis["pv_curtailed_kwh"] = float(sol.pv_curtail_kw.sum() * p.dt_h)
     kpis["dr_shortfall_kwh"] = float(events.shortfall_kw.sum() * p.dt_h) if len(events) else 0.0
     kpis.update(v2g)
@@ -268,7 +277,7 @@ def _kpis(p: Problem, sol: Solution, net: np.ndarray, unmet: np.ndarray, events:
     kpis.update({"n_evs": p.n_evs, "n_transformers": p.n_transformers, "n_slots": p.n_slots,
                  "slot_minutes": int(round(p.dt_h * 60)),
                  "build_seconds": sol.build_seconds, "solve_seconds": sol.solve_seconds, "solver": sol.solver})
-    kpis["uncontrolled"] = grid_kpis(p, unc_net, unc_unmet)
+    kpis["uncontrolled"] = dict(grid_kpis(p, unc_net, unc_unmet), max_ramp_kw=max_ramp_kw(unc_ev))
     return kpis
 
 

@@ -27,6 +27,7 @@ def check_plan(p: Problem, plan: Plan) -> list[str]:
         out += _check_v2g(p, ev_kw, dis_kw, plan.ev_schedule)
     out += _check_transformers(p, ev_kw - dis_kw, plan.transformer_load)
     out += _check_batteries(p, plan.batteries)
+    out += _check_discharge_export(p, dis_kw, plan.transformer_load, plan.batteries)
     out += _check_feeders(p, plan.transformer_load, plan.feeders)
     out += _check_events(p, plan.transformer_load, plan.dr_events)
     return out
@@ -162,6 +163,23 @@ def _check_batteries(p: Problem, bat: pd.DataFrame) -> list[str]:
     out += _first((soc[:, -1] < p.battery_soc_final_min_kwh - TOL_KWH)[:, None], lambda b, _: name(b, T - 1),
                   "final soc_kwh below soc_final_min")
     return out
+
+
+def _check_discharge_export(p: Problem, ev_dis_kw: np.ndarray, load: pd.DataFrame, bat: pd.DataFrame) -> list[str]:
+    """No battery or V2G EV discharges while its transformer exports with its PV uncurtailed
+    (``battery_export``/``ev_export`` of models/day_ahead.md: export earns nothing)."""
+    N, T = p.n_transformers, p.n_slots
+    if p.n_batteries == 0 and not p.has_v2g:
+        return []
+    grid = lambda col: load[col].to_numpy(float).reshape(N, T)  # noqa: E731
+    uncurtailed = grid("net_load_kw") - grid("pv_curtailed_kw")
+    discharge = sum_rows_by(p.ev_transformer, ev_dis_kw, N) if p.has_v2g else np.zeros((N, T))
+    if p.n_batteries:
+        np.add.at(discharge, p.station_transformer[p.battery_station],
+                  bat.discharge_kw.to_numpy(float).reshape(p.n_batteries, T))
+    name = lambda n, t: f"{p.transformer_ids[n]} at {p.slots[t].isoformat()}"  # noqa: E731
+    return _first((discharge > TOL_KW) & (uncurtailed < -TOL_KW), name,
+                  "battery or V2G discharge while the transformer exports (net load - curtailed PV < 0)")
 
 
 def _check_feeders(p: Problem, load: pd.DataFrame, feeders: pd.DataFrame) -> list[str]:

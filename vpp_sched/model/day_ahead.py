@@ -28,6 +28,8 @@ def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.Concr
     define_feeders(m, problem)
     define_batteries(m, problem)
     define_dr_events(m, problem)
+    define_ev_ramp(m, problem)
+    define_storage_export(m, problem)
     define_objective(m, problem)
     return m
 
@@ -201,6 +203,40 @@ def define_dr_events(m: pyo.ConcreteModel, p: Problem) -> None:
         <= float(cap[k, t])))
 
 
+def define_ev_ramp(m: pyo.ConcreteModel, p: Problem) -> None:
+    """``ev_rise[n,t]``: ev_max_rise_kw[n] - ev_kw[n,t] + ev_kw[n,t-1] >= 0 for t >= 1, with the
+    expression ev_kw[n,t] = sum_e (ev_power_kw - ev_discharge_kw) behind n. Only when the ramp is priced."""
+    ramp = p.has_ramp
+    m.N_ramp = pyo.Set(initialize=range(p.n_transformers) if ramp else [], ordered=True)
+    m.ev_max_rise_kw = pyo.Var(m.N_ramp, domain=pyo.NonNegativeReals)
+    m.ev_kw = pyo.Expression(m.N_ramp, m.T, rule=lambda m, n, t: sum(
+        m.ev_power_kw[e, t] - (m.ev_discharge_kw[e, t] if (e, t) in m.EVT_v2g else 0)
+        for e in m._evs_at.get((n, t), ())))
+    m.ev_rise = pyo.Constraint([(n, t) for n in m.N_ramp for t in range(1, p.n_slots)], rule=lambda m, n, t: (
+        m.ev_max_rise_kw[n] - m.ev_kw[n, t] + m.ev_kw[n, t - 1] >= 0))
+
+
+def define_storage_export(m: pyo.ConcreteModel, p: Problem) -> None:
+    """A battery or V2G EV discharges only while its transformer would import with its PV uncurtailed
+    (export earns nothing): ``battery_export[b,t]``: net_load_kw[n,t] - sum_s pv_curtail_kw[s,t] +
+    M[n,t]·battery_mode[b,t] >= 0, ``ev_export[e,t]`` the same with ev_v2g_mode[e,t];
+    M = max(PV - base load, 0) (``export_big_m_kw``)."""
+    big_m = p.export_big_m_kw()
+    bat_n = [int(p.station_transformer[s]) for s in p.battery_station]
+    stations_at = defaultdict(list)
+    for s, n in enumerate(p.station_transformer):
+        stations_at[int(n)].append(s)
+
+    def row(m, n, t, mode):
+        curtail = sum(m.pv_curtail_kw[s, t] for s in stations_at[n])
+        big = float(big_m[n, t])    # a zero big-M leaves the mode out of the row (as the lean build)
+        return m.net_load_kw[n, t] - curtail + (big * mode if big else 0) >= 0
+
+    m.battery_export = pyo.Constraint(m.B, m.T, rule=lambda m, b, t: row(m, bat_n[b], t, m.battery_mode[b, t]))
+    m.ev_export = pyo.Constraint(m.EVT_v2g, rule=lambda m, e, t: (
+        row(m, int(p.ev_transformer[e]), t, m.ev_v2g_mode[e, t])))
+
+
 def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
     """Energy cost + penalised slacks + DR shortfall + tie-breaks (see models/day_ahead.md)."""
     dt, w = p.dt_h, p.slot_weight()
@@ -216,4 +252,5 @@ def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
         + sum(float(dr_cost[k]) * dt * m.dr_shortfall_kw[k, t] for k, t in m.KT)
         + p.early_charging_cny_per_kwh * dt * sum(float(w[t]) * m.ev_power_kw[e, t] for e, t in m.EVT)
         + p.switch_on_cny * sum(m.ev_start[e, t] for e, t in m.EVT_bin)
-        + p.v2g_degradation_cny_per_kwh * dt * sum(m.ev_discharge_kw[e, t] for e, t in m.EVT_v2g)))
+        + p.v2g_degradation_cny_per_kwh * dt * sum(m.ev_discharge_kw[e, t] for e, t in m.EVT_v2g)
+        + p.ramp_penalty_cny_per_kw * sum(m.ev_max_rise_kw[n] for n in m.N_ramp)))
