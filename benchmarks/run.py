@@ -113,14 +113,14 @@ def child_main(spec: dict) -> int:
         highspy.Highs.run = timed_run
 
         from vpp_sched.errors import NoPlanError
-        from vpp_sched.output import write_plan
-        from vpp_sched.parallel import get_executor
-        from vpp_sched.planner import plan_day
-        from vpp_sched.prepare import build_problem
-        from vpp_sched.scenario import load_scenario
+        from vpp_sched.plan.output import write_plan
+        from vpp_sched.solve.parallel import get_executor
+        from vpp_sched.plan.planner import plan_day
+        from vpp_sched.problem.build import build_problem
+        from vpp_sched.scenario.load import load_scenario
 
         try:
-            from vpp_sched.report import report_writer
+            from vpp_sched.report.plan_report import report_writer
         except ImportError:
             report_writer = None
         out["import_seconds"] = time.perf_counter() - t_import
@@ -272,7 +272,7 @@ def instance_list(sizes: list[dict], variants: list[str], seed: int, dr_share: f
 def make_instance(inst: dict, work: Path) -> tuple[Path, float, dict]:
     """Generate (or reuse) the scenario folder of ``inst``; returns it, the generation time [s]
     (0 when reused) and what the benchmark changed in the generated files."""
-    from vpp_sched.synthetic import generate_scenario
+    from vpp_sched.scenario.synthetic import generate_scenario
 
     folder = work / "instances" / f"{inst['name'].replace('+', '_')}-s{inst['seed']}"
     marker = folder / "benchmark-instance.json"
@@ -298,9 +298,9 @@ def make_instance(inst: dict, work: Path) -> tuple[Path, float, dict]:
 def generator_hash() -> str:
     import hashlib
 
-    import vpp_sched.synthetic
+    import vpp_sched.scenario.synthetic
 
-    return hashlib.sha256(Path(vpp_sched.synthetic.__file__).read_bytes()).hexdigest()[:12]
+    return hashlib.sha256(Path(vpp_sched.scenario.synthetic.__file__).read_bytes()).hexdigest()[:12]
 
 
 def resize_single(folder: Path) -> dict:
@@ -316,9 +316,9 @@ def resize_single(folder: Path) -> dict:
     """
     import pandas as pd
 
-    from vpp_sched.prepare import build_problem
-    from vpp_sched.results import uncontrolled_reference
-    from vpp_sched.scenario import load_scenario
+    from vpp_sched.problem.build import build_problem
+    from vpp_sched.plan.results import uncontrolled_reference
+    from vpp_sched.scenario.load import load_scenario
 
     problem = build_problem(load_scenario(folder))
     _, net, _ = uncontrolled_reference(problem)
@@ -338,8 +338,8 @@ def tighten_dr_event(folder: Path, share: float) -> dict:
     ``generate_scenario``'s event (then 18:00-21:00) did not bind; whether the event binds is
     measured and reported in every run (``dr_binding``) either way.
     """
-    from vpp_sched.prepare import build_problem
-    from vpp_sched.scenario import load_scenario
+    from vpp_sched.problem.build import build_problem
+    from vpp_sched.scenario.load import load_scenario
 
     problem = build_problem(load_scenario(folder))
     peak = float(problem.event_baseline_kw[0][problem.event_slots[0]].max())
@@ -548,7 +548,7 @@ def stages_table(runs: list[dict]) -> str:
 def default_route(evs: int, transformers: int) -> str:
     """The method ``vpp-sched plan`` uses by default (``--method auto``) at this size."""
     try:
-        from vpp_sched.solve import AUTO_DECOMPOSE_EVS
+        from vpp_sched.solve.dispatch import AUTO_DECOMPOSE_EVS
     except ImportError:
         return "lean"
     return "decomposed" if evs >= AUTO_DECOMPOSE_EVS and transformers > 1 else "lean"
@@ -695,7 +695,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help=f"tiny instances ({QUICK_SIZES}: {QUICK_VARIANTS}), every method, < 60 s")
     ap.add_argument("--sizes", help=f"comma list: 1k, 10k, 100k, <EVs>@<transformers>, single (default {FULL_SIZES})")
     ap.add_argument("--variants", help=f"comma list of {', '.join(VARIANTS)} (default all)")
-    ap.add_argument("--methods", help="comma list (default: every method in vpp_sched.solve.METHODS)")
+    ap.add_argument("--methods", help="comma list (default: every method in vpp_sched.solve.dispatch.METHODS)")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder of the results JSON")
     ap.add_argument("--work", type=Path, default=HERE / "work", help="instances, logs (git-ignored)")
     ap.add_argument("--pyomo-max-evs", type=int, default=10_000, help="skip the Pyomo route above this many EVs")
@@ -739,7 +739,7 @@ def main(argv=None) -> int:
         if args.readme:
             update_readme(text)
         return 0
-    from vpp_sched.solve import METHODS
+    from vpp_sched.solve.dispatch import METHODS
 
     mode = "quick" if args.quick else "full"
     sizes = [parse_size(t) for t in (args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)).split(",") if t]
@@ -750,7 +750,7 @@ def main(argv=None) -> int:
     methods = args.methods.split(",") if args.methods else sorted(METHODS, key=lambda m: (m != "lean", m))
     for m in methods:
         if m not in (*METHODS, "auto"):
-            sys.exit(f"unknown method {m!r}; use auto or one of vpp_sched.solve.METHODS: {', '.join(METHODS)}")
+            sys.exit(f"unknown method {m!r}; use auto or one of vpp_sched.solve.dispatch.METHODS: {', '.join(METHODS)}")
     readme = (mode == "full") if args.readme is None else args.readme
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vpp_sched import synthetic as syn
+from vpp_sched.scenario import synthetic as syn
 
 SEED = 20261127
 START = "2026-11-27T12:00:00+08:00"

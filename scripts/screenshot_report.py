@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vpp_sched.output import write_plan
-from vpp_sched.planner import plan_day
-from vpp_sched.report import REPORT_FILE, report_writer
+from vpp_sched.plan.output import write_plan
+from vpp_sched.plan.planner import plan_day
+from vpp_sched.report.plan_report import REPORT_FILE, report_writer
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -1,4 +1,4 @@
-"""Hand-made and random :class:`~vpp_sched.problem.Problem` instances, and a validity check of solutions.
+"""Hand-made and random :class:`~vpp_sched.problem.arrays.Problem` instances, and a validity check of solutions.
 
 ``tiny_problem`` builds a small valid Problem whose optimum can be worked out by hand:
 1 transformer (limit 100 kW, no base load), 2 EVs of 10 kWh / 5 kW plugged in all day,
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from vpp_sched.problem import Problem
-from vpp_sched.solution import Solution
+from vpp_sched.problem.arrays import Problem
+from vpp_sched.solve.solution import Solution
 
 TZ = "Asia/Shanghai"
 

@@ -48,7 +48,7 @@ class InputError(VppSchedError):
 
 
 class NoPlanError(VppSchedError):
-    """The solver ended without a usable plan; ``status`` is a :class:`~vpp_sched.solution.SolveStatus`."""
+    """The solver ended without a usable plan; ``status`` is a :class:`~vpp_sched.solve.solution.SolveStatus`."""
 
     def __init__(self, status, message: str):
         self.status = status

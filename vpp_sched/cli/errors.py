@@ -11,7 +11,7 @@ import typer
 
 from vpp_sched.errors import InputError, NoPlanError
 from vpp_sched.outfolder import OutFolderError
-from vpp_sched.solution import SolveStatus
+from vpp_sched.solve.solution import SolveStatus
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, EXIT_SOLVER = 0, 1, 2, 3, 4, 5
 

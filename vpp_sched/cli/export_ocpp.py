@@ -10,7 +10,7 @@ import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
 from vpp_sched.cli.out import Force
-from vpp_sched.ocpp_export import UNITS, VERSIONS, ProfileOptions, export_ocpp as _export, raised_warning
+from vpp_sched.interop.ocpp import UNITS, VERSIONS, ProfileOptions, export_ocpp as _export, raised_warning
 from vpp_sched.outfolder import check_target
 
 

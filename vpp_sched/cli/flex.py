@@ -12,10 +12,10 @@ from vpp_sched.cli.errors import err, exit_codes
 from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.cli.progress import progress_status
 from vpp_sched.errors import InputError
-from vpp_sched.flex import flexibility_envelope
+from vpp_sched.studies.flex import flexibility_envelope
 from vpp_sched.outfolder import OutFolder
-from vpp_sched.planner import plan_day
-from vpp_sched.scenario import load_scenario
+from vpp_sched.plan.planner import plan_day
+from vpp_sched.scenario.load import load_scenario
 
 
 def flex(

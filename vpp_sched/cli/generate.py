@@ -25,7 +25,7 @@ def generate(
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """Write a realistic synthetic scenario (SimBench base-load shapes, ElaadNL sessions)."""
-    from vpp_sched.synthetic import generate_scenario
+    from vpp_sched.scenario.synthetic import generate_scenario
 
     with exit_codes(debug):
         folder = generate_scenario(out, transformers=transformers, evs=evs, stations=stations, dr_event=dr_event,

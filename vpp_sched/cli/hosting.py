@@ -10,7 +10,7 @@ import typer
 from vpp_sched.cli.errors import EXIT_SOLVER, EXIT_USAGE, err, exit_codes
 from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.cli.whatif import SCHEDULER_HELP, study_options
-from vpp_sched.solve import METHODS
+from vpp_sched.solve.dispatch import METHODS
 
 #: Per-plan time limit of the hosting search unless --time-limit says otherwise [s] (the scenario's
 #: when lower): a population the planner cannot host runs into it, and the search tries several.
@@ -36,11 +36,11 @@ def hosting(
 ) -> None:
     """EV hosting capacity per transformer (bisection on the EV multiple); write hosting.csv, bisection.csv,
     summary.md and report.html."""
-    from vpp_sched import hosting as study
+    from vpp_sched.studies import hosting as study
     from vpp_sched.outfolder import OutFolder
-    from vpp_sched.scenario import load_scenario
-    from vpp_sched.study_output import write_hosting
-    from vpp_sched.whatif import VaryError, executor_for, parse_policies
+    from vpp_sched.scenario.load import load_scenario
+    from vpp_sched.studies.output import write_hosting
+    from vpp_sched.studies.whatif import VaryError, executor_for, parse_policies
 
     if method not in METHODS:
         err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")

@@ -33,10 +33,10 @@ def import_openadr(
     Every event must convert (an unknown target or a signal we do not map is an error); cancelled
     events are left out. `vpp-sched plan OUT` then plans with them and reports any shortfall."""
     mapping = mapping_from_options(level_fractions, level_kw, capacity_unit, baseline, price, penalty)
-    from vpp_sched.openadr import convert_event, write_scenario_with_events
-    from vpp_sched.openadr.messages import read_distribute_event
+    from vpp_sched.interop.openadr import convert_event, write_scenario_with_events
+    from vpp_sched.interop.openadr.messages import read_distribute_event
     from vpp_sched.outfolder import check_target
-    from vpp_sched.scenario import load_scenario
+    from vpp_sched.scenario.load import load_scenario
 
     with exit_codes(debug):
         check_target(out, "scenario", [scenario_folder(scenario), event_xml], force=force)  # before any work

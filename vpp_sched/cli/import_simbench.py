@@ -28,7 +28,7 @@ def import_simbench(
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """Write transformers, base load, an empty evs.csv and scenario.yaml from a SimBench grid."""
-    from vpp_sched.simbench_import import import_simbench as _import
+    from vpp_sched.interop.simbench import import_simbench as _import
 
     with exit_codes(debug):
         try:

@@ -13,7 +13,7 @@ Force = Annotated[bool, typer.Option("--force", help="Also replace a folder vpp-
 
 def scenario_folder(scenario: Optional[Path]) -> Path:
     """The folder of a scenario argument (folder or scenario.yaml; ``None``: the bundled demo)."""
-    from vpp_sched.scenario import default_scenario_path
+    from vpp_sched.scenario.load import default_scenario_path
 
     path = Path(scenario) if scenario is not None else default_scenario_path()
     return path.parent if path.suffix in (".yaml", ".yml") and not path.is_dir() else path

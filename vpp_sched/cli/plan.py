@@ -12,12 +12,12 @@ from vpp_sched.cli.errors import err, exit_codes
 from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.cli.progress import progress_status
 from vpp_sched.outfolder import OutFolder
-from vpp_sched.output import write_plan
-from vpp_sched.parallel import get_executor
-from vpp_sched.planner import plan_day
-from vpp_sched.results import kwh_text
-from vpp_sched.scenario import load_scenario
-from vpp_sched.solve import METHODS
+from vpp_sched.plan.output import write_plan
+from vpp_sched.solve.parallel import get_executor
+from vpp_sched.plan.planner import plan_day
+from vpp_sched.plan.results import kwh_text
+from vpp_sched.scenario.load import load_scenario
+from vpp_sched.solve.dispatch import METHODS
 
 
 def plan(
@@ -41,7 +41,7 @@ def plan(
         raise typer.Exit(2)
     extra = {}
     if ocpp is not None:
-        from vpp_sched.ocpp_export import ocpp_writer
+        from vpp_sched.interop.ocpp import ocpp_writer
 
         try:
             extra["ocpp"] = ocpp_writer(ocpp)  # checks the version now, before solving
@@ -62,7 +62,7 @@ def plan(
             run.plan.kpis["timing"]["read_s"] = read_s
             t_write = time.perf_counter()
             if report:
-                from vpp_sched.report import report_writer  # matplotlib: imported only when a report is written
+                from vpp_sched.report.plan_report import report_writer  # matplotlib: imported only when a report is written
 
                 extra["report"] = report_writer(run)
             say("writing the plan")

@@ -7,14 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpp_sched.actuals import load_actuals
+from vpp_sched.studies.actuals import load_actuals
 from vpp_sched.cli.errors import err, exit_codes
 from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.outfolder import OutFolder
 from vpp_sched.cli.progress import progress_status
-from vpp_sched.replay import REPLAN_TIME_LIMIT_S, RUNS, replay_day, replay_kpis, write_replay
-from vpp_sched.scenario import load_scenario
-from vpp_sched.solve import METHODS
+from vpp_sched.studies.replay import REPLAN_TIME_LIMIT_S, RUNS, replay_day, replay_kpis, write_replay
+from vpp_sched.scenario.load import load_scenario
+from vpp_sched.solve.dispatch import METHODS
 
 
 def replay(

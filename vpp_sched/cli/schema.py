@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err
-from vpp_sched.config import scenario_json_schema
+from vpp_sched.scenario.config import scenario_json_schema
 
 WHAT = ("scenario", "plan")
 
@@ -21,7 +21,7 @@ def schema(
         err(f"error: --what must be one of {', '.join(WHAT)}, not {what!r}")
         raise typer.Exit(EXIT_USAGE)
     if what == "plan":
-        from vpp_sched.plan_schema import plan_json_schema
+        from vpp_sched.plan.schema import plan_json_schema
 
         typer.echo(json.dumps(plan_json_schema(), indent=2))
     else:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import exit_codes
-from vpp_sched.scenario import load_scenario
+from vpp_sched.scenario.load import load_scenario
 
 
 def validate(

@@ -32,7 +32,7 @@ Penalty = Annotated[float, typer.Option("--penalty", min=0.0, help="Shortfall pe
 def mapping_from_options(level_fractions: str, level_kw: Optional[str], capacity_unit: str, baseline: str,
                          price: float, penalty: float):
     """The :class:`SignalMapping` of the command-line options; bad values exit 2 with the reason."""
-    from vpp_sched.openadr.mapping import SignalMapping
+    from vpp_sched.interop.openadr.mapping import SignalMapping
 
     try:
         return SignalMapping(level_fractions=_three(level_fractions, "--level-fractions"),
@@ -77,10 +77,10 @@ def ven(
 ) -> None:
     """Run an OpenADR 2.0b VEN: take each event, opt in or out by what the plan can deliver, re-plan."""
     mapping = mapping_from_options(level_fractions, level_kw, capacity_unit, baseline, price, penalty)
-    from vpp_sched.openadr.ven import VenSession, VtnError, run_ven
+    from vpp_sched.interop.openadr.ven import VenSession, VtnError, run_ven
     from vpp_sched.outfolder import check_target
-    from vpp_sched.scenario import load_scenario
-    from vpp_sched.solve import METHODS
+    from vpp_sched.scenario.load import load_scenario
+    from vpp_sched.solve.dispatch import METHODS
 
     if method not in ("auto", *METHODS):
         err(f"error: --method must be one of auto, {', '.join(METHODS)}, not {method!r}")

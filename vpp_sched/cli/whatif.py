@@ -9,7 +9,7 @@ import typer
 
 from vpp_sched.cli.errors import EXIT_SOLVER, EXIT_USAGE, err, exit_codes
 from vpp_sched.cli.out import Force, scenario_files, scenario_folder
-from vpp_sched.solve import METHODS
+from vpp_sched.solve.dispatch import METHODS
 
 #: Per-plan time limit of a study unless --time-limit says otherwise [s] (the scenario's when lower).
 STUDY_TIME_LIMIT_S = 10.0
@@ -50,10 +50,10 @@ def whatif(
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """What-if study: plan every combination of --vary values; write cases.csv, summary.md and report.html."""
-    from vpp_sched import whatif as study
+    from vpp_sched.studies import whatif as study
     from vpp_sched.outfolder import OutFolder
-    from vpp_sched.scenario import load_scenario
-    from vpp_sched.study_output import write_whatif
+    from vpp_sched.scenario.load import load_scenario
+    from vpp_sched.studies.output import write_whatif
 
     if method not in METHODS:
         err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")

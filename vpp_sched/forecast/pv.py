@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from vpp_sched import tables
-from vpp_sched.config import PVConfig, Site
+from vpp_sched.scenario import tables
+from vpp_sched.scenario.config import PVConfig, Site
 from vpp_sched.errors import InputError
 
 #: Ambient temperature used without weather [C]. A mild value: it only moves cell temperature,
@@ -179,7 +179,7 @@ def read_weather_csv(path: str | Path, tz: str, slots: pd.DatetimeIndex,
     Raises
     ------
     InputError
-        One line per problem, in the format of :mod:`vpp_sched.tables`:
+        One line per problem, in the format of :mod:`vpp_sched.scenario.tables`:
         ``<file> row N: <field> <what is wrong>``, where ``row N`` is the 1-based data row (the
         header is not counted, so it is spreadsheet line N + 1); missing columns and missing
         slots name the file and the field.

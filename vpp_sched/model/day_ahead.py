@@ -1,7 +1,7 @@
 """Pyomo model of ``models/day_ahead.md``: one ``define_*`` function per constraint family.
 
-Indices are integers into the :class:`~vpp_sched.problem.Problem` arrays; ids are attached
-when results are written. This is the readable reference; :mod:`vpp_sched.lean` builds the
+Indices are integers into the :class:`~vpp_sched.problem.arrays.Problem` arrays; ids are attached
+when results are written. This is the readable reference; :mod:`vpp_sched.model.lean` builds the
 same matrix with numpy for speed, and a test keeps the two equal.
 """
 
@@ -12,7 +12,7 @@ from collections import defaultdict
 import numpy as np
 import pyomo.environ as pyo
 
-from vpp_sched.problem import Problem
+from vpp_sched.problem.arrays import Problem
 
 
 def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.ConcreteModel:

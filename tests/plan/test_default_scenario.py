@@ -1,0 +1,59 @@
+"""The bundled Zezhou demo: `vpp-sched plan` with no argument, from any folder."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from vpp_sched.cli import app
+from vpp_sched.plan.planner import plan_day
+from vpp_sched.scenario.load import default_scenario_path, load_scenario
+from vpp_sched.plan.validity import check_plan
+
+runner = CliRunner()
+
+
+def test_default_plan_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["plan"])
+    assert result.exit_code == 0, result.output + result.stderr
+    kpis = json.loads((tmp_path / "plan" / "kpis.json").read_text())
+    assert kpis["valid"] is True
+    assert kpis["status"] == "optimal" and kpis["mip_gap"] <= 1e-3
+    # Orderly charging hosts the fleet; uncontrolled charging overloads several transformers.
+    assert kpis["overloaded_transformers"] == 0 and kpis["max_loading_pu"] <= 1.0 + 1e-6
+    assert kpis["unmet_energy_kwh"] < 1e-3
+    assert kpis["uncontrolled"]["overloaded_transformers"] >= 3
+    assert kpis["grid_energy_cost_cny"] < kpis["uncontrolled"]["grid_energy_cost_cny"]
+    # Before the ramp was priced the EV load jumped 1,169.6 kW at 23:00 for 36,437.76 CNY (measured
+    # 2026-12-01): the valley now ramps up in at most half that step for at most 0.5 % more.
+    assert kpis["max_ramp_kw"] <= 0.5 * 1169.6
+    assert kpis["grid_energy_cost_cny"] <= 1.005 * 36437.76
+    assert kpis["evs_short"] == 0 and kpis["uncontrolled"]["max_ramp_kw"] > 0
+    load = pd.read_csv(tmp_path / "plan" / "transformer_load.csv")
+    assert (load.net_load_kw <= load.limit_kw + 1e-6).all()
+    stations = pd.read_csv(tmp_path / "plan" / "batteries.csv")
+    assert set(stations.station_id) == {"taihang-1"}
+
+
+def test_demo_scenario_shape():
+    sc = load_scenario(default_scenario_path())
+    cfg = sc.config
+    assert (cfg.site.latitude, cfg.site.longitude, cfg.site.timezone) == (35.49, 112.85, "Asia/Shanghai")
+    residential = sc.transformers[~sc.transformers.transformer_id.str.startswith("TS")]
+    assert 15 <= len(residential) <= 25
+    assert residential.rated_kva.between(160, 630).all()
+    assert 500 <= len(sc.evs) <= 800
+    station = cfg.stations[0]
+    assert 150 <= station.pv.capacity_kwp <= 250 and 300 <= station.battery.capacity_kwh <= 500
+
+
+def test_demo_pv_and_battery_used():
+    run = plan_day(None)
+    assert check_plan(run.problem, run.plan) == []
+    load = run.plan.transformer_load
+    ts1 = load[load.transformer_id == run.scenario.config.stations[0].transformer_id]
+    assert ts1.pv_kw.max() > 50.0, "the station's PV produces at midday"
+    assert (ts1.pv_kw[ts1.slot_start.dt.hour.isin([0, 1, 2, 3, 20, 21, 22, 23])] == 0).all(), "no PV at night"

@@ -1,0 +1,244 @@
+"""JSON Schema of a plan folder (README "Plan output"), for the tools that read plans.
+
+A CSV table is described as an array of rows, each row an object whose properties are the
+columns with their JSON type and unit (CSV cells read as: numbers as numbers, ``True``/``False``
+as booleans, times as ISO 8601 text with offset). ``kpis.json`` is described as it is. Tables
+and ``kpis.json`` may gain columns and keys in later versions, so extra ones are allowed;
+the listed ones are required. :func:`plan_document` reads a folder into the shape the schema
+describes, so ``jsonschema.validate(plan_document(folder), plan_json_schema())`` checks a plan.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from vpp_sched.outfolder import MANIFEST
+from vpp_sched.solve.solution import SolveStatus
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+_TIME = {"type": "string", "format": "date-time"}
+
+
+def _str(text: str) -> dict:
+    return {"type": "string", "description": text}
+
+
+def _num(text: str, minimum: float | None = None) -> dict:
+    out = {"type": "number", "description": text}
+    if minimum is not None:
+        out["minimum"] = minimum
+    return out
+
+
+def _time(text: str) -> dict:
+    return {**_TIME, "description": text}
+
+
+_SLOT = _time("Start of the slot, ISO 8601 with UTC offset")
+
+# File stem -> (description, columns); every listed column is required.
+TABLES: dict[str, tuple[str, dict[str, dict]]] = {
+    "ev_schedule": ("Charging power of every EV in every slot of its stay", {
+        "ev_id": _str("EV id of the scenario's evs.csv"),
+        "slot_start": _SLOT,
+        "power_kw": _num("Charging power at the charger, mean over the slot [kW]", 0),
+        "plugged_in_whole_slot": {"type": "boolean", "description": "True when the EV is plugged in for the "
+                                  "whole slot (it may charge only then) [-]"}}),
+    "transformer_load": ("Load of every transformer in every slot; net = base + ev + battery - pv", {
+        "transformer_id": _str("Transformer id of transformers.csv"),
+        "slot_start": _SLOT,
+        "base_load_kw": _num("Forecast load that is not scheduled [kW]"),
+        "ev_kw": _num("EV charging behind the transformer, minus V2G discharge [kW]"),
+        "pv_kw": _num("PV feed-in after curtailment, positive when producing [kW]", 0),
+        "battery_kw": _num("Station batteries, positive when charging [kW]"),
+        "net_load_kw": _num("Power drawn from the grid through the transformer [kW]"),
+        "limit_kw": _num("Usable limit rated_kva x power_factor x max_loading_pu [kW]"),
+        "overload_kw": _num("Net load above limit_kw the plan could not avoid [kW]", 0),
+        "pv_curtailed_kw": _num("PV power curtailed [kW]", 0),
+        "loading_pu": _num("net_load_kw / (rated_kva x power_factor) [-]")}),
+    "evs": ("Energy of every EV: requested, delivered, short and why", {
+        "ev_id": _str("EV id"),
+        "transformer_id": _str("Transformer the EV charges behind"),
+        "requested_kwh": _num("Energy requested at the charger [kWh]", 0),
+        "delivered_kwh": _num("Energy the plan delivers [kWh]", 0),
+        "unmet_kwh": _num("requested_kwh - delivered_kwh when positive [kWh]", 0),
+        "reason": _str("Why the EV falls short; empty when it does not"),
+        "arrival": _time("Arrival, ISO 8601 with UTC offset"),
+        "departure": _time("Departure, ISO 8601 with UTC offset")}),
+    "batteries": ("Station batteries in every slot", {
+        "station_id": _str("Station id of scenario.yaml"),
+        "slot_start": _SLOT,
+        "charge_kw": _num("Charging power at the terminals [kW]", 0),
+        "discharge_kw": _num("Discharging power at the terminals [kW]", 0),
+        "soc_kwh": _num("Energy stored at the end of the slot [kWh]", 0)}),
+    "feeders": ("Feeder loads in every slot (only when the scenario has feeders)", {
+        "feeder_id": _str("Feeder id of feeders.csv"),
+        "slot_start": _SLOT,
+        "net_load_kw": _num("Sum of the net loads of the feeder's transformers [kW]"),
+        "capacity_kw": _num("Feeder capacity [kW]"),
+        "overload_kw": _num("Net load above capacity_kw [kW]", 0)}),
+    "dr_events": ("Demand-response events in every slot of their window (only when there are events)", {
+        "event_id": _str("Event id of scenario.yaml"),
+        "slot_start": _SLOT,
+        "baseline_kw": _num("Scope's net load in the uncontrolled reference [kW]"),
+        "target_kw": _num("Requested reduction below the baseline [kW]", 0),
+        "cap_kw": _num("baseline_kw - target_kw [kW]"),
+        "net_load_kw": _num("Scope's net load in the plan [kW]"),
+        "delivered_kw": _num("baseline_kw - net_load_kw [kW]"),
+        "shortfall_kw": _num("target_kw - delivered_kw when positive [kW]", 0)}),
+}
+OPTIONAL_TABLES = ("feeders", "dr_events")
+
+# Columns written only when the scenario has V2G EVs (``evs.csv`` column ``v2g``).
+OPTIONAL_COLUMNS: dict[str, dict[str, dict]] = {
+    "ev_schedule": {
+        "discharge_kw": _num("V2G discharge to the grid, mean over the slot [kW]", 0),
+        "soc_kwh": {"type": ["number", "null"], "description": "V2G EV battery energy at the end of the slot; "
+                    "empty for EVs that are not V2G or not plugged in for the whole slot [kWh]"}},
+    "evs": {
+        "v2g": {"type": "boolean", "description": "The EV may discharge to the grid [-]"},
+        "charged_kwh": _num("Energy charged at the charger [kWh]", 0),
+        "discharged_kwh": _num("Energy discharged to the grid; delivered_kwh = charged_kwh - "
+                               "discharged_kwh / (eta_c x eta_d) [kWh]", 0),
+        "soc_departure_kwh": {"type": ["number", "null"], "description": "V2G EV battery energy at departure; "
+                              "empty for EVs that are not V2G [kWh]"}},
+}
+
+
+def table_row_schema(stem: str) -> dict:
+    """Object schema of one row of ``<stem>.csv`` (``ev_schedule``, ``evs``, ...)."""
+    description, columns = TABLES[stem]
+    return {"title": f"{stem}.csv row", "description": description, "type": "object",
+            "properties": {**columns, **OPTIONAL_COLUMNS.get(stem, {})}, "required": list(columns)}
+
+
+def _num_or_null(text: str) -> dict:
+    # NaN and infinity are written as null (JSON has neither), e.g. the gap before any bound.
+    return {"type": ["number", "null"], "description": text}
+
+
+def _count(text: str) -> dict:
+    return {"type": "integer", "minimum": 0, "description": text}
+
+
+GRID_KPIS = {
+    "grid_energy_cost_cny": _num("Tariff x positive net load x slot hours, summed over transformers [CNY]"),
+    "grid_energy_kwh": _num("Positive net load x slot hours, summed over transformers [kWh]"),
+    "peak_net_load_kw": _num("Peak of the portfolio's summed net load [kW]"),
+    "max_transformer_load_kw": _num("Highest net load of any transformer and slot [kW]"),
+    "max_loading_pu": _num("Highest |net_load_kw| / (rated_kva x power_factor) [-]", 0),
+    "overloaded_transformers": _count("Transformers above their limit in at least one slot [-]"),
+    "overload_energy_kwh": _num("Energy above transformer limits [kWh]", 0),
+    "unmet_energy_kwh": _num("Energy EVs do not get by their departure [kWh]", 0),
+    "evs_short": _count("EVs that fall short [-]"),
+}
+#: Plan and uncontrolled reference only (replay and what-if KPIs do not report it).
+RAMP_KPI = {"max_ramp_kw": _num("Largest slot-to-slot rise of the portfolio's EV power (charging minus V2G "
+                                "discharge), the step the upstream feeders see when chargers switch on together [kW]", 0)}
+KPIS = {
+    "status": {"type": "string", "enum": [s.value for s in SolveStatus], "description": "Solver outcome"},
+    "objective_cny": _num_or_null("Objective: energy cost + penalties - DR compensation [CNY]"),
+    "bound_cny": _num_or_null("Best bound of the objective [CNY]"),
+    "mip_gap": _num_or_null("Relative gap between objective and bound [-]"),
+    **GRID_KPIS,
+    **RAMP_KPI,
+    "pv_curtailed_kwh": _num("PV energy curtailed [kWh]", 0),
+    "dr_shortfall_kwh": _num("Demand-response energy short of the targets [kWh]", 0),
+    "n_evs": _count("EVs [-]"), "n_transformers": _count("Transformers [-]"), "n_slots": _count("Slots [-]"),
+    "slot_minutes": {"type": "integer", "minimum": 1, "description": "Slot length [min]"},
+    "build_seconds": _num("Model build time [s]", 0),
+    "solve_seconds": _num("Solver time [s]", 0),
+    "total_seconds": _num("Whole planning run [s]", 0),
+    "timing": {"type": "object", "description": "Where the run's time went [s]: stages, HiGHS's own runs "
+               "(overlapping runs once) and the modelling overhead (solve stage minus HiGHS)",
+               "properties": {key: _num(text, 0) for key, text in (
+                   ("read_s", "Reading the scenario (vpp-sched plan only)"),
+                   ("prepare_s", "PV forecast and problem arrays"), ("solve_s", "The solve call(s)"),
+                   ("results_s", "Plan tables and KPIs"), ("check_s", "Validity check of the plan tables"),
+                   ("highs_s", "Wall time during which a HiGHS run was going"),
+                   ("modelling_overhead_s", "solve_s - highs_s: model builds, handover, the method's own work"),
+                   ("pipeline_overhead_s", "prepare_s + solve_s + results_s + check_s - highs_s"),
+                   ("modelling_overhead_s_per_10k_evs", "modelling_overhead_s per 10,000 EVs"),
+                   ("pipeline_overhead_s_per_10k_evs", "pipeline_overhead_s per 10,000 EVs"))}
+               | {"highs_runs": _count("HiGHS runs [-]")}},
+    "solver": {"type": "object", "description": "Solver name, version and options used",
+               "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
+    "uncontrolled": {"type": "object", "description": "The same grid KPIs when every EV charges at full power "
+                     "from arrival", "properties": GRID_KPIS | RAMP_KPI,
+                     "required": list(GRID_KPIS | RAMP_KPI)},
+    "scenario": _str("Scenario name"),
+    "valid": {"type": "boolean", "description": "The plan passed the check from its own tables"},
+    "method": _str("Model build used (lean or pyomo)"),
+    "warnings": {"type": "array", "items": {"type": "string"}, "description": "Warnings also printed on stderr"},
+    "v2g_evs": _count("EVs that may discharge (only with V2G EVs) [-]"),
+    "v2g_discharged_kwh": _num("Energy V2G EVs discharged to the grid [kWh]", 0),
+    "v2g_losses_kwh": _num("Charger-battery-grid round-trip losses of V2G EVs [kWh]"),
+    "v2g_degradation_cny": _num("Battery wear paid for V2G discharge [CNY]", 0),
+}
+REQUIRED_KPIS = ["status", "objective_cny", "grid_energy_cost_cny", "peak_net_load_kw", "max_loading_pu",
+                 "unmet_energy_kwh", "mip_gap", "build_seconds", "solve_seconds", "solver", "slot_minutes",
+                 "valid", "warnings", "uncontrolled", "max_ramp_kw"]
+
+
+def kpis_schema() -> dict:
+    """Object schema of ``kpis.json``."""
+    return {"title": "kpis.json", "description": "Key figures of the plan and of the uncontrolled reference",
+            "type": "object", "properties": KPIS, "required": REQUIRED_KPIS}
+
+
+def plan_json_schema() -> dict:
+    """JSON Schema of a whole plan folder: file name -> array of rows, and ``kpis.json``."""
+    defs = {f"{stem}_row": table_row_schema(stem) for stem in TABLES}
+    defs["kpis"] = kpis_schema()
+    files = {f"{stem}.csv": {"type": "array", "items": {"$ref": f"#/$defs/{stem}_row"}} for stem in TABLES}
+    files["kpis.json"] = {"$ref": "#/$defs/kpis"}
+    files[MANIFEST] = manifest_schema()
+    return {"$schema": SCHEMA_DIALECT, "title": "vpp-sched plan folder",
+            "description": "Each CSV table as an array of row objects (columns with types and units); "
+                           "kpis.json as written. Parquet copies hold the same tables. "
+                           f"{MANIFEST} marks the folder as vpp-sched's: only such a folder is ever "
+                           "replaced by a later run.",
+            "type": "object", "properties": files,
+            "required": [f"{s}.csv" for s in TABLES if s not in OPTIONAL_TABLES] + ["kpis.json"],
+            "$defs": defs}
+
+
+def plan_document(folder: Path | str) -> dict:
+    """A plan folder read into the shape :func:`plan_json_schema` describes (for validation)."""
+    folder = Path(folder)
+    doc: dict = {}
+    for stem, (_, columns) in TABLES.items():
+        path = folder / f"{stem}.csv"
+        if not path.exists():
+            continue
+        columns = {**columns, **OPTIONAL_COLUMNS.get(stem, {})}
+        text_cols = {c: str for c, spec in columns.items() if spec.get("type") == "string"}
+        frame = pd.read_csv(path, dtype=text_cols, keep_default_na=False)
+        for c, spec in columns.items():   # empty cells of nullable numbers are null, not ""
+            if c in frame.columns and spec.get("type") == ["number", "null"]:
+                frame[c] = pd.to_numeric(frame[c].replace("", None))
+        doc[path.name] = json.loads(frame.to_json(orient="records"))
+    kpis = folder / "kpis.json"
+    if kpis.exists():
+        doc["kpis.json"] = json.loads(kpis.read_text(encoding="utf-8"))
+    manifest = folder / MANIFEST
+    if manifest.exists():
+        doc[MANIFEST] = json.loads(manifest.read_text(encoding="utf-8"))
+    return doc
+
+
+def manifest_schema() -> dict:
+    """Object schema of the manifest every folder vpp-sched writes carries (:mod:`vpp_sched.outfolder`)."""
+    return {"title": MANIFEST, "type": "object", "required": ["written_by", "kind", "files"],
+            "description": "Who wrote the folder and which files; no timestamps (outputs are byte-identical "
+                           "run to run). A folder holding anything not listed here is never replaced.",
+            "properties": {
+                "written_by": {"const": "vpp-sched"},
+                "kind": {"enum": ["plan", "replay", "flex", "whatif", "hosting", "ocpp", "scenario"],
+                         "description": "The command that wrote it"},
+                "files": {"type": "array", "items": {"type": "string"}, "uniqueItems": True,
+                          "description": "Every file written, relative, '/'-separated, sorted"}}}

@@ -1,0 +1,227 @@
+"""Scenario -> Problem: forecasts and tables turned into the solver-neutral arrays."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from vpp_sched.forecast import baselines
+from vpp_sched.errors import InputError
+
+from vpp_sched.problem.arrays import Problem
+from vpp_sched.scenario.load import Scenario, event_slot_mask
+
+
+def ev_availability(slots: pd.DatetimeIndex, dt_h: float, arrival: pd.Series,
+                    departure: pd.Series) -> np.ndarray:
+    """[E, T] bool: EV plugged in for the whole slot (slot start >= arrival, slot end <= departure)."""
+    start_s = slots.as_unit("s").asi8
+    end_s = start_s + int(round(dt_h * 3600))
+    arr = arrival.dt.as_unit("s").astype("int64").to_numpy()[:, None]
+    dep = departure.dt.as_unit("s").astype("int64").to_numpy()[:, None]
+    return (start_s[None, :] >= arr) & (end_s[None, :] <= dep)
+
+
+def slot_runs(first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(e, t)`` of the slots ``first[e] .. first[e] + count[e] - 1`` of every row ``e``, in row-major
+    order (what ``np.nonzero`` gives for such runs, without an E x T mask)."""
+    count = np.asarray(count, dtype=np.int64)
+    e = np.repeat(np.arange(len(count)), count)
+    return e, np.asarray(first, dtype=np.int64)[e] + np.arange(len(e)) - np.repeat(np.cumsum(count) - count, count)
+
+
+def uncontrolled_ev_power_kw(available: np.ndarray, energy_kwh: np.ndarray, max_power_kw: np.ndarray,
+                             dt_h: float) -> np.ndarray:
+    """[E, T] every EV at full power from its first whole slot until its energy is met [kW].
+
+    The last charging slot takes only what remains: ``p = clip((energy - energy before) / dt, 0, pmax)``.
+    """
+    available = np.asarray(available, dtype=bool)
+    energy_kwh, max_power_kw = np.asarray(energy_kwh, dtype=float), np.asarray(max_power_kw, dtype=float)
+    E, T = available.shape
+    count = available.sum(axis=1)
+    first = available.argmax(axis=1)
+    last = T - 1 - available[:, ::-1].argmax(axis=1)
+    if np.all((count == 0) | (last - first + 1 == count)):
+        # Every stay is one run of slots (as ev_availability makes them): touch only the slots
+        # an EV charges in, not all E x T (10x faster for 100,000 EVs).
+        slot_kwh = max_power_kw * dt_h
+        with np.errstate(divide="ignore", invalid="ignore"):
+            need = np.where(slot_kwh > 0, np.ceil(energy_kwh / slot_kwh), 0.0)
+        k = np.minimum(count, np.clip(need, 0, T)).astype(np.int64)
+        e, t = slot_runs(first, k)
+        j = t - first[e]                                               # slot number within the stay
+        out = np.zeros((E, T))
+        out[e, t] = np.clip((energy_kwh[e] - j * slot_kwh[e]) / dt_h, 0.0, max_power_kw[e])
+        return out
+    cap_kwh = available * (max_power_kw * dt_h)[:, None]
+    before_kwh = np.cumsum(cap_kwh, axis=1) - cap_kwh
+    p = np.clip((energy_kwh[:, None] - before_kwh) / dt_h, 0.0, max_power_kw[:, None])
+    return np.where(available, p, 0.0)
+
+
+def pv_forecast_kw(scenario: Scenario) -> np.ndarray:
+    """[S, T] PV AC forecast per station (zero without PV) [kW]."""
+    out = np.zeros((len(scenario.config.stations), len(scenario.slots)))
+    for i, st in enumerate(scenario.config.stations):
+        if st.pv is None:
+            continue
+        from vpp_sched.forecast.pv import pv_ac_power_kw  # pvlib takes ~1 s to import: only when PV is forecast
+
+        cloud = None if st.pv.cloud_factor is None else np.asarray(st.pv.cloud_factor, dtype=float)
+        out[i] = pv_ac_power_kw(scenario.config.site, st.pv, scenario.slots, scenario.dt_h,
+                                weather=scenario.weather.get(st.station_id), cloud_factor=cloud).to_numpy()
+    return out
+
+
+def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None, plan_net_load_kw: np.ndarray | None = None,
+                  with_events: bool = True) -> Problem:
+    """Arrays of the day-ahead problem. ``pv_kw`` [S, T] overrides the pvlib forecast;
+    ``plan_net_load_kw`` [N, T] is the plan without events, for ``baseline: plan``."""
+    cfg, slots, dt_h = scenario.config, scenario.slots, scenario.dt_h
+    trafos, evs = scenario.transformers, scenario.evs
+    t_ids = trafos.transformer_id.to_numpy(dtype=object)
+    t_index = {tid: i for i, tid in enumerate(t_ids)}
+    f_ids = scenario.feeders.feeder_id.to_numpy(dtype=object)
+    f_index = {fid: i for i, fid in enumerate(f_ids)}
+    available = ev_availability(slots, dt_h, evs.arrival, evs.departure)
+    stations = cfg.stations
+    if pv_kw is None:
+        pv_kw = pv_forecast_kw(scenario)
+    batteries = [(i, st.battery) for i, st in enumerate(stations) if st.battery is not None]
+    bat = lambda attr: np.array([getattr(b, attr) for _, b in batteries], dtype=float)  # noqa: E731
+    cap = bat("capacity_kwh")
+    base = scenario.base_load_kw[list(t_ids)].to_numpy().T.astype(float)
+    problem = Problem(
+        slots=slots, dt_h=dt_h, price_cny_per_kwh=scenario.price_cny_per_kwh.to_numpy(dtype=float),
+        transformer_ids=t_ids, limit_kw=trafos.limit_kw.to_numpy(float), rating_kw=trafos.rating_kw.to_numpy(float),
+        base_load_kw=base,
+        transformer_feeder=np.array([f_index.get(f, -1) for f in trafos.feeder_id], dtype=int),
+        feeder_ids=f_ids, feeder_capacity_kw=scenario.feeders.capacity_kw.to_numpy(float),
+        ev_ids=evs.ev_id.to_numpy(dtype=object),
+        ev_transformer=_positions(t_ids, evs.transformer_id, "evs: transformer_id"),
+        ev_energy_kwh=evs.energy_kwh.to_numpy(float), ev_max_power_kw=evs.max_power_kw.to_numpy(float),
+        ev_min_power_kw=evs.min_power_kw.to_numpy(float), ev_available=available,
+        station_ids=np.array([s.station_id for s in stations], dtype=object),
+        station_transformer=np.array([t_index[s.transformer_id] for s in stations], dtype=int),
+        pv_kw=np.asarray(pv_kw, dtype=float).reshape(len(stations), len(slots)),
+        battery_station=np.array([i for i, _ in batteries], dtype=int), battery_capacity_kwh=cap,
+        battery_max_charge_kw=bat("max_charge_kw"), battery_max_discharge_kw=bat("max_discharge_kw"),
+        battery_charge_efficiency=bat("charge_efficiency"),
+        battery_discharge_efficiency=bat("discharge_efficiency"),
+        battery_soc_min_kwh=cap * bat("soc_min"), battery_soc_max_kwh=cap * bat("soc_max"),
+        battery_soc_initial_kwh=cap * bat("soc_initial"), battery_soc_final_min_kwh=cap * bat("final_soc_min"),
+        unmet_penalty_cny_per_kwh=cfg.penalties.unmet_energy_cny_per_kwh,
+        overload_penalty_cny_per_kwh=cfg.penalties.overload_cny_per_kwh,
+        early_charging_cny_per_kwh=cfg.penalties.early_charging_cny_per_kwh,
+        switch_on_cny=cfg.penalties.switch_on_cny,
+        ramp_penalty_cny_per_kw=cfg.penalties.ramp_cny_per_kw,
+        **_v2g_fields(evs, cfg),
+    )
+    return _with_events(problem, scenario, plan_net_load_kw) if with_events else problem
+
+
+def _positions(ids: np.ndarray, values: pd.Series, what: str) -> np.ndarray:
+    """Position of each value in ``ids`` (one hash lookup per value, vectorised)."""
+    pos = pd.Index(ids).get_indexer(pd.Index(values.to_numpy(dtype=object)))
+    if len(pos) and pos.min() < 0:      # tables.py checks references; this is a guard
+        raise ValueError(f"{what} names an unknown id: {values.iloc[int(np.argmin(pos))]!r}")
+    return pos.astype(int)
+
+
+def _v2g_fields(evs: pd.DataFrame, cfg) -> dict:
+    """Problem fields of the V2G columns; none when ``evs.csv`` has no ``v2g`` column (nothing changes)."""
+    if "v2g" not in evs.columns:
+        return {}
+    return dict(ev_v2g=evs.v2g.to_numpy(bool), ev_max_discharge_kw=evs.max_discharge_kw.to_numpy(float),
+                ev_battery_kwh=evs.battery_kwh.to_numpy(float),
+                ev_soc_arrival_kwh=(evs.battery_kwh * evs.soc_arrival).to_numpy(float),
+                v2g_charge_efficiency=cfg.v2g.charge_efficiency,
+                v2g_discharge_efficiency=cfg.v2g.discharge_efficiency,
+                v2g_degradation_cny_per_kwh=cfg.v2g.degradation_cny_per_kwh)
+
+
+def sum_rows_by(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """[n, T] row ``i`` = the sum of the rows ``r`` of ``values`` [R, T] with ``index[r] == i``.
+
+    The same sums, bit for bit, as ``np.add.at(np.zeros((n, T)), index, values)`` (rows added in
+    order, starting from zero) as a sparse product: 20-40x faster for 10,000 EVs.
+    """
+    values = np.asarray(values, dtype=float)
+    index = np.asarray(index)
+    if values.ndim != 2 or len(index) != len(values) or (len(index) and index.min() < 0):
+        out = np.zeros((n,) + values.shape[1:])
+        np.add.at(out, index, values)
+        return out
+    import scipy.sparse as sp
+
+    rows = sp.csr_matrix((np.ones(len(index)), (index, np.arange(len(index)))), shape=(n, len(index)))
+    return np.ascontiguousarray(rows @ values, dtype=float).reshape(n, values.shape[1])
+
+
+def uncontrolled_net_load_kw(problem: Problem) -> np.ndarray:
+    """[N, T] transformer net load of the uncontrolled reference (batteries idle) [kW]."""
+    p = uncontrolled_ev_power_kw(problem.ev_available, problem.ev_energy_kwh, problem.ev_max_power_kw,
+                                 problem.dt_h)
+    ev = np.zeros_like(problem.base_load_kw)  # keeps base_load_kw's memory order, so the sums below
+    ev[...] = sum_rows_by(problem.ev_transformer, p, problem.n_transformers)  # (and BLAS on them) keep their bits
+    return problem.base_load_kw + ev - problem.pv_at_transformer_kw()
+
+
+def _with_events(problem: Problem, scenario: Scenario, plan_net_load_kw: np.ndarray | None) -> Problem:
+    events = scenario.config.dr_events
+    if not events:
+        return problem
+    cfg, slots = scenario.config, scenario.slots
+    tz = cfg.site.timezone
+    ids = list(problem.transformer_ids)
+    station_at = {st.station_id: st.transformer_id for st in cfg.stations}
+    scope = np.array([[True] * len(ids) if ev.scope == "all"
+                      else [t in {station_at.get(x, x) for x in ev.scope} for t in ids] for ev in events])
+    masks = np.array([event_slot_mask(slots, cfg.horizon.slot_minutes, ev.start, ev.end, tz) for ev in events])
+    uncontrolled = uncontrolled_net_load_kw(problem)
+    baseline = np.zeros((len(events), len(slots)))
+    for k, ev in enumerate(events):
+        members = [t for t, inside in zip(ids, scope[k]) if inside]
+        baseline[k] = event_baseline_kw(ev, scenario, members, masks[k], scope[k] @ uncontrolled,
+                                        None if plan_net_load_kw is None else scope[k] @ plan_net_load_kw)
+    return replace(problem, event_ids=np.array([ev.event_id for ev in events], dtype=object),
+                   event_slots=masks, event_scope=scope, event_baseline_kw=baseline,
+                   event_reduction_kw=np.array([ev.target for ev in events], dtype=float),
+                   event_sign=np.array([ev.sign for ev in events], dtype=float),
+                   event_price_cny_per_kwh=np.array([ev.price_cny_per_kwh for ev in events], dtype=float),
+                   event_penalty_cny_per_kwh=np.array([ev.shortfall_penalty_cny_per_kwh for ev in events],
+                                                      dtype=float))
+
+
+def needs_plan_baseline(scenario: Scenario) -> bool:
+    """True when an event's baseline is the plan without the events (a first solve is needed)."""
+    return any(ev.baseline == "plan" for ev in scenario.config.dr_events)
+
+
+def event_baseline_kw(ev, scenario: Scenario, members: list[str], mask: np.ndarray,
+                      uncontrolled_kw: np.ndarray, plan_kw: np.ndarray | None) -> np.ndarray:
+    """[T] baseline of one event's scope by its method [kW]."""
+    tz, slots = scenario.config.site.timezone, scenario.slots
+    if ev.baseline == "uncontrolled":
+        return uncontrolled_kw
+    if ev.baseline == "plan":
+        if plan_kw is None:
+            raise ValueError("baseline 'plan' needs the plan without events: see needs_plan_baseline")
+        return plan_kw
+    history = None
+    if scenario.load_history is not None:
+        history = baselines.scope_history_kw(scenario.load_history, members, ev.scope == "all")
+    if ev.baseline == "pre_event_15min":
+        return baselines.pre_event_baseline_kw(history, uncontrolled_kw, ev, slots, mask, tz)
+    if history is None or history.empty:
+        raise InputError([f"scenario.yaml: dr_events ({ev.event_id}): baseline {ev.baseline} needs load_history "
+                          "rows for its scope (slot_start, scope_id, load_kw)"])
+    # working days: the scenario's calendar (holidays, adjusted working days), less days marked dr_event
+    calendar = baselines.working_days(scenario.config.calendar,
+                                      baselines.event_days(scenario.load_history, members, ev.scope == "all"))
+    if ev.baseline == "jiangsu_5d":
+        return baselines.jiangsu_baseline_kw(history, ev, slots, mask, tz, calendar)
+    return baselines.beijing_baseline_kw(history, ev, slots, mask, tz, calendar)

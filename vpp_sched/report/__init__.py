@@ -1,0 +1,1 @@
+"""``report.html`` of a plan: page shell and number formats, figures."""

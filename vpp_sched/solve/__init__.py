@@ -1,0 +1,1 @@
+"""Solving a problem with HiGHS: the dispatcher, the HiGHS hand-over, LP-guided rounding, decomposition by transformer blocks and their coordination, executors, timing."""

@@ -1,0 +1,73 @@
+"""Flexibility envelope: how far a scope's load can be raised or lowered in a window.
+
+For each window (``duration`` slots starting at a slot) and scope, two LPs find the highest and
+the lowest mean net load of the scope over the window such that every EV still gets what the
+plan gives it by departure and no transformer, feeder, battery or DR limit is broken beyond
+what the plan itself needs. The difference to the plan is what the VPP desk can offer.
+
+The LPs are the relaxation of the day-ahead model (chargers modulate down to zero, battery
+modes relaxed), so the envelope is an upper estimate where chargers have a minimum power.
+One HiGHS instance is re-solved with only the objective changed (warm starts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from vpp_sched.scenario.config import SolverOptions
+from vpp_sched.model.lean import LeanSolver, build_lean
+from vpp_sched.problem.arrays import Problem
+from vpp_sched.solve.solution import Solution
+
+
+def flexibility_envelope(p: Problem, plan: Solution, options: SolverOptions, duration_slots: int,
+                         scopes: dict[str, np.ndarray], step: int = 1) -> pd.DataFrame:
+    """Envelope table: ``scope, slot_start, duration_min, planned_kw, max_kw, min_kw, up_kw, down_kw``.
+
+    Parameters
+    ----------
+    p : the day-ahead problem; ``plan`` its solved plan (the reference and the slack allowances)
+    duration_slots : window length [slots]; ``step`` : evaluate a window every ``step`` slots
+    scopes : scope name -> bool [N] of its transformers
+    """
+    relaxed = p.relaxation()
+    model = build_lean(relaxed, relax_integrality=True)
+    upper = model.col_upper.copy()
+    # No new slack: unmet energy, overloads and DR shortfall stay within what the plan used.
+    for family, allowed in (("ev_unmet_kwh", plan.ev_unmet_kwh.reshape(-1)),
+                            ("overload_kw", plan.overload_kw.reshape(-1)),
+                            ("feeder_overload_kw", plan.feeder_overload_kw.reshape(-1))):
+        cols = model.col_families[family]
+        upper[cols] = allowed + 1e-6
+    e_k, e_t = model.col_index["dr_shortfall_kw"]
+    upper[model.col_families["dr_shortfall_kw"]] = plan.dr_shortfall_kw[e_k, e_t] + 1e-6
+    zero_cost = np.zeros(model.n_cols)
+    solver = LeanSolver(replace(model, col_upper=upper, col_cost=zero_cost), relaxed, options)
+    net_cols = model.col_families["net_load_kw"].start + np.arange(p.n_transformers * p.n_slots).reshape(
+        p.n_transformers, p.n_slots)
+    rows = []
+    for name, members in scopes.items():
+        for t0 in range(0, p.n_slots - duration_slots + 1, step):
+            window = net_cols[members, t0:t0 + duration_slots].reshape(-1)
+            planned = plan.net_load_kw[members, t0:t0 + duration_slots].sum(axis=0).mean()
+            high = _extreme(solver, window, -1.0, duration_slots)
+            low = _extreme(solver, window, 1.0, duration_slots)
+            rows.append({"scope": name, "slot_start": p.slots[t0], "duration_min": int(round(duration_slots * p.dt_h * 60)),
+                         "planned_kw": planned, "max_kw": high, "min_kw": low,
+                         "up_kw": max(high - planned, 0.0), "down_kw": max(planned - low, 0.0)})
+    return pd.DataFrame(rows)
+
+
+def _extreme(solver: LeanSolver, window_cols: np.ndarray, sense: float, duration_slots: int) -> float:
+    """Min (sense +1) or max (sense -1) of the scope's mean net load over the window [kW]."""
+    h = solver.h
+    n = solver.model.n_cols
+    h.changeColsCost(n, np.arange(n, dtype=np.int32), np.zeros(n))
+    h.changeColsCost(len(window_cols), window_cols.astype(np.int32), np.full(len(window_cols), sense))
+    sol = solver.run()
+    if not sol.status.has_plan:
+        return float("nan")
+    return sense * sol.objective_cny / duration_slots
