@@ -10,7 +10,8 @@ import pytest
 
 from problem_factory import check_solution, random_problem, tiny_problem
 from vpp_sched.scenario.config import SolverOptions
-from vpp_sched.solve.decompose import find_blocks, merge_solutions, plan_objective, solve_decomposed, subproblem
+from vpp_sched.problem.blocks import find_blocks, subproblem
+from vpp_sched.solve.decompose import merge_solutions, plan_objective, solve_decomposed
 from vpp_sched.solve.lp_rounding import solve_lp_guided
 from vpp_sched.solve.parallel import get_executor
 from vpp_sched.problem.arrays import Problem

@@ -30,7 +30,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from vpp_sched.solve.decompose import BlockSpec, built, event_signs
+from vpp_sched.problem.blocks import BlockSpec, built, event_signs
 from vpp_sched.model.lean import LeanModel, build_lean, lp_presolve
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.solve.solution import relative_gap

@@ -41,6 +41,7 @@ import numpy as np
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.model.lean import LeanModel, LeanSolver, build_lean, solve_lean_model
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.problem.blocks import subproblem
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 
 REPAIR_ROUNDS = 4
@@ -250,7 +251,6 @@ def feasibility_pattern(p: Problem, pattern: np.ndarray, sol: Solution, options:
     :func:`feasibility_problem`, feeders and events reaching outside dropped); ``None`` when that
     plan serves them no better. Near capacity the cost-driven rounding fills the cheap hours and
     strands EVs that a different on/off pattern would serve; the fixed LP then prices this one."""
-    from vpp_sched.solve.decompose import subproblem   # decompose imports this module
 
     short_at = np.unique(p.ev_transformer[sol.ev_unmet_kwh > TOL])
     evs = np.flatnonzero(np.isin(p.ev_transformer, short_at))
