@@ -15,7 +15,8 @@ from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from problem_factory import random_problem, tiny_problem
 from vpp_sched.scenario.config import SolverOptions
-from vpp_sched.model.lean import build_lean, solve_lean_model
+from vpp_sched.model.lean import build_lean
+from vpp_sched.solve.highs import solve_lean_model
 from vpp_sched.model import create_model
 from vpp_sched.solve.dispatch import solve_pyomo
 

@@ -15,7 +15,8 @@ import pytest
 
 from problem_factory import check_solution, energy_cost, random_problem, tiny_problem
 from vpp_sched.scenario.config import SolverOptions
-from vpp_sched.model.lean import BINARY_FAMILIES, COL_FAMILY_DIMS, ROW_FAMILY_DIMS, build_lean, solve_lean
+from vpp_sched.model.lean import BINARY_FAMILIES, COL_FAMILY_DIMS, ROW_FAMILY_DIMS, build_lean
+from vpp_sched.solve.highs import solve_lean
 from vpp_sched.solve.solution import SolveStatus
 
 EXACT = SolverOptions(mip_rel_gap=0.0, time_limit_s=20)
@@ -360,7 +361,7 @@ def test_tiny_time_limit_stops_without_crashing():
 
 
 def test_bound_changes_reach_highs_and_skip_unchanged_columns():
-    from vpp_sched.model.lean import LeanSolver
+    from vpp_sched.solve.highs import LeanSolver
 
     p = tiny_problem(base_load_kw=10.0, evs=[{}, {"min_power_kw": 2.0}])
     model = build_lean(p, relax_integrality=True)
@@ -406,7 +407,7 @@ class _Spy:
 
 
 def test_presolve_off_for_small_lps_only():
-    from vpp_sched.model.lean import LP_PRESOLVE_MIN_COLS, lp_presolve
+    from vpp_sched.solve.highs import LP_PRESOLVE_MIN_COLS, lp_presolve
 
     assert lp_presolve(10) == "off" and lp_presolve(LP_PRESOLVE_MIN_COLS - 1) == "off"
     assert lp_presolve(LP_PRESOLVE_MIN_COLS) == "choose"

@@ -14,7 +14,8 @@ from test_planner import _base, _ev, _trafos, run
 from vpp_sched.forecast.baselines import beijing_baseline_kw, jiangsu_baseline_kw, pre_event_baseline_kw
 from vpp_sched.scenario.config import DREvent, SolverOptions
 from vpp_sched.errors import InputError
-from vpp_sched.model.lean import build_lean, solve_lean_model
+from vpp_sched.model.lean import build_lean
+from vpp_sched.solve.highs import solve_lean_model
 from vpp_sched.plan.output import write_plan
 from vpp_sched.solve.dispatch import solve_pyomo
 

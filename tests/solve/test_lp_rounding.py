@@ -7,7 +7,8 @@ import pytest
 
 from problem_factory import check_solution, random_problem, tiny_problem
 from vpp_sched.scenario.config import SolverOptions
-from vpp_sched.model.lean import build_lean, solve_lean_model
+from vpp_sched.model.lean import build_lean
+from vpp_sched.solve.highs import solve_lean_model
 from vpp_sched.solve.lp_rounding import round_on_pattern, solve_lp_guided
 from vpp_sched.solve.solution import SolveStatus
 

@@ -96,7 +96,7 @@ def test_highs_clock_sees_its_own_runs_and_its_thread_pool_tasks():
 
     from problem_factory import check_solution, tiny_problem
     from vpp_sched.scenario.config import SolverOptions
-    from vpp_sched.model.lean import solve_lean as _solve_lean
+    from vpp_sched.solve.highs import solve_lean as _solve_lean
     from vpp_sched.solve.parallel import get_executor
     from vpp_sched.solve.timing import highs_clock
 

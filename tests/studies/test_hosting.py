@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from test_whatif import cli_app, write_study_scenario
 from vpp_sched.studies import hosting
 from vpp_sched.errors import InputError
-from vpp_sched.model.lean import LeanSolver, build_lean
+from vpp_sched.model.lean import build_lean
+from vpp_sched.solve.highs import LeanSolver
 from vpp_sched.plan.planner import plan_day
 from vpp_sched.problem.build import build_problem
 from vpp_sched.scenario.load import load_scenario

@@ -1,10 +1,10 @@
-"""The lean build: the day-ahead model of ``models/day_ahead.md`` as sparse arrays, solved by highspy.
+"""The lean build: the day-ahead model of ``models/day_ahead.md`` as sparse arrays for highspy.
 
 This is the time-critical path. Every family of variables (columns) and constraints (rows)
 of the markdown is built with vectorised numpy from a :class:`~vpp_sched.problem.arrays.Problem`
 (no Python loop over EVs x slots; loops only over families and over the small sets of
 events), assembled into one column-wise (CSC) matrix and handed to HiGHS in a single
-``Highs.passModel`` call.
+``Highs.passModel`` call (by :class:`vpp_sched.solve.highs.LeanSolver`).
 
 Variables exist only where the markdown says they do:
 
@@ -34,10 +34,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.problem.arrays import Problem
-from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
-from vpp_sched.solve.timing import run_highs
 
 INF = highspy.kHighsInf
 
@@ -89,15 +86,6 @@ ROW_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
 
 #: Column families that are binary in the MIP.
 BINARY_FAMILIES = ("ev_on", "battery_mode", "ev_v2g_mode")
-
-#: HiGHS model status -> our status. ``kTimeLimit`` is refined by whether a primal solution exists.
-_STATUS_MAP: dict[highspy.HighsModelStatus, SolveStatus] = {
-    highspy.HighsModelStatus.kOptimal: SolveStatus.OPTIMAL,
-    highspy.HighsModelStatus.kTimeLimit: SolveStatus.TIME_LIMIT,
-    highspy.HighsModelStatus.kInfeasible: SolveStatus.INFEASIBLE,
-}
-
-_ZERO_TOL = 1e-9
 
 
 
@@ -608,175 +596,3 @@ def _triplets_to_csc_small(rows: list[np.ndarray], cols: list[np.ndarray], vals:
     rows.clear(), cols.clear(), vals.clear()
     return a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data.astype(np.float64, copy=False)
 
-
-# ------------------------------------------------------------------------------------------
-# solve
-# ------------------------------------------------------------------------------------------
-#: LPs up to this many columns are solved without HiGHS's presolve: on the planner's LPs (one
-#: transformer block, up to a few thousand EVs) presolve takes longer than the simplex it saves
-#: (2-3x faster without, measured on 10,000- and 100,000-EV blocks); on a whole 10,000-EV day
-#: (440k columns) it pays off (16 s with, 26 s without).
-LP_PRESOLVE_MIN_COLS = 100_000
-
-
-def lp_presolve(n_cols: int) -> str:
-    """HiGHS ``presolve`` for an LP of ``n_cols`` columns (see ``LP_PRESOLVE_MIN_COLS``)."""
-    return "off" if n_cols < LP_PRESOLVE_MIN_COLS else "choose"
-
-
-def highs_options(options: SolverOptions) -> dict:
-    """The HiGHS options a solve sets, by HiGHS name."""
-    return {
-        "time_limit": float(options.time_limit_s),
-        "mip_rel_gap": float(options.mip_rel_gap),
-        "threads": int(options.threads),
-        "random_seed": int(options.random_seed),
-        "presolve": "choose",
-        "output_flag": False,
-    }
-
-
-def solve_lean(problem: Problem, options: SolverOptions, *, relax_integrality: bool = False) -> Solution:
-    """Build the lean model of ``problem`` and solve it with HiGHS."""
-    model = build_lean(problem, relax_integrality=relax_integrality)
-    return solve_lean_model(model, problem, options)
-
-
-def solve_lean_model(model: LeanModel, problem: Problem, options: SolverOptions,
-                     start: np.ndarray | None = None) -> Solution:
-    """Solve an already built :class:`LeanModel`; ``build_seconds`` = its build + passModel.
-
-    ``start`` is a feasible column vector (e.g. a rounded plan) HiGHS takes as its first incumbent.
-    """
-    solver = LeanSolver(model, problem, options)
-    if start is not None:
-        solver.set_start(start)
-    return solver.run()
-
-
-class LeanSolver:
-    """A HiGHS instance holding one :class:`LeanModel`, re-solved after bound changes.
-
-    Changing column bounds keeps HiGHS's simplex basis, so a re-solve is a warm start: this is
-    what makes the fix-and-repair rounding of :mod:`vpp_sched.solve.lp_rounding` cheap.
-    """
-
-    def __init__(self, model: LeanModel, problem: Problem, options: SolverOptions):
-        self.model, self.problem, self.options = model, problem, options
-        self.opts = highs_options(options)
-        if not model.is_mip:
-            self.opts["presolve"] = lp_presolve(model.n_cols)
-        h = self.h = highspy.Highs()
-        h.setOptionValue("output_flag", False)     # before anything else, so HiGHS stays quiet
-        for name, value in self.opts.items():
-            _check(h.setOptionValue(name, value), f"setting HiGHS option {name}={value!r}")
-        t0 = time.perf_counter()
-        _check(h.passModel(model.n_cols, model.n_rows, model.nnz,
-                           int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize), 0.0,
-                           model.col_cost, model.col_lower, model.col_upper,
-                           model.row_lower, model.row_upper,
-                           model.a_start, model.a_index, model.a_value,
-                           model.integrality), "passing the model to HiGHS")
-        self.build_seconds = model.build_seconds + (time.perf_counter() - t0)
-        self.lower = self.upper = None       # the bounds HiGHS holds, once any were changed
-
-    def set_start(self, x: np.ndarray) -> None:
-        # Every column given by index: the array goes to HiGHS as a buffer (a HighsSolution's
-        # col_value is converted element by element, 4x slower).
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        _check(self.h.setSolution(len(x), np.arange(len(x), dtype=np.int32), x),
-               "passing the starting solution to HiGHS")
-
-    def set_col_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
-        """Change the bounds of ``cols``. Only the columns whose bounds differ are passed: HiGHS
-        spends ~0.5 us per column passed, changed or not, and a repair round changes a few."""
-        cols = np.asarray(cols, dtype=np.int32)
-        lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), cols.shape)
-        upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), cols.shape)
-        if self.lower is None:
-            self.lower, self.upper = self.model.col_lower.copy(), self.model.col_upper.copy()
-        changed = (self.lower[cols] != lower) | (self.upper[cols] != upper)
-        if not changed.any():
-            return
-        cols, lower, upper = cols[changed], np.ascontiguousarray(lower[changed]), np.ascontiguousarray(upper[changed])
-        _check(self.h.changeColsBounds(len(cols), cols, lower, upper), "changing column bounds")
-        self.lower[cols], self.upper[cols] = lower, upper
-
-    def run(self, time_limit_s: float | None = None) -> Solution:
-        """Solve (again); ``time_limit_s`` caps this run [s]."""
-        h, model, problem = self.h, self.model, self.problem
-        if time_limit_s is not None:
-            # HiGHS's clock runs over the instance's life: allow what has run plus this run's share.
-            _check(h.setOptionValue("time_limit", float(h.getRunTime() + time_limit_s)), "setting time_limit")
-        # HiGHS keeps one task scheduler per calling thread, sized by the ``threads`` option of
-        # the first run in that thread (ours or anyone's, e.g. Pyomo's); a run asking for another
-        # size fails. Resetting this thread's scheduler first makes ``threads`` always apply.
-        highspy.Highs.resetThreadScheduler(True)
-        t0 = time.perf_counter()
-        run_status = run_highs(h)
-        solve_seconds = time.perf_counter() - t0
-        model_status = h.getModelStatus()
-        info = h.getInfo()
-        has_primal = info.primal_solution_status == highspy.kSolutionStatusFeasible
-        status = _STATUS_MAP.get(model_status, SolveStatus.ERROR)
-        if run_status == highspy.HighsStatus.kError and status is SolveStatus.OPTIMAL:
-            status = SolveStatus.ERROR
-        if status is SolveStatus.TIME_LIMIT and not has_primal:
-            status = SolveStatus.NO_SOLUTION
-        solver = {
-            "name": "highs", "version": h.version(), "build": "lean", "options": self.opts,
-            "relax_integrality": model.relax_integrality, "model_status": h.modelStatusToString(model_status),
-            "n_cols": model.n_cols, "n_rows": model.n_rows, "n_nonzeros": model.nnz, "n_integer": model.n_integer,
-        }
-        out = Solution(status=status, build_seconds=self.build_seconds, solve_seconds=solve_seconds, solver=solver)
-        if model.is_mip:
-            bound = float(info.mip_dual_bound)
-            out.bound_cny = bound if np.isfinite(bound) and abs(bound) < INF else float("nan")
-        if not status.has_plan:
-            return out
-        out.objective_cny = float(info.objective_function_value)
-        if not model.is_mip:
-            out.bound_cny = out.objective_cny
-        out.mip_gap = relative_gap(out.objective_cny, out.bound_cny)
-        x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-        out.col_values = x
-        _unpack(model, problem, x, out)
-        return out
-
-
-def _check(status, what: str) -> None:
-    if status == highspy.HighsStatus.kError:
-        raise RuntimeError(f"HiGHS error while {what}")
-
-
-def _unpack(model: LeanModel, problem: Problem, x: np.ndarray, out: Solution) -> None:
-    """Fill the Solution arrays from the column vector ``x`` (zeros where no variable exists)."""
-    x = x.copy()
-    x[np.abs(x) < _ZERO_TOL] = 0.0
-    T = problem.n_slots
-    fam = model.col_families
-    idx = model.col_index
-
-    def grid(name: str, n: int) -> np.ndarray:
-        return x[fam[name]].reshape(n, T).copy()
-
-    power = np.zeros((problem.n_evs, T))
-    power[idx["ev_power_kw"][0], idx["ev_power_kw"][1]] = x[fam["ev_power_kw"]]
-    out.ev_power_kw = power
-    out.ev_unmet_kwh = x[fam["ev_unmet_kwh"]].copy()
-    if problem.has_v2g:
-        out.ev_discharge_kw = np.zeros((problem.n_evs, T))
-        out.ev_soc_kwh = np.zeros((problem.n_evs, T))
-        ve, vt = idx["ev_discharge_kw"]
-        out.ev_discharge_kw[ve, vt] = x[fam["ev_discharge_kw"]]
-        out.ev_soc_kwh[ve, vt] = x[fam["ev_soc_kwh"]]
-    out.pv_curtail_kw = grid("pv_curtail_kw", problem.n_stations)
-    out.battery_charge_kw = grid("battery_charge_kw", problem.n_batteries)
-    out.battery_discharge_kw = grid("battery_discharge_kw", problem.n_batteries)
-    out.battery_soc_kwh = grid("battery_soc_kwh", problem.n_batteries)
-    out.net_load_kw = grid("net_load_kw", problem.n_transformers)
-    out.overload_kw = grid("overload_kw", problem.n_transformers)
-    out.feeder_overload_kw = grid("feeder_overload_kw", problem.n_feeders)
-    short = np.zeros((problem.n_events, T))
-    short[idx["dr_shortfall_kw"][0], idx["dr_shortfall_kw"][1]] = x[fam["dr_shortfall_kw"]]
-    out.dr_shortfall_kw = short

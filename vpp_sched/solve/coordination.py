@@ -31,8 +31,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from vpp_sched.problem.blocks import BlockSpec, built, event_signs
-from vpp_sched.model.lean import LeanModel, build_lean, lp_presolve
+from vpp_sched.model.lean import LeanModel, build_lean
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.solve.highs import lp_presolve, quiet_highs_banner
 from vpp_sched.solve.solution import relative_gap
 from vpp_sched.solve.timing import run_highs
 
@@ -164,8 +165,6 @@ class BlockLPResult:
 
 def solve_block_lps(tasks: list[BlockLP]) -> list[BlockLPResult]:
     """Solve a batch of priced block LPs (one HiGHS thread each, deterministic): an executor task."""
-    from vpp_sched.solve.dispatch import quiet_highs_banner
-
     quiet_highs_banner()
     out = []
     for task in tasks:

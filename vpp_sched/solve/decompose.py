@@ -37,6 +37,10 @@ import numpy as np
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import MAX_BLOCK_EVS, BlockSpec, built, event_signs, find_blocks
+from vpp_sched.solve.coordination import coordinate, coupling_rows
+from vpp_sched.solve.highs import LP_PRESOLVE_MIN_COLS, highs_options, quiet_highs_banner
+from vpp_sched.solve.lp_rounding import solve_lp_guided
+from vpp_sched.solve.parallel import SerialExecutor, batches
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 
 _BIN_TOL = 1e-6
@@ -157,9 +161,6 @@ def plan_objective(p: Problem, s: Solution) -> float:
 # ------------------------------------------------------------------------------------------
 def solve_blocks(tasks: list[tuple[int, Problem, SolverOptions]]) -> list[tuple[int, Solution]]:
     """Plan a chunk of blocks with LP-guided rounding (one executor task)."""
-    from vpp_sched.solve.lp_rounding import solve_lp_guided
-    from vpp_sched.solve.dispatch import quiet_highs_banner
-
     quiet_highs_banner()
     out = []
     for block, sub, options in tasks:
@@ -184,10 +185,6 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     planned again with all the time left (their better plans kept). Results do not depend on the
     executor as long as no block's solve is cut by its time limit.
     """
-    from vpp_sched.solve.coordination import coordinate, coupling_rows
-    from vpp_sched.model.lean import LP_PRESOLVE_MIN_COLS, highs_options
-    from vpp_sched.solve.parallel import SerialExecutor, batches
-
     start = time.perf_counter()
     executor = executor or SerialExecutor()
     p = problem

@@ -7,17 +7,16 @@ explicit table; results are loaded only when a solution exists.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import time
 
-import highspy
 import numpy as np
 
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.solve.lp_rounding import solve_lp_guided   # the default route: imported with the CLI, not in the solve
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
+from vpp_sched.solve.highs import HIGHS_VERSION, quiet_highs_banner
 from vpp_sched.solve.timing import record
 
 METHODS = ("pyomo", "lean", "decomposed")
@@ -63,23 +62,6 @@ def highs_options(options: SolverOptions) -> dict:
     """HiGHS option names and values used for a solve (recorded in kpis.json)."""
     return {"time_limit": float(options.time_limit_s), "mip_rel_gap": float(options.mip_rel_gap),
             "threads": int(options.threads), "random_seed": int(options.random_seed)}
-
-
-HIGHS_VERSION = f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
-
-
-@functools.cache
-def quiet_highs_banner() -> None:
-    """HiGHS prints a banner to stdout when the first instance of a process is made; send it to /dev/null."""
-    sys.stdout.flush()
-    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 def solver_info(options: SolverOptions, build: str) -> dict:

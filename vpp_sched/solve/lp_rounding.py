@@ -39,9 +39,10 @@ from dataclasses import replace
 import numpy as np
 
 from vpp_sched.scenario.config import SolverOptions
-from vpp_sched.model.lean import LeanModel, LeanSolver, build_lean, solve_lean_model
+from vpp_sched.model.lean import LeanModel, build_lean
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import subproblem
+from vpp_sched.solve.highs import LeanSolver, solve_lean_model
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 
 REPAIR_ROUNDS = 4

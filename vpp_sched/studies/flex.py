@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.scenario.config import SolverOptions
-from vpp_sched.model.lean import LeanSolver, build_lean
+from vpp_sched.model.lean import build_lean
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.solve.highs import LeanSolver
 from vpp_sched.solve.solution import Solution
 
 

@@ -271,8 +271,8 @@ def lp_relaxation(problem: Problem, sc: Scenario, options: SolverOptions) -> tup
     Raises ``NoPlanError`` when HiGHS ends without an LP optimum.
     """
     from vpp_sched.errors import NoPlanError
-    from vpp_sched.model.lean import LeanSolver, build_lean
-    from vpp_sched.solve.dispatch import quiet_highs_banner
+    from vpp_sched.model.lean import build_lean
+    from vpp_sched.solve.highs import LeanSolver, quiet_highs_banner
 
     quiet_highs_banner()
     t0 = time.perf_counter()
