@@ -16,7 +16,7 @@ from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.solve.lp_rounding import solve_lp_guided   # the default route: imported with the CLI, not in the solve
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
-from vpp_sched.solve.highs import HIGHS_VERSION, quiet_highs_banner
+from vpp_sched.solve.highs import HIGHS_VERSION, highs_options, quiet_highs_banner
 from vpp_sched.solve.timing import record
 
 METHODS = ("pyomo", "lean", "decomposed")
@@ -56,12 +56,6 @@ def _pyomo_version() -> str:
     from importlib.metadata import version
 
     return version("pyomo")
-
-
-def highs_options(options: SolverOptions) -> dict:
-    """HiGHS option names and values used for a solve (recorded in kpis.json)."""
-    return {"time_limit": float(options.time_limit_s), "mip_rel_gap": float(options.mip_rel_gap),
-            "threads": int(options.threads), "random_seed": int(options.random_seed)}
 
 
 def solver_info(options: SolverOptions, build: str) -> dict:
@@ -105,7 +99,8 @@ def solve_pyomo(problem: Problem, options: SolverOptions, relax_integrality: boo
     res = Highs().solve(
         m, load_solutions=False, raise_exception_on_nonoptimal_result=False,
         time_limit=opts["time_limit"], rel_gap=opts["mip_rel_gap"], threads=opts["threads"],
-        solver_options={"random_seed": opts["random_seed"], "output_flag": False})
+        solver_options={"random_seed": opts["random_seed"], "output_flag": opts["output_flag"],
+                        "presolve": opts["presolve"]})
     solved = time.perf_counter()
     has_solution = res.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal)
     status = _pyomo_status().get(res.termination_condition, SolveStatus.ERROR)

@@ -63,7 +63,8 @@ def lp_presolve(n_cols: int) -> str:
 
 
 def highs_options(options: SolverOptions) -> dict:
-    """The HiGHS options a solve sets, by HiGHS name."""
+    """The HiGHS options a solve sets, by HiGHS name (recorded in kpis.json); the one set of every
+    build (lean, decomposed, Pyomo), so the recorded options do not depend on the method."""
     return {
         "time_limit": float(options.time_limit_s),
         "mip_rel_gap": float(options.mip_rel_gap),
