@@ -68,9 +68,8 @@ from vpp_sched.problem.arrays import Problem
 from vpp_sched.solve.least_laxity import deliverable_kwh, least_laxity_power_kw
 from vpp_sched.plan.results import ev_delivered_kwh
 from vpp_sched.scenario.load import Scenario
-from vpp_sched.studies.output import hosting_summary as summary_markdown  # noqa: F401 - the study's writers
-from vpp_sched.studies.output import write_hosting  # noqa: F401
-from vpp_sched.studies.whatif import POLICIES, Outcome, _Serial, ev_count, scale_evs, uncontrolled_outcome
+from vpp_sched.solve.parallel import SerialExecutor
+from vpp_sched.studies.whatif import POLICIES, Outcome, ev_count, scale_evs, uncontrolled_outcome
 
 TOLERANCE = 0.01            # relative width of the final bracket [-]
 START_MULTIPLE = 8.0        # first upper end of the bracket [-]
@@ -671,7 +670,7 @@ def run_hosting(scenario: Scenario, transformer_ids: Sequence[str] | None = None
              for t in ids]
     # Most EVs first: the longest searches start early.
     order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i].scenario.evs))
-    ex = executor or _Serial()
+    ex = executor or SerialExecutor()
     done = ex.map(host_transformer, [tasks[i] for i in order])
     rows = [None] * len(tasks)
     for i, r in zip(order, done):

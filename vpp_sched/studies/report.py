@@ -28,7 +28,7 @@ import pandas as pd
 from vpp_sched.studies import figures as sf
 from vpp_sched.report.figures import RC, to_svg
 from vpp_sched.report.html import details, figure, info_table, num, package_version, page, table, timing, warnings_box
-from vpp_sched.studies.output import hosting_findings, hosting_method, whatif_findings
+from vpp_sched.studies.summary import hosting_findings, hosting_method, whatif_findings
 
 if TYPE_CHECKING:
     from vpp_sched.studies.hosting import HostingResult

@@ -40,7 +40,7 @@ import math
 import time
 import traceback
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,11 +51,10 @@ import pydantic
 from vpp_sched.scenario.config import BatteryConfig, PVConfig, SolverOptions
 from vpp_sched.errors import InputError
 from vpp_sched.solve.least_laxity import deliverable_kwh
+from vpp_sched.solve.parallel import SerialExecutor, cpu_count, get_executor
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.plan.results import TOL_KW, grid_kpis, uncontrolled_reference
 from vpp_sched.scenario.load import Scenario
-from vpp_sched.studies.output import whatif_summary as summary_markdown  # noqa: F401 - the study's writers
-from vpp_sched.studies.output import write_whatif  # noqa: F401
 
 POLICIES = ("uncontrolled", "orderly")
 
@@ -585,28 +584,13 @@ def executor_for(scheduler: str | None = None, workers: int | None = None, tasks
     Defaults for studies: ``workers`` = the cores (at most ``tasks``); ``scheduler`` = ``threads``
     when more than one worker (HiGHS releases the GIL, no process start-up), else ``serial``.
     ``local`` (Dask processes) and a scheduler address are passed on to ``get_executor``.
-    Without :mod:`vpp_sched.solve.parallel` the study runs in-process, serially.
     """
-    try:
-        from vpp_sched.solve.parallel import cpu_count, get_executor
-    except ImportError:  # pragma: no cover - the seam for a build without vpp_sched.solve.parallel
-        if scheduler not in (None, "serial") or workers not in (None, 1):
-            raise VaryError("parallel runs need vpp_sched.solve.parallel; use the default serial run") from None
-        yield _Serial()
-        return
     if workers is None and scheduler in (None, "threads", "local"):
         workers = max(min(cpu_count(), tasks or cpu_count()), 1)
     if scheduler is None:
         scheduler = "serial" if workers in (None, 1) else "threads"
     with get_executor(scheduler, workers) as ex:
         yield ex
-
-
-class _Serial:
-    workers, name = 1, "serial"
-
-    def map(self, fn: Callable, items: Sequence) -> list:
-        return [fn(item) for item in items]
 
 
 def run_whatif(scenario: Scenario, varies: Sequence[Vary], policies: Sequence[str] = POLICIES, *,
@@ -625,7 +609,7 @@ def run_whatif(scenario: Scenario, varies: Sequence[Vary], policies: Sequence[st
              for i, case in enumerate(cross_product(varies))]
     # Largest populations first: the slowest cases start early and the workers finish together.
     order = sorted(range(len(tasks)), key=lambda i: -float(tasks[i].case.get("evs.scale", 1.0)))
-    ex = executor or _Serial()
+    ex = executor or SerialExecutor()
     done = ex.map(run_case, [tasks[i] for i in order])
     results = [None] * len(tasks)
     for i, rows in zip(order, done):
