@@ -17,9 +17,9 @@ from vpp_sched.forecast.pv import (
     dc_power_w,
     inverter_kw,
     pv_ac_power_kw,
-    read_weather_csv,
     slot_midpoints,
 )
+from vpp_sched.scenario.weather import read_weather_csv
 
 TZ = "Asia/Shanghai"
 SITE = Site(latitude=35.49, longitude=112.85, altitude_m=700, timezone=TZ)

@@ -7,7 +7,7 @@ import importlib
 _EXPORTS = {
     "annual_yield_kwh_per_kwp": "vpp_sched.forecast.pv",
     "pv_ac_power_kw": "vpp_sched.forecast.pv",
-    "read_weather_csv": "vpp_sched.forecast.pv",
+    "read_weather_csv": "vpp_sched.scenario.weather",
 }
 
 __all__ = sorted(_EXPORTS)

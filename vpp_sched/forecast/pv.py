@@ -8,23 +8,16 @@ PVWatts inverter. Each step is a small pure function; :func:`pv_ac_power_kw` com
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pvlib
 
-from vpp_sched.scenario import tables
 from vpp_sched.scenario.config import PVConfig, Site
-from vpp_sched.errors import InputError
+from vpp_sched.scenario.weather import DEFAULT_WIND_SPEED_M_PER_S, IRRADIANCE_COLUMNS, WEATHER_COLUMNS
 
 #: Ambient temperature used without weather [C]. A mild value: it only moves cell temperature,
 #: about -0.37 %/C of output, so a 10 C error costs ~4 %.
 DEFAULT_TEMP_AIR_C = 10.0
-#: Wind speed used when none is given [m/s]; 1 m/s is the conservative (hot-module) end.
-DEFAULT_WIND_SPEED_M_PER_S = 1.0
-WEATHER_COLUMNS = ("ghi", "dni", "dhi", "temp_air")
-_IRRADIANCE = ("ghi", "dni", "dhi")
 _SAPM = pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"]["open_rack_glass_polymer"]
 
 
@@ -47,7 +40,7 @@ def clear_sky(site: Site, times: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.Dat
     solpos = loc.get_solarposition(times)
     # Reuse the position: get_clearsky would otherwise compute it a second time.
     irr = loc.get_clearsky(times, model="ineichen", solar_position=solpos)
-    return solpos, irr[list(_IRRADIANCE)]
+    return solpos, irr[list(IRRADIANCE_COLUMNS)]
 
 
 def poa_global_w_per_m2(pv: PVConfig, solpos: pd.DataFrame, irr: pd.DataFrame) -> pd.Series:
@@ -144,68 +137,13 @@ def pv_ac_power_kw(site: Site, pv: PVConfig, slots: pd.DatetimeIndex, dt_h: floa
         solpos = pvlib.location.Location(site.latitude, site.longitude, tz=site.timezone,
                                          altitude=site.altitude_m).get_solarposition(times)
         # Weather rows are keyed by slot start; the sun is evaluated at the midpoint.
-        irr = aligned[list(_IRRADIANCE)].set_axis(times)
+        irr = aligned[list(IRRADIANCE_COLUMNS)].set_axis(times)
         temp_air_c = aligned["temp_air"].to_numpy(float)
         wind_m_per_s = (aligned["wind_speed"].to_numpy(float) if "wind_speed" in aligned
                         else np.full(len(slots), DEFAULT_WIND_SPEED_M_PER_S))
     poa = poa_global_w_per_m2(pv, solpos, irr).to_numpy(float)
     pac_w = ac_power_w(pv, dc_power_w(pv, poa, temp_air_c, wind_m_per_s))
     return pd.Series(pac_w / 1000.0, index=slots, name="pv_ac_kw")
-
-
-def read_weather_csv(path: str | Path, tz: str, slots: pd.DatetimeIndex,
-                     label: str | None = None) -> pd.DataFrame:
-    """Read ``slot_start, ghi, dni, dhi, temp_air[, wind_speed]`` for the horizon ``slots``.
-
-    Parameters
-    ----------
-    path : str or Path
-        The CSV file.
-    tz : str
-        IANA zone; a ``slot_start`` without offset is local time there.
-    slots : pandas.DatetimeIndex
-        Timezone-aware slot starts of the horizon; each needs exactly one row. Rows outside
-        the horizon are checked like the others, then dropped.
-    label : str, optional
-        How messages name the file, e.g. the path as written in ``scenario.yaml``;
-        default ``str(path)``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``slots``: ``ghi, dni, dhi`` [W/m^2] in ``[0, 1500]``, ``temp_air`` [C] in
-        ``[-90, 70]`` (catches Kelvin), ``wind_speed`` [m/s] (1 m/s when the column is absent).
-
-    Raises
-    ------
-    InputError
-        One line per problem, in the format of :mod:`vpp_sched.scenario.tables`:
-        ``<file> row N: <field> <what is wrong>``, where ``row N`` is the 1-based data row (the
-        header is not counted, so it is spreadsheet line N + 1); missing columns and missing
-        slots name the file and the field.
-    """
-    label = str(path) if label is None else label
-    problems = tables.Problems()
-    t = tables.Table(Path(path), label, None, problems)
-    if t.ok and t.require(["slot_start", *WEATHER_COLUMNS]):
-        times = t.time("slot_start", tz)
-        columns = {f: t.number(f, minimum=0.0, maximum=1500.0) for f in _IRRADIANCE}
-        columns["temp_air"] = t.number("temp_air", minimum=-90.0, maximum=70.0)
-        columns["wind_speed"] = t.number("wind_speed", minimum=0.0, maximum=75.0,
-                                         default=DEFAULT_WIND_SPEED_M_PER_S)
-        dup = (times.duplicated(keep="first") & times.notna()).to_numpy()
-        t.report(dup, "slot_start", lambda i: f"{times.iat[i].isoformat()} appears twice")
-        # A row with a bad value was reported already; only slots without any row are missing.
-        missing = slots[~slots.isin(times)]
-        if len(missing):
-            first = ", ".join(m.isoformat() for m in missing[:3])
-            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-            problems.add(f"{label}: slot_start missing: {len(missing)} slot(s) of the horizon "
-                         f"have no row ({first}{more})")
-    if problems:
-        raise InputError(problems.close())
-    frame = pd.DataFrame(columns).set_axis(pd.DatetimeIndex(times))
-    return frame[~frame.index.duplicated()].reindex(slots).astype(float)
 
 
 def annual_yield_kwh_per_kwp(site: Site, pv: PVConfig, year: int = 2026) -> float:

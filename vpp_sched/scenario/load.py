@@ -240,7 +240,7 @@ def _stations_and_events(config, slots, ids: list[str] | None, problems, at) -> 
             problems.add(f"{where}: pv.cloud_factor has {len(st.pv.cloud_factor)} values, the horizon "
                          f"{len(slots)} slots")
         if st.pv is not None and st.pv.weather is not None:
-            from vpp_sched.forecast.pv import read_weather_csv
+            from vpp_sched.scenario.weather import read_weather_csv
             path = at(st.pv.weather, f"stations.{i}.pv.weather")
             if path is None:
                 continue
