@@ -64,3 +64,20 @@ def test_a_cycle_within_a_layer_breaks_the_acyclic_contract(package_copy):
     res = lint(package_copy)
     assert res.returncode != 0
     assert f"{CYCLES} BROKEN" in res.stdout and f"{LAYERS} KEPT" in res.stdout
+
+
+def test_the_public_api_is_lazy_and_complete():
+    # `import vpp_sched` imports none of the layers; each name resolves to its module's function.
+    code = ("import sys, vpp_sched; before = {m for m in sys.modules if m.startswith('vpp_sched.')}; "
+            "fns = {n: getattr(vpp_sched, n) for n in vpp_sched.__all__}; "
+            "print(sorted(before)); print({n: f.__module__ for n, f in sorted(fns.items())})")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    before, modules = res.stdout.splitlines()
+    assert before == "[]"
+    assert modules == str({"flexibility_envelope": "vpp_sched.studies.flex",
+                           "generate_scenario": "vpp_sched.scenario.synthetic",
+                           "load_scenario": "vpp_sched.scenario.load", "plan_day": "vpp_sched.plan.planner",
+                           "replay_day": "vpp_sched.studies.replay", "run_hosting": "vpp_sched.studies.hosting",
+                           "run_whatif": "vpp_sched.studies.whatif", "write_plan": "vpp_sched.plan.output"})
