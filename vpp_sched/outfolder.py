@@ -35,6 +35,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from vpp_sched.errors import VppSchedError
+
 MANIFEST = ".vpp-sched-manifest.json"
 TMP_MARKER = ".vpp-sched-tmp.json"  # inside a temporary or retired folder: who made it
 TMP_TAG = ".vpp-sched-"  # in the names of our temporary and retired siblings
@@ -43,7 +45,7 @@ WRITTEN_BY = "vpp-sched"
 EDITABLE_KINDS = frozenset({"scenario"})
 
 
-class OutFolderError(Exception):
+class OutFolderError(VppSchedError):
     """The output folder cannot be used; the message is one line saying why and what to do (exit 2)."""
 
 

@@ -5,9 +5,14 @@ This module stays light: :func:`main` installs the SIGINT/SIGTERM handlers befor
 imports included, with one line and no traceback.
 """
 
-from vpp_sched.cli.interrupt import main
+from vpp_sched.cli.interrupt import run
 
 __all__ = ["app", "main"]
+
+
+def main() -> None:
+    """The console entry point: ``vpp-sched = "vpp_sched.cli:main"``."""
+    run(lambda: __getattr__("app"))
 
 
 def __getattr__(name: str):

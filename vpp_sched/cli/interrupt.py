@@ -55,13 +55,12 @@ def stop_message(exc: BaseException) -> str:
     return f"error: {what}"
 
 
-def main() -> None:
-    """The console entry point: ``vpp-sched = "vpp_sched.cli:main"``."""
+def run(load_app) -> None:
+    """Install the handlers, then load the application with ``load_app()`` (the commands, and
+    pandas, Pyomo and HiGHS with them) and run it; a stop ends it with one line."""
     install()
     try:
-        from vpp_sched.cli import app  # the commands, and pandas, Pyomo and HiGHS with them
-
-        app()
+        load_app()()
     except (Stopped, KeyboardInterrupt) as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the last line
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
