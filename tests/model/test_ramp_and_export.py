@@ -12,7 +12,7 @@ import pytest
 from problem_factory import check_solution, random_problem, tiny_problem
 from test_planner import _ev, _yaml, power, run
 from vpp_sched.scenario.config import SolverOptions
-from vpp_sched.model.lean import solve_lean
+from vpp_sched.solve.highs import solve_lean
 from vpp_sched.plan.results import make_plan, max_ramp_kw
 from vpp_sched.solve.dispatch import METHODS, solve_pyomo
 from vpp_sched.plan.validity import check_plan
