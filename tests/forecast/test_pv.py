@@ -258,3 +258,82 @@ def test_weather_csv_errors_name_file_row_and_field(tmp_path):
     with pytest.raises(InputError) as err:
         read_weather_csv(hourly, TZ, SLOTS)
     assert len(err.value.problems) == 1 and "72 slot(s)" in err.value.problems[0]
+
+
+# --- The forecast's assumptions are scenario settings (pv.temp_air_c, wind_speed_m_s, racking_model,
+# time_label); the defaults are the values the forecast used before they were settings.
+
+def _pvlib_chain_kw(pv: PVConfig, times: pd.DatetimeIndex) -> np.ndarray:
+    """The same PVWatts chain written straight from pvlib's functions, at the given instants."""
+    loc = pvlib.location.Location(SITE.latitude, SITE.longitude, tz=TZ, altitude=SITE.altitude_m)
+    sol = loc.get_solarposition(times)
+    irr = loc.get_clearsky(times, model="ineichen", solar_position=sol)
+    poa = pvlib.irradiance.get_total_irradiance(
+        pv.tilt_deg, pv.azimuth_deg, sol["apparent_zenith"], sol["azimuth"], irr["dni"], irr["ghi"],
+        irr["dhi"], dni_extra=pvlib.irradiance.get_extra_radiation(times), model="haydavies")["poa_global"]
+    poa = poa.fillna(0.0).clip(lower=0.0)
+    cell = pvlib.temperature.sapm_cell(poa, pv.temp_air_c, pv.wind_speed_m_s,
+                                       **pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"][pv.racking_model])
+    pdc = pvlib.pvsystem.pvwatts_dc(poa, cell, pv.capacity_kwp * 1000.0, pv.gamma_pdc_per_c) * (1 - pv.losses_pct / 100)
+    ac_kw = inverter_kw(pv)
+    pac = pvlib.inverter.pvwatts(pdc, ac_kw * 1000.0 / pv.inverter_efficiency, eta_inv_nom=pv.inverter_efficiency)
+    return np.clip(np.asarray(pac, dtype=float), 0.0, ac_kw * 1000.0) / 1000.0
+
+
+def test_default_assumptions_are_the_stated_ones(clear_day_kw):
+    stated = PV.model_copy(update={"temp_air_c": 10.0, "wind_speed_m_s": 1.0,
+                                   "racking_model": "open_rack_glass_polymer", "time_label": "midpoint"})
+    assert (PV.temp_air_c, PV.wind_speed_m_s, PV.racking_model, PV.time_label) == (
+        10.0, 1.0, "open_rack_glass_polymer", "midpoint")
+    np.testing.assert_array_equal(pv_ac_power_kw(SITE, stated, SLOTS, DT_H).to_numpy(), clear_day_kw.to_numpy())
+    np.testing.assert_allclose(clear_day_kw.to_numpy(), _pvlib_chain_kw(PV, slot_midpoints(SLOTS, DT_H)),
+                               rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("update", [{"temp_air_c": 30.0}, {"temp_air_c": -20.0}, {"wind_speed_m_s": 6.0},
+                                    {"racking_model": "close_mount_glass_glass"},
+                                    {"racking_model": "insulated_back_glass_polymer", "temp_air_c": 25.0}])
+def test_cell_temperature_settings_change_the_forecast_as_pvlib_says(clear_day_kw, update):
+    pv = PV.model_copy(update=update)
+    got = pv_ac_power_kw(SITE, pv, SLOTS, DT_H).to_numpy()
+    np.testing.assert_allclose(got, _pvlib_chain_kw(pv, slot_midpoints(SLOTS, DT_H)), rtol=1e-9, atol=1e-9)
+    noon = int(np.argmax(clear_day_kw.to_numpy()))
+    # Hotter cells (warmer air, less wind, a mount that cools worse) give less, colder more.
+    cooler = update.get("temp_air_c", 10.0) < 10.0 or update.get("wind_speed_m_s", 1.0) > 1.0
+    assert (got[noon] > clear_day_kw.iat[noon] + 0.1) if cooler else (got[noon] < clear_day_kw.iat[noon] - 0.1)
+
+
+@pytest.mark.parametrize("label, shift_h", [("start", -DT_H / 2), ("end", DT_H / 2)])
+def test_time_label_moves_the_instant_that_stands_for_the_slot(clear_day_kw, label, shift_h):
+    got = pv_ac_power_kw(SITE, PV.model_copy(update={"time_label": label}), SLOTS, DT_H)
+    assert list(got.index) == list(SLOTS)
+    # A slot labelled at its start sees the sun of the midpoint-labelled slot half a slot earlier.
+    moved = pv_ac_power_kw(SITE, PV, SLOTS + pd.Timedelta(hours=shift_h), DT_H).to_numpy()
+    np.testing.assert_allclose(got.to_numpy(), moved, rtol=1e-9, atol=1e-9)
+    morning = (SLOTS.hour >= 8) & (SLOTS.hour < 10)   # rising sun: start < midpoint < end
+    assert ((got[morning] < clear_day_kw[morning]) if label == "start" else (got[morning] > clear_day_kw[morning])).all()
+
+
+def test_wind_setting_fills_a_weather_table_without_wind(tmp_path):
+    path = tmp_path / "weather.csv"
+    _write_weather(path, _clear_sky_weather())   # no wind_speed column
+    read = read_weather_csv(path, TZ, SLOTS)
+    assert "wind_speed" not in read.columns
+    calm = pv_ac_power_kw(SITE, PV, SLOTS, DT_H, weather=read)
+    windy = pv_ac_power_kw(SITE, PV.model_copy(update={"wind_speed_m_s": 8.0}), SLOTS, DT_H, weather=read)
+    with_column = pv_ac_power_kw(SITE, PV, SLOTS, DT_H, weather=read.assign(wind_speed=8.0))
+    np.testing.assert_allclose(windy.to_numpy(), with_column.to_numpy(), rtol=1e-12)
+    assert windy.max() > calm.max() + 0.1
+    # The weather table's own temperature wins over pv.temp_air_c.
+    hot_setting = pv_ac_power_kw(SITE, PV.model_copy(update={"temp_air_c": 40.0}), SLOTS, DT_H, weather=read)
+    np.testing.assert_array_equal(hot_setting.to_numpy(), calm.to_numpy())
+
+
+@pytest.mark.parametrize("field, value", [("temp_air_c", 61.0), ("temp_air_c", -51.0), ("wind_speed_m_s", -0.1),
+                                          ("wind_speed_m_s", 76.0), ("racking_model", "roof"),
+                                          ("time_label", "middle")])
+def test_assumption_settings_are_validated(field, value):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=field):
+        PVConfig(capacity_kwp=200, **{field: value})

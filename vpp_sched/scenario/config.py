@@ -223,6 +223,14 @@ class PVConfig(_Strict):
     gamma_pdc_per_c: float = Field(-0.0037, ge=-0.02, le=0, description="Power temperature coefficient [1/C]")
     weather: TablePath | None = Field(None, description="CSV slot_start, ghi, dni, dhi, temp_air [W/m^2, C]")
     cloud_factor: list[float] | None = Field(None, description="Per-slot multiplier of clear-sky irradiance (ghi, dni, dhi) [-]")
+    # The forecast's assumptions (models/pv_forecast.md); the defaults are the values used before they were settings.
+    temp_air_c: float = Field(10.0, ge=-50, le=60, description="Ambient temperature when no weather table is given [C]")
+    wind_speed_m_s: float = Field(1.0, ge=0, le=75, description="Wind speed when no weather table, or one without wind_speed, is given [m/s]")
+    racking_model: Literal["open_rack_glass_polymer", "open_rack_glass_glass", "close_mount_glass_glass",
+                           "insulated_back_glass_polymer"] = Field(
+        "open_rack_glass_polymer", description="Mounting and module build: pvlib's SAPM cell-temperature parameters")
+    time_label: Literal["midpoint", "start", "end"] = Field(
+        "midpoint", description="Instant of the slot at which sun and irradiance stand for the slot's mean power")
 
     @field_validator("cloud_factor")
     @classmethod

@@ -13,8 +13,6 @@ import pandas as pd
 from vpp_sched.errors import InputError
 from vpp_sched.scenario import tables
 
-#: Wind speed used when none is given [m/s]; 1 m/s is the conservative (hot-module) end.
-DEFAULT_WIND_SPEED_M_PER_S = 1.0
 WEATHER_COLUMNS = ("ghi", "dni", "dhi", "temp_air")
 IRRADIANCE_COLUMNS = ("ghi", "dni", "dhi")
 
@@ -40,7 +38,8 @@ def read_weather_csv(path: str | Path, tz: str, slots: pd.DatetimeIndex,
     -------
     pandas.DataFrame
         Indexed by ``slots``: ``ghi, dni, dhi`` [W/m^2] in ``[0, 1500]``, ``temp_air`` [C] in
-        ``[-90, 70]`` (catches Kelvin), ``wind_speed`` [m/s] (1 m/s when the column is absent).
+        ``[-90, 70]`` (catches Kelvin), ``wind_speed`` [m/s] when the file has it (else the forecast takes ``pv.wind_speed_m_s``,
+        1 m/s by default).
 
     Raises
     ------
@@ -57,8 +56,8 @@ def read_weather_csv(path: str | Path, tz: str, slots: pd.DatetimeIndex,
         times = t.time("slot_start", tz)
         columns = {f: t.number(f, minimum=0.0, maximum=1500.0) for f in IRRADIANCE_COLUMNS}
         columns["temp_air"] = t.number("temp_air", minimum=-90.0, maximum=70.0)
-        columns["wind_speed"] = t.number("wind_speed", minimum=0.0, maximum=75.0,
-                                         default=DEFAULT_WIND_SPEED_M_PER_S)
+        if "wind_speed" in t.raw.columns:   # else the forecast uses the station's pv.wind_speed_m_s
+            columns["wind_speed"] = t.number("wind_speed", minimum=0.0, maximum=75.0)
         dup = (times.duplicated(keep="first") & times.notna()).to_numpy()
         t.report(dup, "slot_start", lambda i: f"{times.iat[i].isoformat()} appears twice")
         # A row with a bad value was reported already; only slots without any row are missing.
