@@ -38,6 +38,10 @@ def _time(text: str) -> dict:
     return {**_TIME, "description": text}
 
 
+def _count(text: str) -> dict:
+    return {"type": "integer", "minimum": 0, "description": text}
+
+
 _SLOT = _time("Start of the slot, ISO 8601 with UTC offset")
 
 # File stem -> (description, columns); every listed column is required.
@@ -57,9 +61,9 @@ TABLES: dict[str, tuple[str, dict[str, dict]]] = {
         "battery_kw": _num("Station batteries, positive when charging [kW]"),
         "net_load_kw": _num("Power drawn from the grid through the transformer [kW]"),
         "limit_kw": _num("Usable limit rated_kva x power_factor x max_loading_pu [kW]"),
-        "overload_kw": _num("Net load above limit_kw the plan could not avoid [kW]", 0),
+        "overload_kw": _num("|net_load_kw| above limit_kw (import or reverse flow) the plan could not avoid [kW]", 0),
         "pv_curtailed_kw": _num("PV power curtailed [kW]", 0),
-        "loading_pu": _num("net_load_kw / (rated_kva x power_factor) [-]")}),
+        "loading_pu": _num("net_load_kw / (rated_kva x power_factor), negative for reverse flow [-]")}),
     "evs": ("Energy of every EV: requested, delivered, short and why", {
         "ev_id": _str("EV id"),
         "transformer_id": _str("Transformer the EV charges behind"),
@@ -81,17 +85,41 @@ TABLES: dict[str, tuple[str, dict[str, dict]]] = {
         "net_load_kw": _num("Sum of the net loads of the feeder's transformers [kW]"),
         "capacity_kw": _num("Feeder capacity [kW]"),
         "overload_kw": _num("Net load above capacity_kw [kW]", 0)}),
-    "dr_events": ("Demand-response events in every slot of their window (only when there are events)", {
+    "dr_events": ("Demand-response events in every slot wholly inside their window (only when there are "
+                  "events); see models/dr_events.md", {
         "event_id": _str("Event id of scenario.yaml"),
+        "kind": {"type": "string", "enum": ["peak_shaving", "valley_filling"],
+                 "description": "peak_shaving (load kept target_kw below the baseline) or valley_filling "
+                                "(target_kw above it)"},
         "slot_start": _SLOT,
-        "baseline_kw": _num("Scope's net load in the uncontrolled reference [kW]"),
-        "target_kw": _num("Requested reduction below the baseline [kW]", 0),
-        "cap_kw": _num("baseline_kw - target_kw [kW]"),
+        "baseline_kw": _num("Scope's load the event is measured against, by the event's baseline method "
+                            "(uncontrolled, plan, jiangsu_5d, beijing_5of10, pre_event_15min) [kW]"),
+        "target_kw": _num("Requested change against the baseline: a reduction for peak_shaving, a rise "
+                          "for valley_filling [kW]", 0),
+        "cap_kw": _num("The bound the target sets on the scope's net load: baseline_kw - target_kw "
+                       "(an upper bound) for peak_shaving, baseline_kw + target_kw (a lower bound) for "
+                       "valley_filling [kW]"),
         "net_load_kw": _num("Scope's net load in the plan [kW]"),
-        "delivered_kw": _num("baseline_kw - net_load_kw [kW]"),
+        "delivered_kw": _num("Response: baseline_kw - net_load_kw for peak_shaving, net_load_kw - "
+                             "baseline_kw for valley_filling [kW]"),
         "shortfall_kw": _num("target_kw - delivered_kw when positive [kW]", 0)}),
+    "events": ("One row per demand-response event (only when there are events); T_k = the slots "
+               "wholly inside [start, end)", {
+        "event_id": _str("Event id of scenario.yaml"),
+        "kind": _str("peak_shaving or valley_filling"),
+        "target_kw": _num("Requested change against the baseline [kW]", 0),
+        "delivered_kw_mean": _num("Sum of delivered_kw over the event's slots / the number of slots wholly "
+                                  "inside [start, end) (a slot cut by start or end counts neither in "
+                                  "the sum nor in the divisor) [kW]"),
+        "delivered_kwh": _num("delivered_kw x slot hours, summed over the same slots [kWh]"),
+        "compliance_pct": _num("100 x delivered_kw_mean / target_kw (100 for a zero target) [%]"),
+        "slots_met": _count("Slots with shortfall_kw at most 1e-4 kW [-]"),
+        "slots": _count("Slots wholly inside [start, end) [-]"),
+        "revenue_cny": _num("price_cny_per_kwh x min(max(delivered_kw, 0), target_kw) x slot hours, "
+                            "summed [CNY]", 0),
+        "penalty_cny": _num("shortfall_penalty_cny_per_kwh x shortfall_kw x slot hours, summed [CNY]", 0)}),
 }
-OPTIONAL_TABLES = ("feeders", "dr_events")
+OPTIONAL_TABLES = ("feeders", "dr_events", "events")
 
 # Columns written only when the scenario has V2G EVs (``evs.csv`` column ``v2g``).
 OPTIONAL_COLUMNS: dict[str, dict[str, dict]] = {
@@ -121,18 +149,16 @@ def _num_or_null(text: str) -> dict:
     return {"type": ["number", "null"], "description": text}
 
 
-def _count(text: str) -> dict:
-    return {"type": "integer", "minimum": 0, "description": text}
-
-
 GRID_KPIS = {
     "grid_energy_cost_cny": _num("Tariff x positive net load x slot hours, summed over transformers [CNY]"),
     "grid_energy_kwh": _num("Positive net load x slot hours, summed over transformers [kWh]"),
     "peak_net_load_kw": _num("Peak of the portfolio's summed net load [kW]"),
     "max_transformer_load_kw": _num("Highest net load of any transformer and slot [kW]"),
     "max_loading_pu": _num("Highest |net_load_kw| / (rated_kva x power_factor) [-]", 0),
-    "overloaded_transformers": _count("Transformers above their limit in at least one slot [-]"),
-    "overload_energy_kwh": _num("Energy above transformer limits [kWh]", 0),
+    "overloaded_transformers": _count("Transformers whose |net_load_kw| (import or reverse flow) exceeds "
+                                      "limit_kw in at least one slot [-]"),
+    "overload_energy_kwh": _num("Energy of |net_load_kw| above limit_kw, import and reverse flow, summed over "
+                                "transformers and slots [kWh]", 0),
     "unmet_energy_kwh": _num("Energy EVs do not get by their departure [kWh]", 0),
     "evs_short": _count("EVs that fall short [-]"),
 }
@@ -142,8 +168,10 @@ RAMP_KPI = {"max_ramp_kw": _num("Largest slot-to-slot rise of the portfolio's EV
 KPIS = {
     "status": {"type": "string", "enum": [s.value for s in SolveStatus], "description": "Solver outcome"},
     "objective_cny": _num_or_null("Objective: energy cost + penalties - DR compensation [CNY]"),
-    "bound_cny": _num_or_null("Best bound of the objective [CNY]"),
-    "mip_gap": _num_or_null("Relative gap between objective and bound [-]"),
+    "bound_cny": _num_or_null("Best lower bound of objective_cny (DR compensation subtracted, as there) [CNY]"),
+    "mip_gap": _num_or_null("Gap of the reported objective: |objective_cny - bound_cny| / max(|objective_cny|, "
+                            "1e-9), from these two numbers, not the solver's own gap (which leaves the DR "
+                            "compensation out and reads smaller); null without a bound [-]"),
     **GRID_KPIS,
     **RAMP_KPI,
     "pv_curtailed_kwh": _num("PV energy curtailed [kWh]", 0),
