@@ -179,8 +179,8 @@ def _transformers(run: PlanRun, c: rf.Curves):
     rows = []
     for rank, n in enumerate(order[:TABLE_ROWS], 1):
         up, pp = np.abs(c.unc_net_kw[n]).max() / c.rating_kw[n], np.abs(c.plan_net_kw[n]).max() / c.rating_kw[n]
-        uo = int((c.unc_net_kw[n] > c.limit_kw[n] + TOL_KW).sum())
-        po = int((c.plan_net_kw[n] > c.limit_kw[n] + TOL_KW).sum())
+        uo = int((np.abs(c.unc_net_kw[n]) > c.limit_kw[n] + TOL_KW).sum())   # both ways, as the KPIs
+        po = int((np.abs(c.plan_net_kw[n]) > c.limit_kw[n] + TOL_KW).sum())
         rows.append([rank, escape(str(c.ids[n])), _num(kva[n], 0), _num(c.limit_kw[n], 1), n_evs[n],
                      _num(ev_kwh[n], 0), _num(c.base_kw[n].max(), 1), *_import_export(c.unc_net_kw[n]), _num(up, 2),
                      uo, *_import_export(c.plan_net_kw[n]), _num(pp, 2), po, "yes" if rank <= len(shown) else ""])
