@@ -150,3 +150,19 @@ def test_bad_pv_assumptions_are_input_errors(tmp_path, pv, expected):
     with pytest.raises(InputError) as err:
         load_scenario(_pv_day(tmp_path, pv))
     assert len(err.value.problems) == 1 and expected in err.value.problems[0]
+
+
+def test_replay_counts_reverse_flow_overload_too(tmp_path):
+    """replay's KPIs (grid_kpis and overload_slots) agree with the plan's on reverse flow."""
+    from vpp_sched.studies.actuals import forecast_as_actuals
+    from vpp_sched.studies.replay import replay_day, replay_kpis
+
+    run = _reverse_day(tmp_path, base_kw=10.0, pv_kwp=300.0)
+    sc = run.scenario
+    k = replay_kpis(replay_day(sc, forecast_as_actuals(sc), replan_every=0))
+    _, net, _ = uncontrolled_reference(run.problem)
+    reverse = -net - run.problem.limit_kw[:, None] > 1e-4
+    assert k["uncontrolled"]["overload_slots"] == int(reverse.sum()) > 0
+    assert k["uncontrolled"]["overloaded_transformers"] == run.plan.kpis["uncontrolled"]["overloaded_transformers"] == 1
+    assert k["uncontrolled"]["overload_energy_kwh"] == pytest.approx(run.plan.kpis["uncontrolled"]["overload_energy_kwh"])
+    assert k["replanned"]["overload_slots"] == 0

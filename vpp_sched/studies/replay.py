@@ -270,7 +270,7 @@ def run_kpis(ctx: Context, run: ReplayRun) -> dict:
     unmet = np.where(f.in_actuals, np.maximum(f.a_energy_kwh - run.delivered_kwh, 0.0), 0.0)
     unmet[unmet < 1e-3] = 0.0
     k = grid_kpis(p, run.net_load_kw, unmet)
-    k["overload_slots"] = int((run.net_load_kw - p.limit_kw[:, None] > TOL_KW).sum())
+    k["overload_slots"] = int((np.abs(run.net_load_kw) - p.limit_kw[:, None] > TOL_KW).sum())   # both ways
     k["ev_energy_kwh"] = float(run.delivered_kwh.sum())
     k["pv_curtailed_kwh"] = float(run.curtail_kw.sum() * p.dt_h)
     events = event_table(p, run.net_load_kw)
@@ -315,11 +315,11 @@ def replay_warnings(r: Replay) -> list[str]:
         floor = run_kpis(r.context, r.runs["uncontrolled"])["unmet_energy_kwh"]
         out.append(f"{k['evs_short']} EV(s) short of {k['unmet_energy_kwh']:.1f} kWh in total (uncontrolled "
                    f"charging: {floor:.1f} kWh; see evs.csv)")
-    over = run.net_load_kw - p.limit_kw[:, None] > TOL_KW
+    over = np.abs(run.net_load_kw) - p.limit_kw[:, None] > TOL_KW   # import or reverse flow
     for n in np.flatnonzero(over.any(axis=1)):
         t = np.flatnonzero(over[n])
         out.append(f"transformer {p.transformer_ids[n]} above its limit in {len(t)} slot(s), first "
-                   f"{p.slots[t[0]].isoformat()} by {(run.net_load_kw[n, t] - p.limit_kw[n]).max():.1f} kW at most "
+                   f"{p.slots[t[0]].isoformat()} by {(np.abs(run.net_load_kw[n, t]) - p.limit_kw[n]).max():.1f} kW at most "
                    "(see timeline.csv)")
     if k["dr_shortfall_kwh"] > 1e-3:
         out.append(f"DR events short of their target by {k['dr_shortfall_kwh']:.1f} kWh (see dr_events.csv)")
