@@ -337,3 +337,14 @@ def test_assumption_settings_are_validated(field, value):
 
     with pytest.raises(ValidationError, match=field):
         PVConfig(capacity_kwp=200, **{field: value})
+
+
+def test_assumption_settings_are_in_the_scenario_json_schema():
+    from vpp_sched.scenario.config import scenario_json_schema
+
+    props = scenario_json_schema()["$defs"]["PVConfig"]["properties"]
+    assert (props["temp_air_c"]["default"], props["temp_air_c"]["minimum"], props["temp_air_c"]["maximum"]) == (10.0, -50, 60)
+    assert (props["wind_speed_m_s"]["default"], props["wind_speed_m_s"]["minimum"]) == (1.0, 0)
+    assert props["racking_model"]["default"] == "open_rack_glass_polymer"
+    assert set(props["racking_model"]["enum"]) == set(pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"])
+    assert props["time_label"]["enum"] == ["midpoint", "start", "end"]
