@@ -242,9 +242,12 @@ def define_batteries(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
 
 
 def define_dr_events(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
-    """``dr_event_cap[k,t]``: sign·(scope net load) - shortfall <= sign·baseline - target, in event slots.
+    """``dr_event_cap[k,t]``: sign·(scope load) - shortfall <= sign·baseline - target, in event slots.
 
     sign = +1 for peak shaving (stay below the baseline), -1 for valley filling (stay above it).
+    The scope load is its net load for peak shaving, and its net load with PV uncurtailed
+    (net_load_kw - pv_curtail_kw of its stations) for valley filling: curtailed PV never counts as
+    response (models/dr_events.md).
     """
     T, K, ke, kt = s.T, s.K, s.ke, s.kt
     b.add_cols("dr_shortfall_kw", (ke, kt))
@@ -252,16 +255,18 @@ def define_dr_events(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
     b.add_rows("dr_event_cap", (ke, kt), -INF, cap[ke, kt] if K else 0.0)
     jk = np.arange(len(ke), dtype=np.int64)
     b.coef("dr_event_cap", jk, "dr_shortfall_kw", jk, -1.0)
-    if not K:
-        return
-    scope_of = np.asarray(p.event_scope, dtype=bool).reshape(K, s.N)
+    scope_of = np.asarray(p.event_scope, dtype=bool).reshape(K, s.N) if K else None
     for k in range(K):
         jrows = np.flatnonzero(ke == k)                       # this event's rows (its slots)
+        sign = float(p.event_signs()[k])                       # +1 peak shaving, -1 valley filling
         scope = np.flatnonzero(scope_of[k])
         if len(jrows) and len(scope):
             b.coef("dr_event_cap", np.repeat(jrows, len(scope)), "net_load_kw",
-                   np.tile(scope, len(jrows)) * T + np.repeat(kt[jrows], len(scope)),
-                   float(p.event_signs()[k]))  # +1 peak shaving, -1 valley filling
+                   np.tile(scope, len(jrows)) * T + np.repeat(kt[jrows], len(scope)), sign)
+        stations = np.flatnonzero(scope_of[k][s.st_n]) if sign < 0 else np.zeros(0, dtype=np.int64)
+        if len(jrows) and len(stations):                       # valley filling: - sign·curtailment
+            b.coef("dr_event_cap", np.repeat(jrows, len(stations)), "pv_curtail_kw",
+                   np.tile(stations, len(jrows)) * T + np.repeat(kt[jrows], len(stations)), -sign)
 
 
 def define_ev_ramp(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
