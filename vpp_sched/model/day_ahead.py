@@ -2,7 +2,8 @@
 
 Indices are integers into the :class:`~vpp_sched.problem.arrays.Problem` arrays; ids are attached
 when results are written. This is the readable reference; :mod:`vpp_sched.model.lean` builds the
-same matrix with numpy for speed, and a test keeps the two equal.
+same matrix with numpy for speed, with a function of the same name per family
+(:mod:`vpp_sched.model.lean_families`), and a test keeps the two equal.
 """
 
 from __future__ import annotations
