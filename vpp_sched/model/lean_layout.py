@@ -126,7 +126,8 @@ class LeanBuilder:
         self._col_attrs: dict[str, dict[str, object]] = {}
         self._row_lo: list[np.ndarray] = []
         self._row_up: list[np.ndarray] = []
-        # chunks of (row family, local rows, column family, local columns, values, repeats)
+        # chunks of (row family, rows, column family, columns, values, repeats); a family of None:
+        # the positions are already matrix indices
         self._chunks: list[tuple[str, np.ndarray, str, np.ndarray, np.ndarray, bool]] = []
 
     def add_cols(self, name: str, index: tuple[np.ndarray, ...], *, lower=0.0, upper=INF,
@@ -151,19 +152,29 @@ class LeanBuilder:
              repeats: bool = False) -> None:
         """Coefficients ``value`` at rows ``r`` of ``row_family`` and columns ``c`` of ``col_family``
         (positions within the families). ``repeats``: the chunk holds a column more than once."""
-        r = np.asarray(r)
-        self._chunks.append((row_family, r, col_family, np.asarray(c),
-                             np.broadcast_to(np.asarray(value, dtype=np.float64), r.shape), repeats))
+        r, c = np.asarray(r), np.asarray(c)
+        v = np.broadcast_to(np.asarray(value, dtype=np.float64), r.shape)
+        # Resolved now where both families are laid out (all but a few chunks), so the int64 local
+        # positions are freed at once and only int32 indices are held until the assembly.
+        if row_family in self.rows.families:
+            r, row_family = np.asarray(self.rows.families[row_family].start + r, dtype=np.int32), None
+        if col_family in self.cols.families:
+            c, col_family = np.asarray(self.cols.families[col_family].start + c, dtype=np.int32), None
+        self._chunks.append((row_family, r, col_family, c, v, repeats))
 
     def finish(self) -> LeanArrays:
-        """Resolve the chunks to matrix indices and assemble the CSC matrix (consumes the chunks)."""
+        """Resolve the remaining chunks to matrix indices, assemble the CSC matrix (consumes the chunks)."""
         n_cols = self.cols.size
         cost, lower, upper, integrality = self._column_arrays()
         trip_r, trip_c, trip_v, repeats = [], [], [], []
         while self._chunks:     # popped, so each chunk's local arrays are freed once resolved
             row_family, r, col_family, c, v, rep = self._chunks.pop(0)
-            trip_r.append(np.asarray(self.rows.families[row_family].start + r, dtype=np.int32))
-            trip_c.append(np.asarray(self.cols.families[col_family].start + c, dtype=np.int32))
+            if row_family is not None:
+                r = np.asarray(self.rows.families[row_family].start + r, dtype=np.int32)
+            if col_family is not None:
+                c = np.asarray(self.cols.families[col_family].start + c, dtype=np.int32)
+            trip_r.append(r)
+            trip_c.append(c)
             trip_v.append(v)
             repeats.append(rep)
         a_start, a_index, a_value = triplets_to_csc(trip_r, trip_c, trip_v, n_cols, repeats)
