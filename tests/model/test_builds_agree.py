@@ -35,6 +35,17 @@ CASES_BASE = {
                   {"pv": [0, 1, 2, 2, 2, 1, 0, 0]}],
         evs=[{"energy": 8.0, "pmin": 2.0}, {"energy": 4.0, "v2g": True, "soc0": 20.0},
              {"energy": 2.0, "v2g": True, "arrival": 2}, {"energy": 6.0, "transformer": 1, "v2g": True}]),
+    # dr_event_cap of valley filling with curtailable PV in the scope (the response leaves curtailment
+    # out), beside a peak-shaving event on one transformer (metered net load)
+    "valley_filling_pv": lambda: tiny_problem(
+        n_transformers=3, base_load_kw=2.0, event_sign=np.array([-1.0, 1.0, -1.0]),
+        stations=[{"pv": [0, 0, 3, 6, 6, 3, 0, 0], "battery": {"soc_initial": 5.0}},
+                  {"pv": [0, 1, 2, 2, 2, 1, 0, 0], "transformer": 1}, {"pv": 2.0, "transformer": 1}],
+        events=[{"slots": (2, 5), "reduction": 3.0, "baseline": -4.0, "price": 0.5},
+                {"slots": (5, 7), "scope": [0], "reduction": 1.0, "baseline": 6.0},
+                {"slots": (1, 4), "scope": [1, 2], "reduction": 2.0, "baseline": 0.0}],
+        evs=[{"energy": 8.0, "pmin": 2.0}, {"energy": 4.0, "v2g": True, "transformer": 1},
+             {"energy": 3.0, "transformer": 2}]),
 }
 CASES = dict(CASES_BASE, ramp_all_families=lambda: replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02))
 

@@ -416,7 +416,7 @@ def test_presolve_off_for_small_lps_only():
 
 
 def test_small_and_large_assembly_give_the_same_matrix(monkeypatch):
-    import vpp_sched.model.lean as lean
+    import vpp_sched.model.lean_layout as lean_layout
 
     # with the families that hold a column in several rows of one chunk (ev_rise, ev_export)
     p = replace(random_problem(30, 12, 3, seed=5, n_feeders=1, n_stations=1, n_events=1, v2g_share=0.3),
@@ -424,7 +424,7 @@ def test_small_and_large_assembly_give_the_same_matrix(monkeypatch):
     assert p.has_ramp and p.has_v2g
     for relax in (True, False):
         small = build_lean(p, relax_integrality=relax)
-        monkeypatch.setattr(lean, "SMALL_NNZ", -1)          # the chunk-wise counting sort
+        monkeypatch.setattr(lean_layout, "SMALL_NNZ", -1)          # the chunk-wise counting sort
         large = build_lean(p, relax_integrality=relax)
         monkeypatch.undo()
         for name in ("a_start", "a_index", "a_value"):

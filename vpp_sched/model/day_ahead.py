@@ -2,7 +2,8 @@
 
 Indices are integers into the :class:`~vpp_sched.problem.arrays.Problem` arrays; ids are attached
 when results are written. This is the readable reference; :mod:`vpp_sched.model.lean` builds the
-same matrix with numpy for speed, and a test keeps the two equal.
+same matrix with numpy for speed, with a function of the same name per family
+(:mod:`vpp_sched.model.lean_families`), and a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -188,19 +189,26 @@ def define_batteries(m: pyo.ConcreteModel, p: Problem) -> None:
 
 
 def define_dr_events(m: pyo.ConcreteModel, p: Problem) -> None:
-    """``dr_event_cap[k,t]``: sign·(scope net load) - shortfall <= sign·baseline - target, in event slots.
+    """``dr_event_cap[k,t]``: sign·(scope load) - shortfall <= sign·baseline - target, in event slots.
 
     sign = +1 for peak shaving (stay below the baseline), -1 for valley filling (stay above it).
+    The scope load is its net load for peak shaving, and its net load with PV uncurtailed
+    (net_load_kw - pv_curtail_kw of its stations) for valley filling: curtailed PV never counts as
+    response (models/dr_events.md).
     """
-    red = p.event_reduction_kw
     sign = p.event_signs()
     cap = p.event_cap_kw if p.n_events else None
     # No upper bound: a baseline below the base load alone must not make the day infeasible.
     m.dr_shortfall_kw = pyo.Var(m.KT, domain=pyo.NonNegativeReals)
     scope = {k: [int(n) for n in np.flatnonzero(p.event_scope[k])] for k in range(p.n_events)}
-    m.dr_event_cap = pyo.Constraint(m.KT, rule=lambda m, k, t: (
-        float(sign[k]) * sum(m.net_load_kw[n, t] for n in scope[k]) - m.dr_shortfall_kw[k, t]
-        <= float(cap[k, t])))
+    stations = {k: [s for s, n in enumerate(p.station_transformer) if sign[k] < 0 and p.event_scope[k][n]]
+                for k in range(p.n_events)}   # valley filling: the scope's curtailment is taken out
+
+    def row(m, k, t):
+        load = sum(m.net_load_kw[n, t] for n in scope[k]) - sum(m.pv_curtail_kw[s, t] for s in stations[k])
+        return float(sign[k]) * load - m.dr_shortfall_kw[k, t] <= float(cap[k, t])
+
+    m.dr_event_cap = pyo.Constraint(m.KT, rule=row)
 
 
 def define_ev_ramp(m: pyo.ConcreteModel, p: Problem) -> None:

@@ -222,8 +222,12 @@ def _feeder_table(p: Problem, net: np.ndarray, sol: Solution) -> pd.DataFrame:
 def _event_table(p: Problem, net: np.ndarray, sol: Solution) -> pd.DataFrame:
     """Per event and slot: baseline, target, the bound it sets, planned load, delivered response, shortfall.
 
-    Delivered response is ``baseline - load`` for peak shaving and ``load - baseline`` for valley filling.
+    Delivered response is ``baseline - load`` for peak shaving and ``load - baseline`` for valley
+    filling, with the load of valley filling measured with the scope's PV uncurtailed (curtailed PV
+    is not response: models/dr_events.md); ``net_load_kw`` is the planned (metered) load.
     """
+    curtail_at = np.zeros_like(net)
+    np.add.at(curtail_at, p.station_transformer, sol.pv_curtail_kw)
     cols = ["event_id", "kind", "slot_start", "baseline_kw", "target_kw", "cap_kw", "net_load_kw",
             "delivered_kw", "shortfall_kw"]
     parts = []
@@ -232,7 +236,8 @@ def _event_table(p: Problem, net: np.ndarray, sol: Solution) -> pd.DataFrame:
         sign, target = p.event_signs()[k], p.event_reduction_kw[k]
         base = p.event_baseline_kw[k, t]
         load = net[p.event_scope[k]].sum(axis=0)[t]
-        delivered = sign * (base - load)
+        measured = load - curtail_at[p.event_scope[k]].sum(axis=0)[t] if sign < 0 else load
+        delivered = sign * (base - measured)
         parts.append(pd.DataFrame({
             "event_id": p.event_ids[k], "kind": "peak_shaving" if sign > 0 else "valley_filling",
             "slot_start": p.slots[t], "baseline_kw": base, "target_kw": target,

@@ -34,18 +34,21 @@ def check_plan(p: Problem, plan: Plan) -> list[str]:
 
 
 def _check_events(p: Problem, load: pd.DataFrame, events: pd.DataFrame) -> list[str]:
-    """DR rows add up: scope load from transformer_load, delivered = sign x (baseline - load), shortfall."""
+    """DR rows add up: scope load from transformer_load, delivered = sign x (baseline - load), the load of
+    valley filling with its PV uncurtailed (transformer_load pv_curtailed_kw), shortfall."""
     if p.n_events == 0:
         return []
     net = load.net_load_kw.to_numpy(float).reshape(p.n_transformers, p.n_slots)
+    curtailed = load.pv_curtailed_kw.to_numpy(float).reshape(p.n_transformers, p.n_slots)
     out = []
     for k in range(p.n_events):
         rows = events[events.event_id == p.event_ids[k]]
         t = np.flatnonzero(p.event_slots[k])
         scope = net[p.event_scope[k]].sum(axis=0)[t]
         sign = p.event_signs()[k]
+        measured = scope - curtailed[p.event_scope[k]].sum(axis=0)[t] if sign < 0 else scope  # PV uncurtailed
         bad = np.abs(rows.net_load_kw.to_numpy(float) - scope) > TOL_KW
-        bad |= np.abs(rows.delivered_kw.to_numpy(float) - sign * (rows.baseline_kw.to_numpy(float) - scope)) > TOL_KW
+        bad |= np.abs(rows.delivered_kw.to_numpy(float) - sign * (rows.baseline_kw.to_numpy(float) - measured)) > TOL_KW
         bad |= rows.shortfall_kw.to_numpy(float) + TOL_KW < p.event_reduction_kw[k] - rows.delivered_kw.to_numpy(float)
         if len(rows) != len(t) or bad.any():
             out.append(f"dr_events.csv rows of {p.event_ids[k]} do not add up with transformer_load.csv")
