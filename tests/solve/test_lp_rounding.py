@@ -64,13 +64,14 @@ def test_serving_the_short_finds_the_plan_cost_rounding_misses(monkeypatch):
     # full night hours; a plan pricing only unmet energy serves them all (as the hosting study
     # found). The full MILP is switched off, as on a county-sized day.
     from vpp_sched.studies import hosting
+    from vpp_sched.studies.hosting_judge import population
     from vpp_sched.solve import lp_rounding
     from vpp_sched.problem.build import build_problem
     from vpp_sched.scenario.load import load_scenario
 
     monkeypatch.setattr(lp_rounding, "FULL_MILP_MAX_BINARIES", 0)
     sc = load_scenario(None)
-    p = build_problem(hosting.population(hosting.restrict_to_transformer(sc, "T19"), "T19", 268))
+    p = build_problem(population(hosting.restrict_to_transformer(sc, "T19"), "T19", 268))
     options = SolverOptions(time_limit_s=30)
     without = lp_rounding.solve_lp_guided(p, options, serve_short=False)
     served = lp_rounding.solve_lp_guided(p, options)

@@ -18,7 +18,8 @@ from vpp_sched.outfolder import MANIFEST
 from vpp_sched.scenario.load import load_scenario
 from vpp_sched.studies.output import REPORT_FILE
 from vpp_sched.studies.report import render_hosting_report, render_whatif_report
-from vpp_sched.studies.whatif import ev_count
+from vpp_sched.studies.resample import ev_count
+from vpp_sched.studies.vary import parse_varies
 
 runner = CliRunner()
 VARY = ["transformers.T1.rated_kva=100,160", "evs.scale=1,2", "stations.S1.battery.max_charge_kw=0,30"]
@@ -58,7 +59,7 @@ def hosting_dir(folder):
 def whatif_result(folder):
     sc = load_scenario(folder)
     options = sc.config.solver.model_copy(update={"time_limit_s": 10})     # the command's default
-    return whatif.run_whatif(sc, whatif.parse_varies(VARY), method="lean", options=options)
+    return whatif.run_whatif(sc, parse_varies(VARY), method="lean", options=options)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def test_whatif_report_without_a_numeric_sweep(tmp_path, vary):
     feeders.to_csv(folder / "feeders.csv", index=False)
     trafos = pd.read_csv(folder / "transformers.csv").assign(feeder_id=["", "F1"])
     trafos.to_csv(folder / "transformers.csv", index=False)
-    result = whatif.run_whatif(load_scenario(folder), whatif.parse_varies(vary), ["uncontrolled"])
+    result = whatif.run_whatif(load_scenario(folder), parse_varies(vary), ["uncontrolled"])
     page = parse(render_whatif_report(result))
     assert set(page.figures) == WHATIF_FIGURES and all(n == 1 for n in page.figures.values())
     x, _ = sr.sweep_axes(result.varies)
@@ -163,7 +164,7 @@ def test_whatif_report_without_a_numeric_sweep(tmp_path, vary):
 
 
 def test_whatif_report_when_every_run_fails(folder):
-    varies = whatif.parse_varies(["stations.S1.battery.max_charge_kw=0", "transformers.T1.rated_kva=100,160"])
+    varies = parse_varies(["stations.S1.battery.max_charge_kw=0", "transformers.T1.rated_kva=100,160"])
     result = whatif.run_whatif(load_scenario(folder), varies, ["orderly"])
     assert len(result.failed) == 2
     page = parse(render_whatif_report(result))
