@@ -13,6 +13,7 @@ from vpp_sched.solve.lp_rounding import round_on_pattern, solve_lp_guided
 from vpp_sched.solve.solution import SolveStatus
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed, kw", [
     (0, {}),
     (1, {"n_feeders": 2}),
@@ -59,6 +60,7 @@ def test_no_binaries_solves_directly():
     assert sol.status is SolveStatus.OPTIMAL and "strategy" not in sol.solver
 
 
+@pytest.mark.slow
 def test_serving_the_short_finds_the_plan_cost_rounding_misses(monkeypatch):
     # The default scenario's T19 at 268 EVs (8x today's): cost-driven rounding strands EVs in the
     # full night hours; a plan pricing only unmet energy serves them all (as the hosting study

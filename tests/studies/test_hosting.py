@@ -135,6 +135,7 @@ def test_orderly_hosts_at_least_as_many_as_uncontrolled(found):
     assert found["orderly"].n_evs == found["orderly_lp"].n_evs
 
 
+@pytest.mark.slow
 def test_orderly_with_charger_minimum_power_is_proven_by_a_schedule(tmp_path):
     sc = load_scenario(write_study_scenario(tmp_path / "sc", per_transformer=8, min_power_kw=4.2))
     sc1 = hosting.restrict_to_transformer(sc, "T1")
@@ -163,6 +164,7 @@ def test_orderly_with_charger_minimum_power_is_proven_by_a_schedule(tmp_path):
     assert above.decided_by == "milp"
 
 
+@pytest.mark.slow
 def test_feasibility_milp_proves_both_ends_of_the_threshold(tmp_path):
     # with a 4.2 kW minimum power: the last population hosted has a plan, the next is proven to have none
     sc = load_scenario(write_study_scenario(tmp_path / "sc", per_transformer=8, min_power_kw=4.2))
@@ -212,6 +214,7 @@ def test_base_load_overload_hosts_nothing(scenario):
     assert th.multiple == 0 and th.n_evs == 0 and "base load alone" in th.binding
 
 
+@pytest.mark.slow
 def test_cli_hosting(tmp_path):
     folder = write_study_scenario(tmp_path / "sc", per_transformer=5)
     out = tmp_path / "host"

@@ -203,6 +203,7 @@ def test_all_failed_exits_nonzero(tmp_path):
     assert (tmp_path / "study" / "cases.csv").exists()
 
 
+@pytest.mark.slow
 def test_cli_writes_the_study_through_threads(tmp_path):
     folder = write_study_scenario(tmp_path / "sc", per_transformer=4)
     out = tmp_path / "study"
