@@ -30,7 +30,7 @@ def child_main(spec: dict) -> int:
         out["error"] = f"{type(exc).__name__}: {exc}"
         out["traceback"] = traceback.format_exc()[-4000:]
         code = 1
-    Path(spec["result"]).write_text(json.dumps(out, indent=1, default=_json_default))
+    Path(spec["result"]).write_text(json.dumps(out, indent=1, default=json_default))
     return code
 
 
@@ -161,7 +161,7 @@ def _num(x):
     return x if math.isfinite(x) else None
 
 
-def _json_default(x):
+def json_default(x):
     if hasattr(x, "item"):
         return x.item()
     if hasattr(x, "tolist"):

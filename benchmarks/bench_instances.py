@@ -16,6 +16,7 @@ import pandas as pd
 from vpp_sched.plan.results import uncontrolled_reference
 from vpp_sched.problem.build import build_problem
 from vpp_sched.scenario.load import load_scenario
+from vpp_sched.scenario import synthetic
 from vpp_sched.scenario.synthetic import generate_scenario
 
 EVS_PER_TRANSFORMER = 50          # 1k -> 20, 10k -> 200, 100k -> 2000 transformers
@@ -63,8 +64,6 @@ def instance_list(sizes: list[dict], variants: list[str], seed: int, dr_share: f
 def make_instance(inst: dict, work: Path) -> tuple[Path, float, dict]:
     """Generate (or reuse) the scenario folder of ``inst``; returns it, the generation time [s]
     (0 when reused) and what the benchmark changed in the generated files."""
-    from vpp_sched.scenario.synthetic import generate_scenario
-
     folder = work / "instances" / f"{inst['name'].replace('+', '_')}-s{inst['seed']}"
     marker = folder / "benchmark-instance.json"
     key = {k: inst[k] for k in ("evs", "transformers", "single", "seed", "dr_event", "min_power", "dr_share")}
@@ -89,10 +88,8 @@ def make_instance(inst: dict, work: Path) -> tuple[Path, float, dict]:
 
 def generator_hash() -> str:
     """A hash of the scenario generator's code (every ``vpp_sched/scenario/synthetic*.py``)."""
-    import vpp_sched.scenario.synthetic
-
     digest = hashlib.sha256()
-    for path in sorted(Path(vpp_sched.scenario.synthetic.__file__).parent.glob("synthetic*.py")):
+    for path in sorted(Path(synthetic.__file__).parent.glob("synthetic*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -108,12 +105,6 @@ def resize_single(folder: Path) -> dict:
     scenario has no feeder (``feeder_size=None``): a feeder sized at 70-80 % of one
     transformer would be the real limit.
     """
-    import pandas as pd
-
-    from vpp_sched.problem.build import build_problem
-    from vpp_sched.plan.results import uncontrolled_reference
-    from vpp_sched.scenario.load import load_scenario
-
     problem = build_problem(load_scenario(folder))
     _, net, _ = uncontrolled_reference(problem)
     table = pd.read_csv(folder / "transformers.csv")
@@ -132,9 +123,6 @@ def tighten_dr_event(folder: Path, share: float) -> dict:
     ``generate_scenario``'s event (then 18:00-21:00) did not bind; whether the event binds is
     measured and reported in every run (``dr_binding``) either way.
     """
-    from vpp_sched.problem.build import build_problem
-    from vpp_sched.scenario.load import load_scenario
-
     problem = build_problem(load_scenario(folder))
     peak = float(problem.event_baseline_kw[0][problem.event_slots[0]].max())
     reduction = float(round(share * peak))

@@ -43,7 +43,7 @@ def add_ratios(runs: list[dict]) -> None:
             r["wall_vs_lean"] = r["total_seconds"] / base["total_seconds"]
 
 
-def _f(x, fmt="{:.2f}", none="–"):
+def num_text(x, fmt="{:.2f}", none="–"):
     return none if x is None else fmt.format(x)
 
 
@@ -62,20 +62,20 @@ def results_table(runs: list[dict]) -> str:
         elif total is None and r.get("elapsed_seconds") is not None:
             total_txt = f"({r['elapsed_seconds']:.0f}, no plan)"
         else:
-            total_txt = _f(total)
+            total_txt = num_text(total)
         lines.append("| " + " | ".join([
-            r["instance"], f"{r['evs']:,}", f"{r['transformers']:,}", _f(r.get("n_slots"), "{}"),
-            _f(r.get("n_events"), "{}"), _f(r.get("n_binaries"), "{:,}"), r["method"],
+            r["instance"], f"{r['evs']:,}", f"{r['transformers']:,}", num_text(r.get("n_slots"), "{}"),
+            num_text(r.get("n_events"), "{}"), num_text(r.get("n_binaries"), "{:,}"), r["method"],
             r["status"] + (f" ({r['reason']})" if skipped else ""),
-            _f(r.get("build_seconds")), _f(r.get("solve_seconds")), total_txt, ratio or "–",
-            _f(r.get("peak_mb") if not skipped else None, "{:,.0f}"),
-            _f(r.get("objective_cny"), "{:,.2f}"), _f(r.get("bound_cny"), "{:,.2f}"),
-            _f(r.get("mip_gap"), "{:.3%}"),
+            num_text(r.get("build_seconds")), num_text(r.get("solve_seconds")), total_txt, ratio or "–",
+            num_text(r.get("peak_mb") if not skipped else None, "{:,.0f}"),
+            num_text(r.get("objective_cny"), "{:,.2f}"), num_text(r.get("bound_cny"), "{:,.2f}"),
+            num_text(r.get("mip_gap"), "{:.3%}"),
             {True: "yes", False: "no"}.get(r.get("dr_binding"), "–") if r.get("n_events") else "–",
-            _f(r.get("dr_shortfall_kwh"), "{:,.1f}"),
-            _f(None if r.get("overload_energy_kwh") is None else
+            num_text(r.get("dr_shortfall_kwh"), "{:,.1f}"),
+            num_text(None if r.get("overload_energy_kwh") is None else
                r["overload_energy_kwh"] + (r.get("feeder_overload_kwh") or 0.0), "{:,.1f}"),
-            _f(r.get("unmet_energy_kwh"), "{:,.1f}"),
+            num_text(r.get("unmet_energy_kwh"), "{:,.1f}"),
             {True: "yes", False: "**NO**"}.get(r.get("valid"), "–"),
         ]) + " |")
     return "\n".join(lines)
@@ -101,14 +101,14 @@ def stages_table(runs: list[dict]) -> str:
         runs_txt = " + ".join(f"{x['seconds']:.2f}" for x in hr[:6]) + (" + ..." if len(hr) > 6 else "")
         scale = max(r["evs"] / 10_000, 1e-9)
         lines.append("| " + " | ".join([
-            r["instance"], r["method"], _f(r.get("load_seconds")), _f(r.get("prepare_seconds")),
-            _f(r.get("build_seconds")), _f(r.get("solve_seconds")), _f(r.get("results_seconds")),
-            _f(r.get("write_seconds")), _f(r.get("report_seconds")), _f(other(r)), _f(r.get("total_seconds")),
+            r["instance"], r["method"], num_text(r.get("load_seconds")), num_text(r.get("prepare_seconds")),
+            num_text(r.get("build_seconds")), num_text(r.get("solve_seconds")), num_text(r.get("results_seconds")),
+            num_text(r.get("write_seconds")), num_text(r.get("report_seconds")), num_text(other(r)), num_text(r.get("total_seconds")),
             f"{r['highs_seconds']:.2f} = {runs_txt}" if hr else "–",
-            _f(r.get("overhead_seconds")), _f(r["overhead_seconds"] / scale),
-            _f(r.get("pipeline_overhead_seconds")), _f(None if r.get("pipeline_overhead_seconds") is None
+            num_text(r.get("overhead_seconds")), num_text(r["overhead_seconds"] / scale),
+            num_text(r.get("pipeline_overhead_seconds")), num_text(None if r.get("pipeline_overhead_seconds") is None
                                                        else r["pipeline_overhead_seconds"] / scale),
-            _f(r.get("model_overhead_seconds")), _f(None if r.get("model_overhead_seconds") is None
+            num_text(r.get("model_overhead_seconds")), num_text(None if r.get("model_overhead_seconds") is None
                                                     else r["model_overhead_seconds"] / scale),
         ]) + " |")
     return "\n".join(lines)
@@ -143,7 +143,7 @@ def check_targets(runs: list[dict]) -> list[dict]:
         if not ok(r):
             extra = f" after {r['outer_wall_seconds']:.0f} s" if r.get("outer_wall_seconds") else ""
             return f"{r['method']}: {r['status']}{extra}"
-        return (f"{r['method']} {r['total_seconds']:.1f} s total, gap {_f(r.get('mip_gap'), '{:.3%}')}, "
+        return (f"{r['method']} {r['total_seconds']:.1f} s total, gap {num_text(r.get('mip_gap'), '{:.3%}')}, "
                 f"peak {r['peak_mb']:,.0f} MB")
 
     def on(instance):

@@ -29,10 +29,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench_child import _json_default, child_main
+from vpp_sched.solve.dispatch import METHODS
+
+from bench_child import child_main, json_default
 from bench_instances import (DR_SHARE, FULL_SIZES, QUICK_SIZES, QUICK_VARIANTS, VARIANTS, instance_list, make_instance,
                              parse_size)
-from bench_tables import README, TARGET_GAP, _f, add_ratios, check_targets, markdown, update_readme
+from bench_tables import README, TARGET_GAP, add_ratios, check_targets, markdown, num_text, update_readme
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -220,7 +222,7 @@ def main(argv=None) -> int:
                          "sizes": [s["label"] for s in sizes], "variants": variants, "methods": methods},
             "runs": runs}
     data["targets"] = check_targets(runs)
-    path.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
+    path.write_text(json.dumps(data, indent=1, default=json_default) + "\n")
     text = markdown(data)
     print("\n" + text + f"\n\nresults: {path}")
     if readme:
@@ -246,8 +248,6 @@ def report_only(args) -> int:
 
 def plan_of(args) -> tuple[list[dict], list[str], list[str]]:
     """The sizes, variants and methods to run (exits on an unknown variant or method)."""
-    from vpp_sched.solve.dispatch import METHODS
-
     sizes = [parse_size(t) for t in (args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)).split(",") if t]
     variants = (args.variants or (QUICK_VARIANTS if args.quick else ",".join(VARIANTS))).split(",")
     for v in variants:
@@ -278,8 +278,8 @@ def run_all(args, sizes, variants, methods, options, child, work, machine) -> li
                 row.update(best_of(args.repeat, lambda: run_child(folder, method, options, args.time_limit, work,
                                                                   tag, child)))
             runs.append(row)
-            print(f"    {row['status']}: total {_f(row.get('total_seconds'))} s, gap "
-                  f"{_f(row.get('mip_gap'), '{:.3%}')}, peak {_f(row.get('peak_mb'), '{:,.0f}')} MB, "
+            print(f"    {row['status']}: total {num_text(row.get('total_seconds'))} s, gap "
+                  f"{num_text(row.get('mip_gap'), '{:.3%}')}, peak {num_text(row.get('peak_mb'), '{:,.0f}')} MB, "
                   f"valid {row.get('valid', '-')}", flush=True)
     return runs
 
