@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "benchmarks" / "run.py"
 GAP = 0.005
@@ -25,6 +27,7 @@ RUN_FIELDS = {
 }
 
 
+@pytest.mark.slow
 def test_quick_benchmark(tmp_path):
     readme_before = (REPO / "benchmarks" / "README.md").read_bytes()
     out = tmp_path / "results"

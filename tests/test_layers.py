@@ -66,6 +66,7 @@ def test_a_cycle_within_a_layer_breaks_the_acyclic_contract(package_copy):
     assert f"{CYCLES} BROKEN" in res.stdout and f"{LAYERS} KEPT" in res.stdout
 
 
+@pytest.mark.slow
 def test_the_public_api_is_lazy_and_complete():
     # `import vpp_sched` imports none of the layers; each name resolves to its module's function.
     code = ("import sys, vpp_sched; before = {m for m in sys.modules if m.startswith('vpp_sched.')}; "

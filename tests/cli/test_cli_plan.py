@@ -82,6 +82,7 @@ def test_infeasible_ev_is_a_warning_not_an_error(tmp_path):
     assert kpis["warnings"]
 
 
+@pytest.mark.slow
 def test_out_replaces_old_plan_only_when_complete(tmp_path):
     folder = write_scenario(tmp_path / "sc")
     out = tmp_path / "plan"

@@ -305,6 +305,7 @@ def test_signal_leaves_no_temporary_folder_and_the_earlier_plan(scenario, earlie
     assert _hidden(tmp_path) == [], "no temporary folder left beside --out"
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_the_imports(tmp_path):
     """Ctrl-C 50 ms after start lands in the imports of typer, pandas, Pyomo: one line, exit 130."""
     code = ("import os, signal, threading\nfrom vpp_sched.cli import main\n"

@@ -249,6 +249,7 @@ def test_flexibility_envelope_counts_v2g_discharge(tmp_path):
     assert low["v2g"].loc[16] == pytest.approx(10.0 - 7.0)      # and a V2G EV can discharge 7 kW
 
 
+@pytest.mark.slow
 def test_replay_on_perturbed_actuals_keeps_v2g_batteries_physical(tmp_path):
     from vpp_sched.studies.replay import ev_table, replay_day, replay_kpis
     from vpp_sched.scenario.synthetic import generate_scenario

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from vpp_sched.cli import app
@@ -15,6 +16,7 @@ from vpp_sched.plan.validity import check_plan
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_default_plan_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["plan"])

@@ -157,6 +157,7 @@ def test_report_is_self_contained(html):
     assert "Date" not in html.split("<svg", 1)[1][:2000]           # no timestamps in SVG metadata
 
 
+@pytest.mark.slow
 def test_report_is_deterministic(run, html, tmp_path):
     assert render_report(run) == html
     folder = write_plan(run.plan, tmp_path / "plan", parquet=False, extra={"report": report_writer(run)})
@@ -211,6 +212,7 @@ def browse(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess:
         pytest.fail(f"headless Chromium did not finish within {BROWSER_TIMEOUT_S} s: {' '.join(cmd)}")
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(html, tmp_path):
     report = tmp_path / REPORT_FILE
     report.write_text(html, encoding="utf-8")

@@ -15,6 +15,9 @@ import pytest
 import yaml
 
 from vpp_sched.scenario import synthetic as syn
+from vpp_sched.scenario import synthetic_base_load as syn_base
+from vpp_sched.scenario import synthetic_common as syn_common
+from vpp_sched.scenario import synthetic_sessions as syn_sessions
 from vpp_sched.scenario.config import ScenarioConfig, check_periods_cover_day
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +37,9 @@ def _config(folder: Path) -> ScenarioConfig:
 
 def _whole_slots(evs: pd.DataFrame, start: str, slot_minutes: int, slots: int) -> np.ndarray:
     """Slots an EV is plugged in for entirely: slot start >= arrival, slot end <= departure."""
-    t0 = syn.parse_start(start)
-    first = -(-syn.minutes_after(t0, evs["arrival"]) // slot_minutes)
-    end = np.minimum(syn.minutes_after(t0, evs["departure"]) // slot_minutes, slots)
+    t0 = syn_common.parse_start(start)
+    first = -(-syn_common.minutes_after(t0, evs["arrival"]) // slot_minutes)
+    end = np.minimum(syn_common.minutes_after(t0, evs["departure"]) // slot_minutes, slots)
     return end - first
 
 
@@ -84,7 +87,7 @@ def test_counts_as_asked(scenario):
 def test_base_load_covers_every_slot_for_every_transformer(scenario):
     base = pd.read_csv(scenario / "base_load.csv")
     transformers = pd.read_csv(scenario / "transformers.csv")
-    slots = syn.iso_times(syn.parse_start(START), np.arange(96) * 15)
+    slots = syn_common.iso_times(syn_common.parse_start(START), np.arange(96) * 15)
     expected = pd.MultiIndex.from_product([transformers["transformer_id"], slots])
     got = pd.MultiIndex.from_arrays([base["transformer_id"], base["slot_start"]])
     assert got.is_unique and set(got) == set(expected)
@@ -98,14 +101,14 @@ def test_every_ev_can_get_its_energy_in_its_whole_slot_stay(scenario):
     evs = pd.read_csv(scenario / "evs.csv")
     whole = _whole_slots(evs, START, 15, 96)
     deliverable = whole * evs["max_power_kw"] * 0.25
-    assert (evs["energy_kwh"] * syn.ENERGY_MARGIN <= deliverable + 1e-6).all()
-    assert (evs["energy_kwh"] >= syn.MIN_ENERGY_KWH).all()
+    assert (evs["energy_kwh"] * syn_sessions.ENERGY_MARGIN <= deliverable + 1e-6).all()
+    assert (evs["energy_kwh"] >= syn_sessions.MIN_ENERGY_KWH).all()
     times = pd.concat([evs["arrival"], evs["departure"]])
     assert times.str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:00\+08:00").all()
-    minutes = syn.minutes_after(syn.parse_start(START), times)
+    minutes = syn_common.minutes_after(syn_common.parse_start(START), times)
     assert minutes.min() >= 0 and minutes.max() <= 96 * 15
-    assert (syn.minutes_after(syn.parse_start(START), evs["departure"])
-            > syn.minutes_after(syn.parse_start(START), evs["arrival"])).all()
+    assert (syn_common.minutes_after(syn_common.parse_start(START), evs["departure"])
+            > syn_common.minutes_after(syn_common.parse_start(START), evs["arrival"])).all()
 
 
 @pytest.mark.parametrize("min_power, expected", [
@@ -114,18 +117,18 @@ def test_every_ev_can_get_its_energy_in_its_whole_slot_stay(scenario):
     (5.0, {3.5: 3.5, 7.0: 5.0, 11.0: 5.0}),
 ])
 def test_charger_mix_and_min_power(min_power, expected):
-    evs = syn.sample_home_evs(np.random.default_rng(3), 20_000, START, 96, 15, min_power=min_power)
+    evs = syn_sessions.sample_home_evs(np.random.default_rng(3), 20_000, START, 96, 15, min_power=min_power)
     share = evs["max_power_kw"].value_counts(normalize=True)
-    for kw, want in zip(syn.CHARGER_KW, syn.CHARGER_SHARE):
+    for kw, want in zip(syn_sessions.CHARGER_KW, syn_sessions.CHARGER_SHARE):
         assert share[kw] == pytest.approx(want, abs=0.015)
     for kw, minimum in expected.items():
         assert (evs.loc[evs["max_power_kw"] == kw, "min_power_kw"] == minimum).all()
     with pytest.raises(ValueError, match="min_power"):
-        syn.sample_home_evs(np.random.default_rng(3), 5, START, 96, 15, min_power="6A")
+        syn_sessions.sample_home_evs(np.random.default_rng(3), 5, START, 96, 15, min_power="6A")
 
 
 def test_home_arrivals_follow_the_evening_peak():
-    evs = syn.sample_home_evs(np.random.default_rng(4), 20_000, START, 96, 15)
+    evs = syn_sessions.sample_home_evs(np.random.default_rng(4), 20_000, START, 96, 15)
     hours = evs["arrival"].dt.hour
     assert 0.25 < hours.between(17, 18).mean() < 0.35  # ElaadNL private weekday: 29 % at 17:00-19:00
     stay_h = (evs["departure"] - evs["arrival"]).dt.total_seconds() / 3600
@@ -161,21 +164,21 @@ def test_base_load_profile_uses_matching_2016_weekday_and_scales():
     # Friday 2026-11-27 is day 331; day 331 of 2016 is Saturday 26 November, so Friday the 25th.
     i0 = raw.index[raw["slot_start"] == "2016-11-25T12:00"][0]
     expected = raw["rural1"].to_numpy()[i0:i0 + 96]
-    np.testing.assert_allclose(syn.base_load_profile_kw("rural1", START, 96, 15), expected)
-    hourly = syn.base_load_profile_kw("rural1", START, 24, 60)
+    np.testing.assert_allclose(syn_base.base_load_profile_kw("rural1", START, 96, 15), expected)
+    hourly = syn_base.base_load_profile_kw("rural1", START, 24, 60)
     np.testing.assert_allclose(hourly, expected.reshape(24, 4).mean(axis=1))
-    five = syn.base_load_profile_kw("rural1", START, 288, 5)
+    five = syn_base.base_load_profile_kw("rural1", START, 288, 5)
     np.testing.assert_allclose(five, np.repeat(expected, 3))
-    assert syn.base_load_profile_kw("urban6", START, 96, 15, peak_kw=200.0).max() == pytest.approx(200.0)
+    assert syn_base.base_load_profile_kw("urban6", START, 96, 15, peak_kw=200.0).max() == pytest.approx(200.0)
     with pytest.raises(ValueError, match="SimBench grid"):
-        syn.base_load_profile_kw("rural9", START, 96)
+        syn_base.base_load_profile_kw("rural9", START, 96)
 
 
 def test_uncontrolled_load_charges_from_first_whole_slot():
     evs = pd.DataFrame({"transformer_id": ["A", "B"], "arrival": ["2026-11-27T12:05:00+08:00"] * 2,
                         "departure": ["2026-11-27T14:00:00+08:00"] * 2, "energy_kwh": [4.0, 1.0],
                         "max_power_kw": [7.0, 11.0], "min_power_kw": [0.0, 0.0]})
-    load = syn.uncontrolled_ev_load_kw(evs, ["A", "B"], START, 8, 15)
+    load = syn_sessions.uncontrolled_ev_load_kw(evs, ["A", "B"], START, 8, 15)
     # A: 7 kW in slots 1 and 2 (3.5 kWh), then 0.5 kWh in slot 3; B: 1 kWh in slot 1.
     np.testing.assert_allclose(load[0], [0, 7, 7, 2, 0, 0, 0, 0])
     np.testing.assert_allclose(load[1], [0, 4, 0, 0, 0, 0, 0, 0])
@@ -213,5 +216,5 @@ def test_zezhou_demo_meets_its_sizing_goal():
 
 
 def test_no_run_time_reads_of_shared_data():
-    for path in (ROOT / "vpp_sched" / "scenario" / "synthetic.py", ROOT / "scenarios" / "build_zezhou_demo.py"):
+    for path in (*(ROOT / "vpp_sched" / "scenario").glob("synthetic*.py"), ROOT / "scenarios" / "build_zezhou_demo.py"):
         assert "shared/data" not in path.read_text(encoding="utf-8")

@@ -172,6 +172,7 @@ def _same(a, b) -> None:
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
+@pytest.mark.slow
 def test_threads_and_local_cluster_give_the_in_process_plan():
     p = binding_event(1, n_evs=80, n_transformers=4)
     serial = solve_decomposed(p, OPTIONS, max_block_evs=0)

@@ -13,6 +13,7 @@ from vpp_sched.solve.lp_rounding import round_on_pattern, solve_lp_guided
 from vpp_sched.solve.solution import SolveStatus
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed, kw", [
     (0, {}),
     (1, {"n_feeders": 2}),
@@ -59,18 +60,20 @@ def test_no_binaries_solves_directly():
     assert sol.status is SolveStatus.OPTIMAL and "strategy" not in sol.solver
 
 
+@pytest.mark.slow
 def test_serving_the_short_finds_the_plan_cost_rounding_misses(monkeypatch):
     # The default scenario's T19 at 268 EVs (8x today's): cost-driven rounding strands EVs in the
     # full night hours; a plan pricing only unmet energy serves them all (as the hosting study
     # found). The full MILP is switched off, as on a county-sized day.
     from vpp_sched.studies import hosting
+    from vpp_sched.studies.hosting_judge import population
     from vpp_sched.solve import lp_rounding
     from vpp_sched.problem.build import build_problem
     from vpp_sched.scenario.load import load_scenario
 
     monkeypatch.setattr(lp_rounding, "FULL_MILP_MAX_BINARIES", 0)
     sc = load_scenario(None)
-    p = build_problem(hosting.population(hosting.restrict_to_transformer(sc, "T19"), "T19", 268))
+    p = build_problem(population(hosting.restrict_to_transformer(sc, "T19"), "T19", 268))
     options = SolverOptions(time_limit_s=30)
     without = lp_rounding.solve_lp_guided(p, options, serve_short=False)
     served = lp_rounding.solve_lp_guided(p, options)

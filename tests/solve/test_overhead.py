@@ -65,10 +65,12 @@ def _imported_after(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
+@pytest.mark.slow
 def test_cli_imports_no_heavy_package():
     assert _imported_after("import vpp_sched.cli.app") == set()
 
 
+@pytest.mark.slow
 def test_plan_without_pv_imports_neither_pvlib_nor_pyomo(tmp_path):
     from scenario_factory import write_scenario
 

@@ -136,6 +136,7 @@ def test_infeasible_event_reports_shortfall_per_slot(tmp_path):
     assert pd.read_csv(out / "dr_events.csv").shortfall_kw.tolist() == pytest.approx([3.0, 3.0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("replan_every", [1, 8])
 def test_replayed_load_within_limits_unless_reported(tmp_path, replan_every):
     trafos = TRANSFORMERS.assign(rated_kva=[20.0, 160.0])   # T1 too small for its EVs at night
@@ -178,6 +179,7 @@ def _without_timings(value):
     return value
 
 
+@pytest.mark.slow
 def test_cli_same_seed_same_files_and_actuals_round_trip(tmp_path):
     folder = write_scenario(tmp_path / "sc")
     _cli(folder, "--out", tmp_path / "a", "--seed", 5, "--replan-every", 8)

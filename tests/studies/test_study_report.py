@@ -18,7 +18,8 @@ from vpp_sched.outfolder import MANIFEST
 from vpp_sched.scenario.load import load_scenario
 from vpp_sched.studies.output import REPORT_FILE
 from vpp_sched.studies.report import render_hosting_report, render_whatif_report
-from vpp_sched.studies.whatif import ev_count
+from vpp_sched.studies.resample import ev_count
+from vpp_sched.studies.vary import parse_varies
 
 runner = CliRunner()
 VARY = ["transformers.T1.rated_kva=100,160", "evs.scale=1,2", "stations.S1.battery.max_charge_kw=0,30"]
@@ -58,7 +59,7 @@ def hosting_dir(folder):
 def whatif_result(folder):
     sc = load_scenario(folder)
     options = sc.config.solver.model_copy(update={"time_limit_s": 10})     # the command's default
-    return whatif.run_whatif(sc, whatif.parse_varies(VARY), method="lean", options=options)
+    return whatif.run_whatif(sc, parse_varies(VARY), method="lean", options=options)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,7 @@ def hosting_result(folder):
 
 
 # --- the study folders ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_studies_write_their_report(folder, whatif_dir, hosting_dir):
     assert sorted(p.name for p in whatif_dir.iterdir()) == [MANIFEST, "cases.csv", REPORT_FILE, "summary.md",
                                                              "transformer_peaks.csv"]
@@ -94,6 +96,7 @@ def test_no_report_skips_it(folder, tmp_path):
 
 
 # --- what-if: the figures' data ---------------------------------------------------------------
+@pytest.mark.slow
 def test_whatif_curves_are_cases_csv(whatif_dir, whatif_result):
     cases = pd.read_csv(whatif_dir / "cases.csv")
     curves = sr.whatif_curves(whatif_result)
@@ -114,6 +117,7 @@ def test_whatif_curves_are_cases_csv(whatif_dir, whatif_result):
         assert merged[panel.column][~ok].isna().all(), "a failed run is a gap"
 
 
+@pytest.mark.slow
 def test_whatif_transformer_curves_are_transformer_peaks_csv(whatif_dir, whatif_result):
     peaks = pd.read_csv(whatif_dir / "transformer_peaks.csv")
     ids = sr.focus_transformers(whatif_result)
@@ -127,6 +131,7 @@ def test_whatif_transformer_curves_are_transformer_peaks_csv(whatif_dir, whatif_
     assert set(t1.limit_kw.round(6)) == {95.0, 152.0}, "the limit follows the varied rated kVA"
 
 
+@pytest.mark.slow
 def test_whatif_report_shows_the_study(whatif_result):
     html = render_whatif_report(whatif_result)
     page = parse(html)
@@ -144,6 +149,7 @@ def test_whatif_report_shows_the_study(whatif_result):
     assert render_whatif_report(whatif_result) == html, "deterministic"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("vary", [[], ["transformers.T1.feeder_id=,F1"], ["tariff.scale=1,1.5"]])
 def test_whatif_report_without_a_numeric_sweep(tmp_path, vary):
     import yaml
@@ -155,7 +161,7 @@ def test_whatif_report_without_a_numeric_sweep(tmp_path, vary):
     feeders.to_csv(folder / "feeders.csv", index=False)
     trafos = pd.read_csv(folder / "transformers.csv").assign(feeder_id=["", "F1"])
     trafos.to_csv(folder / "transformers.csv", index=False)
-    result = whatif.run_whatif(load_scenario(folder), whatif.parse_varies(vary), ["uncontrolled"])
+    result = whatif.run_whatif(load_scenario(folder), parse_varies(vary), ["uncontrolled"])
     page = parse(render_whatif_report(result))
     assert set(page.figures) == WHATIF_FIGURES and all(n == 1 for n in page.figures.values())
     x, _ = sr.sweep_axes(result.varies)
@@ -163,7 +169,7 @@ def test_whatif_report_without_a_numeric_sweep(tmp_path, vary):
 
 
 def test_whatif_report_when_every_run_fails(folder):
-    varies = whatif.parse_varies(["stations.S1.battery.max_charge_kw=0", "transformers.T1.rated_kva=100,160"])
+    varies = parse_varies(["stations.S1.battery.max_charge_kw=0", "transformers.T1.rated_kva=100,160"])
     result = whatif.run_whatif(load_scenario(folder), varies, ["orderly"])
     assert len(result.failed) == 2
     page = parse(render_whatif_report(result))
@@ -172,6 +178,7 @@ def test_whatif_report_when_every_run_fails(folder):
 
 
 # --- hosting: the figures' data ---------------------------------------------------------------
+@pytest.mark.slow
 def test_bisection_csv_is_every_population_judged(hosting_dir):
     table = pd.read_csv(hosting_dir / "hosting.csv")
     ev = pd.read_csv(hosting_dir / "bisection.csv")
@@ -200,6 +207,7 @@ def test_bisection_csv_is_every_population_judged(hosting_dir):
     assert hosting_dir.joinpath("summary.md").read_text().count("bisection.csv") == 1
 
 
+@pytest.mark.slow
 def test_hosting_capacity_table_is_hosting_csv(hosting_dir, hosting_result):
     table = pd.read_csv(hosting_dir / "hosting.csv").set_index("transformer_id")
     cap = sr.hosting_capacity_table(hosting_result)
@@ -219,6 +227,7 @@ def test_hosting_capacity_table_is_hosting_csv(hosting_dir, hosting_result):
     assert (lines.orderly <= lines.orderly_lp).all(), "the LP's line is the upper bound, right of orderly's"
 
 
+@pytest.mark.slow
 def test_hosting_report_shows_the_study(hosting_result):
     html = render_hosting_report(hosting_result)
     page = parse(html)
@@ -239,6 +248,7 @@ def test_hosting_report_shows_the_study(hosting_result):
     assert render_hosting_report(hosting_result) == html, "deterministic"
 
 
+@pytest.mark.slow
 def test_reports_are_self_contained_and_reproducible(whatif_dir, hosting_dir, whatif_result, hosting_result):
     for out, render in ((whatif_dir, lambda: render_whatif_report(whatif_result)),
                         (hosting_dir, lambda: render_hosting_report(hosting_result))):
@@ -254,6 +264,7 @@ def test_reports_are_self_contained_and_reproducible(whatif_dir, hosting_dir, wh
 
 
 # --- the browser ------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("study", ["whatif", "hosting"])
 def test_study_report_renders_in_headless_chromium(study, whatif_dir, hosting_dir, tmp_path):
     out, sections, figures = ((whatif_dir, WHATIF_SECTIONS, WHATIF_FIGURES) if study == "whatif" else

@@ -12,6 +12,9 @@ from scenario_factory import base_load_frame, write_scenario
 from vpp_sched.studies import whatif
 from vpp_sched.errors import InputError
 from vpp_sched.scenario.load import load_scenario
+from vpp_sched.studies.cases import apply_case, check_varies
+from vpp_sched.studies.resample import JITTER_MIN, ev_count, scale_evs
+from vpp_sched.studies.vary import VaryError, parse_varies, parse_vary
 
 runner = CliRunner()
 
@@ -62,7 +65,7 @@ def cli_app() -> typer.Typer:
 
 # ---- the cross product -------------------------------------------------------------------
 def test_cross_product_has_a_row_per_case_and_policy(scenario):
-    varies = whatif.parse_varies(["transformers.T1.rated_kva=100,160,250", "evs.scale=1,2", "tariff.scale=1,1.5"])
+    varies = parse_varies(["transformers.T1.rated_kva=100,160,250", "evs.scale=1,2", "tariff.scale=1,1.5"])
     result = whatif.run_whatif(scenario, varies, ["uncontrolled", "orderly"])
     assert len(result.cases) == 3 * 2 * 2 * 2
     assert result.cases.groupby(["case", "policy"]).size().eq(1).all()
@@ -79,13 +82,13 @@ def test_cross_product_has_a_row_per_case_and_policy(scenario):
 
 
 def test_tariff_scale_scales_the_cost(scenario):
-    result = whatif.run_whatif(scenario, whatif.parse_varies(["tariff.scale=1,2"]), ["uncontrolled"])
+    result = whatif.run_whatif(scenario, parse_varies(["tariff.scale=1,2"]), ["uncontrolled"])
     cost = result.cases.set_index("tariff.scale").grid_energy_cost_cny
     assert cost[2.0] == pytest.approx(2 * cost[1.0])
 
 
 def test_more_kva_lowers_the_loading(scenario):
-    result = whatif.run_whatif(scenario, whatif.parse_varies(["transformers.T1.rated_kva=100,160,250"]),
+    result = whatif.run_whatif(scenario, parse_varies(["transformers.T1.rated_kva=100,160,250"]),
                                ["uncontrolled", "orderly"])
     for policy, df in result.cases.groupby("policy"):
         loading = df.sort_values("transformers.T1.rated_kva")["loading_pu.T1"].to_numpy()
@@ -98,22 +101,22 @@ def test_more_kva_lowers_the_loading(scenario):
 
 def test_apply_case_leaves_the_scenario_alone(scenario):
     before = scenario.transformers.copy()
-    changed = whatif.apply_case(scenario, {"transformers.T1.rated_kva": 200.0, "tariff.scale": 2.0,
+    changed = apply_case(scenario, {"transformers.T1.rated_kva": 200.0, "tariff.scale": 2.0,
                                            "stations.S1.battery.capacity_kwh": 0.0})
     assert changed.transformers.set_index("transformer_id").limit_kw["T1"] == pytest.approx(200 * 0.95)
     assert changed.config.stations[0].battery is None
     assert changed.price_cny_per_kwh.iloc[0] == pytest.approx(2 * scenario.price_cny_per_kwh.iloc[0])
     pd.testing.assert_frame_equal(scenario.transformers, before)
     assert scenario.config.stations[0].battery is not None
-    bigger = whatif.apply_case(scenario, {"stations.S1.battery.capacity_kwh": 400.0})
+    bigger = apply_case(scenario, {"stations.S1.battery.capacity_kwh": 400.0})
     assert bigger.config.stations[0].battery.capacity_kwh == 400
     assert bigger.config.stations[0].battery.max_charge_kw == BATTERY["max_charge_kw"]
 
 
 # ---- EV resampling -----------------------------------------------------------------------
 def test_ev_scale_two_doubles_each_transformer_deterministically(scenario):
-    a = whatif.scale_evs(scenario, 2.0).evs
-    b = whatif.scale_evs(scenario, 2.0).evs
+    a = scale_evs(scenario, 2.0).evs
+    b = scale_evs(scenario, 2.0).evs
     pd.testing.assert_frame_equal(a, b)
     before = scenario.evs.groupby("transformer_id").size()
     after = a.groupby("transformer_id").size()
@@ -124,22 +127,22 @@ def test_ev_scale_two_doubles_each_transformer_deterministically(scenario):
     src = scenario.evs.set_index("ev_id")
     orig = src.loc[copies.ev_id.str.replace("~2", "", regex=False)]
     shift = (copies.arrival.to_numpy() - orig.arrival.to_numpy()) / pd.Timedelta(minutes=1)
-    assert np.abs(shift).max() <= whatif.JITTER_MIN and np.abs(shift).max() > 0
+    assert np.abs(shift).max() <= JITTER_MIN and np.abs(shift).max() > 0
     assert (copies.departure.to_numpy() > copies.arrival.to_numpy()).all()
     assert (copies.transformer_id.to_numpy() == orig.transformer_id.to_numpy()).all()
     assert (copies.energy_kwh.to_numpy() == orig.energy_kwh.to_numpy()).all()
-    other = whatif.scale_evs(scenario, 2.0, seed=1).evs
+    other = scale_evs(scenario, 2.0, seed=1).evs
     assert not other.arrival.equals(a.arrival), "the seed matters"
 
 
 def test_ev_scale_populations_nest_and_round(scenario):
-    ids = {m: set(whatif.scale_evs(scenario, m).evs.ev_id) for m in (0.3, 0.5, 1.0, 1.55, 2.0, 3.0)}
+    ids = {m: set(scale_evs(scenario, m).evs.ev_id) for m in (0.3, 0.5, 1.0, 1.55, 2.0, 3.0)}
     assert ids[0.3] <= ids[0.5] <= ids[1.0] <= ids[1.55] <= ids[2.0] <= ids[3.0]
     assert len(ids[0.5]) == 10 and len(ids[0.3]) == 6 and len(ids[1.55]) == 30  # 15.5 -> 15 per transformer
-    assert whatif.ev_count(1.55, 10) == 15 and whatif.ev_count(1.56, 10) == 16 and whatif.ev_count(0, 10) == 0
-    half = whatif.scale_evs(scenario, 0.5).evs
+    assert ev_count(1.55, 10) == 15 and ev_count(1.56, 10) == 16 and ev_count(0, 10) == 0
+    half = scale_evs(scenario, 0.5).evs
     assert (half.groupby("transformer_id").size() == 5).all(), "each transformer keeps its share"
-    only_t1 = whatif.scale_evs(scenario, 2.0, ["T1"]).evs
+    only_t1 = scale_evs(scenario, 2.0, ["T1"]).evs
     assert only_t1.groupby("transformer_id").size().to_dict() == {"T1": 20, "T2": 10}
 
 
@@ -148,15 +151,15 @@ def test_ev_scale_populations_nest_and_round(scenario):
                                   "evs.scale=a", "transformers.T1.limit_kw=100", "tariff.scale=1,1",
                                   "stations.S1.battery.chemistry=1", "foo=1", "transformers.T1.power_factor=1.2"])
 def test_bad_vary_is_a_usage_error(spec):
-    with pytest.raises(whatif.VaryError):
-        whatif.parse_vary(spec)
+    with pytest.raises(VaryError):
+        parse_vary(spec)
 
 
 def test_unknown_ids_are_input_errors(scenario):
-    varies = whatif.parse_varies(["transformers.T9.rated_kva=100", "stations.S9.pv.capacity_kwp=10",
+    varies = parse_varies(["transformers.T9.rated_kva=100", "stations.S9.pv.capacity_kwp=10",
                                   "stations.S1.pv.capacity_kwp=50"])
     with pytest.raises(InputError) as info:
-        whatif.check_varies(scenario, varies)
+        check_varies(scenario, varies)
     text = "\n".join(info.value.problems)
     assert "T9" in text and "S9" in text and "has no pv" in text
 
@@ -200,6 +203,7 @@ def test_all_failed_exits_nonzero(tmp_path):
     assert (tmp_path / "study" / "cases.csv").exists()
 
 
+@pytest.mark.slow
 def test_cli_writes_the_study_through_threads(tmp_path):
     folder = write_study_scenario(tmp_path / "sc", per_transformer=4)
     out = tmp_path / "study"

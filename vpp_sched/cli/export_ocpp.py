@@ -10,7 +10,7 @@ import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
 from vpp_sched.cli.out import Force
-from vpp_sched.interop.ocpp import UNITS, VERSIONS, ProfileOptions, export_ocpp as _export, raised_warning
+from vpp_sched.interop.ocpp import UNITS, VERSIONS, OcppOptionError, ProfileOptions, export_ocpp as _export, raised_warning
 from vpp_sched.outfolder import check_target
 
 
@@ -32,9 +32,9 @@ def export_ocpp(
                    stack_level=stack_level, first_profile_id=first_profile_id)
     try:
         if version not in VERSIONS:
-            raise ValueError(f"--version must be one of {', '.join(VERSIONS)}, not {version!r}")
+            raise OcppOptionError(f"--version must be one of {', '.join(VERSIONS)}, not {version!r}")
         ProfileOptions(**options).check()
-    except ValueError as exc:
+    except OcppOptionError as exc:
         err(f"error: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
     with exit_codes(debug):

@@ -36,11 +36,13 @@ def hosting(
 ) -> None:
     """EV hosting capacity per transformer (bisection on the EV multiple); write hosting.csv, bisection.csv,
     summary.md and report.html."""
+    # Imported on use, so that `vpp-sched --help` and the other commands start without them.
     from vpp_sched.studies import hosting as study
     from vpp_sched.outfolder import OutFolder
     from vpp_sched.scenario.load import load_scenario
     from vpp_sched.studies.output import write_hosting
-    from vpp_sched.studies.whatif import VaryError, executor_for, parse_policies
+    from vpp_sched.studies.vary import VaryError, parse_policies
+    from vpp_sched.studies.whatif import executor_for
 
     if method not in METHODS:
         err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")

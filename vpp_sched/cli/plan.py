@@ -41,11 +41,11 @@ def plan(
         raise typer.Exit(2)
     extra = {}
     if ocpp is not None:
-        from vpp_sched.interop.ocpp import ocpp_writer
+        from vpp_sched.interop.ocpp import OcppOptionError, ocpp_writer
 
         try:
             extra["ocpp"] = ocpp_writer(ocpp)  # checks the version now, before solving
-        except ValueError as exc:
+        except OcppOptionError as exc:
             err(f"error: --ocpp: {exc}")
             raise typer.Exit(2) from None
     with exit_codes(debug), progress_status() as say:

@@ -50,26 +50,29 @@ def whatif(
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """What-if study: plan every combination of --vary values; write cases.csv, summary.md and report.html."""
-    from vpp_sched.studies import whatif as study
+    # Imported on use, so that `vpp-sched --help` and the other commands start without them.
     from vpp_sched.outfolder import OutFolder
     from vpp_sched.scenario.load import load_scenario
+    from vpp_sched.studies import whatif as study
+    from vpp_sched.studies.cases import check_varies
     from vpp_sched.studies.output import write_whatif
+    from vpp_sched.studies.vary import VaryError, cross_product, parse_policies, parse_varies
 
     if method not in METHODS:
         err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")
         raise typer.Exit(EXIT_USAGE)
     try:
-        varies = study.parse_varies(vary or [])
-        policies = study.parse_policies(policy)
-    except study.VaryError as exc:
+        varies = parse_varies(vary or [])
+        policies = parse_policies(policy)
+    except VaryError as exc:
         err(f"error: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
     with exit_codes(debug):
         sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the study
-        study.check_varies(sc, varies)
+        check_varies(sc, varies)
         with OutFolder(out, "whatif", inputs=[scenario_folder(scenario), *scenario_files(sc)], force=force) as folder:
             options = study_options(sc.config.solver, time_limit, mip_gap, threads)
-            n_cases = len(study.cross_product(varies))
+            n_cases = len(cross_product(varies))
             typer.echo(f"{n_cases} case(s) x {len(policies)} polic{'y' if len(policies) == 1 else 'ies'}, "
                        f"time limit {options.time_limit_s:g} s per plan", err=True)
             with study.executor_for(scheduler, workers, tasks=n_cases) as ex:

@@ -30,7 +30,8 @@ import pandas as pd
 
 from vpp_sched.errors import InputError
 from vpp_sched.outfolder import OutFolder, check_target
-from vpp_sched.scenario.synthetic import EV_COLUMNS, ZEZHOU_SITE, scenario_config, simbench_date, write_scenario
+from vpp_sched.scenario.synthetic import EV_COLUMNS, ZEZHOU_SITE, scenario_config, write_scenario
+from vpp_sched.scenario.synthetic_base_load import simbench_date
 from vpp_sched.scenario.tables import Problems, Table
 from vpp_sched.scenario.timeutil import slot_index, to_local
 

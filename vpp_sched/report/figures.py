@@ -135,8 +135,10 @@ def to_svg(fig: Figure, key: str) -> str:
     return text.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1).strip()
 
 
-def _new(figsize, left=0.8, right=0.25, top=0.55, bottom=0.75, hspace=0.55, wspace=0.3) -> Figure:
-    """A figure with fixed margins [inch] (no layout engine: several times faster to draw)."""
+def new_figure(figsize, left=0.8, right=0.25, top=0.55, bottom=0.75, hspace=0.55, wspace=0.3) -> Figure:
+    """A figure of ``figsize`` (width, height) [inch] with fixed margins ``left`` .. ``bottom`` [inch]
+    and subplot spacing ``hspace``, ``wspace`` (fractions of the axes, as matplotlib's): no layout
+    engine, several times faster to draw. The plan's and the studies' figures all start here."""
     w, h = figsize
     fig = Figure(figsize=figsize)
     fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h,
@@ -144,8 +146,9 @@ def _new(figsize, left=0.8, right=0.25, top=0.55, bottom=0.75, hspace=0.55, wspa
     return fig
 
 
-def _thousands(*axes) -> None:
-    """``300,000`` rather than ``300000`` on large power axes."""
+def thousands_axis(*axes) -> None:
+    """Thousands separators on the y axis of each of ``axes`` whose range reaches 10,000:
+    ``300,000`` rather than ``300000`` on large power axes."""
     for ax in axes:
         if max(abs(v) for v in ax.get_ylim()) >= 10000:
             ax.yaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
@@ -160,7 +163,7 @@ def _legend(ax, **kw):
 # --- figures ----------------------------------------------------------------------------------
 def portfolio_figure(c: Curves) -> Figure:
     """Summed net load, EV charging power (planned vs uncontrolled) and the tariff, one time axis."""
-    fig = _new((11, 7.6), right=2.75, top=0.6, hspace=0.42)
+    fig = new_figure((11, 7.6), right=2.75, top=0.6, hspace=0.42)
     ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2, 1.4]})
     n = len(c.ids)
     fig.suptitle(f"Portfolio of {n:,} transformer{'s' if n != 1 else ''}: planned vs uncontrolled charging")
@@ -183,7 +186,7 @@ def portfolio_figure(c: Curves) -> Figure:
     ax3.set_ylabel("price [CNY/kWh]")
     ax3.set_ylim(0, max(float(np.max(c.price)) * 1.25, 1e-6))
     _legend(ax3, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _thousands(ax1, ax2)
+    thousands_axis(ax1, ax2)
     time_axis(ax3, c)
     return fig
 
@@ -192,7 +195,7 @@ def transformer_figure(c: Curves, order: list[int], ncols: int = 3) -> Figure:
     """Small multiples: base load, uncontrolled and planned net load against the limit, per transformer."""
     nrows = -(-len(order) // ncols)
     ncols = min(ncols, len(order))
-    fig = _new((11, 1.55 + 2.05 * nrows), left=0.75, right=0.2, top=1.05, bottom=0.8, hspace=0.62, wspace=0.22)
+    fig = new_figure((11, 1.55 + 2.05 * nrows), left=0.75, right=0.2, top=1.05, bottom=0.8, hspace=0.62, wspace=0.22)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
         if i >= len(order):
@@ -220,7 +223,7 @@ def transformer_figure(c: Curves, order: list[int], ncols: int = 3) -> Figure:
         ax.set_ylim(min(0.0, low * 1.1), top * 1.08)
         if i % ncols == 0:
             ax.set_ylabel("power [kW]")
-        _thousands(ax)
+        thousands_axis(ax)
         last_row = i >= len(order) - ncols
         time_axis(ax, c, label=last_row, max_ticks=5)
         ax.tick_params(axis="x", labelbottom=last_row)
@@ -239,7 +242,7 @@ def transformer_figure(c: Curves, order: list[int], ncols: int = 3) -> Figure:
 
 def ev_figure(requested: np.ndarray, delivered: np.ndarray) -> Figure:
     """Histogram of energy requested vs delivered per EV, and of the share of the request delivered."""
-    fig = _new((11, 3.8), top=0.6, bottom=0.6, wspace=0.2)
+    fig = new_figure((11, 3.8), top=0.6, bottom=0.6, wspace=0.2)
     ax1, ax2 = fig.subplots(1, 2)
     fig.suptitle(f"EV energy: requested vs delivered ({len(requested):,} EVs)")
     top = float(max(requested.max(initial=0.0), delivered.max(initial=0.0), 1.0))
@@ -288,7 +291,7 @@ class StationCurves:
 def station_figure(c: Curves, s: StationCurves) -> Figure:
     """PV produced and curtailed, battery charge/discharge, the transformer's net load; SOC below."""
     battery = s.soc_kwh is not None
-    fig = _new((11, 6.0 if battery else 3.6), right=2.7, top=0.6, hspace=0.45)
+    fig = new_figure((11, 6.0 if battery else 3.6), right=2.7, top=0.6, hspace=0.45)
     axes = fig.subplots(2 if battery else 1, 1, sharex=True, squeeze=False,
                         gridspec_kw={"height_ratios": [3, 2] if battery else [1]}).ravel()
     n = s.transformer
@@ -317,7 +320,7 @@ def station_figure(c: Curves, s: StationCurves) -> Figure:
     ax.set_title("Power (drawn from the grid is positive)"
                  + ("" if near else f"; {c.ids[n]} limit ±{limit:,.0f} kW is off the scale"))
     ax.set_ylabel("power [kW]")
-    _thousands(ax)
+    thousands_axis(ax)
     _legend(ax, loc="center left", bbox_to_anchor=(1.01, 0.5))
     time_axis(ax, c, label=not battery)
     if battery:
@@ -340,7 +343,7 @@ def station_figure(c: Curves, s: StationCurves) -> Figure:
 def dr_figure(c: Curves, event_id: str, title: str, scope: np.ndarray, table: pd.DataFrame,
               cap_label: str = "cap (baseline − target)") -> Figure:
     """One DR event: the scope's baseline, cap, planned and uncontrolled net load; shortfall shaded."""
-    fig = _new((11, 3.8), right=2.7, top=0.6)
+    fig = new_figure((11, 3.8), right=2.7, top=0.6)
     ax = fig.subplots()
     fig.suptitle(f"DR event {event_id}: {title}")
     idx = c.slots.get_indexer(table.slot_start)
@@ -361,7 +364,7 @@ def dr_figure(c: Curves, event_id: str, title: str, scope: np.ndarray, table: pd
     m = int(scope.sum())
     ax.set_title(f"Net load of the event's scope ({m} transformer{'s' if m != 1 else ''})")
     ax.set_ylabel("power [kW]")
-    _thousands(ax)
+    thousands_axis(ax)
     _legend(ax, loc="center left", bbox_to_anchor=(1.01, 0.5))
     time_axis(ax, c)
     return fig

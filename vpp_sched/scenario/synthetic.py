@@ -10,37 +10,31 @@ transformers take a few seconds.
 Times are handled as integer minutes after the horizon start and written as ISO 8601 with the
 start's UTC offset. Local clock times (arrivals, tariff periods, DR windows) use the start's
 wall clock, which assumes a fixed offset (true for China, which has no daylight saving).
+
+This module assembles and writes the scenario; the base load is drawn in
+:mod:`vpp_sched.scenario.synthetic_base_load`, the EV sessions (and their uncontrolled load) in
+:mod:`vpp_sched.scenario.synthetic_sessions`, with the time helpers of
+:mod:`vpp_sched.scenario.synthetic_common`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import io
-import math
-from functools import cache, lru_cache
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from vpp_sched.scenario.config import ScenarioConfig
 from vpp_sched.outfolder import OutFolder, check_target
+from vpp_sched.scenario.config import ScenarioConfig
+from vpp_sched.scenario.synthetic_base_load import GRIDS, base_load_matrix_kw, base_load_table
+from vpp_sched.scenario.synthetic_common import iso_times, minutes_after, parse_start
+from vpp_sched.scenario.synthetic_sessions import sample_home_evs, sample_station_sessions, uncontrolled_ev_load_kw
 
-GRIDS = ("rural1", "semiurb4", "urban6")
 # County residential areas are mostly villages: favour the rural feeder's evening-peaked shape.
 GRID_WEIGHTS = (0.5, 0.3, 0.2)
 RATINGS_KVA = (160, 200, 250, 315, 400, 500, 630)
-CHARGER_KW = np.array([3.5, 7.0, 11.0])
-CHARGER_SHARE = (0.20, 0.65, 0.15)
-# IEC 61851-1: 6 A is the lowest current a charger may signal; 230 V x 6 A single-phase
-# (3.5 and 7 kW wallboxes), 3 x 230 V x 6 A three-phase (11 kW).
-IEC_MIN_KW = np.array([1.4, 1.4, 4.2])
-ENERGY_MARGIN = 1.1  # an EV's stay can deliver at least 1.1 x its energy at max power
-MIN_ENERGY_KWH = 2.0
-SIMBENCH_SLOTS = 35_136  # 366 days x 96 slots of 2016
 ZEZHOU_SITE = {"latitude": 35.49, "longitude": 112.85, "altitude_m": 700.0, "timezone": "Asia/Shanghai"}
 # Illustrative Shanxi-like time-of-use prices (not an official tariff) [CNY/kWh].
 SHANXI_TOU_PERIODS = [
@@ -53,309 +47,6 @@ SHANXI_TOU_PERIODS = [
     {"start": "23:00", "end": "24:00", "price_cny_per_kwh": 0.30},
 ]
 EV_COLUMNS = ["ev_id", "transformer_id", "arrival", "departure", "energy_kwh", "max_power_kw", "min_power_kw"]
-
-
-# ---------------------------------------------------------------- package data
-def _data_bytes(name: str) -> bytes:
-    return (files("vpp_sched") / "data" / name).read_bytes()
-
-
-@lru_cache(maxsize=1)
-def _simbench_kw() -> np.ndarray:
-    """SimBench base load of 2016 [35136, 3] in kW, columns in ``GRIDS`` order (read-only)."""
-    table = pd.read_csv(io.BytesIO(gzip.decompress(_data_bytes("simbench_base_load_kw.csv.gz"))))
-    values = table[list(GRIDS)].to_numpy(dtype=float)
-    values.flags.writeable = False
-    return values
-
-
-@cache
-def _elaad(name: str) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(_data_bytes(f"elaad-{name}.csv")))
-
-
-# ---------------------------------------------------------------- time helpers
-def parse_start(start: str | dt.datetime) -> dt.datetime:
-    """A timezone-aware horizon start from an ISO 8601 string or datetime."""
-    t = start if isinstance(start, dt.datetime) else dt.datetime.fromisoformat(str(start))
-    if t.utcoffset() is None:
-        raise ValueError(f"start {t.isoformat()} needs a UTC offset, e.g. 2026-11-27T12:00:00+08:00")
-    return t
-
-
-def iso_times(start: dt.datetime, minutes: np.ndarray) -> np.ndarray:
-    """ISO 8601 strings with offset for integer minutes after ``start``.
-
-    Formats each distinct minute once (a horizon has few), so 100,000 times cost milliseconds.
-    """
-    uniq, inverse = np.unique(np.asarray(minutes, dtype=np.int64), return_inverse=True)
-    utc = start.astimezone(dt.UTC)
-    text = [(utc + dt.timedelta(minutes=int(m))).astimezone(start.tzinfo).isoformat() for m in uniq]
-    return np.asarray(text, dtype=object)[inverse]
-
-
-def minutes_after(start: dt.datetime, times) -> np.ndarray:
-    """Whole minutes (floored) from ``start`` to tz-aware ``times`` (ISO strings or timestamps)."""
-    stamps = pd.to_datetime(times, utc=True)
-    return ((stamps - pd.Timestamp(start)) // pd.Timedelta(minutes=1)).to_numpy(dtype=np.int64)
-
-
-def _clock_minute(start: dt.datetime, minutes: np.ndarray) -> np.ndarray:
-    """Local minute of day (0..1439) of minutes after ``start``, fixed offset assumed."""
-    return (start.hour * 60 + start.minute + np.asarray(minutes)) % 1440
-
-
-def simbench_date(day: dt.date) -> dt.date:
-    """The 2016 day with the weekday of ``day`` nearest its day of year (at most 3 days away).
-
-    Near the year's ends the nearest same weekday may fall outside 2016: then the one a week
-    later (or earlier) inside 2016 is used, so the weekday always matches.
-    """
-    same = dt.date(2016, 1, 1) + dt.timedelta(days=day.timetuple().tm_yday - 1)
-    out = same + dt.timedelta(days=(day.weekday() - same.weekday() + 3) % 7 - 3)
-    if out.year < 2016:
-        out += dt.timedelta(days=7)
-    elif out.year > 2016:
-        out -= dt.timedelta(days=7)
-    return out
-
-
-def _simbench_minute(start: dt.datetime) -> int:
-    """Minute of 2016 matching ``start``: :func:`simbench_date`, same local clock time."""
-    return (simbench_date(start.date()) - dt.date(2016, 1, 1)).days * 1440 + start.hour * 60 + start.minute
-
-
-# ---------------------------------------------------------------- base load
-def base_load_profile_kw(grid: str, start: str | dt.datetime, slots: int, slot_minutes: int = 15,
-                         peak_kw: float | None = None) -> np.ndarray:
-    """Base load of a SimBench LV grid over a horizon, on the matching 2016 day.
-
-    The scenario date is mapped to the 2016 date with the same day-of-year, moved by at most
-    three days to the same weekday, at the same local clock time. SimBench is German local
-    time without a zone; the clock is not shifted because residential evening peaks fall at
-    about 19:00-21:00 clock time in both countries (``rural1`` peaks there; ``semiurb4`` and
-    ``urban6`` hold a broad daytime plateau with their maximum around noon, see the data
-    README). Horizons past 31 December 2016 wrap to 1 January 2016. Slots other than 15 min
-    are means of the 15-min values held over each minute, which conserves energy.
-
-    Parameters
-    ----------
-    grid : one of ``GRIDS``
-    start : horizon start, timezone-aware; its wall clock is used
-    slots, slot_minutes : number and length of slots [-], [min]
-    peak_kw : if given, the profile is scaled so its maximum over the horizon equals this [kW].
-        Scaling to the horizon's own maximum (not the annual one) makes the base-load peak of
-        the planned day a direct sizing input; the seasonal level is lost, the day's shape kept.
-
-    Returns
-    -------
-    numpy.ndarray of shape (slots,): mean load per slot [kW]
-    """
-    if grid not in GRIDS:
-        raise ValueError(f"unknown SimBench grid {grid!r}; use one of {', '.join(GRIDS)}")
-    t0 = parse_start(start)
-    need = slots * slot_minutes
-    m0 = _simbench_minute(t0)
-    idx = np.arange(m0 // 15, -(-(m0 + need) // 15)) % SIMBENCH_SLOTS
-    per_minute = np.repeat(_simbench_kw()[idx, GRIDS.index(grid)], 15)[m0 % 15: m0 % 15 + need]
-    profile = per_minute.reshape(slots, slot_minutes).mean(axis=1)
-    if peak_kw is not None:
-        profile = profile * (peak_kw / profile.max())
-    return profile
-
-
-def base_load_matrix_kw(rng: np.random.Generator, grids: list[str], peaks_kw: np.ndarray,
-                        start: str | dt.datetime, slots: int, slot_minutes: int = 15,
-                        noise: float = 0.03) -> np.ndarray:
-    """Base load per transformer [N, slots] in kW: a SimBench shape, noise, scaled to a peak.
-
-    Multiplicative Gaussian noise (``noise`` is its standard deviation [-]) is applied before
-    scaling, so each row's maximum still equals ``peaks_kw`` exactly (before rounding).
-    """
-    shapes = {g: base_load_profile_kw(g, start, slots, slot_minutes, 1.0) for g in set(grids)}
-    load = np.stack([shapes[g] for g in grids]) if grids else np.zeros((0, slots))
-    load = load * np.clip(1.0 + noise * rng.standard_normal(load.shape), 0.5, 1.5)
-    return load / load.max(axis=1, keepdims=True) * np.asarray(peaks_kw, dtype=float)[:, None]
-
-
-def base_load_table(transformer_ids, load_kw: np.ndarray, start: str | dt.datetime,
-                    slot_minutes: int = 15) -> pd.DataFrame:
-    """Long table ``slot_start, transformer_id, load_kw`` (per transformer, then slot)."""
-    t0 = parse_start(start)
-    n, slots = load_kw.shape
-    slot_text = iso_times(t0, np.arange(slots) * slot_minutes)
-    return pd.DataFrame({"slot_start": np.tile(slot_text, n),
-                         "transformer_id": np.repeat(np.asarray(transformer_ids, dtype=object), slots),
-                         "load_kw": np.round(load_kw, 2).ravel()})
-
-
-# ---------------------------------------------------------------- sessions
-def _arrival_minutes(rng: np.random.Generator, n: int, density: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Draw ``n`` arrival minutes after the start from a per-minute density restricted to ``valid``."""
-    p = np.where(valid, density, 0.0)
-    if n and p.sum() <= 0:
-        raise ValueError("no arrival time in the horizon leaves room for a charging session; lengthen the horizon")
-    return rng.choice(p.size, size=n, p=p / p.sum()) if n else np.zeros(0, dtype=np.int64)
-
-
-def _home_arrival_density(start: dt.datetime, horizon_min: int) -> np.ndarray:
-    """ElaadNL private arrival share per minute of the horizon (weekday or weekend by local date)."""
-    clock = _clock_minute(start, np.arange(horizon_min))
-    day = (start.hour * 60 + start.minute + np.arange(horizon_min)) // 1440
-    weekend = np.array([(start.date() + dt.timedelta(days=int(d))).weekday() >= 5 for d in range(day.max() + 1)])
-    week = _elaad("distribution-of-arrival")["private"].to_numpy(dtype=float)
-    wkend = _elaad("distribution-of-arrival-weekend")["private"].to_numpy(dtype=float)
-    return np.where(weekend[day], wkend[clock // 15], week[clock // 15])
-
-
-def _mean_home_stay_h(clock_minute: np.ndarray) -> np.ndarray:
-    """ElaadNL mean home connection time by half-hour of arrival [h]."""
-    table = _elaad("mean-session-length-per")
-    half_hour = table["Arrival Time"].map(lambda s: int(s[:2]) * 2 + int(s[3:]) // 30)
-    means = pd.Series(table["home"].to_numpy(dtype=float), index=half_hour).sort_index().to_numpy()
-    return means[np.asarray(clock_minute) // 30]
-
-
-def _survival_sample(rng: np.random.Generator, n: int, x: np.ndarray, survival_pct: np.ndarray) -> np.ndarray:
-    """Inverse-transform samples from a survival curve (% of sessions above x)."""
-    cdf = np.maximum.accumulate(np.clip(1.0 - survival_pct / 100.0, 0.0, 1.0))
-    cdf[0], cdf[-1] = 0.0, 1.0
-    return np.interp(rng.random(n), cdf, x)
-
-
-def _min_power_kw(kind: np.ndarray, max_kw: np.ndarray, min_power) -> np.ndarray:
-    if min_power is None:
-        return np.zeros(kind.size)
-    if isinstance(min_power, str):
-        if min_power != "iec":
-            raise ValueError(f"min_power={min_power!r}: use None, 'iec' or a number of kW")
-        return IEC_MIN_KW[kind]
-    return np.minimum(float(min_power), max_kw)
-
-
-def _fit_stay_and_energy(arrival: np.ndarray, stay: np.ndarray, want_kwh: np.ndarray, max_kw: np.ndarray,
-                         slot_minutes: int, horizon_min: int, min_energy_kwh: float):
-    """Departure and energy such that the whole-slot stay delivers ``ENERGY_MARGIN`` x energy.
-
-    A stay is stretched to the slots the minimum energy needs (short ElaadNL top-ups would
-    otherwise get no whole slot) and cut at the horizon end; energy is clipped to what the
-    whole-slot stay can deliver with the margin, and rounded down to 0.01 kWh.
-    """
-    dt_h = slot_minutes / 60
-    first = -(-arrival // slot_minutes)
-    need = np.ceil(ENERGY_MARGIN * min_energy_kwh / (max_kw * dt_h) - 1e-9).astype(np.int64)
-    departure = np.minimum(np.maximum(arrival + stay, (first + need) * slot_minutes), horizon_min)
-    whole = departure // slot_minutes - first
-    cap = whole * max_kw * dt_h / ENERGY_MARGIN
-    energy = np.floor(np.clip(want_kwh, min_energy_kwh, cap) * 100 + 1e-9) / 100
-    return departure, energy
-
-
-def sample_home_evs(rng: np.random.Generator, n: int, start: str | dt.datetime, slots: int,
-                    slot_minutes: int = 15, *, min_power=None, min_energy_kwh: float = MIN_ENERGY_KWH,
-                    charger_share=CHARGER_SHARE) -> pd.DataFrame:
-    """Home-charging sessions drawn from the ElaadNL ``private`` statistics.
-
-    - Arrival: time of day from the 15-min arrival shares (weekday or weekend file by the
-      local date), uniform within the quarter hour, placed at every matching minute of the
-      horizon (a 12:00-12:00 horizon holds evening arrivals and morning departures) but only
-      where the session can still get ``min_energy_kwh`` before the horizon end.
-    - Connection time: the ElaadNL mean home connection time for the arrival half-hour times a
-      Gamma(9, 1/9) factor (coefficient of variation 1/3). The pooled connection-time survival
-      curve (median about 1.5 h) mixes in short daytime top-ups and would cut short the
-      overnight stays that make home charging flexible; the by-arrival mean keeps them.
-    - Energy: the ElaadNL private energy survival curve, at least ``min_energy_kwh``, at most
-      what the whole-slot stay delivers at max power / 1.1. Departures after the horizon end
-      are moved to the horizon end.
-    - Charger: 3.5 / 7 / 11 kW with ``charger_share``; ``min_power`` None -> 0, ``'iec'`` ->
-      the IEC 61851 6 A minimum (1.4 / 1.4 / 4.2 kW), a number -> that, capped at max power.
-
-    Returns
-    -------
-    DataFrame ``arrival, departure`` (tz-aware timestamps, whole minutes), ``energy_kwh``,
-    ``max_power_kw``, ``min_power_kw``; no ids or transformers yet.
-    """
-    t0 = parse_start(start)
-    horizon = slots * slot_minutes
-    kind = rng.choice(len(CHARGER_KW), size=n, p=np.asarray(charger_share) / np.sum(charger_share))
-    max_kw = CHARGER_KW[kind]
-    density = _home_arrival_density(t0, horizon)
-    minute = np.arange(horizon)
-    arrival = np.zeros(n, dtype=np.int64)
-    for k, kw in enumerate(CHARGER_KW):  # the room a session needs depends on its charger
-        need = math.ceil(ENERGY_MARGIN * min_energy_kwh / (kw * slot_minutes / 60) - 1e-9)
-        valid = (-(-minute // slot_minutes) + need) * slot_minutes <= horizon
-        arrival[kind == k] = _arrival_minutes(rng, int(np.sum(kind == k)), density, valid)
-    stay_h = _mean_home_stay_h(_clock_minute(t0, arrival)) * rng.gamma(9.0, 1 / 9.0, size=n)
-    stay = np.maximum(np.rint(stay_h * 60).astype(np.int64), 1)
-    energy_table = _elaad("distribution-of-energy-demand")
-    want = _survival_sample(rng, n, energy_table.iloc[:, 0].to_numpy(dtype=float),
-                            energy_table["private"].to_numpy(dtype=float))
-    departure, energy = _fit_stay_and_energy(arrival, stay, want, max_kw, slot_minutes, horizon, min_energy_kwh)
-    return _session_frame(t0, arrival, departure, energy, max_kw, _min_power_kw(kind, max_kw, min_power))
-
-
-def sample_station_sessions(rng: np.random.Generator, n: int, start: str | dt.datetime, slots: int,
-                            slot_minutes: int = 15, *, window: tuple[str, str] = ("09:00", "16:00"),
-                            stay_minutes: tuple[int, int] = (20, 60),
-                            power_kw: tuple[float, ...] = (30.0, 40.0, 50.0, 60.0)) -> pd.DataFrame:
-    """Daytime DC visitor sessions at a station: uniform arrivals in a local clock ``window``.
-
-    Stays are uniform in ``stay_minutes`` but stretched to hold at least one whole slot;
-    energy is 50-90 % of what the stay could take at max power, clipped as for home EVs.
-    ``min_power_kw`` is 0 (DC chargers regulate down to zero). Same columns as
-    :func:`sample_home_evs`.
-    """
-    t0 = parse_start(start)
-    horizon = slots * slot_minutes
-    minute = np.arange(horizon)
-    lo, hi = (int(w[:2]) * 60 + int(w[3:]) for w in window)
-    clock = _clock_minute(t0, minute)
-    valid = (clock >= lo) & (clock < hi) & ((-(-minute // slot_minutes) + 1) * slot_minutes <= horizon)
-    arrival = _arrival_minutes(rng, n, np.ones(horizon), valid)
-    stay = rng.integers(stay_minutes[0], stay_minutes[1] + 1, size=n)
-    max_kw = rng.choice(np.asarray(power_kw, dtype=float), size=n)
-    want = rng.uniform(0.5, 0.9, size=n) * max_kw * stay / 60
-    departure, energy = _fit_stay_and_energy(arrival, stay, want, max_kw, slot_minutes, horizon, MIN_ENERGY_KWH)
-    return _session_frame(t0, arrival, departure, energy, max_kw, np.zeros(n))
-
-
-def _session_frame(start, arrival, departure, energy, max_kw, min_kw) -> pd.DataFrame:
-    origin = pd.Timestamp(start)
-    return pd.DataFrame({"arrival": origin + pd.to_timedelta(arrival, unit="min"),
-                         "departure": origin + pd.to_timedelta(departure, unit="min"),
-                         "energy_kwh": energy, "max_power_kw": max_kw, "min_power_kw": min_kw})
-
-
-def uncontrolled_ev_load_kw(evs: pd.DataFrame, transformer_ids, start: str | dt.datetime, slots: int,
-                            slot_minutes: int = 15) -> np.ndarray:
-    """EV load per transformer and slot [N, slots] in kW when every EV charges at max power
-    from its first whole slot until its energy is met (the uncontrolled reference).
-
-    Built from difference arrays, so the cost is O(EVs + N x slots) with no per-EV loop.
-    """
-    t0 = parse_start(start)
-    dt_h = slot_minutes / 60
-    index = {tid: i for i, tid in enumerate(transformer_ids)}
-    row = evs["transformer_id"].map(index)
-    if row.isna().any():
-        raise ValueError(f"EV on unknown transformer {evs['transformer_id'][row.isna()].iloc[0]!r}")
-    row = row.to_numpy(dtype=np.int64)
-    first = np.maximum(-(-minutes_after(t0, evs["arrival"]) // slot_minutes), 0)
-    end = np.minimum(minutes_after(t0, evs["departure"]) // slot_minutes, slots)
-    p = evs["max_power_kw"].to_numpy(dtype=float)
-    whole = np.maximum(end - first, 0)
-    full = np.minimum(np.floor(evs["energy_kwh"].to_numpy(dtype=float) / (p * dt_h) + 1e-9).astype(np.int64), whole)
-    rest = np.where(full < whole, evs["energy_kwh"].to_numpy(dtype=float) / dt_h - full * p, 0.0)
-    width = slots + 1
-    n = len(index)
-    diff = np.bincount(row * width + np.clip(first, 0, slots), weights=p, minlength=n * width)
-    diff -= np.bincount(row * width + np.clip(first + full, 0, slots), weights=p, minlength=n * width)
-    load = np.cumsum(diff.reshape(n, width), axis=1)[:, :slots]
-    tail = (full < whole) & (first + full < slots) & (rest > 1e-12)
-    load += np.bincount(row[tail] * slots + first[tail] + full[tail], weights=np.clip(rest[tail], 0, None),
-                        minlength=n * slots).reshape(n, slots)
-    return load
 
 
 # ---------------------------------------------------------------- scenario assembly

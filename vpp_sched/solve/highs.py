@@ -219,3 +219,19 @@ def _unpack(model: LeanModel, problem: Problem, x: np.ndarray, out: Solution) ->
     short = np.zeros((problem.n_events, T))
     short[idx["dr_shortfall_kw"][0], idx["dr_shortfall_kw"][1]] = x[fam["dr_shortfall_kw"]]
     out.dr_shortfall_kw = short
+
+
+def solve_lp_with_duals(problem: Problem, options: SolverOptions) -> tuple[Solution, LeanModel, np.ndarray | None]:
+    """Solve the LP relaxation of ``problem``'s lean build; also return the model and its row duals.
+
+    The duals (``row_dual`` of HiGHS, one per row of the model, in the model's row order: see
+    ``LeanModel.row_families`` and ``row_index``) are d(objective)/d(row bound) [CNY per row
+    unit]; ``None`` when the solve has no plan. For studies that price a constraint (the hosting
+    study's value of one more kVA) without reaching into the HiGHS instance.
+    """
+    quiet_highs_banner()
+    model = build_lean(problem, relax_integrality=True)
+    solver = LeanSolver(model, problem, options)
+    sol = solver.run()
+    duals = np.asarray(solver.h.getSolution().row_dual, float) if sol.status.has_plan else None
+    return sol, model, duals

@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from vpp_sched.report.figures import LIMIT, PLAN, UNC, _new, _thousands
+from vpp_sched.report.figures import LIMIT, PLAN, UNC, new_figure, thousands_axis
 
 LP = "#7fa7d6"
 POLICY_STYLE = {"uncontrolled": {"color": UNC, "ls": (0, (5, 2)), "cmap": "Reds"},
@@ -101,7 +101,7 @@ def sweep_figure(data: pd.DataFrame, panels: Sequence[Panel], x_label: str, orde
     series = list(dict.fromkeys(data.series))
     policies = list(dict.fromkeys(data.policy))
     nrows = -(-(len(panels) + 1) // ncols)
-    fig = _new((11, 0.9 + 2.75 * nrows), left=0.85, right=0.2, top=0.6, bottom=0.7, hspace=0.6, wspace=0.32)
+    fig = new_figure((11, 0.9 + 2.75 * nrows), left=0.85, right=0.2, top=0.6, bottom=0.7, hspace=0.6, wspace=0.32)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     fig.suptitle(title)
     for ax, panel in zip(axes, panels):
@@ -116,7 +116,7 @@ def sweep_figure(data: pd.DataFrame, panels: Sequence[Panel], x_label: str, orde
         else:
             low, high = ax.get_ylim()
             ax.set_ylim(min(low, 0.0), high)
-        _thousands(ax)
+        thousands_axis(ax)
         _x_axis(ax, data, order, x_label)
     legend_ax = axes[len(panels)]
     legend_ax.axis("off")
@@ -143,7 +143,7 @@ def transformer_sweep_figure(data: pd.DataFrame, ids: Sequence[str], x_label: st
     nrows = -(-len(ids) // ncols)
     lines = max(h.get_label().count("\n") + 1 for h in handles)        # per legend entry
     bottom = 0.8 + 0.15 * lines * -(-len(handles) // 2)
-    fig = _new((11, 0.6 + bottom + 2.5 * nrows), left=0.85, right=0.2, top=0.6, bottom=bottom, hspace=0.62,
+    fig = new_figure((11, 0.6 + bottom + 2.5 * nrows), left=0.85, right=0.2, top=0.6, bottom=bottom, hspace=0.62,
                wspace=0.3)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     fig.suptitle(title)
@@ -159,7 +159,7 @@ def transformer_sweep_figure(data: pd.DataFrame, ids: Sequence[str], x_label: st
         ax.set_title(f"{tid}")
         ax.set_ylabel("peak net load [kW]")
         ax.set_ylim(0, max(ax.get_ylim()[1], 1e-6))
-        _thousands(ax)
+        thousands_axis(ax)
         _x_axis(ax, d, order, x_label)
     for ax in axes[len(ids):]:
         ax.set_visible(False)
@@ -176,7 +176,7 @@ def capacity_figure(table: pd.DataFrame, policies: Sequence[str], cap: float) ->
     multiple). Multiples at the search cap are drawn at ``cap`` as a right arrow.
     """
     n = len(table)
-    fig = _new((11, 1.5 + 0.34 * max(n, 2)), left=2.6, right=2.7, top=0.55, bottom=0.7)
+    fig = new_figure((11, 1.5 + 0.34 * max(n, 2)), left=2.6, right=2.7, top=0.55, bottom=0.7)
     ax = fig.subplots()
     fig.suptitle("Hosting capacity per transformer: uncontrolled vs orderly charging")
     y = np.arange(n)[::-1].astype(float)
@@ -220,7 +220,7 @@ def bisection_figure(evals: pd.DataFrame, ids: Sequence[str], thresholds: pd.Dat
     """
     policies = [p for p in ("uncontrolled", "orderly_lp", "orderly") if p in set(evals.policy)]
     n = len(ids)
-    fig = _new((11, 1.2 + 2.25 * n), left=0.85, right=2.75, top=0.75, bottom=0.7, hspace=0.75, wspace=0.25)
+    fig = new_figure((11, 1.2 + 2.25 * n), left=0.85, right=2.75, top=0.75, bottom=0.7, hspace=0.75, wspace=0.25)
     axes = np.atleast_2d(fig.subplots(n, 2, squeeze=False))
     fig.suptitle("Bisection: the EV populations judged near the thresholds, per transformer")
     for row, tid in zip(axes, ids):

@@ -46,7 +46,7 @@ def write_whatif(result: WhatIfResult, out_dir, report: bool = True, inputs=(), 
         write_csv(result.peaks, tmp / "transformer_peaks.csv")
         (tmp / "summary.md").write_text(whatif_summary(result), encoding="utf-8")
         if report:
-            from vpp_sched.studies.report import render_whatif_report
+            from vpp_sched.studies.report import render_whatif_report  # matplotlib: only when a report is written
 
             (tmp / REPORT_FILE).write_text(render_whatif_report(result), encoding="utf-8", newline="\n")
     return target_path(out_dir)
@@ -60,7 +60,7 @@ def write_hosting(result: HostingResult, out_dir, report: bool = True, inputs=()
             write_csv(result.evaluations, tmp / "bisection.csv")
         (tmp / "summary.md").write_text(hosting_summary(result), encoding="utf-8")
         if report:
-            from vpp_sched.studies.report import render_hosting_report
+            from vpp_sched.studies.report import render_hosting_report  # matplotlib: only when a report is written
 
             (tmp / REPORT_FILE).write_text(render_hosting_report(result), encoding="utf-8", newline="\n")
     return target_path(out_dir)

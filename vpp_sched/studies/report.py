@@ -28,11 +28,13 @@ import pandas as pd
 from vpp_sched.studies import figures as sf
 from vpp_sched.report.figures import RC, to_svg
 from vpp_sched.report.html import details, figure, info_table, num, package_version, page, table, timing, warnings_box
+from vpp_sched.studies.hosting_search import MAX_MULTIPLE
 from vpp_sched.studies.summary import hosting_findings, hosting_method, whatif_findings
 
 if TYPE_CHECKING:
     from vpp_sched.studies.hosting import HostingResult
-    from vpp_sched.studies.whatif import Vary, WhatIfResult
+    from vpp_sched.studies.vary import Vary
+    from vpp_sched.studies.whatif import WhatIfResult
 
 MAX_SWEEP_TRANSFORMERS = 6     # transformers drawn in the what-if figure
 MAX_BISECTION_FIGURES = 8      # transformers drawn in the bisection figure (the tightest)
@@ -295,8 +297,6 @@ def _hosting_capacity(r: HostingResult):
     t = hosting_capacity_table(r)
     if not len(t):
         return "capacity", "Hosting capacity", "<p>No transformer with a result.</p>"
-    from vpp_sched.studies.hosting import MAX_MULTIPLE
-
     svg = to_svg(sf.capacity_figure(t.head(MAX_CAPACITY_ROWS), r.policies, MAX_MULTIPLE), "fig-hosting-capacity")
     shown = f"The {MAX_CAPACITY_ROWS} tightest of {len(t):,} transformers" if len(t) > MAX_CAPACITY_ROWS else "Tightest"
     html = [figure("fig-hosting-capacity", svg, f"{shown} first. The multiple scales each transformer's own EVs "
