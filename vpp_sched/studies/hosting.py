@@ -69,7 +69,7 @@ from vpp_sched.solve.least_laxity import deliverable_kwh, least_laxity_power_kw
 from vpp_sched.plan.results import ev_delivered_kwh
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.parallel import SerialExecutor
-from vpp_sched.studies.whatif import POLICIES, Outcome, ev_count, scale_evs, uncontrolled_outcome
+from vpp_sched.studies.whatif import POLICIES, Outcome, ev_count, scale_evs, uncontrolled_outcome, work_bounded
 
 TOLERANCE = 0.01            # relative width of the final bracket [-]
 START_MULTIPLE = 8.0        # first upper end of the bracket [-]
@@ -82,6 +82,10 @@ LP_TIME_LIMIT_S = 60.0      # least time limit of an LP relaxation [s]
 #: Least time limit of the planner's own solve at the threshold (``planner_at_threshold``) [s]: the
 #: study's short per-population limit would cut the planner's MILP stages, `vpp-sched plan` has 60 s.
 PLANNER_CHECK_TIME_LIMIT_S = 30.0
+#: Branch-and-bound nodes of each MILP run of a judgement: the judgement is bounded by work, so it
+#: is the same on a busy or an idle machine; the time limit only stops a run that then says so
+#: (``decided_by = milp-undecided``, "stopped by the wall-clock limit" in ``fails_with``).
+HOSTING_MAX_NODES = 200
 
 
 # ------------------------------------------------------------------------------------------
@@ -193,12 +197,22 @@ def feasibility_milp(problem: Problem, options: SolverOptions) -> Evaluation:
     sol = solve_lp_guided(p, options.model_copy(update={"mip_rel_gap": 0.0}))
     if not sol.status.has_plan:
         return Evaluation(problem.n_evs, False, float("nan"), float("nan"), None, decided_by="milp-undecided",
-                          note=f"undecided: feasibility MILP {sol.status.value}")
+                          note=f"undecided: feasibility MILP {sol.status.value}{_wall_clock_note(sol, options)}")
     out = _judge(_outcome_of(problem, sol, "orderly", sol.status.value, time.perf_counter() - t0), "milp")
     proven_not = np.isfinite(sol.bound_cny) and sol.bound_cny > UNMET_TOL_KWH + OVERLOAD_TOL_KWH
     if not (out.hosts or proven_not):
         out.decided_by = "milp-undecided"
     return out
+
+
+def _wall_clock_note(sol, options: SolverOptions) -> str:
+    from vpp_sched.solve.solution import SolveStatus
+
+    if sol.status in (SolveStatus.TIME_LIMIT, SolveStatus.NO_SOLUTION):
+        return (f", stopped by the wall-clock limit of {options.time_limit_s:g} s (may differ on another "
+                "machine: raise --time-limit)")
+    return f" within {options.mip_max_nodes} branch-and-bound nodes" if options.mip_max_nodes is not None else ""
+
 
 
 def _judge(o: Outcome, decided_by: str) -> Evaluation:
@@ -666,6 +680,7 @@ def run_hosting(scenario: Scenario, transformer_ids: Sequence[str] | None = None
         raise InputError([f"--transformer {t}: not a transformer of {scenario.config.transformers} "
                           f"(known: {', '.join(known[:8])}{', ...' if len(known) > 8 else ''})" for t in unknown])
     policies = tuple(p for p in POLICIES if p in policies)
+    options = work_bounded(options or scenario.config.solver, HOSTING_MAX_NODES)
     tasks = [HostingTask(t, restrict_to_transformer(scenario, t), policies, seed, method, options, tolerance)
              for t in ids]
     # Most EVs first: the longest searches start early.

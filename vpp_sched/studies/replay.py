@@ -327,6 +327,10 @@ def replay_warnings(r: Replay) -> list[str]:
     p, run = r.context.problem, r.runs["replanned"]
     k = run_kpis(r.context, run)
     out = list(run.warnings)
+    if r.day_ahead_solution.status is SolveStatus.TIME_LIMIT:
+        out.append(f"the day-ahead plan was stopped by the wall-clock limit of "
+                   f"{r.replan_options.time_limit_s:g} s (solver.time_limit_s): this replay may not repeat on "
+                   "another machine; raise --time-limit")
     if k["evs_short"]:
         # Uncontrolled charging gives each EV all it can physically get: the rest is the plan's doing.
         floor = run_kpis(r.context, r.runs["uncontrolled"])["unmet_energy_kwh"]
