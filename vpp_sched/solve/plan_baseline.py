@@ -31,7 +31,7 @@ from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.build import build_problem, event_scopes_and_slots
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.scenario.load import Scenario
-from vpp_sched.solve.highs import _check, highs_options, quiet_highs_banner
+from vpp_sched.solve.highs import _check, highs_options, lp_presolve, quiet_highs_banner
 from vpp_sched.solve.solution import SolveStatus
 from vpp_sched.solve.timing import run_highs
 
@@ -78,7 +78,10 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     opts = highs_options(options)
-    for name in ("time_limit", "threads", "random_seed"):
+    # presolve as the planner's LPs (off below LP_PRESOLVE_MIN_COLS): with it, every re-solve after
+    # an added row would presolve again instead of starting from the last basis
+    opts["presolve"] = lp_presolve(model.n_cols)
+    for name in ("time_limit", "threads", "random_seed", "presolve"):
         _check(h.setOptionValue(name, opts[name]), f"setting HiGHS option {name}")
     _check(h.passModel(model.n_cols, model.n_rows, model.nnz, int(highspy.MatrixFormat.kColwise),
                        int(highspy.ObjSense.kMinimize), 0.0, model.col_cost, model.col_lower, model.col_upper,
@@ -88,6 +91,9 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     if status is not SolveStatus.OPTIMAL:
         return PlanBaseline(status)
     cost = float(h.getInfo().objective_function_value)
+    # The later solves change the objective and add a row: the basis stays primal feasible, so the
+    # primal simplex goes on from it (tens of iterations; the dual simplex restarted, 4-8x slower).
+    _check(h.setOptionValue("simplex_strategy", 4), "choosing the primal simplex")
     n = model.n_cols
     all_cols = np.arange(n, dtype=np.int32)
     nz = np.flatnonzero(model.col_cost).astype(np.int32)
