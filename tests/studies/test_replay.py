@@ -215,3 +215,34 @@ def test_bad_actuals_name_row_and_field(tmp_path):
     text = "\n".join(exc.value.problems)
     assert "row 1 (ev_id=E1): departure" in text
     assert "row 2 (ev_id=X9): transformer_id is empty" in text and "row 2 (ev_id=X9): max_power_kw" in text
+
+
+def test_replay_repeats_on_a_slow_machine_and_a_missed_deadline(tmp_path, monkeypatch):
+    # Re-plans are bounded by work (nodes), not by the clock: a solver slowed down and a controller
+    # deadline of 1 ms (missed by every re-plan) give the same files, apart from timings. Before,
+    # the deadline was the re-plans' HiGHS time limit and cut them where the machine's speed fell.
+    import time as time_module
+
+    import vpp_sched.solve.highs as highs_module
+
+    folder = write_scenario(tmp_path / "sc")
+    _cli(folder, "--out", tmp_path / "a", "--seed", 2, "--replan-every", 8)
+    real_run = highs_module.run_highs
+
+    def slow_run(h):
+        time_module.sleep(0.005)
+        return real_run(h)
+
+    monkeypatch.setattr(highs_module, "run_highs", slow_run)
+    _cli(folder, "--out", tmp_path / "b", "--seed", 2, "--replan-every", 8, "--replan-time-limit", 0.001)
+    a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    ka, kb = (json.loads((tmp_path / x / "kpis.json").read_text()) for x in "ab")
+    assert kb["replanned"]["replans"] > 0
+    assert kb["replanned"]["replans_over_deadline"] == kb["replanned"]["replans"]
+    assert not any("wall-clock" in w for w in kb["warnings"])
+    for k in (ka, kb):
+        k.pop("replan_deadline_s")
+        for name in ("replanned", "day_ahead_only", "uncontrolled"):
+            k[name].pop("replans_over_deadline")
+    assert _without_timings(ka) == _without_timings(kb)
+    assert {n: t for n, t in a.items() if n != "kpis.json"} == {n: t for n, t in b.items() if n != "kpis.json"}

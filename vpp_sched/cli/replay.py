@@ -25,7 +25,7 @@ def replay(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the perturbation when --actuals is not given")] = 0,
     method: Annotated[str, typer.Option(help=f"Model build: {' | '.join(METHODS)}")] = "lean",
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help="Solver time limit of the day-ahead plan [s]; overrides scenario.yaml")] = None,
-    replan_time_limit: Annotated[float, typer.Option("--replan-time-limit", min=0.001, help="Solver time limit of each re-plan [s], at most --time-limit")] = REPLAN_TIME_LIMIT_S,
+    replan_time_limit: Annotated[float, typer.Option("--replan-time-limit", min=0.001, help="Controller deadline of a re-plan [s]: counted when missed (kpis replans_over_deadline), never cuts a re-plan, so replays repeat on any machine")] = REPLAN_TIME_LIMIT_S,
     force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:

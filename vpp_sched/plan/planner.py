@@ -16,6 +16,7 @@ from vpp_sched.plan.results import Plan, make_plan
 from vpp_sched.scenario.load import Scenario, load_scenario
 from vpp_sched.solve.solution import Solution, SolveStatus
 from vpp_sched.solve.dispatch import choose_method, solve
+from vpp_sched.solve.plan_baseline import scenario_plan_baseline
 from vpp_sched.solve.timing import highs_clock
 from vpp_sched.plan.validity import check_plan
 
@@ -56,10 +57,8 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
         say("forecasting PV and building the problem")
         if needs_plan_baseline(scenario):
             say("planning without the DR events (their 'plan' baseline)")
-            with stages("prepare_s"):
-                free_problem = build_problem(scenario, with_events=False)
-            with stages("solve_s"):
-                free = solve(free_problem, options, method=method, executor=executor)
+            with stages("solve_s"):   # the unique baseline of models/dr_events.md, whatever the method
+                free_problem, free = scenario_plan_baseline(scenario, options)
             if not free.status.has_plan:
                 raise NoPlanError(free.status, "the plan without DR events (the 'plan' baseline): "
                                   + _no_plan_message(free, options))

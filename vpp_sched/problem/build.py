@@ -174,15 +174,10 @@ def _with_events(problem: Problem, scenario: Scenario, plan_net_load_kw: np.ndar
     events = scenario.config.dr_events
     if not events:
         return problem
-    cfg, slots = scenario.config, scenario.slots
-    tz = cfg.site.timezone
     ids = list(problem.transformer_ids)
-    station_at = {st.station_id: st.transformer_id for st in cfg.stations}
-    scope = np.array([[True] * len(ids) if ev.scope == "all"
-                      else [t in {station_at.get(x, x) for x in ev.scope} for t in ids] for ev in events])
-    masks = np.array([event_slot_mask(slots, cfg.horizon.slot_minutes, ev.start, ev.end, tz) for ev in events])
+    scope, masks = event_scopes_and_slots(ids, scenario)
     uncontrolled = uncontrolled_net_load_kw(problem)
-    baseline = np.zeros((len(events), len(slots)))
+    baseline = np.zeros(masks.shape)
     for k, ev in enumerate(events):
         members = [t for t, inside in zip(ids, scope[k]) if inside]
         baseline[k] = event_baseline_kw(ev, scenario, members, masks[k], scope[k] @ uncontrolled,
@@ -194,6 +189,24 @@ def _with_events(problem: Problem, scenario: Scenario, plan_net_load_kw: np.ndar
                    event_price_cny_per_kwh=np.array([ev.price_cny_per_kwh for ev in events], dtype=float),
                    event_penalty_cny_per_kwh=np.array([ev.shortfall_penalty_cny_per_kwh for ev in events],
                                                       dtype=float))
+
+
+def event_scopes_and_slots(transformer_ids, scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """``([K, N] transformers in each event's scope, [K, T] slots of each event)`` for the scenario's events."""
+    cfg, slots, ids = scenario.config, scenario.slots, list(transformer_ids)
+    events = cfg.dr_events
+    station_at = {st.station_id: st.transformer_id for st in cfg.stations}
+    scope = np.array([[True] * len(ids) if ev.scope == "all"
+                      else [t in {station_at.get(x, x) for x in ev.scope} for t in ids] for ev in events],
+                     dtype=bool).reshape(len(events), len(ids))
+    masks = np.array([event_slot_mask(slots, cfg.horizon.slot_minutes, ev.start, ev.end, cfg.site.timezone)
+                      for ev in events], dtype=bool).reshape(len(events), len(slots))
+    return scope, masks
+
+
+#: The ``plan`` baseline is rounded to this many decimals of a kW (1 W): ``models/dr_events.md``,
+#: "The plan baseline".
+PLAN_BASELINE_DECIMALS = 3
 
 
 def needs_plan_baseline(scenario: Scenario) -> bool:
@@ -210,7 +223,9 @@ def event_baseline_kw(ev, scenario: Scenario, members: list[str], mask: np.ndarr
     if ev.baseline == "plan":
         if plan_kw is None:
             raise ValueError("baseline 'plan' needs the plan without events: see needs_plan_baseline")
-        return plan_kw
+        # the unique baseline of vpp_sched.solve.plan_baseline, to a resolution far above its LP
+        # tolerances, so solvers and orderings that agree to 1e-7 kW print the same numbers
+        return np.round(plan_kw, PLAN_BASELINE_DECIMALS)
     history = None
     if scenario.load_history is not None:
         history = baselines.scope_history_kw(scenario.load_history, members, ev.scope == "all")

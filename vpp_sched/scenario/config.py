@@ -361,6 +361,9 @@ class SolverOptions(_Strict):
     mip_rel_gap: float = Field(1e-3, ge=0, le=1, description="Relative MIP gap to stop at [-]")
     threads: int = Field(1, ge=1, le=256, description="Solver threads; 1 keeps runs deterministic [-]")
     random_seed: int = Field(0, ge=0, le=2**31 - 1, description="HiGHS random seed [-]")
+    mip_max_nodes: int | None = Field(None, ge=0, le=2**31 - 1, description="Branch-and-bound nodes of each MILP run: "
+                                      "a work limit, which stops a run at the same plan on a busy or an idle machine "
+                                      "(HiGHS mip_max_nodes; none: no limit) [-]")
 
 
 class Penalties(_Strict):

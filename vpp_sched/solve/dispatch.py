@@ -100,7 +100,8 @@ def solve_pyomo(problem: Problem, options: SolverOptions, relax_integrality: boo
         m, load_solutions=False, raise_exception_on_nonoptimal_result=False,
         time_limit=opts["time_limit"], rel_gap=opts["mip_rel_gap"], threads=opts["threads"],
         solver_options={"random_seed": opts["random_seed"], "output_flag": opts["output_flag"],
-                        "presolve": opts["presolve"]})
+                        "presolve": opts["presolve"],
+                        **({"mip_max_nodes": opts["mip_max_nodes"]} if "mip_max_nodes" in opts else {})})
     solved = time.perf_counter()
     has_solution = res.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal)
     status = _pyomo_status().get(res.termination_condition, SolveStatus.ERROR)

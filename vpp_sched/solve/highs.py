@@ -45,6 +45,9 @@ _STATUS_MAP: dict[highspy.HighsModelStatus, SolveStatus] = {
     highspy.HighsModelStatus.kOptimal: SolveStatus.OPTIMAL,
     highspy.HighsModelStatus.kTimeLimit: SolveStatus.TIME_LIMIT,
     highspy.HighsModelStatus.kInfeasible: SolveStatus.INFEASIBLE,
+    # a work limit (mip_max_nodes): a plan not proven within the gap, the same on any machine
+    highspy.HighsModelStatus.kSolutionLimit: SolveStatus.FEASIBLE,
+    highspy.HighsModelStatus.kIterationLimit: SolveStatus.FEASIBLE,
 }
 
 _ZERO_TOL = 1e-9
@@ -65,7 +68,7 @@ def lp_presolve(n_cols: int) -> str:
 def highs_options(options: SolverOptions) -> dict:
     """The HiGHS options a solve sets, by HiGHS name (recorded in kpis.json); the one set of every
     build (lean, decomposed, Pyomo), so the recorded options do not depend on the method."""
-    return {
+    out = {
         "time_limit": float(options.time_limit_s),
         "mip_rel_gap": float(options.mip_rel_gap),
         "threads": int(options.threads),
@@ -73,6 +76,9 @@ def highs_options(options: SolverOptions) -> dict:
         "presolve": "choose",
         "output_flag": False,
     }
+    if options.mip_max_nodes is not None:   # recorded only when set: plans without it keep their kpis
+        out["mip_max_nodes"] = int(options.mip_max_nodes)
+    return out
 
 
 def solve_lean(problem: Problem, options: SolverOptions, *, relax_integrality: bool = False) -> Solution:
@@ -160,7 +166,7 @@ class LeanSolver:
         status = _STATUS_MAP.get(model_status, SolveStatus.ERROR)
         if run_status == highspy.HighsStatus.kError and status is SolveStatus.OPTIMAL:
             status = SolveStatus.ERROR
-        if status is SolveStatus.TIME_LIMIT and not has_primal:
+        if status in (SolveStatus.TIME_LIMIT, SolveStatus.FEASIBLE) and not has_primal:
             status = SolveStatus.NO_SOLUTION
         solver = {
             "name": "highs", "version": h.version(), "build": "lean", "options": self.opts,

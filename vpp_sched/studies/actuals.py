@@ -24,7 +24,7 @@ from vpp_sched.problem.build import build_problem, needs_plan_baseline
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.solution import Solution
-from vpp_sched.solve.dispatch import solve
+from vpp_sched.solve.plan_baseline import scenario_plan_baseline
 from vpp_sched.scenario.timeutil import to_local
 
 TOL_SAME = 1e-6   # state differences below this are round-off: the plan still holds [kWh, kW]
@@ -319,8 +319,7 @@ class Context:
 def make_context(scenario: Scenario, actuals: Actuals, options: SolverOptions, method: str = "lean") -> Context:
     """Forecast problem (events and baselines as ``vpp-sched plan`` builds them) over the fleet."""
     if needs_plan_baseline(scenario):
-        free_problem = build_problem(scenario, with_events=False)
-        free = solve(free_problem, options, method=method)
+        free_problem, free = scenario_plan_baseline(scenario, options)
         if not free.status.has_plan:
             raise NoPlanError(free.status, "no plan without the DR events (their 'plan' baseline)")
         full = build_problem(scenario, pv_kw=free_problem.pv_kw, plan_net_load_kw=free.net_load_kw)

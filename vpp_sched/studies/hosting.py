@@ -68,10 +68,15 @@ from vpp_sched.studies.hosting_judge import Evaluation, evaluate, judge_outcome,
 from vpp_sched.studies.hosting_search import (EVALUATION_COLUMNS, TOLERANCE, Threshold, binding_text, fails_with_text,
                                               find_threshold, orderly_bound)
 from vpp_sched.studies.vary import POLICIES
+from vpp_sched.studies.whatif import work_bounded
 
 #: Least time limit of the planner's own solve at the threshold (``planner_at_threshold``) [s]: the
 #: study's short per-population limit would cut the planner's MILP stages, `vpp-sched plan` has 60 s.
 PLANNER_CHECK_TIME_LIMIT_S = 30.0
+#: Branch-and-bound nodes of each MILP run of a judgement: the judgement is bounded by work, so it
+#: is the same on a busy or an idle machine; the time limit only stops a run that then says so
+#: (``decided_by = milp-undecided``, "stopped by the wall-clock limit" in ``fails_with``).
+HOSTING_MAX_NODES = 200
 
 
 # ------------------------------------------------------------------------------------------
@@ -249,6 +254,7 @@ def run_hosting(scenario: Scenario, transformer_ids: Sequence[str] | None = None
         raise InputError([f"--transformer {t}: not a transformer of {scenario.config.transformers} "
                           f"(known: {', '.join(known[:8])}{', ...' if len(known) > 8 else ''})" for t in unknown])
     policies = tuple(p for p in POLICIES if p in policies)
+    options = work_bounded(options or scenario.config.solver, HOSTING_MAX_NODES)
     tasks = [HostingTask(t, restrict_to_transformer(scenario, t), policies, seed, method, options, tolerance)
              for t in ids]
     # Most EVs first: the longest searches start early.

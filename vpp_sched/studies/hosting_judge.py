@@ -110,12 +110,21 @@ def feasibility_milp(problem: Problem, options: SolverOptions) -> Evaluation:
     sol = solve_lp_guided(p, options.model_copy(update={"mip_rel_gap": 0.0}))
     if not sol.status.has_plan:
         return Evaluation(problem.n_evs, False, float("nan"), float("nan"), None, decided_by="milp-undecided",
-                          note=f"undecided: feasibility MILP {sol.status.value}")
+                          note=f"undecided: feasibility MILP {sol.status.value}{wall_clock_note(sol, options)}")
     out = judge_outcome(_outcome_of(problem, sol, "orderly", sol.status.value, time.perf_counter() - t0), "milp")
     proven_not = np.isfinite(sol.bound_cny) and sol.bound_cny > UNMET_TOL_KWH + OVERLOAD_TOL_KWH
     if not (out.hosts or proven_not):
         out.decided_by = "milp-undecided"
     return out
+
+
+def wall_clock_note(sol, options: SolverOptions) -> str:
+    """What stopped an undecided feasibility MILP: the wall clock (said, since it may differ on
+    another machine) or the work limit of ``mip_max_nodes``."""
+    if sol.status in (SolveStatus.TIME_LIMIT, SolveStatus.NO_SOLUTION):
+        return (f", stopped by the wall-clock limit of {options.time_limit_s:g} s (may differ on another "
+                "machine: raise --time-limit)")
+    return f" within {options.mip_max_nodes} branch-and-bound nodes" if options.mip_max_nodes is not None else ""
 
 
 def judge_outcome(o: Outcome, decided_by: str) -> Evaluation:

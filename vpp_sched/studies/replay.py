@@ -29,13 +29,17 @@ from vpp_sched.problem.build import uncontrolled_ev_power_kw
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.plan.results import TOL_KW, event_summary, grid_kpis
 from vpp_sched.scenario.load import Scenario
-from vpp_sched.solve.solution import Solution
+from vpp_sched.solve.solution import Solution, SolveStatus
 from vpp_sched.solve.dispatch import solve
 
 RUNS = ("replanned", "day_ahead_only", "uncontrolled")
-# A re-plan is a controller's decision at the start of a slot: it must come within seconds, and the
-# LP-guided rounding answers in well under a second; the cap only stops the MILP fallback.
+# A re-plan is a controller's decision at the start of a slot: it must come within seconds. What it
+# decides may depend only on its inputs (models/replay.md, "Repeatable"): the MILP fallback is
+# bounded by work (REPLAN_MAX_NODES branch-and-bound nodes), never by wall time, so a replay gives
+# the same files on a busy or an idle machine. REPLAN_TIME_LIMIT_S is the controller's deadline:
+# a re-plan that takes longer is counted (kpis ``replans_over_deadline``, a timing) but kept.
 REPLAN_TIME_LIMIT_S = 5.0
+REPLAN_MAX_NODES = 500
 
 
 @dataclass
@@ -76,6 +80,7 @@ class Replay:
     decisions: dict[int, list[str]]
     replan_every: int
     replan_options: SolverOptions
+    replan_deadline_s: float | None = None   # the controller's deadline of a re-plan (counted, not enforced) [s]
 
 
 def decision_points(ctx: Context, replan_every: int) -> dict[int, list[str]]:
@@ -144,6 +149,10 @@ def simulate(ctx: Context, name: str, day_ahead: tuple[Problem, Solution], decis
                 else:
                     run.warnings.append(f"re-plan at {p.slots[t].isoformat()} ended {sol.status.value}: "
                                         "the previous plan was kept")
+                if sol.status in (SolveStatus.TIME_LIMIT, SolveStatus.NO_SOLUTION):
+                    run.warnings.append(f"re-plan at {p.slots[t].isoformat()} was stopped by the wall-clock limit "
+                                        f"of {(options or ctx.options).time_limit_s:g} s (solver.time_limit_s): "
+                                        "this replay may not repeat on another machine")
             run.decisions.append(record)
         _apply(ctx, plan, t - t_plan, t, state, available, run)
     return run
@@ -209,8 +218,12 @@ def replay_day(scenario: Scenario, actuals: Actuals | None = None, *, seed: int 
                progress: Callable[[str], None] | None = None) -> Replay:
     """Replay ``scenario``'s day on ``actuals`` (default: the forecast perturbed with ``seed``).
 
-    ``options`` (default the scenario's) apply to the day-ahead plan; a re-plan's time limit is
-    also capped at ``replan_time_limit_s`` [s] (``None``: no cap), as a controller's deadline.
+    ``options`` (default the scenario's) apply to the day-ahead plan and, with at most
+    ``REPLAN_MAX_NODES`` branch-and-bound nodes per MILP run, to the re-plans. ``replan_time_limit_s``
+    [s] is the controller's deadline for a re-plan: one that takes longer is counted
+    (``replans_over_deadline``) but not cut, so results never depend on the machine's speed. Only the
+    solver's own wall-clock limit (``options.time_limit_s``, a safety net) can stop a re-plan, and
+    the replay then says so in its warnings.
 
     Raises
     ------
@@ -231,15 +244,15 @@ def replay_day(scenario: Scenario, actuals: Actuals | None = None, *, seed: int 
     if not day_sol.status.has_plan:
         raise NoPlanError(day_sol.status, f"the day-ahead plan ended {day_sol.status.value}")
     decisions = decision_points(ctx, replan_every)
-    replan_options = options
-    if replan_time_limit_s is not None:
-        replan_options = options.model_copy(update={"time_limit_s": min(options.time_limit_s, replan_time_limit_s)})
+    replan_options = options.model_copy(update={"mip_max_nodes": min(options.mip_max_nodes or REPLAN_MAX_NODES,
+                                                                     REPLAN_MAX_NODES)})
     runs = {"replanned": simulate(ctx, "replanned", (day_p, day_sol), decisions, replan_options, skip_unchanged,
                                   say),
             "day_ahead_only": simulate(ctx, "day_ahead_only", (day_p, day_sol), {}),
             "uncontrolled": uncontrolled_run(ctx)}
     return Replay(context=ctx, day_ahead=day_p, day_ahead_solution=day_sol, day_ahead_seconds=day_seconds,
-                  runs=runs, decisions=decisions, replan_every=replan_every, replan_options=replan_options)
+                  runs=runs, decisions=decisions, replan_every=replan_every, replan_options=replan_options,
+                  replan_deadline_s=replan_time_limit_s)
 
 
 # ---- reporting ---------------------------------------------------------------------------
@@ -290,7 +303,8 @@ def replay_kpis(r: Replay) -> dict:
     ctx, sol = r.context, r.day_ahead_solution
     status = ctx.fleet.status
     out = {"scenario": ctx.scenario.config.name, "actuals": ctx.actuals.source, "replan_every": r.replan_every,
-           "replan_time_limit_s": r.replan_options.time_limit_s,
+           "replan_deadline_s": r.replan_deadline_s, "replan_time_limit_s": r.replan_options.time_limit_s,
+           "replan_max_nodes": r.replan_options.mip_max_nodes,
            "method": ctx.method, "n_slots": ctx.problem.n_slots, "n_evs_forecast": int(ctx.fleet.in_forecast.sum()),
            "n_evs_actual": int(ctx.fleet.in_actuals.sum()), "unexpected_evs": int((status == "unexpected").sum()),
            "no_shows": int((status == "no_show").sum()),
@@ -300,6 +314,9 @@ def replay_kpis(r: Replay) -> dict:
     for name in RUNS:
         k = run_kpis(ctx, r.runs[name])
         k["solve_seconds"] = k["replan_solve_seconds"] + (r.day_ahead_seconds if name != "uncontrolled" else 0.0)
+        # a timing: how often the controller's deadline was missed on this machine (results do not depend on it)
+        k["replans_over_deadline"] = sum(1 for d in r.runs[name].decisions if d["solved"] and r.replan_deadline_s
+                                         is not None and d["seconds"] > r.replan_deadline_s)
         out[name] = k
     out["warnings"] = replay_warnings(r)
     return out
@@ -310,6 +327,10 @@ def replay_warnings(r: Replay) -> list[str]:
     p, run = r.context.problem, r.runs["replanned"]
     k = run_kpis(r.context, run)
     out = list(run.warnings)
+    if r.day_ahead_solution.status is SolveStatus.TIME_LIMIT:
+        out.append(f"the day-ahead plan was stopped by the wall-clock limit of "
+                   f"{r.replan_options.time_limit_s:g} s (solver.time_limit_s): this replay may not repeat on "
+                   "another machine; raise --time-limit")
     if k["evs_short"]:
         # Uncontrolled charging gives each EV all it can physically get: the rest is the plan's doing.
         floor = run_kpis(r.context, r.runs["uncontrolled"])["unmet_energy_kwh"]

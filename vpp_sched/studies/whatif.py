@@ -154,6 +154,18 @@ def executor_for(scheduler: str | None = None, workers: int | None = None, tasks
         yield ex
 
 
+#: Branch-and-bound nodes of each MILP run of a case's plan: a case's numbers are bounded by work,
+#: the same on a busy or an idle machine; the time limit only stops a plan that then says so
+#: (status ``time_limit`` in cases.csv and a warning).
+WHATIF_MAX_NODES = 1000
+
+
+def work_bounded(options: SolverOptions, max_nodes: int) -> SolverOptions:
+    """``options`` with at most ``max_nodes`` branch-and-bound nodes per MILP run (a tighter own limit kept)."""
+    nodes = max_nodes if options.mip_max_nodes is None else min(options.mip_max_nodes, max_nodes)
+    return options.model_copy(update={"mip_max_nodes": nodes})
+
+
 def run_whatif(scenario: Scenario, varies: Sequence[Vary], policies: Sequence[str] = POLICIES, *,
                seed: int = 0, method: str = "lean", options: SolverOptions | None = None,
                executor=None) -> WhatIfResult:
@@ -166,6 +178,7 @@ def run_whatif(scenario: Scenario, varies: Sequence[Vary], policies: Sequence[st
     t0 = time.perf_counter()
     check_varies(scenario, varies)
     policies = tuple(parse_policies(list(policies)))
+    options = work_bounded(options or scenario.config.solver, WHATIF_MAX_NODES)
     tasks = [CaseTask(i + 1, case, scenario, policies, seed, method, options)
              for i, case in enumerate(cross_product(varies))]
     # Largest populations first: the slowest cases start early and the workers finish together.
@@ -189,6 +202,11 @@ def run_whatif(scenario: Scenario, varies: Sequence[Vary], policies: Sequence[st
                           getattr(ex, "name", type(ex).__name__), int(getattr(ex, "workers", 1)), seed,
                           scenario_folder=str(getattr(scenario, "folder", "") or ""), method=method,
                           time_limit_s=(options or scenario.config.solver).time_limit_s)
+    stopped = cases[cases.status == "time_limit"]
+    if len(stopped):
+        result.warnings.append(f"{len(stopped)} of {len(cases)} case runs were stopped by the wall-clock limit of "
+                               f"{options.time_limit_s:g} s (status 'time_limit' in cases.csv): their numbers may "
+                               "differ on a busier or faster machine; raise --time-limit")
     failed = result.failed
     if len(failed):
         result.warnings.append(f"{len(failed)} of {len(cases)} case runs failed (status 'failed' in cases.csv), "

@@ -216,13 +216,12 @@ def _dr_event(conv: Conversion, iv: _Interval, n_intervals: int, scope, target_k
 
 def _problem_with(scenario: Scenario, events: list[DREvent], options: SolverOptions | None) -> Problem:
     """The problem with only ``events``: their slots, scopes and baselines, as the planner sees them."""
-    from vpp_sched.solve.dispatch import solve
+    from vpp_sched.solve.plan_baseline import scenario_plan_baseline
 
     sc = with_events(scenario, events)
     if not needs_plan_baseline(sc):
         return build_problem(sc)
-    free_problem = build_problem(sc, with_events=False)
-    free = solve(free_problem, options or sc.config.solver, method="auto")
+    free_problem, free = scenario_plan_baseline(sc, options or sc.config.solver)
     if not free.status.has_plan:
         raise NoPlanError(free.status, "no plan without DR events, needed for the 'plan' baseline")
     return build_problem(sc, pv_kw=free_problem.pv_kw, plan_net_load_kw=free.net_load_kw)

@@ -1,0 +1,151 @@
+"""The ``plan`` DR baseline: the scope's load in the plan without the events, made unique.
+
+The no-event day has many plans of (nearly) the same cost that put very different energy into an
+event's window; which one a solver returns is a tie-break. The baseline is therefore not "the"
+no-event plan but the unique solution of three solves of the no-event day's LP relaxation
+(``models/dr_events.md``, "The plan baseline"):
+
+1. minimise the day's cost: ``C*``;
+2. with cost ``<= C* + COST_TOLERANCE_REL * max(|C*|, 1)``, minimise ``sum_k sign_k E_k``, ``E_k`` the
+   energy of event ``k``'s scope in its window (``sign_k`` +1 for peak shaving: the lowest
+   baseline; -1 for valley filling: the highest), the value ``S*``;
+3. with also ``sum_k sign_k E_k <= S* + ENERGY_TOLERANCE_REL * max(|S*|, 1)``, slot by slot in
+   time order (events in their listed order within a slot): minimise ``sign_k P_kt``, ``P_kt`` the
+   scope's net load, and keep it within ``ENERGY_TOLERANCE_REL`` of that optimum for the later slots.
+
+Each step's optimum value is unique (an LP's optimum is), and step 3 fixes every ``P_kt`` in turn,
+so the baseline is unique: any correct LP solver gives the same one, whatever the order of EVs or
+transformers in the files (a lexicographic optimum; a strictly convex rule such as the flattest
+baseline would do too, but HiGHS's QP solver stalled on it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from vpp_sched.model.lean import build_lean
+from vpp_sched.problem.arrays import Problem
+from vpp_sched.problem.build import build_problem, event_scopes_and_slots
+from vpp_sched.scenario.config import SolverOptions
+from vpp_sched.scenario.load import Scenario
+from vpp_sched.solve.highs import _check, highs_options, lp_presolve, quiet_highs_banner
+from vpp_sched.solve.solution import SolveStatus
+from vpp_sched.solve.timing import run_highs
+
+#: Step 2 may spend this much of the cost (relative): wide enough for HiGHS's tolerances, far
+#: below any difference a settlement cares about (0.0001 %).
+COST_TOLERANCE_REL = 1e-9
+#: Steps 3 and later may give up this much of the step before's optimum (relative).
+ENERGY_TOLERANCE_REL = 1e-9
+
+
+@dataclass
+class PlanBaseline:
+    """The outcome: ``status`` of the solves and, when it has a plan, the [N, T] transformer net
+    load whose scope sums in the event windows are the baselines (unique there only)."""
+
+    status: SolveStatus
+    net_load_kw: np.ndarray | None = None
+    cost_cny: float = float("nan")          # C*, the LP relaxation's optimum of the no-event day
+    signed_energy_kwh: float = float("nan")  # S*
+
+
+def scenario_plan_baseline(scenario: Scenario, options: SolverOptions) -> tuple[Problem, PlanBaseline]:
+    """``(the no-event problem, its unique plan baseline)`` for the scenario's ``plan``-baseline events.
+
+    Then ``build_problem(scenario, pv_kw=free.pv_kw, plan_net_load_kw=baseline.net_load_kw)``.
+    """
+    free = build_problem(scenario, with_events=False)
+    events = scenario.config.dr_events
+    scope, slots = event_scopes_and_slots(free.transformer_ids, scenario)
+    sign = np.array([ev.sign for ev in events], dtype=float)
+    wanted = np.array([ev.baseline == "plan" for ev in events], dtype=bool)
+    return free, plan_baseline(free, scope, slots, sign, wanted, options)
+
+
+def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, sign: np.ndarray,
+                  wanted: np.ndarray, options: SolverOptions) -> PlanBaseline:
+    """The unique ``plan`` baseline of the events ``wanted`` [K] (bool) of the no-event problem.
+
+    ``scope`` [K, N] transformers in each event's scope, ``slots`` [K, T] its window, ``sign`` [K]
+    +1 peak shaving, -1 valley filling.
+    """
+    quiet_highs_banner()
+    model = build_lean(free_problem, relax_integrality=True)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    opts = highs_options(options)
+    # presolve as the planner's LPs (off below LP_PRESOLVE_MIN_COLS): with it, every re-solve after
+    # an added row would presolve again instead of starting from the last basis
+    opts["presolve"] = lp_presolve(model.n_cols)
+    for name in ("time_limit", "threads", "random_seed", "presolve"):
+        _check(h.setOptionValue(name, opts[name]), f"setting HiGHS option {name}")
+    _check(h.passModel(model.n_cols, model.n_rows, model.nnz, int(highspy.MatrixFormat.kColwise),
+                       int(highspy.ObjSense.kMinimize), 0.0, model.col_cost, model.col_lower, model.col_upper,
+                       model.row_lower, model.row_upper, model.a_start, model.a_index, model.a_value,
+                       np.zeros(model.n_cols, dtype=np.int32)), "passing the baseline LP to HiGHS")
+    status = _run(h)
+    if status is not SolveStatus.OPTIMAL:
+        return PlanBaseline(status)
+    cost = float(h.getInfo().objective_function_value)
+    # The later solves change the objective and add a row: the basis stays primal feasible, so the
+    # primal simplex goes on from it (tens of iterations; the dual simplex restarted, 4-8x slower).
+    _check(h.setOptionValue("simplex_strategy", 4), "choosing the primal simplex")
+    n = model.n_cols
+    all_cols = np.arange(n, dtype=np.int32)
+    nz = np.flatnonzero(model.col_cost).astype(np.int32)
+    _add_row(h, nz, model.col_cost[nz], cost + COST_TOLERANCE_REL * max(abs(cost), 1.0))
+
+    # step 2: the conservative energy in the windows
+    T, N = free_problem.n_slots, free_problem.n_transformers
+    net = model.col_families["net_load_kw"]
+    net_cols = np.arange(net.start, net.stop, dtype=np.int32).reshape(N, T)
+    weight = np.zeros((N, T))
+    for k in np.flatnonzero(wanted):
+        weight += sign[k] * free_problem.dt_h * np.outer(scope[k], slots[k])
+    _check(h.changeColsCost(n, all_cols, np.zeros(n)), "clearing the cost")
+    cols = net_cols[weight != 0]
+    _check(h.changeColsCost(len(cols), cols, weight[weight != 0]), "setting the window energy objective")
+    status = _run(h)
+    if status is not SolveStatus.OPTIMAL:
+        return PlanBaseline(status, cost_cny=cost)
+    signed = float(h.getInfo().objective_function_value)
+    _add_row(h, cols, weight[weight != 0], signed + ENERGY_TOLERANCE_REL * max(abs(signed), 1.0))
+    _check(h.changeColsCost(len(cols), cols, np.zeros(len(cols))), "clearing the window energy objective")
+
+    # step 3: slot by slot in time order (events in their order within a slot), each scope's load as
+    # low (peak shaving) or high (valley filling) as the steps before allow
+    for t in range(T):
+        for k in np.flatnonzero(wanted & slots[:, t]):
+            members = net_cols[scope[k], t]
+            value = np.full(len(members), sign[k])
+            _check(h.changeColsCost(len(members), members, value), "setting a slot's objective")
+            status = _run(h)
+            if status is not SolveStatus.OPTIMAL:
+                return PlanBaseline(status, cost_cny=cost, signed_energy_kwh=signed)
+            best = float(h.getInfo().objective_function_value)
+            _add_row(h, members, value, best + ENERGY_TOLERANCE_REL * max(abs(best), 1.0))
+            _check(h.changeColsCost(len(members), members, np.zeros(len(members))), "clearing a slot's objective")
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    return PlanBaseline(SolveStatus.OPTIMAL, x[net_cols], cost, signed)
+
+
+def _add_row(h: highspy.Highs, cols: np.ndarray, values: np.ndarray, upper: float) -> None:
+    _check(h.addRow(-highspy.kHighsInf, upper, len(cols), np.asarray(cols, np.int32),
+                    np.asarray(values, np.float64)), "adding a baseline row")
+
+
+def _run(h: highspy.Highs) -> SolveStatus:
+    highspy.Highs.resetThreadScheduler(True)
+    run_highs(h)
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kOptimal:
+        return SolveStatus.OPTIMAL
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return SolveStatus.INFEASIBLE
+    if status == highspy.HighsModelStatus.kTimeLimit:
+        return SolveStatus.NO_SOLUTION
+    return SolveStatus.ERROR
