@@ -42,6 +42,7 @@ from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.model.lean import LeanModel, build_lean
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import subproblem
+from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.highs import LeanSolver, solve_lean_model
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 
@@ -52,23 +53,26 @@ TOL = 1e-6
 FULL_MILP_MAX_BINARIES = 20_000
 
 
-def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bool = True) -> Solution:
-    """Solve the day-ahead MILP by LP-guided rounding (see module docstring).
+def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bool = True,
+                    deadline: Deadline | None = None) -> Solution:
+    """Solve the day-ahead MILP by LP-guided rounding (see module docstring) by ``deadline``
+    (default: ``options.time_limit_s`` from now).
 
-    ``serve_short=False`` skips step 5 (used by that step itself, which calls this function).
+    ``serve_short=False`` skips step 6 (used by that step itself, which calls this function).
     """
     start = time.perf_counter()
+    deadline = Deadline.of(options.time_limit_s, deadline)
     if not problem.ev_binary.any() and not problem.has_v2g:
-        return solve_lean_model(build_lean(problem), problem, options)
+        return solve_lean_model(build_lean(problem), problem, options, deadline=deadline)
     relaxed = problem.relaxation()
     model = build_lean(relaxed, relax_integrality=True)
     solver = LeanSolver(model, relaxed, options)
-    lp = solver.run(_remaining(options, start))
+    lp = solver.run(deadline)
     if not lp.status.has_plan:
         return lp
     rounding = _Rounding(problem, model, solver)
     pattern = round_on_pattern(problem, lp.ev_power_kw)
-    best = rounding.fixed(pattern, _remaining(options, start))
+    best = rounding.fixed(pattern, deadline)
     best_pattern = pattern
     for _ in range(REPAIR_ROUNDS):
         if not best.status.has_plan or best.ev_unmet_kwh.sum() <= lp.ev_unmet_kwh.sum() + TOL:
@@ -76,22 +80,22 @@ def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bo
         pattern, added = repair_pattern(problem, pattern, best)
         if not added:
             break
-        candidate = rounding.fixed(pattern, _remaining(options, start))
+        candidate = rounding.fixed(pattern, deadline)
         if candidate.status.has_plan and candidate.objective_cny < best.objective_cny:
             best, best_pattern = candidate, pattern
     bound = lp.objective_cny
     if best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
-        best = _free_short_evs(problem, options, start, best, best_pattern, model)
+        best = _free_short_evs(problem, options, deadline, best, best_pattern, model)
     small = int(problem.ev_available[problem.ev_binary].sum()) <= FULL_MILP_MAX_BINARIES
     if serve_short and best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
-        pattern = feasibility_pattern(problem, best_pattern, best, options, start)
+        pattern = feasibility_pattern(problem, best_pattern, best, options, deadline)
         if pattern is not None:
-            candidate = rounding.fixed(pattern, _remaining(options, start))
+            candidate = rounding.fixed(pattern, deadline)
             if candidate.status.has_plan and candidate.objective_cny < best.objective_cny:
                 best, best_pattern = candidate, pattern
     if not best.status.has_plan or (small and relative_gap(best.objective_cny, bound) > options.mip_rel_gap):
-        best, bound = _full_milp(problem, options, start, best, bound, model, best_pattern)
-    return _finish(best, lp, bound, options, start)
+        best, bound = _full_milp(problem, options, deadline, best, bound, model, best_pattern)
+    return _finish(best, lp, bound, options, start, deadline)
 
 
 class _Rounding:
@@ -124,7 +128,7 @@ class _Rounding:
             (cols("ev_v2g_mode"), self.p_cols[self.v2g_pos], cols("ev_discharge_kw"), self.v2g_pos,
              problem.ev_transformer[ve] * T + vt)) if len(mode[0])]
 
-    def fixed(self, pattern: np.ndarray, time_left_s: float) -> Solution:
+    def fixed(self, pattern: np.ndarray, deadline: Deadline) -> Solution:
         p, e = self.problem, self.e
         on, binary = pattern[e, self.t], p.ev_binary[e]
         lower = np.where(binary & on, p.ev_min_power_kw[e], 0.0)
@@ -133,14 +137,14 @@ class _Rounding:
         self.p_lower = lower
         for cols, *_ in self.modes:  # the relaxation's modes are free again for this pattern
             self.solver.set_col_bounds(cols, np.zeros(len(cols)), np.ones(len(cols)))
-        sol = self.solver.run(time_left_s)
+        sol = self.solver.run(deadline)
         if sol.status.has_plan and self.modes:
-            sol = self._modes(sol, time_left_s)
+            sol = self._modes(sol, deadline)
         if sol.status.has_plan:
             sol.objective_cny += p.switch_on_cny * start_ups(p, pattern).sum()
         return sol
 
-    def _modes(self, sol: Solution, time_left_s: float) -> Solution:
+    def _modes(self, sol: Solution, deadline: Deadline) -> Solution:
         """A relaxed battery or V2G EV may charge and discharge in one slot, or discharge while its
         transformer exports (``battery_export``/``ev_export`` hold only for a mode of 0 or 1); if any
         does, fix every slot's mode to the larger of the two flows, to charging where PV exceeds the
@@ -155,7 +159,7 @@ class _Rounding:
             if pos is not None:
                 fixed |= self.p_lower[pos] > 0   # a charger the pattern switched on must charge
             self.solver.set_col_bounds(mode, fixed.astype(float), fixed.astype(float))
-        return self.solver.run(time_left_s)
+        return self.solver.run(deadline)
 
     def _exports(self, sol: Solution) -> tuple[np.ndarray, np.ndarray]:
         """Flat [N*T] bool: the transformer exports with its PV uncurtailed; and would even with
@@ -246,7 +250,7 @@ def feasibility_problem(p: Problem) -> Problem:
 
 
 def feasibility_pattern(p: Problem, pattern: np.ndarray, sol: Solution, options: SolverOptions,
-                        start: float) -> np.ndarray | None:
+                        deadline: Deadline) -> np.ndarray | None:
     """``pattern`` with the chargers behind the transformers of EVs still short taken from a plan of
     those transformers that prices only unmet energy and overload (LP-guided rounding of
     :func:`feasibility_problem`, feeders and events reaching outside dropped); ``None`` when that
@@ -256,9 +260,8 @@ def feasibility_pattern(p: Problem, pattern: np.ndarray, sol: Solution, options:
     short_at = np.unique(p.ev_transformer[sol.ev_unmet_kwh > TOL])
     evs = np.flatnonzero(np.isin(p.ev_transformer, short_at))
     sub = feasibility_problem(subproblem(p, short_at))
-    left = min(_remaining(options, start), max(1.0, 0.15 * options.time_limit_s))
-    served = solve_lp_guided(sub, options.model_copy(update={"time_limit_s": left, "mip_rel_gap": 0.0}),
-                             serve_short=False)
+    served = solve_lp_guided(sub, options.model_copy(update={"mip_rel_gap": 0.0}), serve_short=False,
+                             deadline=deadline.sub(max(1.0, 0.15 * deadline.limit_s)))
     if not served.status.has_plan or served.ev_unmet_kwh.sum() >= sol.ev_unmet_kwh[evs].sum() - TOL:
         return None
     out = pattern.copy()
@@ -266,7 +269,7 @@ def feasibility_pattern(p: Problem, pattern: np.ndarray, sol: Solution, options:
     return out
 
 
-def _free_short_evs(p: Problem, options: SolverOptions, start: float, best: Solution, pattern: np.ndarray,
+def _free_short_evs(p: Problem, options: SolverOptions, deadline: Deadline, best: Solution, pattern: np.ndarray,
                     relaxed: LeanModel) -> Solution:
     """A small MILP: every charger fixed to the pattern except those of EVs still short, which are free."""
     short = best.ev_unmet_kwh > TOL
@@ -277,24 +280,22 @@ def _free_short_evs(p: Problem, options: SolverOptions, start: float, best: Solu
     fixed = pattern[e, t].astype(float)
     lower[cols] = np.where(short[e], 0.0, fixed)
     upper[cols] = np.where(short[e], 1.0, fixed)
-    left = min(_remaining(options, start), max(5.0, 0.25 * options.time_limit_s))
-    sol = solve_lean_model(replace(full, col_lower=lower, col_upper=upper), p,
-                           options.model_copy(update={"time_limit_s": left}),
-                           start=_full_start(full, relaxed, best, pattern, p))
+    sol = solve_lean_model(replace(full, col_lower=lower, col_upper=upper), p, options,
+                           start=_full_start(full, relaxed, best, pattern, p),
+                           deadline=deadline.sub(max(5.0, 0.25 * deadline.limit_s)))
     return sol if sol.status.has_plan and sol.objective_cny < best.objective_cny else best
 
 
-def _full_milp(p: Problem, options: SolverOptions, start: float, incumbent: Solution, bound: float,
+def _full_milp(p: Problem, options: SolverOptions, deadline: Deadline, incumbent: Solution, bound: float,
                relaxed: LeanModel, pattern: np.ndarray) -> tuple[Solution, float]:
     """The whole MILP for the remaining time, warm-started from the rounded plan."""
-    left = _remaining(options, start)
-    if left < 1.0 and incumbent.status.has_plan:
+    if deadline.remaining_s() < 1.0 and incumbent.status.has_plan:
         return incumbent, bound
     full = build_lean(p)
     warm = None
     if incumbent.status.has_plan:
         warm = _full_start(full, relaxed, incumbent, pattern, p)
-    sol = solve_lean_model(full, p, options.model_copy(update={"time_limit_s": left}), start=warm)
+    sol = solve_lean_model(full, p, options, start=warm, deadline=deadline)
     if np.isfinite(sol.bound_cny):
         bound = max(bound, sol.bound_cny)
     if sol.status.has_plan and (not incumbent.status.has_plan or sol.objective_cny < incumbent.objective_cny):
@@ -321,13 +322,14 @@ def _full_start(full: LeanModel, relaxed: LeanModel, sol: Solution, pattern: np.
     return x
 
 
-def _finish(best: Solution, lp: Solution, bound: float, options: SolverOptions, start: float) -> Solution:
+def _finish(best: Solution, lp: Solution, bound: float, options: SolverOptions, start: float,
+            deadline: Deadline) -> Solution:
     if not best.status.has_plan:
         return best
     best.bound_cny = bound
     best.mip_gap = relative_gap(best.objective_cny, bound)
     within = best.mip_gap <= options.mip_rel_gap + 1e-12
-    timed_out = time.perf_counter() - start >= options.time_limit_s * 0.98
+    timed_out = deadline.spent()
     best.status = (SolveStatus.OPTIMAL if within else
                    SolveStatus.TIME_LIMIT if timed_out else SolveStatus.FEASIBLE)
     total = time.perf_counter() - start
@@ -335,8 +337,3 @@ def _finish(best: Solution, lp: Solution, bound: float, options: SolverOptions, 
     best.solve_seconds = max(total - best.build_seconds, 0.0)
     best.solver = dict(best.solver, strategy="lp_rounding", lp_bound_cny=lp.objective_cny)
     return best
-
-
-def _remaining(options: SolverOptions, start: float) -> float:
-    return max(options.time_limit_s - (time.perf_counter() - start), 0.01)
-
