@@ -29,7 +29,7 @@ class Deadline:
     """
 
     limit_s: float
-    start: float = field(default_factory=time.perf_counter)
+    start: float = field(default_factory=lambda: time.perf_counter())   # looked up at each call
     end: float | None = None
 
     def __post_init__(self) -> None:

@@ -228,11 +228,12 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
 
     mark = time.perf_counter()
     everything = list(range(len(blocks)))
-    per_block = max(left() * min(1.0, executor.workers / len(blocks)), 5.0)
+    # An equal share of what is left per worker, at least 5 s but never past the deadline.
+    per_block = min(max(left() * min(1.0, executor.workers / len(blocks)), 5.0), max(left(), 0.0))
     solved = run(everything, per_block)
     missing = [j for j in everything if not solved[j].status.has_plan]
     if missing and left() > 0:     # a block that needed more than its share of the time: all that is left
-        solved.update(run(missing, max(left(), 1.0)))
+        solved.update(run(missing, left()))
     out = _assemble(p, blocks, solved, touched, coord.bound)
     seconds["rounding_s"] = time.perf_counter() - mark
     redo = sorted((j for j in everything if solved[j].mip_gap > options.mip_rel_gap),

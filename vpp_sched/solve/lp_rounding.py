@@ -51,6 +51,10 @@ TOL = 1e-6
 # Above this many charger on/off binaries HiGHS's branch and bound does not even finish its root
 # LP in minutes (measured at 10,000 EVs): the rounded plan is returned with its honest gap instead.
 FULL_MILP_MAX_BINARIES = 20_000
+#: Serving the short (step 6) may take this share of the time left; what it leaves unused goes to
+#: the fixed solve of its pattern and the fallback (step 7). A share of what is left, not of the
+#: limit: with more time every phase gets at least as much, so a larger limit never ends worse.
+FEASIBILITY_SHARE = 0.5
 
 
 def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bool = True,
@@ -85,7 +89,10 @@ def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bo
             best, best_pattern = candidate, pattern
     bound = lp.objective_cny
     if best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
-        best = _free_short_evs(problem, options, deadline, best, best_pattern, model)
+        # Takes what is left but a reserve for serving the short (step 6), sized by the work so far
+        # (that step is a rounding of part of the day): a MILP that converges keeps the rest.
+        reserve = min(0.5 * deadline.remaining_s(), 2.0 * (time.perf_counter() - start)) if serve_short else 0.0
+        best = _free_short_evs(problem, options, deadline.sub(reserve_s=reserve), best, best_pattern, model)
     small = int(problem.ev_available[problem.ev_binary].sum()) <= FULL_MILP_MAX_BINARIES
     if serve_short and best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
         pattern = feasibility_pattern(problem, best_pattern, best, options, deadline)
@@ -261,7 +268,7 @@ def feasibility_pattern(p: Problem, pattern: np.ndarray, sol: Solution, options:
     evs = np.flatnonzero(np.isin(p.ev_transformer, short_at))
     sub = feasibility_problem(subproblem(p, short_at))
     served = solve_lp_guided(sub, options.model_copy(update={"mip_rel_gap": 0.0}), serve_short=False,
-                             deadline=deadline.sub(max(1.0, 0.15 * deadline.limit_s)))
+                             deadline=deadline.sub(fraction=FEASIBILITY_SHARE))
     if not served.status.has_plan or served.ev_unmet_kwh.sum() >= sol.ev_unmet_kwh[evs].sum() - TOL:
         return None
     out = pattern.copy()
@@ -282,7 +289,7 @@ def _free_short_evs(p: Problem, options: SolverOptions, deadline: Deadline, best
     upper[cols] = np.where(short[e], 1.0, fixed)
     sol = solve_lean_model(replace(full, col_lower=lower, col_upper=upper), p, options,
                            start=_full_start(full, relaxed, best, pattern, p),
-                           deadline=deadline.sub(max(5.0, 0.25 * deadline.limit_s)))
+                           deadline=deadline)
     return sol if sol.status.has_plan and sol.objective_cny < best.objective_cny else best
 
 
