@@ -55,6 +55,8 @@ FULL_MILP_MAX_BINARIES = 20_000
 #: the fixed solve of its pattern and the fallback (step 7). A share of what is left, not of the
 #: limit: with more time every phase gets at least as much, so a larger limit never ends worse.
 FEASIBILITY_SHARE = 0.5
+#: Freeing the short (step 5) may take this share of the time left when step 6 may follow.
+FREE_SHORT_SHARE = 0.5
 
 
 def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bool = True,
@@ -89,10 +91,10 @@ def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bo
             best, best_pattern = candidate, pattern
     bound = lp.objective_cny
     if best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
-        # Takes what is left but a reserve for serving the short (step 6), sized by the work so far
-        # (that step is a rounding of part of the day): a MILP that converges keeps the rest.
-        reserve = min(0.5 * deadline.remaining_s(), 2.0 * (time.perf_counter() - start)) if serve_short else 0.0
-        best = _free_short_evs(problem, options, deadline.sub(reserve_s=reserve), best, best_pattern, model)
+        # Half of what is left when serving the short (step 6) may follow: that step is what serves
+        # EVs a stuck MILP would not; a MILP that converges passes the rest on.
+        part = deadline.sub(fraction=FREE_SHORT_SHARE) if serve_short else deadline
+        best = _free_short_evs(problem, options, part, best, best_pattern, model)
     small = int(problem.ev_available[problem.ev_binary].sum()) <= FULL_MILP_MAX_BINARIES
     if serve_short and best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
         pattern = feasibility_pattern(problem, best_pattern, best, options, deadline)
