@@ -57,6 +57,8 @@ FULL_MILP_MAX_BINARIES = 20_000
 FEASIBILITY_SHARE = 0.5
 #: Freeing the short (step 5) may take this share of the time left when step 6 may follow.
 FREE_SHORT_SHARE = 0.5
+#: The fallback MILP is not started with less time than this left [s] (it could not improve the plan).
+MIN_MILP_S = 1.0
 
 
 def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bool = True,
@@ -102,9 +104,11 @@ def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bo
             candidate = rounding.fixed(pattern, deadline)
             if candidate.status.has_plan and candidate.objective_cny < best.objective_cny:
                 best, best_pattern = candidate, pattern
+    out_of_time = False    # the fallback was due but the budget too short for it: stopped by the limit
     if not best.status.has_plan or (small and relative_gap(best.objective_cny, bound) > options.mip_rel_gap):
+        out_of_time = best.status.has_plan and deadline.remaining_s() < MIN_MILP_S
         best, bound = _full_milp(problem, options, deadline, best, bound, model, best_pattern)
-    return _finish(best, lp, bound, options, start, deadline)
+    return _finish(best, lp, bound, options, start, deadline, out_of_time)
 
 
 class _Rounding:
@@ -298,7 +302,7 @@ def _free_short_evs(p: Problem, options: SolverOptions, deadline: Deadline, best
 def _full_milp(p: Problem, options: SolverOptions, deadline: Deadline, incumbent: Solution, bound: float,
                relaxed: LeanModel, pattern: np.ndarray) -> tuple[Solution, float]:
     """The whole MILP for the remaining time, warm-started from the rounded plan."""
-    if deadline.remaining_s() < 1.0 and incumbent.status.has_plan:
+    if deadline.remaining_s() < MIN_MILP_S and incumbent.status.has_plan:
         return incumbent, bound
     full = build_lean(p)
     warm = None
@@ -332,13 +336,13 @@ def _full_start(full: LeanModel, relaxed: LeanModel, sol: Solution, pattern: np.
 
 
 def _finish(best: Solution, lp: Solution, bound: float, options: SolverOptions, start: float,
-            deadline: Deadline) -> Solution:
+            deadline: Deadline, out_of_time: bool = False) -> Solution:
     if not best.status.has_plan:
         return best
     best.bound_cny = bound
     best.mip_gap = relative_gap(best.objective_cny, bound)
     within = best.mip_gap <= options.mip_rel_gap + 1e-12
-    timed_out = deadline.spent()
+    timed_out = out_of_time or deadline.spent()
     best.status = (SolveStatus.OPTIMAL if within else
                    SolveStatus.TIME_LIMIT if timed_out else SolveStatus.FEASIBLE)
     total = time.perf_counter() - start
