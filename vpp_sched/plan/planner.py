@@ -18,11 +18,11 @@ from vpp_sched.solve.solution import Solution, SolveStatus
 from vpp_sched.solve.dispatch import choose_method, solve
 from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.timing import highs_clock
+from vpp_sched.plan.validity import check_plan
 
 #: The ``plan``-baseline solve (the day without its events) may take up to this share of the time
 #: limit; what it leaves unused goes to the solve with the events. Both end within the one limit.
 BASELINE_SOLVE_SHARE = 0.5
-from vpp_sched.plan.validity import check_plan
 
 
 @dataclass

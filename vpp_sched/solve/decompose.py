@@ -180,9 +180,10 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
 
     Coordination stops when the master is within ``mip_rel_gap / 4`` of the Lagrangian bound,
     after ``max_rounds`` rounds, or before a round that would end after ``coordination_share`` of
-    ``time_limit_s`` or eat into the time the blocks' planning needs (estimated from the first
-    round, :data:`~vpp_sched.solve.coordination.ROUNDING_PER_FIRST_ROUND`). The blocks
-    are then planned with an equal share of the time left each (at least 5 s); if the merged
+    the time left (of ``deadline``; default ``time_limit_s`` from now) or eat into the time the
+    blocks' planning needs (estimated from the first round,
+    :data:`~vpp_sched.solve.coordination.ROUNDING_PER_FIRST_ROUND`). The blocks are then planned
+    with an equal share of the time left each (at least 5 s, never past the deadline); if the merged
     plan is not within ``mip_rel_gap`` of the bound, the blocks whose own gap is wider are
     planned again with all the time left (their better plans kept). Results do not depend on the
     executor as long as no block's solve is cut by its time limit.
@@ -206,7 +207,7 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     # 1. prices and shares
     mark = time.perf_counter()
     coord = coordinate(p, blocks, coupling, coupled, executor, options.mip_rel_gap / 4,
-                       budget.start + coordination_share * (budget.end - budget.start), max_rounds,
+                       budget.sub(fraction=coordination_share).end, max_rounds,
                        lambda items: batches(items, weight, n_tasks),
                        start_price=1e-4 * float(np.max(p.price_cny_per_kwh, initial=0.0)) * p.dt_h,
                        end=budget.end)
