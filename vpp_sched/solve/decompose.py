@@ -240,7 +240,9 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     redo = sorted((j for j in everything if solved[j].mip_gap > options.mip_rel_gap),
                   key=lambda j: (-(solved[j].objective_cny - solved[j].bound_cny), j))
     improved = 0
-    if out.status.has_plan and out.mip_gap > options.mip_rel_gap and redo and left() > 2.0:
+    redo_due = out.status.has_plan and out.mip_gap > options.mip_rel_gap and bool(redo)
+    out_of_time = redo_due and left() <= 2.0    # branch and bound was due, the budget too short for it
+    if redo_due and not out_of_time:
         mark = time.perf_counter()
         per_block = max(0.9 * left() * min(1.0, executor.workers / len(redo)), 1.0)
         for j, sol in run(redo, per_block).items():
@@ -251,7 +253,7 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     if not out.status.has_plan:
         return out
     total = time.perf_counter() - start
-    timed_out = budget.spent() or coord.stopped_by_deadline
+    timed_out = budget.spent() or coord.stopped_by_deadline or out_of_time
     out.status = (SolveStatus.OPTIMAL if out.mip_gap <= options.mip_rel_gap + 1e-12 else
                   SolveStatus.TIME_LIMIT if timed_out else SolveStatus.FEASIBLE)
     out.build_seconds = seconds["partition_s"]
