@@ -80,3 +80,17 @@ def test_serving_the_short_finds_the_plan_cost_rounding_misses(monkeypatch):
     assert without.ev_unmet_kwh.sum() > 1.0
     assert served.ev_unmet_kwh.sum() < 1e-6 and served.objective_cny < without.objective_cny
     check_solution(p, served)
+
+
+@pytest.mark.parametrize("method", ["lean", "decomposed"])
+def test_a_short_limit_is_kept_and_recorded_as_given(method):
+    """Asked for a gap of 0 the fallback MILP runs to the deadline: the solve ends within the limit
+    (plus the stated overhead) and records the limit the user set, not a phase's remainder."""
+    from vpp_sched.solve.dispatch import solve
+
+    p = random_problem(n_evs=200, n_transformers=3, seed=4, min_power_share=1.0, n_events=1, congestion=1.2)
+    limit_s = 1.5
+    sol = solve(p, SolverOptions(time_limit_s=limit_s, mip_rel_gap=0.0), method=method)
+    assert sol.status.has_plan
+    assert sol.build_seconds + sol.solve_seconds <= limit_s + 1.5
+    assert sol.solver["options"]["time_limit"] == limit_s

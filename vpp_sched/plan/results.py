@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from vpp_sched.problem.build import slot_runs, sum_rows_by, uncontrolled_ev_power_kw
+from vpp_sched.problem.build import epoch_seconds, sum_rows_by, uncontrolled_reference  # noqa: F401 (re-exported)
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.scenario.stay import slot_runs, touched_slot_run
 from vpp_sched.solve.solution import Solution, relative_gap
 
 TOL_KW = 1e-4   # below this a difference is solver round-off [kW]
@@ -64,15 +65,6 @@ def max_ramp_kw(ev_kw: np.ndarray) -> float:
     period starts and every charger switches on at once."""
     total = np.asarray(ev_kw, dtype=float).sum(axis=0)
     return float(max(np.diff(total).max(), 0.0)) if total.size > 1 else 0.0
-
-
-def uncontrolled_reference(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """EV power [E, T], transformer net load [N, T] and unmet energy [E] when nobody controls charging."""
-    ev = uncontrolled_ev_power_kw(p.ev_available, p.ev_energy_kwh, p.ev_max_power_kw, p.dt_h)
-    ev_at = sum_rows_by(p.ev_transformer, ev, p.n_transformers)
-    net = p.base_load_kw + ev_at - p.pv_at_transformer_kw()
-    unmet = np.maximum(p.ev_energy_kwh - ev.sum(axis=1) * p.dt_h, 0.0)
-    return ev, net, unmet
 
 
 def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Plan:
@@ -171,15 +163,9 @@ def _by_slot(ids: np.ndarray, id_name: str, slots: pd.DatetimeIndex, columns: di
 
 def _ev_schedule(p: Problem, sol: Solution, evs: pd.DataFrame | None) -> pd.DataFrame:
     """Every EV, every slot of its stay (also slots it is plugged in for only part of: power 0 there)."""
-    if evs is not None:
-        # Slots overlapping [arrival, departure): a run from the first slot ending after arrival to
-        # the last starting before departure (found by bisection, not by an E x T mask).
-        start = p.slots.as_unit("s").asi8
-        end = start + int(round(p.dt_h * 3600))
-        arr = evs.arrival.dt.as_unit("s").astype("int64").to_numpy()
-        dep = evs.departure.dt.as_unit("s").astype("int64").to_numpy()
-        first = np.searchsorted(end, arr, side="right")
-        e, t = slot_runs(first, np.maximum(np.searchsorted(start, dep, side="left") - first, 0))
+    if evs is not None:   # slots overlapping [arrival, departure), found by bisection (no E x T mask)
+        e, t = slot_runs(*touched_slot_run(p.slots.as_unit("s").asi8, int(round(p.dt_h * 3600)),
+                                           epoch_seconds(evs.arrival), epoch_seconds(evs.departure)))
     else:
         e, t = np.nonzero(p.ev_available)
     ev_ids = pd.Series(p.ev_ids).array.take(e)  # text converted once per EV, not once per row

@@ -12,54 +12,21 @@ from vpp_sched.errors import InputError
 
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.scenario.load import Scenario, event_slot_mask
+from vpp_sched.scenario.stay import (slot_runs, sum_rows_by, uncontrolled_ev_power_kw,  # noqa: F401 (re-exported)
+                                     uncontrolled_reference as stay_reference, whole_slots)
 
 
 def ev_availability(slots: pd.DatetimeIndex, dt_h: float, arrival: pd.Series,
                     departure: pd.Series) -> np.ndarray:
-    """[E, T] bool: EV plugged in for the whole slot (slot start >= arrival, slot end <= departure)."""
-    start_s = slots.as_unit("s").asi8
-    end_s = start_s + int(round(dt_h * 3600))
-    arr = arrival.dt.as_unit("s").astype("int64").to_numpy()[:, None]
-    dep = departure.dt.as_unit("s").astype("int64").to_numpy()[:, None]
-    return (start_s[None, :] >= arr) & (end_s[None, :] <= dep)
+    """[E, T] bool: EV plugged in for the whole slot (slot start >= arrival, slot end <= departure),
+    the rule of :func:`vpp_sched.scenario.stay.whole_slot_run` on epoch seconds."""
+    return whole_slots(slots.as_unit("s").asi8, int(round(dt_h * 3600)), epoch_seconds(arrival),
+                       epoch_seconds(departure))
 
 
-def slot_runs(first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(e, t)`` of the slots ``first[e] .. first[e] + count[e] - 1`` of every row ``e``, in row-major
-    order (what ``np.nonzero`` gives for such runs, without an E x T mask)."""
-    count = np.asarray(count, dtype=np.int64)
-    e = np.repeat(np.arange(len(count)), count)
-    return e, np.asarray(first, dtype=np.int64)[e] + np.arange(len(e)) - np.repeat(np.cumsum(count) - count, count)
-
-
-def uncontrolled_ev_power_kw(available: np.ndarray, energy_kwh: np.ndarray, max_power_kw: np.ndarray,
-                             dt_h: float) -> np.ndarray:
-    """[E, T] every EV at full power from its first whole slot until its energy is met [kW].
-
-    The last charging slot takes only what remains: ``p = clip((energy - energy before) / dt, 0, pmax)``.
-    """
-    available = np.asarray(available, dtype=bool)
-    energy_kwh, max_power_kw = np.asarray(energy_kwh, dtype=float), np.asarray(max_power_kw, dtype=float)
-    E, T = available.shape
-    count = available.sum(axis=1)
-    first = available.argmax(axis=1)
-    last = T - 1 - available[:, ::-1].argmax(axis=1)
-    if np.all((count == 0) | (last - first + 1 == count)):
-        # Every stay is one run of slots (as ev_availability makes them): touch only the slots
-        # an EV charges in, not all E x T (10x faster for 100,000 EVs).
-        slot_kwh = max_power_kw * dt_h
-        with np.errstate(divide="ignore", invalid="ignore"):
-            need = np.where(slot_kwh > 0, np.ceil(energy_kwh / slot_kwh), 0.0)
-        k = np.minimum(count, np.clip(need, 0, T)).astype(np.int64)
-        e, t = slot_runs(first, k)
-        j = t - first[e]                                               # slot number within the stay
-        out = np.zeros((E, T))
-        out[e, t] = np.clip((energy_kwh[e] - j * slot_kwh[e]) / dt_h, 0.0, max_power_kw[e])
-        return out
-    cap_kwh = available * (max_power_kw * dt_h)[:, None]
-    before_kwh = np.cumsum(cap_kwh, axis=1) - cap_kwh
-    p = np.clip((energy_kwh[:, None] - before_kwh) / dt_h, 0.0, max_power_kw[:, None])
-    return np.where(available, p, 0.0)
+def epoch_seconds(times: pd.Series) -> np.ndarray:
+    """[E] tz-aware times as integer seconds since the epoch."""
+    return times.dt.as_unit("s").astype("int64").to_numpy()
 
 
 def pv_forecast_kw(scenario: Scenario) -> np.ndarray:
@@ -143,31 +110,20 @@ def _v2g_fields(evs: pd.DataFrame, cfg) -> dict:
                 v2g_degradation_cny_per_kwh=cfg.v2g.degradation_cny_per_kwh)
 
 
-def sum_rows_by(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """[n, T] row ``i`` = the sum of the rows ``r`` of ``values`` [R, T] with ``index[r] == i``.
-
-    The same sums, bit for bit, as ``np.add.at(np.zeros((n, T)), index, values)`` (rows added in
-    order, starting from zero) as a sparse product: 20-40x faster for 10,000 EVs.
-    """
-    values = np.asarray(values, dtype=float)
-    index = np.asarray(index)
-    if values.ndim != 2 or len(index) != len(values) or (len(index) and index.min() < 0):
-        out = np.zeros((n,) + values.shape[1:])
-        np.add.at(out, index, values)
-        return out
-    import scipy.sparse as sp
-
-    rows = sp.csr_matrix((np.ones(len(index)), (index, np.arange(len(index)))), shape=(n, len(index)))
-    return np.ascontiguousarray(rows @ values, dtype=float).reshape(n, values.shape[1])
+def uncontrolled_reference(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """EV power [E, T], transformer net load [N, T] (batteries idle) and unmet energy [E] when nobody
+    controls charging (:func:`vpp_sched.scenario.stay.uncontrolled_reference`) [kW, kW, kWh]."""
+    p = problem
+    ev, ev_at, unmet = stay_reference(p.ev_available, p.ev_energy_kwh, p.ev_max_power_kw, p.dt_h,
+                                      p.ev_transformer, p.n_transformers)
+    at = np.zeros_like(p.base_load_kw)  # keeps base_load_kw's memory order, so the sums below
+    at[...] = ev_at                     # (and BLAS on them) keep their bits
+    return ev, p.base_load_kw + at - p.pv_at_transformer_kw(), unmet
 
 
 def uncontrolled_net_load_kw(problem: Problem) -> np.ndarray:
     """[N, T] transformer net load of the uncontrolled reference (batteries idle) [kW]."""
-    p = uncontrolled_ev_power_kw(problem.ev_available, problem.ev_energy_kwh, problem.ev_max_power_kw,
-                                 problem.dt_h)
-    ev = np.zeros_like(problem.base_load_kw)  # keeps base_load_kw's memory order, so the sums below
-    ev[...] = sum_rows_by(problem.ev_transformer, p, problem.n_transformers)  # (and BLAS on them) keep their bits
-    return problem.base_load_kw + ev - problem.pv_at_transformer_kw()
+    return uncontrolled_reference(problem)[1]
 
 
 def _with_events(problem: Problem, scenario: Scenario, plan_net_load_kw: np.ndarray | None) -> Problem:

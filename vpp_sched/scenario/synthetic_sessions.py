@@ -11,6 +11,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from vpp_sched.scenario.stay import first_whole_slot, uncontrolled_reference, whole_slot_run, whole_slots
 from vpp_sched.scenario.synthetic_common import clock_minute, data_bytes, minutes_after, parse_start
 
 CHARGER_KW = np.array([3.5, 7.0, 11.0])
@@ -80,10 +81,11 @@ def _fit_stay_and_energy(arrival: np.ndarray, stay: np.ndarray, want_kwh: np.nda
     whole-slot stay can deliver with the margin, and rounded down to 0.01 kWh.
     """
     dt_h = slot_minutes / 60
-    first = -(-arrival // slot_minutes)
+    slot_start = np.arange(horizon_min // slot_minutes) * slot_minutes
+    first = first_whole_slot(slot_start, arrival)
     need = np.ceil(ENERGY_MARGIN * min_energy_kwh / (max_kw * dt_h) - 1e-9).astype(np.int64)
     departure = np.minimum(np.maximum(arrival + stay, (first + need) * slot_minutes), horizon_min)
-    whole = departure // slot_minutes - first
+    whole = whole_slot_run(slot_start, slot_minutes, arrival, departure)[1]
     cap = whole * max_kw * dt_h / ENERGY_MARGIN
     energy = np.floor(np.clip(want_kwh, min_energy_kwh, cap) * 100 + 1e-9) / 100
     return departure, energy
@@ -170,28 +172,18 @@ def uncontrolled_ev_load_kw(evs: pd.DataFrame, transformer_ids, start: str | dt.
     """EV load per transformer and slot [N, slots] in kW when every EV charges at max power
     from its first whole slot until its energy is met (the uncontrolled reference).
 
-    Built from difference arrays, so the cost is O(EVs + N x slots) with no per-EV loop.
+    The planner's reference (:func:`vpp_sched.scenario.stay.uncontrolled_reference`), on minutes
+    after ``start``.
     """
     t0 = parse_start(start)
-    dt_h = slot_minutes / 60
     index = {tid: i for i, tid in enumerate(transformer_ids)}
     row = evs["transformer_id"].map(index)
     if row.isna().any():
         raise ValueError(f"EV on unknown transformer {evs['transformer_id'][row.isna()].iloc[0]!r}")
-    row = row.to_numpy(dtype=np.int64)
-    first = np.maximum(-(-minutes_after(t0, evs["arrival"]) // slot_minutes), 0)
-    end = np.minimum(minutes_after(t0, evs["departure"]) // slot_minutes, slots)
-    p = evs["max_power_kw"].to_numpy(dtype=float)
-    whole = np.maximum(end - first, 0)
-    full = np.minimum(np.floor(evs["energy_kwh"].to_numpy(dtype=float) / (p * dt_h) + 1e-9).astype(np.int64), whole)
-    rest = np.where(full < whole, evs["energy_kwh"].to_numpy(dtype=float) / dt_h - full * p, 0.0)
-    width = slots + 1
-    n = len(index)
-    diff = np.bincount(row * width + np.clip(first, 0, slots), weights=p, minlength=n * width)
-    diff -= np.bincount(row * width + np.clip(first + full, 0, slots), weights=p, minlength=n * width)
-    load = np.cumsum(diff.reshape(n, width), axis=1)[:, :slots]
-    tail = (full < whole) & (first + full < slots) & (rest > 1e-12)
-    load += np.bincount(row[tail] * slots + first[tail] + full[tail], weights=np.clip(rest[tail], 0, None),
-                        minlength=n * slots).reshape(n, slots)
-    return load
+    slot_start = np.arange(slots) * slot_minutes
+    available = whole_slots(slot_start, slot_minutes, minutes_after(t0, evs["arrival"]),
+                            minutes_after(t0, evs["departure"]))
+    return uncontrolled_reference(available, evs["energy_kwh"].to_numpy(dtype=float),
+                                  evs["max_power_kw"].to_numpy(dtype=float), slot_minutes / 60,
+                                  row.to_numpy(dtype=np.int64), len(index))[1]
 

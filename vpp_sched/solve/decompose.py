@@ -38,6 +38,7 @@ from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import MAX_BLOCK_EVS, BlockSpec, built, event_signs, find_blocks
 from vpp_sched.solve.coordination import coordinate, coupling_rows
+from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.highs import LP_PRESOLVE_MIN_COLS, highs_options, quiet_highs_banner
 from vpp_sched.solve.lp_rounding import solve_lp_guided
 from vpp_sched.solve.parallel import SerialExecutor, batches
@@ -159,12 +160,13 @@ def plan_objective(p: Problem, s: Solution) -> float:
 # ------------------------------------------------------------------------------------------
 # the decomposed solve
 # ------------------------------------------------------------------------------------------
-def solve_blocks(tasks: list[tuple[int, Problem, SolverOptions]]) -> list[tuple[int, Solution]]:
-    """Plan a chunk of blocks with LP-guided rounding (one executor task)."""
+def solve_blocks(tasks: list[tuple[int, Problem, SolverOptions, float]]) -> list[tuple[int, Solution]]:
+    """Plan a chunk of blocks with LP-guided rounding (one executor task), each within its
+    ``seconds`` from when it starts (a duration: tasks may travel to other processes)."""
     quiet_highs_banner()
     out = []
-    for block, sub, options in tasks:
-        sol = solve_lp_guided(built(sub), options)
+    for block, sub, options, seconds in tasks:
+        sol = solve_lp_guided(built(sub), options, deadline=Deadline(options.time_limit_s).sub(seconds))
         sol.col_values = None          # not needed, and large to send back
         out.append((block, sol))
     return out
@@ -172,20 +174,22 @@ def solve_blocks(tasks: list[tuple[int, Problem, SolverOptions]]) -> list[tuple[
 
 def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
                      max_block_evs: int = MAX_BLOCK_EVS, max_rounds: int = 30,
-                     coordination_share: float = 0.5) -> Solution:
+                     coordination_share: float = 0.5, deadline: Deadline | None = None) -> Solution:
     """Plan the day block by block (module docstring); ``executor`` from
     :func:`vpp_sched.solve.parallel.get_executor` (default: in-process, serial).
 
     Coordination stops when the master is within ``mip_rel_gap / 4`` of the Lagrangian bound,
     after ``max_rounds`` rounds, or before a round that would end after ``coordination_share`` of
-    ``time_limit_s`` or eat into the time the blocks' planning needs (estimated from the first
-    round, :data:`~vpp_sched.solve.coordination.ROUNDING_PER_FIRST_ROUND`). The blocks
-    are then planned with an equal share of the time left each (at least 5 s); if the merged
+    the time left (of ``deadline``; default ``time_limit_s`` from now) or eat into the time the
+    blocks' planning needs (estimated from the first round,
+    :data:`~vpp_sched.solve.coordination.ROUNDING_PER_FIRST_ROUND`). The blocks are then planned
+    with an equal share of the time left each (at least 5 s, never past the deadline); if the merged
     plan is not within ``mip_rel_gap`` of the bound, the blocks whose own gap is wider are
     planned again with all the time left (their better plans kept). Results do not depend on the
     executor as long as no block's solve is cut by its time limit.
     """
     start = time.perf_counter()
+    budget = Deadline.of(options.time_limit_s, deadline)
     executor = executor or SerialExecutor()
     p = problem
     blocks = find_blocks(p, max_block_evs)
@@ -203,10 +207,10 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     # 1. prices and shares
     mark = time.perf_counter()
     coord = coordinate(p, blocks, coupling, coupled, executor, options.mip_rel_gap / 4,
-                       start + coordination_share * options.time_limit_s, max_rounds,
+                       budget.sub(fraction=coordination_share).end, max_rounds,
                        lambda items: batches(items, weight, n_tasks),
                        start_price=1e-4 * float(np.max(p.price_cny_per_kwh, initial=0.0)) * p.dt_h,
-                       end=start + options.time_limit_s)
+                       end=budget.end)
     seconds["coordination_s"] = time.perf_counter() - mark
 
     # 2. blocks under their shares: LP rounding, then branch and bound where the gap asks for it
@@ -216,29 +220,32 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     if not getattr(executor, "in_process", False):    # tasks travel: send the subproblems, not the day
         subs = [spec.build() for spec in subs]
 
-    def run(which: list[int], opts: SolverOptions) -> dict[int, Solution]:
-        work = [[(j, subs[j], opts) for j in c] for c in batches(which, weight, n_tasks)]
+    def run(which: list[int], seconds: float) -> dict[int, Solution]:
+        work = [[(j, subs[j], options, seconds) for j in c] for c in batches(which, weight, n_tasks)]
         return dict(r for chunk in executor.map(solve_blocks, work) for r in chunk)
 
     def left() -> float:
-        return options.time_limit_s - (time.perf_counter() - start)
+        return budget.end - time.perf_counter()
 
     mark = time.perf_counter()
     everything = list(range(len(blocks)))
-    per_block = max(left() * min(1.0, executor.workers / len(blocks)), 5.0)
-    solved = run(everything, options.model_copy(update={"time_limit_s": per_block}))
+    # An equal share of what is left per worker, at least 5 s but never past the deadline.
+    per_block = min(max(left() * min(1.0, executor.workers / len(blocks)), 5.0), max(left(), 0.0))
+    solved = run(everything, per_block)
     missing = [j for j in everything if not solved[j].status.has_plan]
     if missing and left() > 0:     # a block that needed more than its share of the time: all that is left
-        solved.update(run(missing, options.model_copy(update={"time_limit_s": max(left(), 1.0)})))
+        solved.update(run(missing, left()))
     out = _assemble(p, blocks, solved, touched, coord.bound)
     seconds["rounding_s"] = time.perf_counter() - mark
     redo = sorted((j for j in everything if solved[j].mip_gap > options.mip_rel_gap),
                   key=lambda j: (-(solved[j].objective_cny - solved[j].bound_cny), j))
     improved = 0
-    if out.status.has_plan and out.mip_gap > options.mip_rel_gap and redo and left() > 2.0:
+    redo_due = out.status.has_plan and out.mip_gap > options.mip_rel_gap and bool(redo)
+    out_of_time = redo_due and left() <= 2.0    # branch and bound was due, the budget too short for it
+    if redo_due and not out_of_time:
         mark = time.perf_counter()
         per_block = max(0.9 * left() * min(1.0, executor.workers / len(redo)), 1.0)
-        for j, sol in run(redo, options.model_copy(update={"time_limit_s": per_block})).items():
+        for j, sol in run(redo, per_block).items():
             if sol.status.has_plan and sol.objective_cny < solved[j].objective_cny - 1e-9:
                 solved[j], improved = sol, improved + 1
         out = _assemble(p, blocks, solved, touched, coord.bound)
@@ -246,7 +253,7 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     if not out.status.has_plan:
         return out
     total = time.perf_counter() - start
-    timed_out = total >= 0.98 * options.time_limit_s or coord.stopped_by_deadline
+    timed_out = budget.spent() or coord.stopped_by_deadline or out_of_time
     out.status = (SolveStatus.OPTIMAL if out.mip_gap <= options.mip_rel_gap + 1e-12 else
                   SolveStatus.TIME_LIMIT if timed_out else SolveStatus.FEASIBLE)
     out.build_seconds = seconds["partition_s"]

@@ -15,6 +15,7 @@ import numpy as np
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.solve.lp_rounding import solve_lp_guided   # the default route: imported with the CLI, not in the solve
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 from vpp_sched.solve.highs import HIGHS_VERSION, highs_options, quiet_highs_banner
 from vpp_sched.solve.timing import record
@@ -63,8 +64,10 @@ def solver_info(options: SolverOptions, build: str) -> dict:
             "build": build, "options": highs_options(options)}
 
 
-def solve(problem: Problem, options: SolverOptions, method: str = "lean", executor=None) -> Solution:
-    """Solve the day-ahead model.
+def solve(problem: Problem, options: SolverOptions, method: str = "lean", executor=None,
+          deadline: Deadline | None = None) -> Solution:
+    """Solve the day-ahead model by ``deadline`` (:class:`~vpp_sched.solve.budget.Deadline`; default
+    ``options.time_limit_s`` from now). ``options`` are passed on (and recorded) as given.
 
     ``method``: ``lean`` (numpy build, LP-guided rounding of charger on/off, then the MILP only if
     the rounded plan is not within the gap), ``pyomo`` (the readable model, plain branch and bound),
@@ -72,19 +75,21 @@ def solve(problem: Problem, options: SolverOptions, method: str = "lean", execut
     ``executor``, see :mod:`vpp_sched.solve.decompose`) or ``auto`` (by size).
     """
     quiet_highs_banner()
+    deadline = Deadline.of(options.time_limit_s, deadline)
     method = choose_method(problem, method)
     if method == "decomposed":
         from vpp_sched.solve.decompose import solve_decomposed
 
-        return solve_decomposed(problem, options, executor=executor)
+        return solve_decomposed(problem, options, executor=executor, deadline=deadline)
     if method == "pyomo":
-        return solve_pyomo(problem, options)
+        return solve_pyomo(problem, options, deadline=deadline)
     if method == "lean":
-        return solve_lp_guided(problem, options)
+        return solve_lp_guided(problem, options, deadline=deadline)
     raise ValueError(f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}")
 
 
-def solve_pyomo(problem: Problem, options: SolverOptions, relax_integrality: bool = False) -> Solution:
+def solve_pyomo(problem: Problem, options: SolverOptions, relax_integrality: bool = False,
+                deadline: Deadline | None = None) -> Solution:
     """Build the Pyomo model and solve it with HiGHS (appsi-free ``pyomo.contrib.solver`` interface)."""
     import pyomo.environ as pyo
     from pyomo.contrib.solver.common.results import SolutionStatus
@@ -93,12 +98,13 @@ def solve_pyomo(problem: Problem, options: SolverOptions, relax_integrality: boo
     from vpp_sched.model import create_model
 
     start = time.perf_counter()
+    deadline = Deadline.of(options.time_limit_s, deadline)
     m = create_model(problem, relax_integrality=relax_integrality)
     built = time.perf_counter()
     opts = highs_options(options)
     res = Highs().solve(
         m, load_solutions=False, raise_exception_on_nonoptimal_result=False,
-        time_limit=opts["time_limit"], rel_gap=opts["mip_rel_gap"], threads=opts["threads"],
+        time_limit=deadline.highs_time_limit(), rel_gap=opts["mip_rel_gap"], threads=opts["threads"],
         solver_options={"random_seed": opts["random_seed"], "output_flag": opts["output_flag"],
                         "presolve": opts["presolve"],
                         **({"mip_max_nodes": opts["mip_max_nodes"]} if "mip_max_nodes" in opts else {})})

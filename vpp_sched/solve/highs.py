@@ -20,6 +20,7 @@ import numpy as np
 from vpp_sched.model.lean import INF, LeanModel, build_lean
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.scenario.config import SolverOptions
+from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 from vpp_sched.solve.timing import run_highs
 
@@ -81,22 +82,26 @@ def highs_options(options: SolverOptions) -> dict:
     return out
 
 
-def solve_lean(problem: Problem, options: SolverOptions, *, relax_integrality: bool = False) -> Solution:
+def solve_lean(problem: Problem, options: SolverOptions, *, relax_integrality: bool = False,
+               deadline: Deadline | None = None) -> Solution:
     """Build the lean model of ``problem`` and solve it with HiGHS."""
+    deadline = Deadline.of(options.time_limit_s, deadline)
     model = build_lean(problem, relax_integrality=relax_integrality)
-    return solve_lean_model(model, problem, options)
+    return solve_lean_model(model, problem, options, deadline=deadline)
 
 
 def solve_lean_model(model: LeanModel, problem: Problem, options: SolverOptions,
-                     start: np.ndarray | None = None) -> Solution:
-    """Solve an already built :class:`LeanModel`; ``build_seconds`` = its build + passModel.
+                     start: np.ndarray | None = None, deadline: Deadline | None = None) -> Solution:
+    """Solve an already built :class:`LeanModel` by ``deadline`` (default: ``options.time_limit_s``
+    from now); ``build_seconds`` = its build + passModel.
 
     ``start`` is a feasible column vector (e.g. a rounded plan) HiGHS takes as its first incumbent.
     """
+    deadline = Deadline.of(options.time_limit_s, deadline)
     solver = LeanSolver(model, problem, options)
     if start is not None:
         solver.set_start(start)
-    return solver.run()
+    return solver.run(deadline)
 
 
 class LeanSolver:
@@ -147,12 +152,12 @@ class LeanSolver:
         _check(self.h.changeColsBounds(len(cols), cols, lower, upper), "changing column bounds")
         self.lower[cols], self.upper[cols] = lower, upper
 
-    def run(self, time_limit_s: float | None = None) -> Solution:
-        """Solve (again); ``time_limit_s`` caps this run [s]."""
+    def run(self, deadline: Deadline | None = None) -> Solution:
+        """Solve (again), to end by ``deadline`` (default: ``options.time_limit_s`` of HiGHS's own
+        time, the option as set). The recorded ``options`` stay the user's."""
         h, model, problem = self.h, self.model, self.problem
-        if time_limit_s is not None:
-            # HiGHS's clock runs over the instance's life: allow what has run plus this run's share.
-            _check(h.setOptionValue("time_limit", float(h.getRunTime() + time_limit_s)), "setting time_limit")
+        if deadline is not None:
+            _check(h.setOptionValue("time_limit", deadline.highs_time_limit(h.getRunTime())), "setting time_limit")
         # HiGHS keeps one task scheduler per calling thread, sized by the ``threads`` option of
         # the first run in that thread (ours or anyone's, e.g. Pyomo's); a run asking for another
         # size fails. Resetting this thread's scheduler first makes ``threads`` always apply.

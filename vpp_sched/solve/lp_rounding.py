@@ -42,6 +42,7 @@ from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.model.lean import LeanModel, build_lean
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import subproblem
+from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.highs import LeanSolver, solve_lean_model
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 
@@ -50,25 +51,36 @@ TOL = 1e-6
 # Above this many charger on/off binaries HiGHS's branch and bound does not even finish its root
 # LP in minutes (measured at 10,000 EVs): the rounded plan is returned with its honest gap instead.
 FULL_MILP_MAX_BINARIES = 20_000
+#: Serving the short (step 6) may take this share of the time left; what it leaves unused goes to
+#: the fixed solve of its pattern and the fallback (step 7). A share of what is left, not of the
+#: limit: with more time every phase gets at least as much, so a larger limit never ends worse.
+FEASIBILITY_SHARE = 0.5
+#: Freeing the short (step 5) may take this share of the time left when step 6 may follow.
+FREE_SHORT_SHARE = 0.5
+#: The fallback MILP is not started with less time than this left [s] (it could not improve the plan).
+MIN_MILP_S = 1.0
 
 
-def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bool = True) -> Solution:
-    """Solve the day-ahead MILP by LP-guided rounding (see module docstring).
+def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bool = True,
+                    deadline: Deadline | None = None) -> Solution:
+    """Solve the day-ahead MILP by LP-guided rounding (see module docstring) by ``deadline``
+    (default: ``options.time_limit_s`` from now).
 
-    ``serve_short=False`` skips step 5 (used by that step itself, which calls this function).
+    ``serve_short=False`` skips step 6 (used by that step itself, which calls this function).
     """
     start = time.perf_counter()
+    deadline = Deadline.of(options.time_limit_s, deadline)
     if not problem.ev_binary.any() and not problem.has_v2g:
-        return solve_lean_model(build_lean(problem), problem, options)
+        return solve_lean_model(build_lean(problem), problem, options, deadline=deadline)
     relaxed = problem.relaxation()
     model = build_lean(relaxed, relax_integrality=True)
     solver = LeanSolver(model, relaxed, options)
-    lp = solver.run(_remaining(options, start))
+    lp = solver.run(deadline)
     if not lp.status.has_plan:
         return lp
     rounding = _Rounding(problem, model, solver)
     pattern = round_on_pattern(problem, lp.ev_power_kw)
-    best = rounding.fixed(pattern, _remaining(options, start))
+    best = rounding.fixed(pattern, deadline)
     best_pattern = pattern
     for _ in range(REPAIR_ROUNDS):
         if not best.status.has_plan or best.ev_unmet_kwh.sum() <= lp.ev_unmet_kwh.sum() + TOL:
@@ -76,22 +88,27 @@ def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bo
         pattern, added = repair_pattern(problem, pattern, best)
         if not added:
             break
-        candidate = rounding.fixed(pattern, _remaining(options, start))
+        candidate = rounding.fixed(pattern, deadline)
         if candidate.status.has_plan and candidate.objective_cny < best.objective_cny:
             best, best_pattern = candidate, pattern
     bound = lp.objective_cny
     if best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
-        best = _free_short_evs(problem, options, start, best, best_pattern, model)
+        # Half of what is left when serving the short (step 6) may follow: that step is what serves
+        # EVs a stuck MILP would not; a MILP that converges passes the rest on.
+        part = deadline.sub(fraction=FREE_SHORT_SHARE) if serve_short else deadline
+        best = _free_short_evs(problem, options, part, best, best_pattern, model)
     small = int(problem.ev_available[problem.ev_binary].sum()) <= FULL_MILP_MAX_BINARIES
     if serve_short and best.status.has_plan and best.ev_unmet_kwh.sum() > lp.ev_unmet_kwh.sum() + TOL:
-        pattern = feasibility_pattern(problem, best_pattern, best, options, start)
+        pattern = feasibility_pattern(problem, best_pattern, best, options, deadline)
         if pattern is not None:
-            candidate = rounding.fixed(pattern, _remaining(options, start))
+            candidate = rounding.fixed(pattern, deadline)
             if candidate.status.has_plan and candidate.objective_cny < best.objective_cny:
                 best, best_pattern = candidate, pattern
+    out_of_time = False    # the fallback was due but the budget too short for it: stopped by the limit
     if not best.status.has_plan or (small and relative_gap(best.objective_cny, bound) > options.mip_rel_gap):
-        best, bound = _full_milp(problem, options, start, best, bound, model, best_pattern)
-    return _finish(best, lp, bound, options, start)
+        out_of_time = best.status.has_plan and deadline.remaining_s() < MIN_MILP_S
+        best, bound = _full_milp(problem, options, deadline, best, bound, model, best_pattern)
+    return _finish(best, lp, bound, options, start, deadline, out_of_time)
 
 
 class _Rounding:
@@ -124,7 +141,7 @@ class _Rounding:
             (cols("ev_v2g_mode"), self.p_cols[self.v2g_pos], cols("ev_discharge_kw"), self.v2g_pos,
              problem.ev_transformer[ve] * T + vt)) if len(mode[0])]
 
-    def fixed(self, pattern: np.ndarray, time_left_s: float) -> Solution:
+    def fixed(self, pattern: np.ndarray, deadline: Deadline) -> Solution:
         p, e = self.problem, self.e
         on, binary = pattern[e, self.t], p.ev_binary[e]
         lower = np.where(binary & on, p.ev_min_power_kw[e], 0.0)
@@ -133,14 +150,14 @@ class _Rounding:
         self.p_lower = lower
         for cols, *_ in self.modes:  # the relaxation's modes are free again for this pattern
             self.solver.set_col_bounds(cols, np.zeros(len(cols)), np.ones(len(cols)))
-        sol = self.solver.run(time_left_s)
+        sol = self.solver.run(deadline)
         if sol.status.has_plan and self.modes:
-            sol = self._modes(sol, time_left_s)
+            sol = self._modes(sol, deadline)
         if sol.status.has_plan:
             sol.objective_cny += p.switch_on_cny * start_ups(p, pattern).sum()
         return sol
 
-    def _modes(self, sol: Solution, time_left_s: float) -> Solution:
+    def _modes(self, sol: Solution, deadline: Deadline) -> Solution:
         """A relaxed battery or V2G EV may charge and discharge in one slot, or discharge while its
         transformer exports (``battery_export``/``ev_export`` hold only for a mode of 0 or 1); if any
         does, fix every slot's mode to the larger of the two flows, to charging where PV exceeds the
@@ -155,7 +172,7 @@ class _Rounding:
             if pos is not None:
                 fixed |= self.p_lower[pos] > 0   # a charger the pattern switched on must charge
             self.solver.set_col_bounds(mode, fixed.astype(float), fixed.astype(float))
-        return self.solver.run(time_left_s)
+        return self.solver.run(deadline)
 
     def _exports(self, sol: Solution) -> tuple[np.ndarray, np.ndarray]:
         """Flat [N*T] bool: the transformer exports with its PV uncurtailed; and would even with
@@ -246,7 +263,7 @@ def feasibility_problem(p: Problem) -> Problem:
 
 
 def feasibility_pattern(p: Problem, pattern: np.ndarray, sol: Solution, options: SolverOptions,
-                        start: float) -> np.ndarray | None:
+                        deadline: Deadline) -> np.ndarray | None:
     """``pattern`` with the chargers behind the transformers of EVs still short taken from a plan of
     those transformers that prices only unmet energy and overload (LP-guided rounding of
     :func:`feasibility_problem`, feeders and events reaching outside dropped); ``None`` when that
@@ -256,9 +273,8 @@ def feasibility_pattern(p: Problem, pattern: np.ndarray, sol: Solution, options:
     short_at = np.unique(p.ev_transformer[sol.ev_unmet_kwh > TOL])
     evs = np.flatnonzero(np.isin(p.ev_transformer, short_at))
     sub = feasibility_problem(subproblem(p, short_at))
-    left = min(_remaining(options, start), max(1.0, 0.15 * options.time_limit_s))
-    served = solve_lp_guided(sub, options.model_copy(update={"time_limit_s": left, "mip_rel_gap": 0.0}),
-                             serve_short=False)
+    served = solve_lp_guided(sub, options.model_copy(update={"mip_rel_gap": 0.0}), serve_short=False,
+                             deadline=deadline.sub(fraction=FEASIBILITY_SHARE))
     if not served.status.has_plan or served.ev_unmet_kwh.sum() >= sol.ev_unmet_kwh[evs].sum() - TOL:
         return None
     out = pattern.copy()
@@ -266,7 +282,7 @@ def feasibility_pattern(p: Problem, pattern: np.ndarray, sol: Solution, options:
     return out
 
 
-def _free_short_evs(p: Problem, options: SolverOptions, start: float, best: Solution, pattern: np.ndarray,
+def _free_short_evs(p: Problem, options: SolverOptions, deadline: Deadline, best: Solution, pattern: np.ndarray,
                     relaxed: LeanModel) -> Solution:
     """A small MILP: every charger fixed to the pattern except those of EVs still short, which are free."""
     short = best.ev_unmet_kwh > TOL
@@ -277,24 +293,22 @@ def _free_short_evs(p: Problem, options: SolverOptions, start: float, best: Solu
     fixed = pattern[e, t].astype(float)
     lower[cols] = np.where(short[e], 0.0, fixed)
     upper[cols] = np.where(short[e], 1.0, fixed)
-    left = min(_remaining(options, start), max(5.0, 0.25 * options.time_limit_s))
-    sol = solve_lean_model(replace(full, col_lower=lower, col_upper=upper), p,
-                           options.model_copy(update={"time_limit_s": left}),
-                           start=_full_start(full, relaxed, best, pattern, p))
+    sol = solve_lean_model(replace(full, col_lower=lower, col_upper=upper), p, options,
+                           start=_full_start(full, relaxed, best, pattern, p),
+                           deadline=deadline)
     return sol if sol.status.has_plan and sol.objective_cny < best.objective_cny else best
 
 
-def _full_milp(p: Problem, options: SolverOptions, start: float, incumbent: Solution, bound: float,
+def _full_milp(p: Problem, options: SolverOptions, deadline: Deadline, incumbent: Solution, bound: float,
                relaxed: LeanModel, pattern: np.ndarray) -> tuple[Solution, float]:
     """The whole MILP for the remaining time, warm-started from the rounded plan."""
-    left = _remaining(options, start)
-    if left < 1.0 and incumbent.status.has_plan:
+    if deadline.remaining_s() < MIN_MILP_S and incumbent.status.has_plan:
         return incumbent, bound
     full = build_lean(p)
     warm = None
     if incumbent.status.has_plan:
         warm = _full_start(full, relaxed, incumbent, pattern, p)
-    sol = solve_lean_model(full, p, options.model_copy(update={"time_limit_s": left}), start=warm)
+    sol = solve_lean_model(full, p, options, start=warm, deadline=deadline)
     if np.isfinite(sol.bound_cny):
         bound = max(bound, sol.bound_cny)
     if sol.status.has_plan and (not incumbent.status.has_plan or sol.objective_cny < incumbent.objective_cny):
@@ -321,13 +335,14 @@ def _full_start(full: LeanModel, relaxed: LeanModel, sol: Solution, pattern: np.
     return x
 
 
-def _finish(best: Solution, lp: Solution, bound: float, options: SolverOptions, start: float) -> Solution:
+def _finish(best: Solution, lp: Solution, bound: float, options: SolverOptions, start: float,
+            deadline: Deadline, out_of_time: bool = False) -> Solution:
     if not best.status.has_plan:
         return best
     best.bound_cny = bound
     best.mip_gap = relative_gap(best.objective_cny, bound)
     within = best.mip_gap <= options.mip_rel_gap + 1e-12
-    timed_out = time.perf_counter() - start >= options.time_limit_s * 0.98
+    timed_out = out_of_time or deadline.spent()
     best.status = (SolveStatus.OPTIMAL if within else
                    SolveStatus.TIME_LIMIT if timed_out else SolveStatus.FEASIBLE)
     total = time.perf_counter() - start
@@ -335,8 +350,3 @@ def _finish(best: Solution, lp: Solution, bound: float, options: SolverOptions, 
     best.solve_seconds = max(total - best.build_seconds, 0.0)
     best.solver = dict(best.solver, strategy="lp_rounding", lp_bound_cny=lp.objective_cny)
     return best
-
-
-def _remaining(options: SolverOptions, start: float) -> float:
-    return max(options.time_limit_s - (time.perf_counter() - start), 0.01)
-

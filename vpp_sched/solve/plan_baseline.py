@@ -31,6 +31,7 @@ from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.build import build_problem, event_scopes_and_slots
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.scenario.load import Scenario
+from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.highs import _check, highs_options, lp_presolve, quiet_highs_banner
 from vpp_sched.solve.solution import SolveStatus
 from vpp_sched.solve.timing import run_highs
@@ -53,8 +54,10 @@ class PlanBaseline:
     signed_energy_kwh: float = float("nan")  # S*
 
 
-def scenario_plan_baseline(scenario: Scenario, options: SolverOptions) -> tuple[Problem, PlanBaseline]:
-    """``(the no-event problem, its unique plan baseline)`` for the scenario's ``plan``-baseline events.
+def scenario_plan_baseline(scenario: Scenario, options: SolverOptions,
+                           deadline: Deadline | None = None) -> tuple[Problem, PlanBaseline]:
+    """``(the no-event problem, its unique plan baseline)`` for the scenario's ``plan``-baseline events,
+    its solves within ``deadline`` (default: a new one of ``options.time_limit_s``).
 
     Then ``build_problem(scenario, pv_kw=free.pv_kw, plan_net_load_kw=baseline.net_load_kw)``.
     """
@@ -63,11 +66,11 @@ def scenario_plan_baseline(scenario: Scenario, options: SolverOptions) -> tuple[
     scope, slots = event_scopes_and_slots(free.transformer_ids, scenario)
     sign = np.array([ev.sign for ev in events], dtype=float)
     wanted = np.array([ev.baseline == "plan" for ev in events], dtype=bool)
-    return free, plan_baseline(free, scope, slots, sign, wanted, options)
+    return free, plan_baseline(free, scope, slots, sign, wanted, options, deadline)
 
 
 def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, sign: np.ndarray,
-                  wanted: np.ndarray, options: SolverOptions) -> PlanBaseline:
+                  wanted: np.ndarray, options: SolverOptions, deadline: Deadline | None = None) -> PlanBaseline:
     """The unique ``plan`` baseline of the events ``wanted`` [K] (bool) of the no-event problem.
 
     ``scope`` [K, N] transformers in each event's scope, ``slots`` [K, T] its window, ``sign`` [K]
@@ -78,6 +81,8 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     opts = highs_options(options)
+    # HiGHS counts time over the instance's life: one limit, set now, ends every solve at the deadline
+    opts["time_limit"] = Deadline.of(options.time_limit_s, deadline).highs_time_limit()
     # presolve as the planner's LPs (off below LP_PRESOLVE_MIN_COLS): with it, every re-solve after
     # an added row would presolve again instead of starting from the last basis
     opts["presolve"] = lp_presolve(model.n_cols)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vpp_sched.scenario import tables
+from vpp_sched.scenario import stay, tables
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.errors import InputError, NoPlanError
 from vpp_sched.problem.build import build_problem, needs_plan_baseline
@@ -183,10 +183,10 @@ def _seconds(times: pd.Series) -> np.ndarray:
 def whole_slots(slot_start_s: np.ndarray, dt_s: int, arrival_s: np.ndarray, departure_s: np.ndarray) -> np.ndarray:
     """[U, T] plugged in for the whole slot: start >= arrival and end <= departure (epoch seconds).
 
-    The rule of :func:`vpp_sched.problem.build.ev_availability`, on integer seconds so a replay can call
-    it at every decision without building pandas series.
+    :func:`vpp_sched.scenario.stay.whole_slots`, the planner's rule, on the integer seconds a replay
+    has at every decision (no pandas series built).
     """
-    return (slot_start_s[None, :] >= arrival_s[:, None]) & (slot_start_s[None, :] + dt_s <= departure_s[:, None])
+    return stay.whole_slots(slot_start_s, dt_s, arrival_s, departure_s)
 
 
 @dataclass(frozen=True)
