@@ -50,3 +50,35 @@ def test_plan_baseline_does_not_depend_on_the_order_of_the_files(tmp_path, kind)
     second = _baseline_kw(_day(tmp_path, "b", kind, reorder=True))
     assert len(first) > 1
     np.testing.assert_allclose(second, first, rtol=0, atol=2e-3)
+
+
+@pytest.mark.parametrize("stop_at_run", [2, 3])
+def test_a_baseline_stopped_by_the_clock_keeps_a_plan_and_says_so(tmp_path, monkeypatch, stop_at_run):
+    # The wall clock may stop the later steps (2: window energy, 3: slot by slot) on a busy machine:
+    # the plan keeps the last finished step's no-event optimum and warns that it is not unique.
+    from vpp_sched.plan.planner import plan_day
+    from vpp_sched.solve import plan_baseline as pb
+    from vpp_sched.solve.solution import SolveStatus
+
+    scenario = _day(tmp_path, "d", "peak_shaving", reorder=False)
+    _, unique = scenario_plan_baseline(scenario, OPTIONS)
+    assert unique.unique and unique.warning() is None
+    real_run, calls = pb._run, []
+
+    def clock_runs_out(h):
+        calls.append(1)
+        return SolveStatus.NO_SOLUTION if len(calls) >= stop_at_run else real_run(h)
+
+    monkeypatch.setattr(pb, "_run", clock_runs_out)
+    free, stopped = scenario_plan_baseline(scenario, OPTIONS)
+    assert stopped.status is SolveStatus.OPTIMAL and not stopped.unique
+    assert stopped.net_load_kw.shape == unique.net_load_kw.shape
+    assert stopped.cost_cny == pytest.approx(unique.cost_cny, rel=1e-9)
+    calls.clear()
+    run = plan_day(scenario, options=OPTIONS)
+    assert run.plan.kpis["valid"]
+    assert any("could not be made unique within the time limit" in w for w in run.plan.warnings)
+    # the first solve (the day's cost) stopped: no baseline, no plan
+    calls.clear()
+    monkeypatch.setattr(pb, "_run", lambda h: SolveStatus.NO_SOLUTION)
+    assert scenario_plan_baseline(scenario, OPTIONS)[1].status is SolveStatus.NO_SOLUTION

@@ -59,6 +59,7 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     options = options or scenario.config.solver
     stages = _Stages()
     budget = None     # the run's one time budget: starts with the first solve, shared by all
+    baseline_warning = None
     with highs_clock() as highs:
         say("forecasting PV and building the problem")
         if needs_plan_baseline(scenario):
@@ -72,6 +73,7 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
                                   + _no_plan_message(free, options))
             with stages("prepare_s"):
                 problem = build_problem(scenario, pv_kw=free_problem.pv_kw, plan_net_load_kw=free.net_load_kw)
+            baseline_warning = free.warning()
         else:
             with stages("prepare_s"):
                 problem = build_problem(scenario)
@@ -85,6 +87,8 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     with stages("results_s"):
         plan = make_plan(problem, solution, scenario.evs)
     plan.kpis["scenario"] = scenario.config.name
+    if baseline_warning:
+        plan.warnings.append(baseline_warning)
     _solve_stage_seconds(plan.kpis, solution, stages.seconds["solve_s"])
     # The plan is checked from its own tables, independently of the solver's variables.
     with stages("check_s"):

@@ -52,6 +52,17 @@ class PlanBaseline:
     net_load_kw: np.ndarray | None = None
     cost_cny: float = float("nan")          # C*, the LP relaxation's optimum of the no-event day
     signed_energy_kwh: float = float("nan")  # S*
+    #: False when the time limit stopped steps 2-3: ``net_load_kw`` is then the last step's optimum
+    #: (a no-event plan of cost C*, not the unique baseline), and the plan says so.
+    unique: bool = True
+
+    def warning(self) -> str | None:
+        """The plan's warning when the baseline could not be made unique, else ``None``."""
+        if self.unique or self.net_load_kw is None:
+            return None
+        return ("the 'plan' baseline of the DR events could not be made unique within the time limit "
+                "(models/dr_events.md, The plan baseline): it is a no-event plan of the optimal cost, which "
+                "another machine may choose differently; raise solver.time_limit_s or --time-limit")
 
 
 def scenario_plan_baseline(scenario: Scenario, options: SolverOptions,
@@ -96,6 +107,17 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     if status is not SolveStatus.OPTIMAL:
         return PlanBaseline(status)
     cost = float(h.getInfo().objective_function_value)
+    T, N = free_problem.n_slots, free_problem.n_transformers
+    net = model.col_families["net_load_kw"]
+    net_cols = np.arange(net.start, net.stop, dtype=np.int32).reshape(N, T)
+
+    def stopped(status: SolveStatus, best: np.ndarray, **found) -> PlanBaseline:
+        """A later step ended without its optimum: the time limit keeps the last step's plan, said."""
+        if status is SolveStatus.NO_SOLUTION:  # the wall clock, not the problem
+            return PlanBaseline(SolveStatus.OPTIMAL, best, cost, unique=False, **found)
+        return PlanBaseline(status, cost_cny=cost, **found)
+
+    step1 = np.asarray(h.getSolution().col_value, dtype=np.float64)[net_cols]
     # The later solves change the objective and add a row: the basis stays primal feasible, so the
     # primal simplex goes on from it (tens of iterations; the dual simplex restarted, 4-8x slower).
     _check(h.setOptionValue("simplex_strategy", 4), "choosing the primal simplex")
@@ -105,9 +127,6 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     _add_row(h, nz, model.col_cost[nz], cost + COST_TOLERANCE_REL * max(abs(cost), 1.0))
 
     # step 2: the conservative energy in the windows
-    T, N = free_problem.n_slots, free_problem.n_transformers
-    net = model.col_families["net_load_kw"]
-    net_cols = np.arange(net.start, net.stop, dtype=np.int32).reshape(N, T)
     weight = np.zeros((N, T))
     for k in np.flatnonzero(wanted):
         weight += sign[k] * free_problem.dt_h * np.outer(scope[k], slots[k])
@@ -116,8 +135,9 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     _check(h.changeColsCost(len(cols), cols, weight[weight != 0]), "setting the window energy objective")
     status = _run(h)
     if status is not SolveStatus.OPTIMAL:
-        return PlanBaseline(status, cost_cny=cost)
+        return stopped(status, step1)
     signed = float(h.getInfo().objective_function_value)
+    step2 = np.asarray(h.getSolution().col_value, dtype=np.float64)[net_cols]
     _add_row(h, cols, weight[weight != 0], signed + ENERGY_TOLERANCE_REL * max(abs(signed), 1.0))
     _check(h.changeColsCost(len(cols), cols, np.zeros(len(cols))), "clearing the window energy objective")
 
@@ -130,7 +150,7 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
             _check(h.changeColsCost(len(members), members, value), "setting a slot's objective")
             status = _run(h)
             if status is not SolveStatus.OPTIMAL:
-                return PlanBaseline(status, cost_cny=cost, signed_energy_kwh=signed)
+                return stopped(status, step2, signed_energy_kwh=signed)
             best = float(h.getInfo().objective_function_value)
             _add_row(h, members, value, best + ENERGY_TOLERANCE_REL * max(abs(best), 1.0))
             _check(h.changeColsCost(len(members), members, np.zeros(len(members))), "clearing a slot's objective")
