@@ -53,3 +53,12 @@ class NoPlanError(VppSchedError):
     def __init__(self, status, message: str):
         self.status = status
         super().__init__(message)
+
+
+class ArgumentError(VppSchedError, ValueError):
+    """A library function was called with an argument it cannot use (the CLI checks its options
+    first; a caller of the Python API gets this). A ``ValueError`` too, as Python callers expect."""
+
+
+class InternalError(VppSchedError, RuntimeError):
+    """An invariant of vpp-sched broke: a bug to report, never a problem of the input."""
