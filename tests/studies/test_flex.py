@@ -62,9 +62,11 @@ def test_envelope_does_not_depend_on_how_fast_highs_runs(tmp_path, monkeypatch):
     r = run(tmp_path / "slow", "lean", [_ev(energy=10.0, pmax=5.0), _ev("E2", arrival="16:00", departure="18:00")])
     options = r.scenario.config.solver.model_copy(update={"time_limit_s": 1.0})
     real = highs.run_highs
+    budgets = []
 
     def slow(h):
         import time
+        budgets.append(h.getOptionValue("time_limit")[1] - h.getRunTime())   # what HiGHS gives this run
         time.sleep(0.1)
         return real(h)
 
@@ -73,6 +75,7 @@ def test_envelope_does_not_depend_on_how_fast_highs_runs(tmp_path, monkeypatch):
                                   {"all": np.ones(r.problem.n_transformers, dtype=bool)})
     assert len(fast) == 8 and fast.attrs["time_limited"] == 0 and slowed.attrs["time_limited"] == 0
     pd.testing.assert_frame_equal(fast, slowed)
+    assert len(budgets) == 16 and min(budgets) >= 1.0 - 1e-3   # every run had (about) the whole limit
 
 
 def test_a_window_stopped_by_the_clock_is_reported(tmp_path, monkeypatch):
