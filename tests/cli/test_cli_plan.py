@@ -149,3 +149,17 @@ def test_summary_says_how_each_dr_event_did(tmp_path):
     assert line.strip() == (f"DR events: P1 {summary.compliance_pct['P1']:.1f}% of target, 0.0 kWh short; "
                             f"P2 {summary.compliance_pct['P2']:.1f}% of target, {short['P2']:.1f} kWh short")
     assert summary.compliance_pct["P2"] < 50
+
+
+def test_plan_ocpp_warns_of_raised_limits(tmp_path):
+    # `plan --ocpp` prints the export's one line about set-points raised to the charger minimum, as
+    # `export-ocpp` does; the line matches the index.csv written beside the plan.
+    from vpp_sched.interop.ocpp import raised_warning
+
+    folder = write_scenario(tmp_path / "sc")
+    out = tmp_path / "plan"
+    res = _plan(folder, out, "--ocpp", "2.0.1", "--no-report", "--no-parquet")
+    index = pd.read_csv(out / "ocpp" / "index.csv", keep_default_na=False)
+    line = raised_warning(index)
+    assert line is not None, "the small plan has set-points under the 1.38 kW charger minimum"
+    assert f"warning: {line}" in res.stderr.splitlines()

@@ -46,6 +46,12 @@ CASES_BASE = {
                 {"slots": (1, 4), "scope": [1, 2], "reduction": 2.0, "baseline": 0.0}],
         evs=[{"energy": 8.0, "pmin": 2.0}, {"energy": 4.0, "v2g": True, "transformer": 1},
              {"energy": 3.0, "transformer": 2}]),
+    # transformer_reverse_limit on a transformer without a station whose base load feeds back
+    # beyond its limit (T1: -150 kW against 100 kW in slots 2-4), beside one with a station
+    "reverse_base_load": lambda: tiny_problem(
+        n_transformers=3, base_load_kw=[[5.0] * 8, [10.0, 0.0, -150.0, -150.0, -150.0, 0.0, 10.0, 10.0], [3.0] * 8],
+        stations=[{"pv": [0, 0, 3, 6, 6, 3, 0, 0]}],
+        evs=[{"energy": 8.0}, {"energy": 4.0, "transformer": 1, "v2g": True}, {"energy": 3.0, "transformer": 2}]),
 }
 CASES = dict(CASES_BASE, ramp_all_families=lambda: replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02))
 

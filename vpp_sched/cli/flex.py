@@ -49,6 +49,10 @@ def flex(
             say("computing the flexibility envelope")
             table = flexibility_envelope(p, run.solution, run.scenario.config.solver, duration_min // slot_min, scopes,
                                          step=(step_min or slot_min) // slot_min)
+            if table.attrs.get("time_limited"):
+                err(f"warning: {table.attrs['time_limited']} of {2 * len(table)} window LPs stopped at the "
+                    f"time limit ({run.scenario.config.solver.time_limit_s:g} s each) before the optimum; "
+                    "their max_kw/min_kw/up_kw/down_kw are empty")
             text = table.copy()
             text["slot_start"] = text.slot_start.map(lambda x: x.isoformat())
             text.to_csv(folder.tmp / "flex.csv", index=False, float_format="%.3f", lineterminator="\n")

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Optional
 
+import pandas as pd
 import typer
 
 from vpp_sched.cli.errors import err, exit_codes
@@ -70,6 +71,12 @@ def plan(
         _summary(run.plan, folder.path, write_s=time.perf_counter() - t_write, dt_h=run.problem.dt_h)
         for line in run.plan.warnings:
             err(f"warning: {line}")
+        if ocpp is not None:   # the export's own line, as `export-ocpp` prints it
+            from vpp_sched.interop.ocpp import raised_warning
+
+            raised = raised_warning(pd.read_csv(folder.path / "ocpp" / "index.csv", keep_default_na=False))
+            if raised:
+                err(f"warning: {raised}")
 
 
 def _summary(plan, folder: Path, write_s: float, dt_h: float) -> None:

@@ -60,7 +60,11 @@ def define_sets(m: pyo.ConcreteModel, p: Problem) -> None:
                    if p.n_events else [], dimen=2, ordered=True)
     has_station = np.zeros(p.n_transformers, dtype=bool)
     has_station[p.station_transformer] = True
-    m.N_station = pyo.Set(initialize=[int(n) for n in np.flatnonzero(has_station)], ordered=True)
+    # Reverse flow beyond the limit needs a station (PV, battery) or a base load below -limit:
+    # without a station the net load is never below the base load (storage does not export).
+    base = np.asarray(p.base_load_kw, dtype=np.float64).reshape(p.n_transformers, -1)
+    reverse = has_station | (base < -np.asarray(p.limit_kw, dtype=np.float64)[:, None]).any(axis=1)
+    m.N_reverse = pyo.Set(initialize=[int(n) for n in np.flatnonzero(reverse)], ordered=True)
 
 
 def define_ev_power(m: pyo.ConcreteModel, p: Problem, relax: bool) -> None:
@@ -131,7 +135,7 @@ def define_stations(m: pyo.ConcreteModel, p: Problem, relax: bool) -> None:
 
 
 def define_transformer(m: pyo.ConcreteModel, p: Problem) -> None:
-    """Net load balance, limit (both directions where a station can export), grid import."""
+    """Net load balance, limit (both directions where reverse flow can pass it), grid import."""
     m.net_load_kw = pyo.Var(m.N, m.T, domain=pyo.Reals)
     m.grid_import_kw = pyo.Var(m.N, m.T, domain=pyo.NonNegativeReals)
     m.overload_kw = pyo.Var(m.N, m.T, domain=pyo.NonNegativeReals)
@@ -154,7 +158,7 @@ def define_transformer(m: pyo.ConcreteModel, p: Problem) -> None:
     m.transformer_limit = pyo.Constraint(
         m.N, m.T, rule=lambda m, n, t: m.net_load_kw[n, t] - m.overload_kw[n, t] <= float(p.limit_kw[n]))
     m.transformer_reverse_limit = pyo.Constraint(
-        m.N_station, m.T, rule=lambda m, n, t: m.net_load_kw[n, t] + m.overload_kw[n, t] >= -float(p.limit_kw[n]))
+        m.N_reverse, m.T, rule=lambda m, n, t: m.net_load_kw[n, t] + m.overload_kw[n, t] >= -float(p.limit_kw[n]))
     m.grid_import = pyo.Constraint(m.N, m.T, rule=lambda m, n, t: m.grid_import_kw[n, t] - m.net_load_kw[n, t] >= 0)
 
 

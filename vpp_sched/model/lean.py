@@ -15,7 +15,8 @@ Variables exist only where the markdown says they do:
   ``(e, t)`` of V2G EVs;
 * ``pv_curtail_kw`` for every station (upper bound the PV forecast, 0 without PV);
 * ``dr_shortfall_kw`` and ``dr_event_cap`` only in event slots;
-* ``transformer_reverse_limit`` only for transformers with a station;
+* ``transformer_reverse_limit`` only for transformers with a station or a base load below
+  ``-limit_kw`` in some slot;
 * ``ev_max_rise_kw`` and the rows ``ev_rise`` only when the ramp is priced
   (``ramp_penalty_cny_per_kw > 0``);
 * ``battery_export`` for every battery slot, ``ev_export`` for available ``(e, t)`` of V2G EVs.

@@ -151,7 +151,7 @@ def define_stations(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
 
 
 def define_transformer(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
-    """Net load balance, limit (both directions where a station can export), grid import."""
+    """Net load balance, limit (both directions where reverse flow can pass it), grid import."""
     T, N, S, B = s.T, s.N, s.S, s.B
     n_grid = grid(N, T)
     b.add_cols("net_load_kw", n_grid, lower=-INF)
@@ -179,7 +179,10 @@ def define_transformer(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
     b.coef("transformer_limit", nt, "net_load_kw", nt, 1.0)
     b.coef("transformer_limit", nt, "overload_kw", nt, -1.0)
 
-    st_trafos = np.unique(s.st_n).astype(np.int64)           # net + over >= -limit
+    # net + over >= -limit where reverse flow beyond the limit can occur: at a station (PV,
+    # battery) or where the base load alone is below -limit (storage never exports).
+    base = np.asarray(p.base_load_kw, dtype=np.float64).reshape(N, T)
+    st_trafos = np.union1d(s.st_n, np.flatnonzero((base < -limit[:, None]).any(axis=1))).astype(np.int64)
     rev_grid = (np.repeat(st_trafos, T), np.tile(np.arange(T), len(st_trafos)))
     b.add_rows("transformer_reverse_limit", rev_grid, np.repeat(-limit[st_trafos], T), INF)
     rev_cols = rev_grid[0] * T + rev_grid[1]

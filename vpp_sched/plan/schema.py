@@ -178,8 +178,9 @@ KPIS = {
     "dr_shortfall_kwh": _num("Demand-response energy short of the targets [kWh]", 0),
     "n_evs": _count("EVs [-]"), "n_transformers": _count("Transformers [-]"), "n_slots": _count("Slots [-]"),
     "slot_minutes": {"type": "integer", "minimum": 1, "description": "Slot length [min]"},
-    "build_seconds": _num("Model build time [s]", 0),
-    "solve_seconds": _num("Solver time [s]", 0),
+    "build_seconds": _num("Building the final model(s) and passing them to HiGHS [s]", 0),
+    "solve_seconds": _num("The rest of the solve stage: timing.solve_s - build_seconds, the plan-baseline "
+                          "solve included (HiGHS's own time is timing.highs_s) [s]", 0),
     "total_seconds": _num("Whole planning run [s]", 0),
     "timing": {"type": "object", "description": "Where the run's time went [s]: stages, HiGHS's own runs "
                "(overlapping runs once) and the modelling overhead (solve stage minus HiGHS)",

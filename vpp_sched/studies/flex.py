@@ -7,7 +7,11 @@ what the plan itself needs. The difference to the plan is what the VPP desk can 
 
 The LPs are the relaxation of the day-ahead model (chargers modulate down to zero, battery
 modes relaxed), so the envelope is an upper estimate where chargers have a minimum power.
-One HiGHS instance is re-solved with only the objective changed (warm starts).
+One HiGHS instance is re-solved with only the objective changed (warm starts). Each of its runs
+gets the whole ``solver.time_limit_s`` of its own (HiGHS counts time over an instance's life, so
+one limit for all runs would cut the later windows short on a busy machine): the envelope is the
+LPs' optimum, not what a clock allowed. A run the clock stops anyway leaves its cell empty and is
+counted in ``table.attrs["time_limited"]`` (the CLI warns).
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ import pandas as pd
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.model.lean import build_lean
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.highs import LeanSolver
-from vpp_sched.solve.solution import Solution
+from vpp_sched.solve.solution import Solution, SolveStatus
 
 
 def flexibility_envelope(p: Problem, plan: Solution, options: SolverOptions, duration_slots: int,
                          scopes: dict[str, np.ndarray], step: int = 1) -> pd.DataFrame:
-    """Envelope table: ``scope, slot_start, duration_min, planned_kw, max_kw, min_kw, up_kw, down_kw``.
+    """Envelope table: ``scope, slot_start, duration_min, planned_kw, max_kw, min_kw, up_kw, down_kw``;
+    ``attrs["time_limited"]``: the number of window LPs stopped by the time limit (their cells NaN).
 
     Parameters
     ----------
@@ -49,26 +55,37 @@ def flexibility_envelope(p: Problem, plan: Solution, options: SolverOptions, dur
     solver = LeanSolver(replace(model, col_upper=upper, col_cost=zero_cost), relaxed, options)
     net_cols = model.col_families["net_load_kw"].start + np.arange(p.n_transformers * p.n_slots).reshape(
         p.n_transformers, p.n_slots)
-    rows = []
+    rows, stops = [], [0]
     for name, members in scopes.items():
         for t0 in range(0, p.n_slots - duration_slots + 1, step):
             window = net_cols[members, t0:t0 + duration_slots].reshape(-1)
             planned = plan.net_load_kw[members, t0:t0 + duration_slots].sum(axis=0).mean()
-            high = _extreme(solver, window, -1.0, duration_slots)
-            low = _extreme(solver, window, 1.0, duration_slots)
+            high = _extreme(solver, window, -1.0, duration_slots, options, stops)
+            low = _extreme(solver, window, 1.0, duration_slots, options, stops)
             rows.append({"scope": name, "slot_start": p.slots[t0], "duration_min": int(round(duration_slots * p.dt_h * 60)),
                          "planned_kw": planned, "max_kw": high, "min_kw": low,
                          "up_kw": max(high - planned, 0.0), "down_kw": max(planned - low, 0.0)})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["time_limited"] = stops[0]
+    return table
 
 
-def _extreme(solver: LeanSolver, window_cols: np.ndarray, sense: float, duration_slots: int) -> float:
-    """Min (sense +1) or max (sense -1) of the scope's mean net load over the window [kW]."""
+#: Outcomes of a run stopped before the optimum (the only limit set is the time limit).
+_STOPPED = (SolveStatus.TIME_LIMIT, SolveStatus.FEASIBLE, SolveStatus.NO_SOLUTION)
+
+
+def _extreme(solver: LeanSolver, window_cols: np.ndarray, sense: float, duration_slots: int,
+             options: SolverOptions, stops: list[int]) -> float:
+    """Min (sense +1) or max (sense -1) of the scope's mean net load over the window [kW]; NaN
+    (and ``stops[0]`` counted up) when the run's own time limit stops it before the optimum."""
     h = solver.h
     n = solver.model.n_cols
     h.changeColsCost(n, np.arange(n, dtype=np.int32), np.zeros(n))
     h.changeColsCost(len(window_cols), window_cols.astype(np.int32), np.full(len(window_cols), sense))
-    sol = solver.run()
+    sol = solver.run(Deadline(float(options.time_limit_s)))   # this run's own limit, from now
+    if sol.status in _STOPPED:
+        stops[0] += 1   # not the optimum: an empty cell, said so, rather than a number a clock chose
+        return float("nan")
     if not sol.status.has_plan:
         return float("nan")
     return sense * sol.objective_cny / duration_slots
