@@ -20,6 +20,7 @@ from vpp_sched.scenario.config import MAX_POWER_KW, MAX_PRICE_CNY_PER_KWH, Scena
 from vpp_sched.errors import InputError, echo, quoted
 from vpp_sched.scenario.safe_yaml import load_yaml
 from vpp_sched.scenario.timeutil import dt_hours, local_time_problem, slot_index, to_local
+from vpp_sched.scenario.weather import read_weather_csv
 
 DEFAULT_SCENARIO = "zezhou-demo"
 
@@ -240,7 +241,6 @@ def _stations_and_events(config, slots, ids: list[str] | None, problems, at) -> 
             problems.add(f"{where}: pv.cloud_factor has {len(st.pv.cloud_factor)} values, the horizon "
                          f"{len(slots)} slots")
         if st.pv is not None and st.pv.weather is not None:
-            from vpp_sched.scenario.weather import read_weather_csv
             path = at(st.pv.weather, f"stations.{i}.pv.weather")
             if path is None:
                 continue

@@ -16,6 +16,7 @@ from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.solve.lp_rounding import solve_lp_guided   # the default route: imported with the CLI, not in the solve
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.solve.budget import Deadline
+from vpp_sched.solve.decompose import solve_decomposed
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 from vpp_sched.solve.highs import HIGHS_VERSION, highs_options, quiet_highs_banner
 from vpp_sched.solve.timing import record
@@ -78,8 +79,6 @@ def solve(problem: Problem, options: SolverOptions, method: str = "lean", execut
     deadline = Deadline.of(options.time_limit_s, deadline)
     method = choose_method(problem, method)
     if method == "decomposed":
-        from vpp_sched.solve.decompose import solve_decomposed
-
         return solve_decomposed(problem, options, executor=executor, deadline=deadline)
     if method == "pyomo":
         return solve_pyomo(problem, options, deadline=deadline)
@@ -95,7 +94,7 @@ def solve_pyomo(problem: Problem, options: SolverOptions, relax_integrality: boo
     from pyomo.contrib.solver.common.results import SolutionStatus
     from pyomo.contrib.solver.solvers.highs import Highs
 
-    from vpp_sched.model import create_model
+    from vpp_sched.model import create_model  # the Pyomo model: Pyomo takes seconds to import, only for method="pyomo"
 
     start = time.perf_counter()
     deadline = Deadline.of(options.time_limit_s, deadline)

@@ -9,6 +9,9 @@ what the planner believes about each EV at a decision time (:meth:`Fleet.belief`
 then. Method: ``models/replay.md``.
 """
 
+# Over the ~400-line guide (~420) and not split yet: issue 13's replay work edits it in parallel; the
+# seam is reading the day (Actuals, load/write/perturb) vs the planner's belief (Fleet, Context, window_problem).
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace

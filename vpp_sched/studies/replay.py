@@ -8,6 +8,9 @@ transformers. Three runs on the same actuals: ``replanned``, ``day_ahead_only`` 
 set-points, never re-planned) and ``uncontrolled``. Method and definitions: ``models/replay.md``.
 """
 
+# Over the ~400-line guide (~430) and not split yet: issue 13's replay work edits it in parallel; the
+# seam is simulating the day (simulate, replay_day) vs its tables, KPIs and files (event_table onwards).
+
 from __future__ import annotations
 
 import json

@@ -38,6 +38,7 @@ from vpp_sched.problem.build import build_problem, needs_plan_baseline, uncontro
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.scenario.load import Scenario, event_slot_mask
 from vpp_sched.scenario.timeutil import to_local
+from vpp_sched.solve.plan_baseline import scenario_plan_baseline
 
 SIMPLE, LEVEL = "SIMPLE", "level"
 LOAD_CONTROL, CAPACITY = "LOAD_CONTROL", "x-loadControlCapacity"
@@ -216,8 +217,6 @@ def _dr_event(conv: Conversion, iv: _Interval, n_intervals: int, scope, target_k
 
 def _problem_with(scenario: Scenario, events: list[DREvent], options: SolverOptions | None) -> Problem:
     """The problem with only ``events``: their slots, scopes and baselines, as the planner sees them."""
-    from vpp_sched.solve.plan_baseline import scenario_plan_baseline
-
     sc = with_events(scenario, events)
     if not needs_plan_baseline(sc):
         return build_problem(sc)
