@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from vpp_sched.errors import ArgumentError
 from vpp_sched.cli.errors import EXIT_USAGE, err, exit_codes
 from vpp_sched.cli.interrupt import Interrupted, Terminated
 from vpp_sched.cli.out import Force, scenario_folder
@@ -48,9 +49,9 @@ def _three(text: str, option: str) -> tuple[float, float, float]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"{option}: {text!r} is not three comma-separated numbers (e.g. 0.25,0.5,0.75)") from None
+        raise ArgumentError(f"{option}: {text!r} is not three comma-separated numbers (e.g. 0.25,0.5,0.75)") from None
     if len(values) != 3:
-        raise ValueError(f"{option}: give three values, for levels 1, 2 and 3, not {len(values)}")
+        raise ArgumentError(f"{option}: give three values, for levels 1, 2 and 3, not {len(values)}")
     return values
 
 

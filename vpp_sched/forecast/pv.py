@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pvlib
 
+from vpp_sched.errors import ArgumentError
 from vpp_sched.scenario.config import PVConfig, Site
 from vpp_sched.scenario.weather import IRRADIANCE_COLUMNS, WEATHER_COLUMNS
 
@@ -32,7 +33,7 @@ def inverter_kw(pv: PVConfig) -> float:
 def slot_times(slots: pd.DatetimeIndex, dt_h: float, label: str = "midpoint") -> pd.DatetimeIndex:
     """The instant of each slot whose sun stands for the slot's mean power (``pv.time_label``)."""
     if slots.tz is None:
-        raise ValueError("slots must be timezone-aware slot starts")
+        raise ArgumentError("slots must be timezone-aware slot starts")
     return slots + pd.Timedelta(hours=dt_h * _LABEL_FRACTION[label])
 
 
@@ -123,7 +124,7 @@ def pv_ac_power_kw(site: Site, pv: PVConfig, slots: pd.DatetimeIndex, dt_h: floa
     the sun rises late in the slot; at 15 min this loses a few Wh.
     """
     if weather is not None and cloud_factor is not None:
-        raise ValueError("give either weather or cloud_factor, not both")
+        raise ArgumentError("give either weather or cloud_factor, not both")
     times = slot_times(slots, dt_h, pv.time_label)
     if weather is None:
         solpos, irr = clear_sky(site, times)
@@ -132,20 +133,20 @@ def pv_ac_power_kw(site: Site, pv: PVConfig, slots: pd.DatetimeIndex, dt_h: floa
         if cloud_factor is not None:
             factor = np.asarray(cloud_factor, dtype=float)
             if factor.shape != (len(slots),):
-                raise ValueError(f"cloud_factor has {factor.size} values for {len(slots)} slots")
+                raise ArgumentError(f"cloud_factor has {factor.size} values for {len(slots)} slots")
             if not np.all((factor >= 0.0) & (factor <= 1.0)):
-                raise ValueError("every cloud_factor must be between 0 and 1")
+                raise ArgumentError("every cloud_factor must be between 0 and 1")
             irr = irr.mul(factor, axis=0)
     else:
         missing = [c for c in WEATHER_COLUMNS if c not in weather.columns]
         if missing:
-            raise ValueError(f"weather lacks column(s) {', '.join(missing)}")
+            raise ArgumentError(f"weather lacks column(s) {', '.join(missing)}")
         if getattr(weather.index, "tz", None) is None:
-            raise ValueError("weather must be indexed by timezone-aware slot starts")
+            raise ArgumentError("weather must be indexed by timezone-aware slot starts")
         aligned = weather.reindex(slots)
         gaps = aligned.index[aligned.isna().any(axis=1)]
         if len(gaps):
-            raise ValueError(f"weather has no (or a NaN) value for {len(gaps)} slot(s), "
+            raise ArgumentError(f"weather has no (or a NaN) value for {len(gaps)} slot(s), "
                              f"first {gaps[0].isoformat()}")
         solpos = pvlib.location.Location(site.latitude, site.longitude, tz=site.timezone,
                                          altitude=site.altitude_m).get_solarposition(times)

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from vpp_sched.errors import InputError
+from vpp_sched.errors import ArgumentError, InputError
 from vpp_sched.outfolder import OutFolder, check_target
 from vpp_sched.scenario.synthetic import EV_COLUMNS, ZEZHOU_SITE, scenario_config, write_scenario
 from vpp_sched.scenario.synthetic_base_load import simbench_date
@@ -298,15 +298,15 @@ def _check_options(timezone: str, start_hour: int, slots: int, power_factor: flo
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {timezone!r}; use an IANA name such as Asia/Shanghai") from None
+        raise ArgumentError(f"unknown time zone {timezone!r}; use an IANA name such as Asia/Shanghai") from None
     if not 0 <= start_hour <= 23:
-        raise ValueError(f"start hour must be 0..23, not {start_hour}")
+        raise ArgumentError(f"start hour must be 0..23, not {start_hour}")
     if slots < 1:
-        raise ValueError(f"slots must be at least 1, not {slots}")
+        raise ArgumentError(f"slots must be at least 1, not {slots}")
     if not 0 < power_factor <= 1:
-        raise ValueError(f"power factor must be in (0, 1], not {power_factor}")
+        raise ArgumentError(f"power factor must be in (0, 1], not {power_factor}")
     if not 0 < max_loading_pu <= 5:
-        raise ValueError(f"max loading must be in (0, 5] pu, not {max_loading_pu}")
+        raise ArgumentError(f"max loading must be in (0, 5] pu, not {max_loading_pu}")
 
 
 def _config(name: str, grid: Path, day: dt.date, days: list[dt.date], start: pd.Timestamp, slots: int,

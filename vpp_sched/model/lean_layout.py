@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import highspy
+
+from vpp_sched.errors import ArgumentError, InternalError
 import numpy as np
 import scipy.sparse as sp
 
@@ -225,7 +227,7 @@ def triplets_to_csc(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[n
     np.cumsum(counts, out=start[1:])
     nnz = int(start[-1])
     if nnz > np.iinfo(np.int32).max:
-        raise ValueError(f"model has {nnz} nonzeros, more than HiGHS' 32-bit index allows")
+        raise ArgumentError(f"model has {nnz} nonzeros, more than HiGHS' 32-bit index allows")
     index = np.empty(nnz, dtype=np.int32)
     value = np.empty(nnz, dtype=np.float64)
     nxt = start[:-1].copy()
@@ -242,7 +244,7 @@ def triplets_to_csc(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[n
         index[pos] = r
         value[pos] = v
     if not np.array_equal(nxt, start[1:]):
-        raise RuntimeError("lean build: entries lost while assembling the matrix")
+        raise InternalError("lean build: entries lost while assembling the matrix")
     return start.astype(np.int32), index, value
 
 
@@ -270,6 +272,6 @@ def _triplets_to_csc_small(rows: list[np.ndarray], cols: list[np.ndarray], vals:
     n_rows = int(r.max()) + 1 if len(r) else 0
     a = sp.csc_matrix((v, (r, c)), shape=(n_rows, n_cols))
     if a.nnz != len(v):                     # duplicates were summed: a bug in a family
-        raise RuntimeError("lean build: duplicate (row, column) entries in one family")
+        raise InternalError("lean build: duplicate (row, column) entries in one family")
     rows.clear(), cols.clear(), vals.clear()
     return a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data.astype(np.float64, copy=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from vpp_sched.errors import ArgumentError
 from vpp_sched.problem.build import sum_rows_by
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.plan.results import Plan
@@ -73,10 +74,10 @@ def _ev_matrix(p: Problem, schedule: pd.DataFrame, column: str = "power_kw") -> 
     e = np.where(codes >= 0, pd.Index(p.ev_ids).get_indexer(names)[codes], -1)
     t = slot_positions(p.slots, pd.DatetimeIndex(schedule.slot_start))
     if (e < 0).any() or (t < 0).any():
-        raise ValueError("ev_schedule names an EV or slot the problem does not have")
+        raise ArgumentError("ev_schedule names an EV or slot the problem does not have")
     out = np.zeros((p.n_evs, p.n_slots))
     if column not in schedule.columns:
-        raise ValueError(f"ev_schedule has no {column} column")
+        raise ArgumentError(f"ev_schedule has no {column} column")
     out[e, t] = np.nan_to_num(schedule[column].to_numpy(float))
     return out
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from vpp_sched.errors import ArgumentError
 from vpp_sched.problem.arrays import Problem
 
 #: Largest block (in EVs) that a feeder or event group is merged into; bigger groups are coordinated.
@@ -40,7 +41,7 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
     p = problem
     idx = np.asarray(transformers, dtype=np.int64).ravel()
     if len(np.unique(idx)) != len(idx) or (len(idx) and (idx.min() < 0 or idx.max() >= p.n_transformers)):
-        raise ValueError("transformers must be distinct indices of the problem's transformers")
+        raise ArgumentError("transformers must be distinct indices of the problem's transformers")
     T, n = p.n_slots, len(idx)
     local = np.full(p.n_transformers, -1, dtype=np.int64)
     local[idx] = np.arange(n)
@@ -81,7 +82,7 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
                                          else cap_penalty_cny_per_kwh, dtype=float), (len(caps),))
         c_sign = np.broadcast_to(np.asarray(cap_sign, dtype=float), (len(caps),))
         if np.any(c_sign < 0) and "event_sign" not in _FIELDS:
-            raise ValueError("floors (cap_sign -1) need a Problem with event_sign")
+            raise ArgumentError("floors (cap_sign -1) need a Problem with event_sign")
         finite = np.isfinite(caps)
         ls, ii = np.nonzero(finite.any(axis=2))            # (layer, transformer) pairs with a cap
         if len(ls):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.forecast import baselines
-from vpp_sched.errors import InputError
+from vpp_sched.errors import ArgumentError, InputError
 
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.scenario.load import Scenario, event_slot_mask
@@ -94,7 +94,7 @@ def _positions(ids: np.ndarray, values: pd.Series, what: str) -> np.ndarray:
     """Position of each value in ``ids`` (one hash lookup per value, vectorised)."""
     pos = pd.Index(ids).get_indexer(pd.Index(values.to_numpy(dtype=object)))
     if len(pos) and pos.min() < 0:      # tables.py checks references; this is a guard
-        raise ValueError(f"{what} names an unknown id: {values.iloc[int(np.argmin(pos))]!r}")
+        raise ArgumentError(f"{what} names an unknown id: {values.iloc[int(np.argmin(pos))]!r}")
     return pos.astype(int)
 
 
@@ -178,7 +178,7 @@ def event_baseline_kw(ev, scenario: Scenario, members: list[str], mask: np.ndarr
         return uncontrolled_kw
     if ev.baseline == "plan":
         if plan_kw is None:
-            raise ValueError("baseline 'plan' needs the plan without events: see needs_plan_baseline")
+            raise ArgumentError("baseline 'plan' needs the plan without events: see needs_plan_baseline")
         # the unique baseline of vpp_sched.solve.plan_baseline, to a resolution far above its LP
         # tolerances, so solvers and orderings that agree to 1e-7 kW print the same numbers
         return np.round(plan_kw, PLAN_BASELINE_DECIMALS)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from vpp_sched.errors import ArgumentError
 from vpp_sched.outfolder import OutFolder, check_target
 from vpp_sched.scenario.config import ScenarioConfig
 from vpp_sched.scenario.synthetic_base_load import GRIDS, base_load_matrix_kw, base_load_table
@@ -93,7 +94,7 @@ def make_dr_event(rng: np.random.Generator, start: str | dt.datetime, slots: int
     t0 = parse_start(start)
     first = (23 * 60 - (t0.hour * 60 + t0.minute)) % 1440
     if first + 120 > slots * slot_minutes:
-        raise ValueError("the horizon holds no 23:00-01:00 window for a DR event")
+        raise ArgumentError("the horizon holds no 23:00-01:00 window for a DR event")
     s0, s1 = first // slot_minutes, -(-(first + 120) // slot_minutes)
     peak = float(np.max(total_uncontrolled_kw[s0:s1]))
     begin, end = iso_times(t0, np.array([first, first + 120]))
@@ -223,7 +224,7 @@ def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stati
     (:class:`~vpp_sched.outfolder.OutFolderError` otherwise, before any work).
     """
     if transformers < 1 or evs < 0 or stations < 0:
-        raise ValueError("need transformers >= 1, evs >= 0 and stations >= 0")
+        raise ArgumentError("need transformers >= 1, evs >= 0 and stations >= 0")
     check_target(out_dir, "scenario", force=force)
     rng = np.random.default_rng(seed)
     t0 = parse_start(start)

@@ -11,6 +11,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from vpp_sched.errors import ArgumentError
 from vpp_sched.scenario.synthetic_common import data_bytes, iso_times, parse_start
 
 GRIDS = ("rural1", "semiurb4", "urban6")
@@ -74,7 +75,7 @@ def base_load_profile_kw(grid: str, start: str | dt.datetime, slots: int, slot_m
     numpy.ndarray of shape (slots,): mean load per slot [kW]
     """
     if grid not in GRIDS:
-        raise ValueError(f"unknown SimBench grid {grid!r}; use one of {', '.join(GRIDS)}")
+        raise ArgumentError(f"unknown SimBench grid {grid!r}; use one of {', '.join(GRIDS)}")
     t0 = parse_start(start)
     need = slots * slot_minutes
     m0 = _simbench_minute(t0)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from importlib.resources import files
 
+from vpp_sched.errors import ArgumentError
+
 import numpy as np
 import pandas as pd
 
@@ -22,7 +24,7 @@ def parse_start(start: str | dt.datetime) -> dt.datetime:
     """A timezone-aware horizon start from an ISO 8601 string or datetime."""
     t = start if isinstance(start, dt.datetime) else dt.datetime.fromisoformat(str(start))
     if t.utcoffset() is None:
-        raise ValueError(f"start {t.isoformat()} needs a UTC offset, e.g. 2026-11-27T12:00:00+08:00")
+        raise ArgumentError(f"start {t.isoformat()} needs a UTC offset, e.g. 2026-11-27T12:00:00+08:00")
     return t
 
 

@@ -11,6 +11,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from vpp_sched.errors import ArgumentError
 from vpp_sched.scenario.stay import first_whole_slot, uncontrolled_reference, whole_slot_run, whole_slots
 from vpp_sched.scenario.synthetic_common import clock_minute, data_bytes, minutes_after, parse_start
 
@@ -33,7 +34,7 @@ def _arrival_minutes(rng: np.random.Generator, n: int, density: np.ndarray, vali
     """Draw ``n`` arrival minutes after the start from a per-minute density restricted to ``valid``."""
     p = np.where(valid, density, 0.0)
     if n and p.sum() <= 0:
-        raise ValueError("no arrival time in the horizon leaves room for a charging session; lengthen the horizon")
+        raise ArgumentError("no arrival time in the horizon leaves room for a charging session; lengthen the horizon")
     return rng.choice(p.size, size=n, p=p / p.sum()) if n else np.zeros(0, dtype=np.int64)
 
 
@@ -67,7 +68,7 @@ def _min_power_kw(kind: np.ndarray, max_kw: np.ndarray, min_power) -> np.ndarray
         return np.zeros(kind.size)
     if isinstance(min_power, str):
         if min_power != "iec":
-            raise ValueError(f"min_power={min_power!r}: use None, 'iec' or a number of kW")
+            raise ArgumentError(f"min_power={min_power!r}: use None, 'iec' or a number of kW")
         return IEC_MIN_KW[kind]
     return np.minimum(float(min_power), max_kw)
 
@@ -179,7 +180,7 @@ def uncontrolled_ev_load_kw(evs: pd.DataFrame, transformer_ids, start: str | dt.
     index = {tid: i for i, tid in enumerate(transformer_ids)}
     row = evs["transformer_id"].map(index)
     if row.isna().any():
-        raise ValueError(f"EV on unknown transformer {evs['transformer_id'][row.isna()].iloc[0]!r}")
+        raise ArgumentError(f"EV on unknown transformer {evs['transformer_id'][row.isna()].iloc[0]!r}")
     slot_start = np.arange(slots) * slot_minutes
     available = whole_slots(slot_start, slot_minutes, minutes_after(t0, evs["arrival"]),
                             minutes_after(t0, evs["departure"]))

@@ -30,6 +30,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
+from vpp_sched.errors import InternalError
 from vpp_sched.problem.blocks import BlockSpec, built, event_signs
 from vpp_sched.model.lean import LeanModel, build_lean
 from vpp_sched.problem.arrays import Problem
@@ -181,7 +182,7 @@ def solve_block_lps(tasks: list[BlockLP]) -> list[BlockLPResult]:
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal and not cold:
             h, cold = _solve_lp(model, cost, None), True    # the warm start failed (rare): from scratch
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            raise RuntimeError(f"block {task.block}: LP relaxation not solved ({h.modelStatusToString(h.getModelStatus())})")
+            raise InternalError(f"block {task.block}: LP relaxation not solved ({h.modelStatusToString(h.getModelStatus())})")
         x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         b = h.getBasis()
         if task.portable:
@@ -255,7 +256,7 @@ class Master:
         highspy.Highs.resetThreadScheduler(True)
         run_highs(self.h)
         if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            raise RuntimeError("coordination master LP not solved")
+            raise InternalError("coordination master LP not solved")
         sol = self.h.getSolution()
         lam = np.clip(-np.asarray(sol.row_dual[:self.R], dtype=float), 0.0, self.slack_price)
         weights = np.asarray(sol.col_value, dtype=float)[self.R:]

@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 
+from vpp_sched.errors import ArgumentError
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import MAX_BLOCK_EVS, BlockSpec, built, event_signs, find_blocks
@@ -102,7 +103,7 @@ def merge_solutions(problem: Problem, parts: list[tuple[np.ndarray, Solution]]) 
         out.net_load_kw[idx] = sol.net_load_kw
         out.overload_kw[idx] = sol.overload_kw
     if np.any(covered != 1):
-        raise ValueError("the parts must cover every transformer exactly once")
+        raise ArgumentError("the parts must cover every transformer exactly once")
     out.feeder_overload_kw, out.dr_shortfall_kw = coupled_slack_kw(p, out.net_load_kw)
     out.objective_cny = plan_objective(p, out)
     return out

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from vpp_sched.errors import ArgumentError
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.solve.lp_rounding import solve_lp_guided   # the default route: imported with the CLI, not in the solve
 from vpp_sched.problem.arrays import Problem
@@ -84,7 +85,7 @@ def solve(problem: Problem, options: SolverOptions, method: str = "lean", execut
         return solve_pyomo(problem, options, deadline=deadline)
     if method == "lean":
         return solve_lp_guided(problem, options, deadline=deadline)
-    raise ValueError(f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}")
+    raise ArgumentError(f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}")
 
 
 def solve_pyomo(problem: Problem, options: SolverOptions, relax_integrality: bool = False,

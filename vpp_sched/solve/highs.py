@@ -17,6 +17,7 @@ import time
 import highspy
 import numpy as np
 
+from vpp_sched.errors import InternalError
 from vpp_sched.model.lean import INF, LeanModel, build_lean
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.scenario.config import SolverOptions
@@ -196,7 +197,7 @@ class LeanSolver:
 
 def _check(status, what: str) -> None:
     if status == highspy.HighsStatus.kError:
-        raise RuntimeError(f"HiGHS error while {what}")
+        raise InternalError(f"HiGHS error while {what}")
 
 
 def _unpack(model: LeanModel, problem: Problem, x: np.ndarray, out: Solution) -> None:

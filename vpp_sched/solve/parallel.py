@@ -17,6 +17,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from vpp_sched.errors import ArgumentError
+
 #: Scheduler names of :func:`get_executor`; anything else is taken as a Dask scheduler address.
 SCHEDULERS = ("serial", "threads", "local")
 
@@ -115,7 +117,7 @@ def get_executor(scheduler: str | None = None, workers: int | None = None) -> It
     if scheduler is None:
         scheduler = "serial" if (workers or cpu_count()) == 1 else "threads"
     if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, not {workers}")
+        raise ArgumentError(f"workers must be at least 1, not {workers}")
     if scheduler == "serial":
         yield SerialExecutor()
     elif scheduler == "threads":

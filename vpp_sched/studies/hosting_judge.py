@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vpp_sched.errors import NoPlanError
+from vpp_sched.errors import ArgumentError, InternalError, NoPlanError
 from vpp_sched.plan.results import ev_delivered_kwh
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.build import build_problem
@@ -93,7 +93,7 @@ def evaluate(sc1: Scenario, transformer_id: str, n_evs: int, mode: str, *, seed:
                 raise
         return Evaluation(problem.n_evs, False, float("nan"), float("nan"), None, decided_by=mode,
                           note=f"no plan within {longer.time_limit_s:g} s")
-    raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    raise ArgumentError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
 
 
 def feasibility_milp(problem: Problem, options: SolverOptions) -> Evaluation:
@@ -180,13 +180,13 @@ def _check_schedule(p: Problem, power: np.ndarray) -> None:
     """Charger limits, stays and energies of a schedule (the limit is judged by the caller)."""
     on = power > 0
     if (on & ~np.asarray(p.ev_available, bool)).any():
-        raise RuntimeError("least-laxity schedule charges outside a stay")
+        raise InternalError("least-laxity schedule charges outside a stay")
     if (power > p.ev_max_power_kw[:, None] + 1e-6).any():
-        raise RuntimeError("least-laxity schedule above max power")
+        raise InternalError("least-laxity schedule above max power")
     if (on & (power < p.ev_min_power_kw[:, None] - 1e-6)).any():
-        raise RuntimeError("least-laxity schedule below min power")
+        raise InternalError("least-laxity schedule below min power")
     if (power.sum(axis=1) * p.dt_h > p.ev_energy_kwh + 1e-6).any():
-        raise RuntimeError("least-laxity schedule delivers more than requested")
+        raise InternalError("least-laxity schedule delivers more than requested")
 
 
 def lp_relaxation(problem: Problem, sc: Scenario, options: SolverOptions) -> tuple[Outcome, np.ndarray]:

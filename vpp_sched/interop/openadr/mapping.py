@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 
 from vpp_sched.scenario.config import BASELINES, DREvent, SolverOptions
-from vpp_sched.errors import NoPlanError
+from vpp_sched.errors import ArgumentError, NoPlanError
 from vpp_sched.interop.openadr.scenario_edit import with_events
 from vpp_sched.problem.build import build_problem, needs_plan_baseline, uncontrolled_ev_power_kw
 from vpp_sched.problem.arrays import Problem
@@ -66,15 +66,15 @@ class SignalMapping:
 
     def __post_init__(self):
         if len(self.level_fractions) != 3 or not all(0 <= f <= 1 for f in self.level_fractions):
-            raise ValueError(f"level fractions must be three numbers in [0, 1], got {self.level_fractions}")
+            raise ArgumentError(f"level fractions must be three numbers in [0, 1], got {self.level_fractions}")
         if self.level_kw is not None and (len(self.level_kw) != 3 or min(self.level_kw) < 0):
-            raise ValueError(f"level kW must be three numbers >= 0, got {self.level_kw}")
+            raise ArgumentError(f"level kW must be three numbers >= 0, got {self.level_kw}")
         if self.capacity_unit not in ("fraction", "kw"):
-            raise ValueError(f"capacity unit must be 'fraction' or 'kw', not {self.capacity_unit!r}")
+            raise ArgumentError(f"capacity unit must be 'fraction' or 'kw', not {self.capacity_unit!r}")
         if self.baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, not {self.baseline!r}")
+            raise ArgumentError(f"baseline must be one of {', '.join(BASELINES)}, not {self.baseline!r}")
         if self.price_cny_per_kwh < 0 or self.shortfall_penalty_cny_per_kwh < 0:
-            raise ValueError("price and penalty must not be negative")
+            raise ArgumentError("price and penalty must not be negative")
 
 
 @dataclass
