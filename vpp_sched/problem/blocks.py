@@ -39,65 +39,14 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
     ``net >= cap_kw`` instead (a valley-filling event).
     """
     p = problem
-    idx = np.asarray(transformers, dtype=np.int64).ravel()
-    if len(np.unique(idx)) != len(idx) or (len(idx) and (idx.min() < 0 or idx.max() >= p.n_transformers)):
-        raise ArgumentError("transformers must be distinct indices of the problem's transformers")
-    T, n = p.n_slots, len(idx)
-    local = np.full(p.n_transformers, -1, dtype=np.int64)
-    local[idx] = np.arange(n)
-    inside = local >= 0
-
-    evs = np.flatnonzero(inside[p.ev_transformer])
-    sts = np.flatnonzero(inside[np.asarray(p.station_transformer, dtype=np.int64)]) if p.n_stations else np.zeros(0, int)
-    st_local = np.full(p.n_stations, -1, dtype=np.int64)
-    st_local[sts] = np.arange(len(sts))
-    bats = (np.flatnonzero(st_local[np.asarray(p.battery_station, dtype=np.int64)] >= 0)
-            if p.n_batteries else np.zeros(0, int))
-
-    tf = np.asarray(p.transformer_feeder, dtype=np.int64)
-    # feeders with members, all of them inside (counted per feeder, no loop over feeders)
-    on_feeder = tf >= 0
-    members = np.bincount(tf[on_feeder], minlength=p.n_feeders)
-    members_in = np.bincount(tf[on_feeder & inside], minlength=p.n_feeders)
-    feeders = np.flatnonzero((members > 0) & (members_in == members))
-    f_local = np.full(p.n_feeders + 1, -1, dtype=np.int64)   # last entry maps feeder -1 to -1
-    f_local[feeders] = np.arange(len(feeders))
-    scope = np.asarray(p.event_scope, dtype=bool).reshape(p.n_events, p.n_transformers) if p.n_events else None
-    events = (np.flatnonzero(scope.any(axis=1) & ~scope[:, ~inside].any(axis=1)) if p.n_events
-              else np.zeros(0, np.int64))
-
-    ev_slots = np.asarray(p.event_slots, dtype=bool)[events] if len(events) else np.zeros((0, T), bool)
-    ev_scope = scope[events][:, idx] if len(events) else np.zeros((0, n), bool)
-    baseline = np.asarray(p.event_baseline_kw, dtype=float)[events] if len(events) else np.zeros((0, T))
-    red = np.asarray(p.event_reduction_kw, dtype=float)[events]
-    sign = event_signs(p)[events]
-    price = np.asarray(p.event_price_cny_per_kwh, dtype=float)[events]
-    penalty = np.asarray(p.event_penalty_cny_per_kwh, dtype=float)[events]
-    ids = list(np.asarray(p.event_ids, dtype=object)[events])
-
+    idx, local, inside = _local_index(p, transformers)
+    evs, sts, st_local, bats = _members_inside(p, inside)
+    tf, feeders, f_local = _feeders_inside(p, inside)
+    ev = _events_inside(p, inside, idx)
     if cap_kw is not None:
-        caps = np.asarray(cap_kw, dtype=float)
-        caps = caps.reshape((1, n, T)) if caps.ndim == 2 else caps.reshape((-1, n, T))
-        pen = np.broadcast_to(np.asarray(p.overload_penalty_cny_per_kwh if cap_penalty_cny_per_kwh is None
-                                         else cap_penalty_cny_per_kwh, dtype=float), (len(caps),))
-        c_sign = np.broadcast_to(np.asarray(cap_sign, dtype=float), (len(caps),))
-        if np.any(c_sign < 0) and "event_sign" not in _FIELDS:
-            raise ArgumentError("floors (cap_sign -1) need a Problem with event_sign")
-        finite = np.isfinite(caps)
-        ls, ii = np.nonzero(finite.any(axis=2))            # (layer, transformer) pairs with a cap
-        if len(ls):
-            ev_slots = np.vstack([ev_slots, finite[ls, ii]])
-            cap_scope = np.zeros((len(ls), n), dtype=bool)
-            cap_scope[np.arange(len(ls)), ii] = True
-            ev_scope = np.vstack([ev_scope, cap_scope])
-            baseline = np.vstack([baseline, np.where(finite[ls, ii], caps[ls, ii], 0.0)])
-            red = np.concatenate([red, np.zeros(len(ls))])
-            sign = np.concatenate([sign, c_sign[ls]])
-            price = np.concatenate([price, np.zeros(len(ls))])
-            penalty = np.concatenate([penalty, pen[ls]])
-            ids += [f"cap{l}:{p.transformer_ids[idx[i]]}" for l, i in zip(ls, ii)]
-    K = len(ids)
-    extra = {"event_sign": sign} if "event_sign" in _FIELDS else {}
+        _append_caps(p, idx, ev, cap_kw, cap_penalty_cny_per_kwh, cap_sign)
+    K = len(ev["ids"])
+    extra = {"event_sign": ev["sign"]} if "event_sign" in _FIELDS else {}
 
     def take(arr, sel):
         return np.asarray(arr)[sel]
@@ -117,11 +66,90 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
         pv_kw=None if p.pv_kw is None else np.asarray(p.pv_kw, dtype=float)[sts],
         battery_station=st_local[np.asarray(p.battery_station, dtype=np.int64)[bats]],
         **{name: take(getattr(p, name), bats) for name in _BATTERY_FIELDS},
-        event_ids=np.array(ids, dtype=object),
-        event_slots=ev_slots if K else None, event_scope=ev_scope if K else None,
-        event_baseline_kw=baseline if K else None, event_reduction_kw=red,
-        event_price_cny_per_kwh=price, event_penalty_cny_per_kwh=penalty, **extra,
+        event_ids=np.array(ev["ids"], dtype=object),
+        event_slots=ev["slots"] if K else None, event_scope=ev["scope"] if K else None,
+        event_baseline_kw=ev["baseline"] if K else None, event_reduction_kw=ev["red"],
+        event_price_cny_per_kwh=ev["price"], event_penalty_cny_per_kwh=ev["penalty"], **extra,
     )
+
+
+def _local_index(p: Problem, transformers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The checked indices, each full transformer's local index (-1 outside) and the inside mask."""
+    idx = np.asarray(transformers, dtype=np.int64).ravel()
+    if len(np.unique(idx)) != len(idx) or (len(idx) and (idx.min() < 0 or idx.max() >= p.n_transformers)):
+        raise ArgumentError("transformers must be distinct indices of the problem's transformers")
+    local = np.full(p.n_transformers, -1, dtype=np.int64)
+    local[idx] = np.arange(len(idx))
+    return idx, local, local >= 0
+
+
+def _members_inside(p: Problem, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The EVs and stations on inside transformers, the stations' local index and their batteries."""
+    evs = np.flatnonzero(inside[p.ev_transformer])
+    sts = np.flatnonzero(inside[np.asarray(p.station_transformer, dtype=np.int64)]) if p.n_stations else np.zeros(0, int)
+    st_local = np.full(p.n_stations, -1, dtype=np.int64)
+    st_local[sts] = np.arange(len(sts))
+    bats = (np.flatnonzero(st_local[np.asarray(p.battery_station, dtype=np.int64)] >= 0)
+            if p.n_batteries else np.zeros(0, int))
+    return evs, sts, st_local, bats
+
+
+def _feeders_inside(p: Problem, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each transformer's feeder, the feeders wholly inside and their local index (feeder -1 maps to -1)."""
+    tf = np.asarray(p.transformer_feeder, dtype=np.int64)
+    # feeders with members, all of them inside (counted per feeder, no loop over feeders)
+    on_feeder = tf >= 0
+    members = np.bincount(tf[on_feeder], minlength=p.n_feeders)
+    members_in = np.bincount(tf[on_feeder & inside], minlength=p.n_feeders)
+    feeders = np.flatnonzero((members > 0) & (members_in == members))
+    f_local = np.full(p.n_feeders + 1, -1, dtype=np.int64)   # last entry maps feeder -1 to -1
+    f_local[feeders] = np.arange(len(feeders))
+    return tf, feeders, f_local
+
+
+def _events_inside(p: Problem, inside: np.ndarray, idx: np.ndarray) -> dict:
+    """The event arrays of the events whose scope lies wholly inside, restricted to ``idx``."""
+    T, n = p.n_slots, len(idx)
+    scope = np.asarray(p.event_scope, dtype=bool).reshape(p.n_events, p.n_transformers) if p.n_events else None
+    events = (np.flatnonzero(scope.any(axis=1) & ~scope[:, ~inside].any(axis=1)) if p.n_events
+              else np.zeros(0, np.int64))
+    return {
+        "slots": np.asarray(p.event_slots, dtype=bool)[events] if len(events) else np.zeros((0, T), bool),
+        "scope": scope[events][:, idx] if len(events) else np.zeros((0, n), bool),
+        "baseline": np.asarray(p.event_baseline_kw, dtype=float)[events] if len(events) else np.zeros((0, T)),
+        "red": np.asarray(p.event_reduction_kw, dtype=float)[events],
+        "sign": event_signs(p)[events],
+        "price": np.asarray(p.event_price_cny_per_kwh, dtype=float)[events],
+        "penalty": np.asarray(p.event_penalty_cny_per_kwh, dtype=float)[events],
+        "ids": list(np.asarray(p.event_ids, dtype=object)[events]),
+    }
+
+
+def _append_caps(p: Problem, idx: np.ndarray, ev: dict, cap_kw: np.ndarray,
+                 cap_penalty_cny_per_kwh: float | np.ndarray | None, cap_sign: float | np.ndarray) -> None:
+    """Append to ``ev`` (in place) one DR-like event per capped transformer and layer (see :func:`subproblem`)."""
+    T, n = p.n_slots, len(idx)
+    caps = np.asarray(cap_kw, dtype=float)
+    caps = caps.reshape((1, n, T)) if caps.ndim == 2 else caps.reshape((-1, n, T))
+    pen = np.broadcast_to(np.asarray(p.overload_penalty_cny_per_kwh if cap_penalty_cny_per_kwh is None
+                                     else cap_penalty_cny_per_kwh, dtype=float), (len(caps),))
+    c_sign = np.broadcast_to(np.asarray(cap_sign, dtype=float), (len(caps),))
+    if np.any(c_sign < 0) and "event_sign" not in _FIELDS:
+        raise ArgumentError("floors (cap_sign -1) need a Problem with event_sign")
+    finite = np.isfinite(caps)
+    ls, ii = np.nonzero(finite.any(axis=2))            # (layer, transformer) pairs with a cap
+    if not len(ls):
+        return
+    ev["slots"] = np.vstack([ev["slots"], finite[ls, ii]])
+    cap_scope = np.zeros((len(ls), n), dtype=bool)
+    cap_scope[np.arange(len(ls)), ii] = True
+    ev["scope"] = np.vstack([ev["scope"], cap_scope])
+    ev["baseline"] = np.vstack([ev["baseline"], np.where(finite[ls, ii], caps[ls, ii], 0.0)])
+    ev["red"] = np.concatenate([ev["red"], np.zeros(len(ls))])
+    ev["sign"] = np.concatenate([ev["sign"], c_sign[ls]])
+    ev["price"] = np.concatenate([ev["price"], np.zeros(len(ls))])
+    ev["penalty"] = np.concatenate([ev["penalty"], pen[ls]])
+    ev["ids"] += [f"cap{l}:{p.transformer_ids[idx[i]]}" for l, i in zip(ls, ii)]
 
 
 _FIELDS = {f.name for f in fields(Problem)}
