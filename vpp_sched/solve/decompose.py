@@ -31,6 +31,7 @@ row, their own MILP bounds); ``mip_gap`` is measured against it.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from vpp_sched.errors import ArgumentError
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import MAX_BLOCK_EVS, BlockSpec, built, event_signs, find_blocks
-from vpp_sched.solve.coordination import coordinate, coupling_rows
+from vpp_sched.solve.coordination import Coordination, Coupling, coordinate, coupling_rows
 from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.highs import LP_PRESOLVE_MIN_COLS, highs_options, quiet_highs_banner
 from vpp_sched.solve.lp_rounding import solve_lp_guided
@@ -193,64 +194,25 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     budget = Deadline.of(options.time_limit_s, deadline)
     executor = executor or SerialExecutor()
     p = problem
-    blocks = find_blocks(p, max_block_evs)
-    block_of = np.empty(p.n_transformers, dtype=np.int64)
-    for j, idx in enumerate(blocks):
-        block_of[idx] = j
-    weight = np.bincount(block_of[p.ev_transformer], minlength=len(blocks)).astype(float)
-    n_tasks = 3 * executor.workers
-    coupling = coupling_rows(p, block_of)
-    touched = np.zeros(len(blocks), dtype=bool)
-    touched[block_of[coupling.member.indices]] = True
-    coupled = np.flatnonzero(touched)
+    part = _partition(p, max_block_evs, executor)
     seconds = {"partition_s": time.perf_counter() - start}
 
     # 1. prices and shares
     mark = time.perf_counter()
-    coord = coordinate(p, blocks, coupling, coupled, executor, options.mip_rel_gap / 4,
+    coord = coordinate(p, part.blocks, part.coupling, part.coupled, executor, options.mip_rel_gap / 4,
                        budget.sub(fraction=coordination_share).end, max_rounds,
-                       lambda items: batches(items, weight, n_tasks),
+                       lambda items: batches(items, part.weight, part.n_tasks),
                        start_price=1e-4 * float(np.max(p.price_cny_per_kwh, initial=0.0)) * p.dt_h,
                        end=budget.end)
     seconds["coordination_s"] = time.perf_counter() - mark
 
     # 2. blocks under their shares: LP rounding, then branch and bound where the gap asks for it
-    subs = [BlockSpec(p, idx, cap_kw=coord.shares[:, idx], cap_penalty_cny_per_kwh=coupling.layer_penalty,
-                      cap_sign=coupling.layer_sign) if touched[j] else BlockSpec(p, idx)
-            for j, idx in enumerate(blocks)]
-    if not getattr(executor, "in_process", False):    # tasks travel: send the subproblems, not the day
-        subs = [spec.build() for spec in subs]
-
-    def run(which: list[int], seconds: float) -> dict[int, Solution]:
-        work = [[(j, subs[j], options, seconds) for j in c] for c in batches(which, weight, n_tasks)]
-        return dict(r for chunk in executor.map(solve_blocks, work) for r in chunk)
-
-    def left() -> float:
-        return budget.end - time.perf_counter()
-
+    run = _block_runner(p, part, coord, options, executor)
     mark = time.perf_counter()
-    everything = list(range(len(blocks)))
-    # An equal share of what is left per worker, at least 5 s but never past the deadline.
-    per_block = min(max(left() * min(1.0, executor.workers / len(blocks)), 5.0), max(left(), 0.0))
-    solved = run(everything, per_block)
-    missing = [j for j in everything if not solved[j].status.has_plan]
-    if missing and left() > 0:     # a block that needed more than its share of the time: all that is left
-        solved.update(run(missing, left()))
-    out = _assemble(p, blocks, solved, touched, coord.bound)
+    solved, out = _round_blocks(p, part, coord, run, budget, executor)
     seconds["rounding_s"] = time.perf_counter() - mark
-    redo = sorted((j for j in everything if solved[j].mip_gap > options.mip_rel_gap),
-                  key=lambda j: (-(solved[j].objective_cny - solved[j].bound_cny), j))
-    improved = 0
-    redo_due = out.status.has_plan and out.mip_gap > options.mip_rel_gap and bool(redo)
-    out_of_time = redo_due and left() <= 2.0    # branch and bound was due, the budget too short for it
-    if redo_due and not out_of_time:
-        mark = time.perf_counter()
-        per_block = max(0.9 * left() * min(1.0, executor.workers / len(redo)), 1.0)
-        for j, sol in run(redo, per_block).items():
-            if sol.status.has_plan and sol.objective_cny < solved[j].objective_cny - 1e-9:
-                solved[j], improved = sol, improved + 1
-        out = _assemble(p, blocks, solved, touched, coord.bound)
-        seconds["branch_and_bound_s"] = time.perf_counter() - mark
+    out, redo, improved, out_of_time = _branch_and_bound(p, part, coord, run, budget, executor, options,
+                                                         solved, out, seconds)
     if not out.status.has_plan:
         return out
     total = time.perf_counter() - start
@@ -259,20 +221,107 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
                   SolveStatus.TIME_LIMIT if timed_out else SolveStatus.FEASIBLE)
     out.build_seconds = seconds["partition_s"]
     out.solve_seconds = total - out.build_seconds
+    out.solver = _solver_info(p, part, coord, options, executor, solved, max_block_evs,
+                              n_redone=len(redo) if "branch_and_bound_s" in seconds else 0,
+                              improved=improved, seconds=dict(seconds, total_s=total))
+    return out
+
+
+@dataclass
+class _Partition:
+    """The blocks of a decomposed solve and what couples them."""
+    blocks: list[np.ndarray]
+    weight: np.ndarray        # EVs per block, to balance the executor's tasks
+    coupling: Coupling
+    touched: np.ndarray       # [blocks] bool: the block has a coordinated row
+    coupled: np.ndarray       # indices of the touched blocks
+    n_tasks: int
+
+
+def _partition(p: Problem, max_block_evs: int, executor) -> _Partition:
+    blocks = find_blocks(p, max_block_evs)
+    block_of = np.empty(p.n_transformers, dtype=np.int64)
+    for j, idx in enumerate(blocks):
+        block_of[idx] = j
+    weight = np.bincount(block_of[p.ev_transformer], minlength=len(blocks)).astype(float)
+    coupling = coupling_rows(p, block_of)
+    touched = np.zeros(len(blocks), dtype=bool)
+    touched[block_of[coupling.member.indices]] = True
+    return _Partition(blocks, weight, coupling, touched, np.flatnonzero(touched), 3 * executor.workers)
+
+
+def _block_runner(p: Problem, part: _Partition, coord: Coordination, options: SolverOptions, executor):
+    """A function planning the given blocks under their shares, each within the given seconds."""
+    subs = [BlockSpec(p, idx, cap_kw=coord.shares[:, idx], cap_penalty_cny_per_kwh=part.coupling.layer_penalty,
+                      cap_sign=part.coupling.layer_sign) if part.touched[j] else BlockSpec(p, idx)
+            for j, idx in enumerate(part.blocks)]
+    if not getattr(executor, "in_process", False):    # tasks travel: send the subproblems, not the day
+        subs = [spec.build() for spec in subs]
+
+    def run(which: list[int], seconds: float) -> dict[int, Solution]:
+        work = [[(j, subs[j], options, seconds) for j in c] for c in batches(which, part.weight, part.n_tasks)]
+        return dict(r for chunk in executor.map(solve_blocks, work) for r in chunk)
+    return run
+
+
+def _left(budget: Deadline) -> float:
+    return budget.end - time.perf_counter()
+
+
+def _round_blocks(p: Problem, part: _Partition, coord: Coordination, run, budget: Deadline,
+                  executor) -> tuple[dict[int, Solution], Solution]:
+    """Every block planned by LP rounding, and the merged plan."""
+    everything = list(range(len(part.blocks)))
+    # An equal share of what is left per worker, at least 5 s but never past the deadline.
+    per_block = min(max(_left(budget) * min(1.0, executor.workers / len(part.blocks)), 5.0),
+                    max(_left(budget), 0.0))
+    solved = run(everything, per_block)
+    missing = [j for j in everything if not solved[j].status.has_plan]
+    if missing and _left(budget) > 0:     # a block that needed more than its share of the time: all that is left
+        solved.update(run(missing, _left(budget)))
+    return solved, _assemble(p, part.blocks, solved, part.touched, coord.bound)
+
+
+def _branch_and_bound(p: Problem, part: _Partition, coord: Coordination, run, budget: Deadline, executor,
+                      options: SolverOptions, solved: dict[int, Solution], out: Solution,
+                      seconds: dict) -> tuple[Solution, list[int], int, bool]:
+    """If the merged plan's gap is too wide, the blocks with a wider gap planned again with all the time
+    left (better plans kept in ``solved``): the merged plan, the blocks due, how many improved, and
+    whether the budget was too short for it."""
+    redo = sorted((j for j in range(len(part.blocks)) if solved[j].mip_gap > options.mip_rel_gap),
+                  key=lambda j: (-(solved[j].objective_cny - solved[j].bound_cny), j))
+    improved = 0
+    redo_due = out.status.has_plan and out.mip_gap > options.mip_rel_gap and bool(redo)
+    out_of_time = redo_due and _left(budget) <= 2.0    # branch and bound was due, the budget too short for it
+    if redo_due and not out_of_time:
+        mark = time.perf_counter()
+        per_block = max(0.9 * _left(budget) * min(1.0, executor.workers / len(redo)), 1.0)
+        for j, sol in run(redo, per_block).items():
+            if sol.status.has_plan and sol.objective_cny < solved[j].objective_cny - 1e-9:
+                solved[j], improved = sol, improved + 1
+        out = _assemble(p, part.blocks, solved, part.touched, coord.bound)
+        seconds["branch_and_bound_s"] = time.perf_counter() - mark
+    return out, redo, improved, out_of_time
+
+
+def _solver_info(p: Problem, part: _Partition, coord: Coordination, options: SolverOptions, executor,
+                 solved: dict[int, Solution], max_block_evs: int, *, n_redone: int, improved: int,
+                 seconds: dict) -> dict:
+    """The ``solver`` record of a decomposed solve."""
     names = {"feeder": p.feeder_ids, "event": p.event_ids}
-    out.solver = {
+    coupled = len(part.coupled)
+    return {
         "name": "highs", "version": next(iter(solved.values())).solver.get("version"), "strategy": "decomposed",
         "options": highs_options(options), "lp_presolve_off_below_cols": LP_PRESOLVE_MIN_COLS, "executor": getattr(executor, "name", type(executor).__name__),
-        "workers": executor.workers, "n_blocks": len(blocks), "n_coupled_blocks": int(len(coupled)),
-        "max_block_evs": max_block_evs, "coordinated": [f"{kind}:{names[kind][i]}" for kind, i in coupling.groups],
-        "n_coordinated_rows": coupling.n_rows, "rounds": coord.rounds,
-        "lagrangian_bound_cny": float(coord.bound) if len(coupled) else None,
-        "master_cny": float(coord.master_value) if len(coupled) else None, "round_history": coord.history,
+        "workers": executor.workers, "n_blocks": len(part.blocks), "n_coupled_blocks": int(coupled),
+        "max_block_evs": max_block_evs, "coordinated": [f"{kind}:{names[kind][i]}" for kind, i in part.coupling.groups],
+        "n_coordinated_rows": part.coupling.n_rows, "rounds": coord.rounds,
+        "lagrangian_bound_cny": float(coord.bound) if coupled else None,
+        "master_cny": float(coord.master_value) if coupled else None, "round_history": coord.history,
         "block_lp_seconds": coord.lp_seconds, "warm_start_failures": coord.warm_start_failures,
-        "blocks_branch_and_bound": len(redo) if "branch_and_bound_s" in seconds else 0,
-        "blocks_improved": improved, "seconds": dict(seconds, total_s=total),
+        "blocks_branch_and_bound": n_redone,
+        "blocks_improved": improved, "seconds": seconds,
     }
-    return out
 
 
 def _assemble(p: Problem, blocks: list[np.ndarray], solved: dict[int, Solution], touched: np.ndarray,
