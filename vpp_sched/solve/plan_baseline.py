@@ -89,6 +89,30 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     """
     quiet_highs_banner()
     model = build_lean(free_problem, relax_integrality=True)
+    h = _baseline_highs(model, options, deadline)
+    # step 1: the day's cost
+    status = _run(h)
+    if status is not SolveStatus.OPTIMAL:
+        return PlanBaseline(status)
+    cost = float(h.getInfo().objective_function_value)
+    T, N = free_problem.n_slots, free_problem.n_transformers
+    net = model.col_families["net_load_kw"]
+    net_cols = np.arange(net.start, net.stop, dtype=np.int32).reshape(N, T)
+    step1 = np.asarray(h.getSolution().col_value, dtype=np.float64)[net_cols]
+    _keep_cost(h, model, cost)
+
+    status, signed, step2 = _min_window_energy(h, model, free_problem, net_cols, scope, slots, sign, wanted)
+    if status is not SolveStatus.OPTIMAL:
+        return _stopped(status, step1, cost)
+    status = _fix_slots(h, net_cols, scope, slots, sign, wanted)
+    if status is not SolveStatus.OPTIMAL:
+        return _stopped(status, step2, cost, signed_energy_kwh=signed)
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    return PlanBaseline(SolveStatus.OPTIMAL, x[net_cols], cost, signed)
+
+
+def _baseline_highs(model, options: SolverOptions, deadline: Deadline | None) -> highspy.Highs:
+    """A quiet HiGHS instance holding the no-event day's LP, its options set."""
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     opts = highs_options(options)
@@ -103,30 +127,33 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
                        int(highspy.ObjSense.kMinimize), 0.0, model.col_cost, model.col_lower, model.col_upper,
                        model.row_lower, model.row_upper, model.a_start, model.a_index, model.a_value,
                        np.zeros(model.n_cols, dtype=np.int32)), "passing the baseline LP to HiGHS")
-    status = _run(h)
-    if status is not SolveStatus.OPTIMAL:
-        return PlanBaseline(status)
-    cost = float(h.getInfo().objective_function_value)
-    T, N = free_problem.n_slots, free_problem.n_transformers
-    net = model.col_families["net_load_kw"]
-    net_cols = np.arange(net.start, net.stop, dtype=np.int32).reshape(N, T)
+    return h
 
-    def stopped(status: SolveStatus, best: np.ndarray, **found) -> PlanBaseline:
-        """A later step ended without its optimum: the time limit keeps the last step's plan, said."""
-        if status is SolveStatus.NO_SOLUTION:  # the wall clock, not the problem
-            return PlanBaseline(SolveStatus.OPTIMAL, best, cost, unique=False, **found)
-        return PlanBaseline(status, cost_cny=cost, **found)
 
-    step1 = np.asarray(h.getSolution().col_value, dtype=np.float64)[net_cols]
+def _stopped(status: SolveStatus, best: np.ndarray, cost: float, **found) -> PlanBaseline:
+    """A later step ended without its optimum: the time limit keeps the last step's plan, said."""
+    if status is SolveStatus.NO_SOLUTION:  # the wall clock, not the problem
+        return PlanBaseline(SolveStatus.OPTIMAL, best, cost, unique=False, **found)
+    return PlanBaseline(status, cost_cny=cost, **found)
+
+
+def _keep_cost(h: highspy.Highs, model, cost: float) -> None:
+    """The later steps keep the day's cost within COST_TOLERANCE_REL of step 1's ``cost``."""
     # The later solves change the objective and add a row: the basis stays primal feasible, so the
     # primal simplex goes on from it (tens of iterations; the dual simplex restarted, 4-8x slower).
     _check(h.setOptionValue("simplex_strategy", 4), "choosing the primal simplex")
-    n = model.n_cols
-    all_cols = np.arange(n, dtype=np.int32)
     nz = np.flatnonzero(model.col_cost).astype(np.int32)
     _add_row(h, nz, model.col_cost[nz], cost + COST_TOLERANCE_REL * max(abs(cost), 1.0))
 
-    # step 2: the conservative energy in the windows
+
+def _min_window_energy(h: highspy.Highs, model, free_problem: Problem, net_cols: np.ndarray, scope: np.ndarray,
+                       slots: np.ndarray, sign: np.ndarray,
+                       wanted: np.ndarray) -> tuple[SolveStatus, float, np.ndarray | None]:
+    """Step 2, the conservative energy in the windows: ``(status, S*, the net load)``, and on success
+    the row keeping ``S*`` for step 3."""
+    T, N = free_problem.n_slots, free_problem.n_transformers
+    n = model.n_cols
+    all_cols = np.arange(n, dtype=np.int32)
     weight = np.zeros((N, T))
     for k in np.flatnonzero(wanted):
         weight += sign[k] * free_problem.dt_h * np.outer(scope[k], slots[k])
@@ -135,27 +162,30 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     _check(h.changeColsCost(len(cols), cols, weight[weight != 0]), "setting the window energy objective")
     status = _run(h)
     if status is not SolveStatus.OPTIMAL:
-        return stopped(status, step1)
+        return status, float("nan"), None
     signed = float(h.getInfo().objective_function_value)
     step2 = np.asarray(h.getSolution().col_value, dtype=np.float64)[net_cols]
     _add_row(h, cols, weight[weight != 0], signed + ENERGY_TOLERANCE_REL * max(abs(signed), 1.0))
     _check(h.changeColsCost(len(cols), cols, np.zeros(len(cols))), "clearing the window energy objective")
+    return status, signed, step2
 
-    # step 3: slot by slot in time order (events in their order within a slot), each scope's load as
-    # low (peak shaving) or high (valley filling) as the steps before allow
-    for t in range(T):
+
+def _fix_slots(h: highspy.Highs, net_cols: np.ndarray, scope: np.ndarray, slots: np.ndarray, sign: np.ndarray,
+               wanted: np.ndarray) -> SolveStatus:
+    """Step 3: slot by slot in time order (events in their order within a slot), each scope's load as
+    low (peak shaving) or high (valley filling) as the steps before allow."""
+    for t in range(net_cols.shape[1]):
         for k in np.flatnonzero(wanted & slots[:, t]):
             members = net_cols[scope[k], t]
             value = np.full(len(members), sign[k])
             _check(h.changeColsCost(len(members), members, value), "setting a slot's objective")
             status = _run(h)
             if status is not SolveStatus.OPTIMAL:
-                return stopped(status, step2, signed_energy_kwh=signed)
+                return status
             best = float(h.getInfo().objective_function_value)
             _add_row(h, members, value, best + ENERGY_TOLERANCE_REL * max(abs(best), 1.0))
             _check(h.changeColsCost(len(members), members, np.zeros(len(members))), "clearing a slot's objective")
-    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-    return PlanBaseline(SolveStatus.OPTIMAL, x[net_cols], cost, signed)
+    return SolveStatus.OPTIMAL
 
 
 def _add_row(h: highspy.Highs, cols: np.ndarray, values: np.ndarray, upper: float) -> None:
