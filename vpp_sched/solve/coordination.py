@@ -296,43 +296,18 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
     round's bound is still valid, if slightly lower (0.04 of 410,443 CNY there)."""
     if not len(coupled):
         return Coordination(0.0, 0.0, np.full((0, p.n_transformers, p.n_slots), np.nan))
-    T = p.n_slots
-    portable = not getattr(executor, "in_process", False)
-    subs = {j: BlockSpec(p, blocks[j], relax=True) for j in coupled}
-    if portable:   # tasks travel: send the subproblems, not the day
-        subs = {j: spec.build() for j, spec in subs.items()}
-    position = {j: n for n, j in enumerate(coupled)}
-    master = Master(coupling, len(coupled))
-    bases: dict[int, tuple] = {}
-    models: dict[int, LeanModel] = {}
-    proposals: dict[int, list[np.ndarray]] = {j: [] for j in coupled}
+    cols = _Columns.start(p, blocks, coupling, coupled, executor)
     out = Coordination(-np.inf, np.nan, None)
     lam = best_lam = np.zeros(coupling.n_rows)
     if start_price is not None:
         lam = np.minimum(np.full(coupling.n_rows, start_price), coupling.slack_price)
     for out.rounds in range(1, max_rounds + 1):
         round_start = time.perf_counter()
-        adder = coupling.adder(lam, T)
-        tasks = {j: BlockLP(j, subs[j], adder[blocks[j]], bases.get(j), portable, models.get(j)) for j in coupled}
-        results = [r for chunk in executor.map(solve_block_lps, [[tasks[j] for j in c] for c in chunks(list(coupled))])
-                   for r in chunk]
-        value = coupling.bound_terms(lam)
-        for r in results:
-            j = r.block
-            out.warm_start_failures += int(r.cold and j in bases)
-            out.lp_seconds += r.seconds
-            bases[j] = r.basis
-            if r.model is not None:
-                models[j] = r.model
-            rows, load = coupling.row_load(r.net_load_kw, blocks[j])
-            own = r.objective - float(np.sum(adder[blocks[j]] * r.net_load_kw))
-            master.add(position[j], len(proposals[j]), own, rows, load)
-            proposals[j].append(r.net_load_kw)
-            value += r.objective
+        value = _lp_round(p, blocks, coupling, coupled, executor, chunks, cols, lam, out)
         if value > out.bound:
             out.bound, best_lam = value, lam
         last = out.master_value
-        out.master_value, master_lam, weights = master.solve()
+        out.master_value, master_lam, weights = cols.master.solve()
         out.history.append((round(value, 3), round(out.master_value, 3)))
         if relative_gap(out.master_value, out.bound) <= tol:
             break
@@ -347,8 +322,56 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
         progress = out.rounds > 1 and last - out.master_value > tol * abs(out.master_value)
         smooth = 0.5 if progress else 0.0
         lam = smooth * best_lam + (1 - smooth) * master_lam
-    out.shares = _shares(p, coupling, blocks, coupled, master.proposals, weights, proposals)
+    out.shares = _shares(p, coupling, blocks, coupled, cols.master.proposals, weights, cols.proposals)
     return out
+
+
+@dataclass
+class _Columns:
+    """What the coordination keeps between rounds: the blocks' relaxed subproblems, their last
+    bases and models (warm starts), their proposals so far and the master over them."""
+    subs: dict
+    portable: bool
+    position: dict[int, int]                 # block -> its number among the coupled ones
+    master: Master
+    bases: dict[int, tuple] = field(default_factory=dict)
+    models: dict[int, LeanModel] = field(default_factory=dict)
+    proposals: dict[int, list[np.ndarray]] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled: np.ndarray,
+              executor) -> _Columns:
+        portable = not getattr(executor, "in_process", False)
+        subs = {j: BlockSpec(p, blocks[j], relax=True) for j in coupled}
+        if portable:   # tasks travel: send the subproblems, not the day
+            subs = {j: spec.build() for j, spec in subs.items()}
+        return cls(subs, portable, {j: n for n, j in enumerate(coupled)}, Master(coupling, len(coupled)),
+                   proposals={j: [] for j in coupled})
+
+
+def _lp_round(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled: np.ndarray, executor, chunks,
+              cols: _Columns, lam: np.ndarray, out: Coordination) -> float:
+    """One round of block LPs at the prices ``lam``: their proposals added to the master, the
+    counts in ``out`` updated; the Lagrangian value L(λ)."""
+    adder = coupling.adder(lam, p.n_slots)
+    tasks = {j: BlockLP(j, cols.subs[j], adder[blocks[j]], cols.bases.get(j), cols.portable, cols.models.get(j))
+             for j in coupled}
+    results = [r for chunk in executor.map(solve_block_lps, [[tasks[j] for j in c] for c in chunks(list(coupled))])
+               for r in chunk]
+    value = coupling.bound_terms(lam)
+    for r in results:
+        j = r.block
+        out.warm_start_failures += int(r.cold and j in cols.bases)
+        out.lp_seconds += r.seconds
+        cols.bases[j] = r.basis
+        if r.model is not None:
+            cols.models[j] = r.model
+        rows, load = coupling.row_load(r.net_load_kw, blocks[j])
+        own = r.objective - float(np.sum(adder[blocks[j]] * r.net_load_kw))
+        cols.master.add(cols.position[j], len(cols.proposals[j]), own, rows, load)
+        cols.proposals[j].append(r.net_load_kw)
+        value += r.objective
+    return value
 
 
 def _shares(p: Problem, coupling: Coupling, blocks, coupled, columns, weights, proposals) -> np.ndarray:
