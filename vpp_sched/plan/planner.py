@@ -58,25 +58,9 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
         scenario = load_scenario(scenario)
     options = options or scenario.config.solver
     stages = _Stages()
-    budget = None     # the run's one time budget: starts with the first solve, shared by all
-    baseline_warning = None
     with highs_clock() as highs:
         say("forecasting PV and building the problem")
-        if needs_plan_baseline(scenario):
-            say("planning without the DR events (their 'plan' baseline)")
-            with stages("solve_s"):   # the unique baseline of models/dr_events.md, whatever the method
-                budget = Deadline(options.time_limit_s)
-                free_problem, free = scenario_plan_baseline(scenario, options,
-                                                            deadline=budget.sub(fraction=BASELINE_SOLVE_SHARE))
-            if not free.status.has_plan:
-                raise NoPlanError(free.status, "the plan without DR events (the 'plan' baseline): "
-                                  + _no_plan_message(free, options))
-            with stages("prepare_s"):
-                problem = build_problem(scenario, pv_kw=free_problem.pv_kw, plan_net_load_kw=free.net_load_kw)
-            baseline_warning = free.warning()
-        else:
-            with stages("prepare_s"):
-                problem = build_problem(scenario)
+        problem, budget, baseline_warning = _build(scenario, options, stages, say)
         say(f"solving {problem.n_evs} EVs on {problem.n_transformers} transformers ({method})")
         with stages("solve_s"):
             solution = solve(problem, options, method=method, executor=executor,
@@ -84,6 +68,35 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     if not solution.status.has_plan:
         raise NoPlanError(solution.status, _no_plan_message(solution, options))
     say("checking the plan")
+    plan = _checked_plan(scenario, problem, solution, method, stages, baseline_warning)
+    plan.kpis["total_seconds"] = time.perf_counter() - start
+    plan.kpis["timing"] = timing_kpis(stages.seconds, highs.seconds, highs.runs, problem.n_evs)
+    return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan)
+
+
+def _build(scenario: Scenario, options: SolverOptions, stages: _Stages,
+           say: Callable[[str], None]) -> tuple[Problem, Deadline | None, str | None]:
+    """The problem (with the events' ``plan`` baseline solved first if they need one), the run's one
+    time budget if that solve started it, and the baseline's warning."""
+    if not needs_plan_baseline(scenario):
+        with stages("prepare_s"):
+            return build_problem(scenario), None, None
+    say("planning without the DR events (their 'plan' baseline)")
+    with stages("solve_s"):   # the unique baseline of models/dr_events.md, whatever the method
+        budget = Deadline(options.time_limit_s)
+        free_problem, free = scenario_plan_baseline(scenario, options,
+                                                    deadline=budget.sub(fraction=BASELINE_SOLVE_SHARE))
+    if not free.status.has_plan:
+        raise NoPlanError(free.status, "the plan without DR events (the 'plan' baseline): "
+                          + _no_plan_message(free, options))
+    with stages("prepare_s"):
+        problem = build_problem(scenario, pv_kw=free_problem.pv_kw, plan_net_load_kw=free.net_load_kw)
+    return problem, budget, free.warning()
+
+
+def _checked_plan(scenario: Scenario, problem: Problem, solution: Solution, method: str, stages: _Stages,
+                  baseline_warning: str | None) -> Plan:
+    """The plan tables of the solution, checked, with their KPIs but the run's total and timing."""
     with stages("results_s"):
         plan = make_plan(problem, solution, scenario.evs)
     plan.kpis["scenario"] = scenario.config.name
@@ -96,9 +109,7 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     plan.kpis["valid"] = not violations
     plan.warnings += [f"validity check failed: {v}" for v in violations]
     plan.kpis["method"] = choose_method(problem, method)
-    plan.kpis["total_seconds"] = time.perf_counter() - start
-    plan.kpis["timing"] = timing_kpis(stages.seconds, highs.seconds, highs.runs, problem.n_evs)
-    return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan)
+    return plan
 
 
 def _solve_stage_seconds(kpis: dict, solution: Solution, solve_stage_s: float) -> None:
