@@ -17,6 +17,7 @@ from vpp_sched.solve.dispatch import METHODS
 HOSTING_TIME_LIMIT_S = 5.0
 
 
+# Long only by its typer options (one per line, as every command here).
 def hosting(
     scenario: Annotated[Optional[Path], typer.Argument(help="Scenario folder or scenario.yaml; default: the bundled Zezhou demo")] = None,
     transformer: Annotated[Optional[list[str]], typer.Option("--transformer", "-t", help="Transformer id (repeatable); default: every transformer without a station")] = None,

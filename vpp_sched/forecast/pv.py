@@ -86,6 +86,8 @@ def pv_ac_power_kw(site: Site, pv: PVConfig, slots: pd.DatetimeIndex, dt_h: floa
                    cloud_factor: np.ndarray | None = None) -> pd.Series:
     """AC power of the array, mean over each slot [kW], index = slots (tz-aware slot starts).
 
+    (Long only by its parameter list: the body is the composition of the small steps above.)
+
     Parameters
     ----------
     site : Site

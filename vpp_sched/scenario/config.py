@@ -4,6 +4,9 @@ Every model forbids unknown keys, so a typo such as ``slot_minute`` is an error 
 a silently ignored setting. Units are in the field names; descriptions end with the unit.
 Tables (transformers, EVs, base load, ...) are referenced by path relative to the scenario
 folder and are read and checked by :mod:`vpp_sched.scenario.tables`.
+
+Over the ~400-line guide on purpose: it is the one place the whole ``scenario.yaml`` contract is
+written (``vpp-sched schema`` prints it from here); split it only along the YAML's own sections.
 """
 
 from __future__ import annotations
