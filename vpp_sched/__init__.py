@@ -14,7 +14,7 @@ The subpackages are layers, bottom to top: ``scenario``, ``forecast``, ``problem
 ``solve``, ``plan``, ``report``, ``studies``, ``interop``, ``cli`` (README, "Layout of the package").
 """
 
-import importlib
+from vpp_sched.lazy import lazy_exports
 
 _API = {
     "load_scenario": "vpp_sched.scenario.load",
@@ -27,14 +27,4 @@ _API = {
     "run_hosting": "vpp_sched.studies.hosting",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str):
-    if name not in _API:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_API[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _API)

@@ -1,6 +1,6 @@
 """Forecasts feeding the planning problem: PV AC power per slot."""
 
-import importlib
+from vpp_sched.lazy import lazy_exports
 
 # Imported on first use (PEP 562): importing a sibling module must not import this one's
 # heavy dependencies.
@@ -10,14 +10,4 @@ _EXPORTS = {
     "read_weather_csv": "vpp_sched.scenario.weather",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,7 +8,7 @@ is stated in ``models/dr_events.md`` (section "OpenADR 2.0b events").
 Only ``messages`` and ``ven`` import openleadr, so the rest works (and is tested) without it.
 """
 
-import importlib
+from vpp_sched.lazy import lazy_exports
 
 # Imported on first use (PEP 562): importing a sibling module must not import this one's
 # heavy dependencies.
@@ -22,14 +22,4 @@ _EXPORTS = {
     "write_scenario_with_events": "vpp_sched.interop.openadr.scenario_edit",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
