@@ -13,6 +13,7 @@ from collections import defaultdict
 import numpy as np
 import pyomo.environ as pyo
 
+from vpp_sched.model import day_ahead_sites as sites
 from vpp_sched.problem.arrays import Problem
 
 
@@ -25,6 +26,8 @@ def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.Concr
     define_v2g(m, problem, relax_integrality)
     define_ev_energy(m, problem)
     define_stations(m, problem, relax_integrality)
+    sites.define_swap_stations(m, problem)
+    sites.define_fast_charging(m, problem)
     define_transformer(m, problem)
     define_feeders(m, problem)
     define_batteries(m, problem)
@@ -152,7 +155,8 @@ def define_transformer(m: pyo.ConcreteModel, p: Problem) -> None:
                  for e in m._evs_at.get((n, t), ()))
         bat = sum(m.battery_charge_kw[b, t] - m.battery_discharge_kw[b, t] for b in batteries_at[n])
         curtail = sum(m.pv_curtail_kw[s, t] for s in stations_at[n])
-        return m.net_load_kw[n, t] - ev - bat - curtail == float(p.base_load_kw[n, t] - pv[n, t])
+        return (m.net_load_kw[n, t] - ev - bat - curtail - sites.site_load(m, p, n, t)
+                == float(p.base_load_kw[n, t] - pv[n, t]))
 
     m.transformer_balance = pyo.Constraint(m.N, m.T, rule=balance)
     m.transformer_limit = pyo.Constraint(
@@ -265,4 +269,5 @@ def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
         + p.early_charging_cny_per_kwh * dt * sum(float(w[t]) * m.ev_power_kw[e, t] for e, t in m.EVT)
         + p.switch_on_cny * sum(m.ev_start[e, t] for e, t in m.EVT_bin)
         + p.v2g_degradation_cny_per_kwh * dt * sum(m.ev_discharge_kw[e, t] for e, t in m.EVT_v2g)
-        + p.ramp_penalty_cny_per_kw * sum(m.ev_max_rise_kw[n] for n in m.N_ramp)))
+        + p.ramp_penalty_cny_per_kw * sum(m.ev_max_rise_kw[n] for n in m.N_ramp)
+        + sites.site_objective(m, p)))

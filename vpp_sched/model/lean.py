@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from vpp_sched.model import lean_families as fam
+from vpp_sched.model import lean_sites
 from vpp_sched.model.lean_layout import BINARY_FAMILIES, COL_FAMILY_DIMS, INF, ROW_FAMILY_DIMS, LeanBuilder
 from vpp_sched.problem.arrays import Problem
 
@@ -161,6 +162,8 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     fam.define_ev_ramp(b, s, p)
     fam.define_storage_export(b, s, p)
     objective_constant = fam.define_objective(b, s, p)
+    lean_sites.define_swap_stations(b, s.T, s.dt, p)
+    lean_sites.define_fast_charging(b, s.T, s.dt, p)
     a = b.finish()
     return LeanModel(
         n_cols=b.cols.size, n_rows=b.rows.size,

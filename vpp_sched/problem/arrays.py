@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from vpp_sched.problem.sites import Sites
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -47,6 +49,7 @@ class Problem:
     v2g_degradation_cny_per_kwh : battery wear per kWh discharged to the grid [CNY/kWh]
     ramp_penalty_cny_per_kw : price of each transformer's largest slot-to-slot rise of EV power;
         0 leaves the ramp families out of the model [CNY/kW]
+    sites : swap and fast-charging stations (:class:`~vpp_sched.problem.sites.Sites`), or None
     """
 
     slots: pd.DatetimeIndex
@@ -98,6 +101,7 @@ class Problem:
     early_charging_cny_per_kwh: float = 1e-4
     switch_on_cny: float = 1e-3
     ramp_penalty_cny_per_kw: float = 0.0
+    sites: Sites | None = None   # swap and fast-charging stations (vpp_sched.problem.sites); None = none
 
     # sizes -------------------------------------------------------------------------------
     @property

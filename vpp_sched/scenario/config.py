@@ -283,6 +283,70 @@ class Station(_Strict):
     battery: BatteryConfig | None = None
 
 
+class SwapStation(_Strict):
+    """A battery-swap station (换电站) behind one transformer (models/swap_stations.md).
+
+    It holds ``packs`` packs; ``bays`` of them charge at once at up to ``bay_max_kw`` each; a
+    vehicle swaps its pack returned at ``returned_soc`` for a full one (``full_soc``).
+    """
+
+    station_id: Id
+    transformer_id: Id
+    vehicle: str = Field("passenger_car", min_length=1, max_length=100, description="Vehicle type served (heavy_truck, passenger_car, ...), for the report")
+    packs: int = Field(gt=0, le=10_000, description="Packs in the station, full or not [-]")
+    pack_kwh: float = Field(gt=0, le=MAX_EV_ENERGY_KWH, description="Usable energy of one pack [kWh]")
+    bays: int = Field(gt=0, le=10_000, description="Packs that can charge at once [-]")
+    bay_max_kw: float = Field(gt=0, le=MAX_EV_POWER_KW, description="Largest charging power of one bay, grid side [kW]")
+    grid_max_kw: float | None = Field(None, gt=0, le=MAX_POWER_KW, description="Grid connection of the bays; default bays x bay_max_kw [kW]")
+    charge_efficiency: float = Field(0.95, gt=0, le=1, description="Grid-to-pack efficiency [-]")
+    full_soc: float = Field(0.95, gt=0, le=1, description="State of charge of a full pack handed out [-]")
+    returned_soc: float = Field(0.2, ge=0, lt=1, description="State of charge of a returned pack [-]")
+    initial_full_packs: float = Field(ge=0, le=10_000, description="Full packs at the horizon's start [-]")
+    final_full_packs_min: float = Field(0.0, ge=0, le=10_000, description="Full packs at least at the horizon's end [-]")
+    demand: TablePath = Field(description="CSV slot_start, station_id, swaps (expected swaps in the slot)")
+    pv: PVConfig | None = None
+    battery: BatteryConfig | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SwapStation":
+        if self.returned_soc >= self.full_soc:
+            raise ValueError(f"returned_soc={self.returned_soc} must be below full_soc={self.full_soc}")
+        for name in ("initial_full_packs", "final_full_packs_min"):
+            if getattr(self, name) > self.packs:
+                raise ValueError(f"{name}={getattr(self, name):g} exceeds packs={self.packs}")
+        return self
+
+    @property
+    def pack_charge_kwh(self) -> float:
+        """Energy a returned pack takes into its cells to be full: (full_soc - returned_soc) x pack_kwh [kWh]."""
+        return (self.full_soc - self.returned_soc) * self.pack_kwh
+
+    @property
+    def charge_max_kw(self) -> float:
+        """The bays' and the connection's limit: min(bays x bay_max_kw, grid_max_kw) [kW]."""
+        bays_kw = self.bays * self.bay_max_kw
+        return bays_kw if self.grid_max_kw is None else min(bays_kw, self.grid_max_kw)
+
+
+class FastChargingStation(_Strict):
+    """A public DC fast-charging station (expressway service area, tourist road) behind one transformer
+    (models/fast_charging.md): drivers arrive at random and queue for ``dispensers``."""
+
+    station_id: Id
+    transformer_id: Id
+    dispensers: int = Field(gt=0, le=1000, description="Charging points that serve one vehicle each [-]")
+    dispenser_max_kw: float = Field(gt=0, le=MAX_EV_POWER_KW, description="Largest power of one dispenser [kW]")
+    target_wait_min: float = Field(10.0, gt=0, le=24 * 60, description="Expected wait for a free dispenser to stay under [min]")
+    demand: TablePath = Field(description="CSV slot_start, station_id, arrivals_per_hour, mean_energy_kwh")
+    pv: PVConfig | None = None
+    battery: BatteryConfig | None = None
+
+    @property
+    def max_kw(self) -> float:
+        """All dispensers at full power [kW]."""
+        return self.dispensers * self.dispenser_max_kw
+
+
 BASELINES = ("uncontrolled", "plan", "jiangsu_5d", "beijing_5of10", "pre_event_15min")
 
 
@@ -379,6 +443,10 @@ class Penalties(_Strict):
     switch_on_cny: float = Field(1e-3, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Tie-break per charger start where min_power_kw > 0 [CNY]")
     ramp_cny_per_kw: float = Field(0.1, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Per kW of each transformer's largest slot-to-slot rise of EV power, "
                                    "so valley charging ramps up instead of jumping when the tariff drops; 0 = off [CNY/kW]")
+    unserved_swap_cny_per_swap: float = Field(10_000.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per battery swap a swap station cannot serve "
+                                              "(models/swap_stations.md); far above a pack's energy cost, so every swap that can be served is [CNY/swap]")
+    fast_cap_shortfall_cny_per_kwh: float = Field(1000.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per kWh a fast-charging station's power cap "
+                                                  "falls below the cap that keeps its expected wait under target (models/fast_charging.md) [CNY/kWh]")
 
 
 class V2GSettings(_Strict):
@@ -409,15 +477,27 @@ class ScenarioConfig(_Strict):
     solver: SolverOptions = Field(default_factory=SolverOptions)
     penalties: Penalties = Field(default_factory=Penalties)
     v2g: V2GSettings = Field(default_factory=V2GSettings)
+    swap_stations: list[SwapStation] = Field(default_factory=list)
+    fast_charging_stations: list[FastChargingStation] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "ScenarioConfig":
-        for label, ids in (("station_id", [s.station_id for s in self.stations]),
+        for label, ids in (("station_id", [s.station_id for s in self.stations] + [s.station_id for s in self.sites()]),
                            ("event_id", [e.event_id for e in self.dr_events])):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             if dup:
                 raise ValueError(f"duplicate {label}: {', '.join(dup)}")
         return self
+
+
+    def sites(self) -> list:
+        """The swap and fast-charging stations, swap stations first (their order in the Problem)."""
+        return [*self.swap_stations, *self.fast_charging_stations]
+
+    def pv_battery_stations(self) -> list:
+        """Every site that may hold PV or a battery: the stations, then the swap and fast-charging stations
+        that have either (the Problem's station order, ``station_ids``)."""
+        return [*self.stations, *(s for s in self.sites() if s.pv is not None or s.battery is not None)]
 
 
 def scenario_json_schema() -> dict:

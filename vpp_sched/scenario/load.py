@@ -19,6 +19,7 @@ from vpp_sched.scenario import tables
 from vpp_sched.scenario.config import MAX_POWER_KW, MAX_PRICE_CNY_PER_KWH, ScenarioConfig
 from vpp_sched.errors import InputError, echo, quoted
 from vpp_sched.scenario.safe_yaml import load_yaml
+from vpp_sched.scenario.sites import read_site_tables
 from vpp_sched.scenario.timeutil import dt_hours, local_time_problem, slot_index, to_local
 from vpp_sched.scenario.weather import read_weather_csv
 
@@ -39,6 +40,7 @@ class Scenario:
     price_cny_per_kwh: pd.Series        # [slots]
     weather: dict                       # station_id -> DataFrame of ghi, dni, dhi, temp_air (or absent)
     load_history: pd.DataFrame | None = None  # slot_start (tz-aware), scope_id, load_kw: metered, for DR baselines
+    site_demand: dict | None = None     # station_id -> [slots x demand columns] of swap/fast stations (scenario.sites)
 
     @property
     def tz(self) -> str:
@@ -190,6 +192,8 @@ def load_scenario(path: Path | str | None = None, allow_outside_tables: bool | N
                               config.transformers, charge_efficiency=config.v2g.charge_efficiency)
     price = _price(config, slots, problems, at)
     weather = _stations_and_events(config, slots, ids, problems, at)
+    site_demand, site_weather = read_site_tables(config, slots, set(ids) if ids is not None else None, problems, at)
+    weather.update(site_weather)
     history = None
     if config.load_history is not None and (history_path := at(config.load_history, "load_history")):
         history = tables.read_load_history(history_path, config.load_history, tz, problems)
@@ -198,7 +202,7 @@ def load_scenario(path: Path | str | None = None, allow_outside_tables: bool | N
     return Scenario(config=config, folder=folder, slots=slots,
                     transformers=trafos.drop(columns=[]).reset_index(drop=True),
                     feeders=feeders, base_load_kw=base, evs=evs.reset_index(drop=True),
-                    price_cny_per_kwh=price, weather=weather, load_history=history)
+                    price_cny_per_kwh=price, weather=weather, load_history=history, site_demand=site_demand)
 
 
 def _read_feeders(config, trafos, problems, at) -> pd.DataFrame:
@@ -251,7 +255,7 @@ def _stations_and_events(config, slots, ids: list[str] | None, problems, at) -> 
                     problems.add(line)
     for i, ev in enumerate(config.dr_events):
         where = f"scenario.yaml: dr_events.{i} ({echo(ev.event_id)})"
-        stations = {st.station_id for st in config.stations}
+        stations = {st.station_id for st in [*config.stations, *config.sites()]}
         if ev.scope != "all":
             for tid in ev.scope:
                 if ids is not None and tid not in ids and tid not in stations:

@@ -44,6 +44,7 @@ from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.highs import LP_PRESOLVE_MIN_COLS, highs_options, quiet_highs_banner
 from vpp_sched.solve.lp_rounding import solve_lp_guided
 from vpp_sched.solve.parallel import SerialExecutor, batches
+from vpp_sched.solve import sites as solve_sites
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 
 _BIN_TOL = 1e-6
@@ -102,6 +103,7 @@ def merge_solutions(problem: Problem, parts: list[tuple[np.ndarray, Solution]]) 
         out.battery_discharge_kw[bats] = sol.battery_discharge_kw
         out.battery_soc_kwh[bats] = sol.battery_soc_kwh
         out.net_load_kw[idx] = sol.net_load_kw
+        solve_sites.merge(p, out, inside, sol)
         out.overload_kw[idx] = sol.overload_kw
     if np.any(covered != 1):
         raise ArgumentError("the parts must cover every transformer exactly once")
@@ -156,7 +158,7 @@ def plan_objective(p: Problem, s: Solution) -> float:
         before = np.zeros_like(on)
         before[:, 1:] = on[:, :-1] & avail[:, :-1]
         cost += p.switch_on_cny * float(np.count_nonzero(on & ~before))
-    return cost
+    return cost + solve_sites.objective_cny(p, s)
 
 
 # ------------------------------------------------------------------------------------------

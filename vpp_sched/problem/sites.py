@@ -1,0 +1,121 @@
+"""The swap and fast-charging stations of a :class:`~vpp_sched.problem.arrays.Problem` (its ``sites``).
+
+Index ``w`` runs over swap stations, ``g`` over fast-charging stations; both in ``scenario.yaml``
+order. Their PV and batteries are ordinary stations of the Problem (``station_ids``,
+``battery_station``), behind the same transformer. Models: models/swap_stations.md,
+models/fast_charging.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from vpp_sched.problem.queueing import min_cap_series_kw
+
+
+def _f(dtype=float):
+    return field(default_factory=lambda: np.array([], dtype=dtype))
+
+
+@dataclass(frozen=True)
+class Sites:
+    """Arrays of the swap (``swap_*``, [W] or [W, T]) and fast-charging (``fast_*``, [G] or [G, T]) stations.
+
+    swap_ids, swap_transformer : [W] ids, index into transformer_ids
+    swap_packs : [W] packs in the station [-]; swap_pack_charge_kwh : [W] energy into the cells that
+        makes a returned pack full, (full_soc - returned_soc) x pack_kwh [kWh]
+    swap_charge_max_kw : [W] min(bays x bay_max_kw, grid_max_kw) [kW]; swap_bay_max_kw : [W] [kW]
+    swap_efficiency : [W] grid-to-pack [-]; swap_initial_full, swap_final_full_min : [W] packs [-]
+    swap_demand : [W, T] expected swaps per slot [-]
+    fast_ids, fast_transformer : [G]; fast_dispensers : [G] [-]; fast_dispenser_max_kw : [G] [kW]
+    fast_target_wait_h : [G] [h]; fast_arrivals_per_h : [G, T] [1/h]; fast_mean_energy_kwh : [G, T] [kWh]
+    fast_min_cap_kw : [G, T] the smallest cap whose Erlang-C wait is at most the target [kW]
+    """
+
+    swap_ids: np.ndarray = _f(object)
+    swap_transformer: np.ndarray = _f(int)
+    swap_packs: np.ndarray = _f()
+    swap_pack_charge_kwh: np.ndarray = _f()
+    swap_charge_max_kw: np.ndarray = _f()
+    swap_bay_max_kw: np.ndarray = _f()
+    swap_efficiency: np.ndarray = _f()
+    swap_initial_full: np.ndarray = _f()
+    swap_final_full_min: np.ndarray = _f()
+    swap_demand: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    fast_ids: np.ndarray = _f(object)
+    fast_transformer: np.ndarray = _f(int)
+    fast_dispensers: np.ndarray = _f(int)
+    fast_dispenser_max_kw: np.ndarray = _f()
+    fast_target_wait_h: np.ndarray = _f()
+    fast_arrivals_per_h: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    fast_mean_energy_kwh: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    fast_min_cap_kw: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    unserved_swap_cny_per_swap: float = 10_000.0
+    fast_shortfall_cny_per_kwh: float = 1000.0
+
+    @property
+    def n_swap(self) -> int:
+        return len(self.swap_ids)
+
+    @property
+    def n_fast(self) -> int:
+        return len(self.fast_ids)
+
+    @property
+    def fast_max_kw(self) -> np.ndarray:
+        """[G] all dispensers at full power [kW]."""
+        return self.fast_dispensers * self.fast_dispenser_max_kw
+
+    def site_at_transformer_kw(self, swap_kw: np.ndarray, fast_kw: np.ndarray, n_transformers: int) -> np.ndarray:
+        """[N, T] swap charging ``swap_kw`` [W, T] plus fast-charging caps ``fast_kw`` [G, T] per transformer [kW]."""
+        T = swap_kw.shape[1] if self.n_swap else fast_kw.shape[1]
+        out = np.zeros((n_transformers, T))
+        np.add.at(out, self.swap_transformer, swap_kw)
+        np.add.at(out, self.fast_transformer, fast_kw)
+        return out
+
+    def restrict(self, local: np.ndarray) -> "Sites":
+        """The sites on the transformers with ``local[n] >= 0``, their transformer renumbered to ``local``."""
+        w = np.flatnonzero(local[self.swap_transformer] >= 0) if self.n_swap else np.zeros(0, int)
+        g = np.flatnonzero(local[self.fast_transformer] >= 0) if self.n_fast else np.zeros(0, int)
+        kw = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                kw[f.name] = value[w] if f.name.startswith("swap_") else value[g]
+        kw["swap_transformer"] = local[self.swap_transformer[w]]
+        kw["fast_transformer"] = local[self.fast_transformer[g]]
+        return replace(self, **kw)
+
+
+def build_sites(cfg, demand: dict, transformer_ids: list, n_slots: int) -> Sites | None:
+    """The Sites of a scenario config, or ``None`` when it has no swap or fast-charging station."""
+    if not cfg.swap_stations and not cfg.fast_charging_stations:
+        return None
+    t_index = {tid: i for i, tid in enumerate(transformer_ids)}
+    sw, fc = cfg.swap_stations, cfg.fast_charging_stations
+    arr = lambda xs, attr, dtype=float: np.array([getattr(x, attr) for x in xs], dtype=dtype)  # noqa: E731
+
+    def table(xs, column):
+        out = np.zeros((len(xs), n_slots))
+        for i, x in enumerate(xs):
+            out[i] = demand[x.station_id][column].to_numpy(float)
+        return out
+
+    lam, energy = table(fc, "arrivals_per_hour"), table(fc, "mean_energy_kwh")
+    target_h = arr(fc, "target_wait_min") / 60.0
+    min_cap = np.array([min_cap_series_kw(lam[g], energy[g], x.dispensers, x.dispenser_max_kw, target_h[g])
+                        for g, x in enumerate(fc)]).reshape(len(fc), n_slots)
+    return Sites(
+        swap_ids=arr(sw, "station_id", object), swap_transformer=np.array([t_index[x.transformer_id] for x in sw], int),
+        swap_packs=arr(sw, "packs"), swap_pack_charge_kwh=arr(sw, "pack_charge_kwh"),
+        swap_charge_max_kw=arr(sw, "charge_max_kw"), swap_bay_max_kw=arr(sw, "bay_max_kw"),
+        swap_efficiency=arr(sw, "charge_efficiency"), swap_initial_full=arr(sw, "initial_full_packs"),
+        swap_final_full_min=arr(sw, "final_full_packs_min"), swap_demand=table(sw, "swaps"),
+        fast_ids=arr(fc, "station_id", object), fast_transformer=np.array([t_index[x.transformer_id] for x in fc], int),
+        fast_dispensers=arr(fc, "dispensers", int), fast_dispenser_max_kw=arr(fc, "dispenser_max_kw"),
+        fast_target_wait_h=target_h, fast_arrivals_per_h=lam, fast_mean_energy_kwh=energy, fast_min_cap_kw=min_cap,
+        unserved_swap_cny_per_swap=cfg.penalties.unserved_swap_cny_per_swap,
+        fast_shortfall_cny_per_kwh=cfg.penalties.fast_cap_shortfall_cny_per_kwh)
