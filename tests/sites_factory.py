@@ -25,7 +25,7 @@ def sites(n_slots: int = 8, swap: list[dict] | None = None, fast: list[dict] | N
         swap_ids=np.array([f"W{w}" for w in range(len(swap))], dtype=object),
         swap_transformer=col(swap, "transformer", 0).astype(int), swap_packs=col(swap, "packs", 2),
         swap_pack_charge_kwh=col(swap, "pack_charge_kwh", 10.0), swap_charge_max_kw=col(swap, "charge_max_kw", 10.0),
-        swap_bay_max_kw=col(swap, "bay_max_kw", 10.0), swap_efficiency=col(swap, "eta", 1.0),
+        swap_bay_max_kw=col(swap, "bay_max_kw", 10.0), swap_bays=col(swap, "bays", 1.0), swap_efficiency=col(swap, "eta", 1.0),
         swap_initial_full=col(swap, "initial", 1.0), swap_final_full_min=col(swap, "final", 0.0),
         swap_demand=per_slot(swap, "demand"),
         fast_ids=np.array([f"G{g}" for g in range(len(fast))], dtype=object),

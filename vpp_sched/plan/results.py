@@ -16,6 +16,7 @@ import pandas as pd
 
 from vpp_sched.problem.build import epoch_seconds, sum_rows_by, uncontrolled_reference  # noqa: F401 (re-exported)
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.plan.sites_output import site_kpis, site_tables, site_warnings
 from vpp_sched.scenario.stay import slot_runs, touched_slot_run
 from vpp_sched.solve.solution import Solution, relative_gap
 
@@ -36,6 +37,7 @@ class Plan:
     kpis: dict
     warnings: list[str] = field(default_factory=list)
     events: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per DR event (event_summary)
+    sites: dict = field(default_factory=dict)   # swap_stations / fast_charging tables (plan.sites_output)
 
 
 def grid_kpis(p: Problem, net_load_kw: np.ndarray, unmet_kwh: np.ndarray) -> dict:
@@ -80,11 +82,15 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
     np.add.at(bat_at, p.station_transformer[p.battery_station],
               sol.battery_charge_kw - sol.battery_discharge_kw)
     net = p.base_load_kw + ev_at + bat_at - pv_at
+    site_at = None if p.sites is None else p.sites.site_at_transformer_kw(sol.swap_charge_kw, sol.fast_cap_kw,
+                                                                          p.n_transformers)
+    if site_at is not None:     # swap stations' charging and fast-charging caps (models/swap_stations.md)
+        net = net + site_at
     transformer_load = _by_slot(p.transformer_ids, "transformer_id", slots, {
         "base_load_kw": p.base_load_kw, "ev_kw": ev_at, "pv_kw": pv_at, "battery_kw": bat_at,
         "net_load_kw": net, "limit_kw": np.repeat(p.limit_kw[:, None], p.n_slots, axis=1),
         "overload_kw": sol.overload_kw, "pv_curtailed_kw": curtail_at,
-        "loading_pu": net / p.rating_kw[:, None]})
+        "loading_pu": net / p.rating_kw[:, None], **({} if site_at is None else {"site_kw": site_at})})
     delivered = ev_delivered_kwh(p, sol)
     unmet = np.maximum(p.ev_energy_kwh - delivered, 0.0)
     unmet[unmet < TOL_KWH] = 0.0
@@ -104,10 +110,12 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
     feeders = _feeder_table(p, net, sol)
     events = _event_table(p, net, sol)
     kpis = _kpis(p, sol, net, unmet, events, v2g, ev_at)
+    sites = site_tables(p, sol)
+    kpis.update(site_kpis(p, sites))
     return Plan(ev_schedule=_ev_schedule(p, sol, evs), transformer_load=transformer_load, evs=ev_table,
                 batteries=batteries, feeders=feeders, dr_events=events, kpis=kpis,
-                events=event_summary(p, events),
-                warnings=_warnings(p, sol, kpis["mip_gap"], ev_table, transformer_load, events))
+                events=event_summary(p, events), sites=sites,
+                warnings=_warnings(p, sol, kpis["mip_gap"], ev_table, transformer_load, events) + site_warnings(kpis))
 
 
 def ev_net_kw(sol: Solution) -> np.ndarray:

@@ -11,7 +11,7 @@ from vpp_sched.forecast import baselines
 from vpp_sched.errors import ArgumentError, InputError
 
 from vpp_sched.problem.arrays import Problem
-from vpp_sched.problem.sites import build_sites
+from vpp_sched.problem.sites import build_sites, uncontrolled_site_kw
 from vpp_sched.scenario.load import Scenario, event_slot_mask
 from vpp_sched.scenario.stay import (slot_runs, sum_rows_by, uncontrolled_ev_power_kw,  # noqa: F401 (re-exported)
                                      uncontrolled_reference as stay_reference, whole_slots)
@@ -121,6 +121,8 @@ def uncontrolled_reference(problem: Problem) -> tuple[np.ndarray, np.ndarray, np
                                       p.ev_transformer, p.n_transformers)
     at = np.zeros_like(p.base_load_kw)  # keeps base_load_kw's memory order, so the sums below
     at[...] = ev_at                     # (and BLAS on them) keep their bits
+    if p.sites is not None:             # swap packs charged at once, fast stations at the cap drivers need
+        at += uncontrolled_site_kw(p.sites, p.n_transformers, p.n_slots, p.dt_h)
     return ev, p.base_load_kw + at - p.pv_at_transformer_kw(), unmet
 
 

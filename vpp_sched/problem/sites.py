@@ -26,7 +26,8 @@ class Sites:
     swap_ids, swap_transformer : [W] ids, index into transformer_ids
     swap_packs : [W] packs in the station [-]; swap_pack_charge_kwh : [W] energy into the cells that
         makes a returned pack full, (full_soc - returned_soc) x pack_kwh [kWh]
-    swap_charge_max_kw : [W] min(bays x bay_max_kw, grid_max_kw) [kW]; swap_bay_max_kw : [W] [kW]
+    swap_charge_max_kw : [W] min(bays x bay_max_kw, grid_max_kw) [kW]; swap_bay_max_kw : [W] [kW];
+        swap_bays : [W] packs that can charge at once [-]
     swap_efficiency : [W] grid-to-pack [-]; swap_initial_full, swap_final_full_min : [W] packs [-]
     swap_demand : [W, T] expected swaps per slot [-]
     fast_ids, fast_transformer : [G]; fast_dispensers : [G] [-]; fast_dispenser_max_kw : [G] [kW]
@@ -40,6 +41,7 @@ class Sites:
     swap_pack_charge_kwh: np.ndarray = _f()
     swap_charge_max_kw: np.ndarray = _f()
     swap_bay_max_kw: np.ndarray = _f()
+    swap_bays: np.ndarray = _f()
     swap_efficiency: np.ndarray = _f()
     swap_initial_full: np.ndarray = _f()
     swap_final_full_min: np.ndarray = _f()
@@ -112,6 +114,7 @@ def build_sites(cfg, demand: dict, transformer_ids: list, n_slots: int) -> Sites
         swap_ids=arr(sw, "station_id", object), swap_transformer=np.array([t_index[x.transformer_id] for x in sw], int),
         swap_packs=arr(sw, "packs"), swap_pack_charge_kwh=arr(sw, "pack_charge_kwh"),
         swap_charge_max_kw=arr(sw, "charge_max_kw"), swap_bay_max_kw=arr(sw, "bay_max_kw"),
+        swap_bays=arr(sw, "bays"),
         swap_efficiency=arr(sw, "charge_efficiency"), swap_initial_full=arr(sw, "initial_full_packs"),
         swap_final_full_min=arr(sw, "final_full_packs_min"), swap_demand=table(sw, "swaps"),
         fast_ids=arr(fc, "station_id", object), fast_transformer=np.array([t_index[x.transformer_id] for x in fc], int),
@@ -119,3 +122,31 @@ def build_sites(cfg, demand: dict, transformer_ids: list, n_slots: int) -> Sites
         fast_target_wait_h=target_h, fast_arrivals_per_h=lam, fast_mean_energy_kwh=energy, fast_min_cap_kw=min_cap,
         unserved_swap_cny_per_swap=cfg.penalties.unserved_swap_cny_per_swap,
         fast_shortfall_cny_per_kwh=cfg.penalties.fast_cap_shortfall_cny_per_kwh)
+
+
+def uncontrolled_swap(st: Sites, dt_h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(charge_kw, unserved, full_packs)`` [W, T] of the swap stations without a plan: every returned
+    pack charges at once at full power (as many bays as packs not full, within the connection) and a
+    swap is served while a full pack is on hand (the rules of models/swap_stations.md)."""
+    W, T = st.swap_demand.shape
+    charge, unserved, full = np.zeros((W, T)), np.zeros((W, T)), np.zeros((W, T))
+    f = np.asarray(st.swap_initial_full, dtype=float).copy()
+    for t in range(T):
+        served = np.minimum(st.swap_demand[:, t], f)
+        room = st.swap_pack_charge_kwh * (st.swap_packs - f + served) / (st.swap_efficiency * dt_h)
+        charge[:, t] = np.maximum(np.minimum.reduce([st.swap_charge_max_kw, st.swap_bay_max_kw * (st.swap_packs - f),
+                                                     room]), 0.0)
+        unserved[:, t] = st.swap_demand[:, t] - served
+        f = np.minimum(f - served + st.swap_efficiency * dt_h * charge[:, t] / st.swap_pack_charge_kwh, st.swap_packs)
+        full[:, t] = f
+    return charge, unserved, full
+
+
+def uncontrolled_site_kw(st: Sites | None, n_transformers: int, n_slots: int, dt_h: float) -> np.ndarray:
+    """[N, T] the sites' load without a plan: swap packs charged at once (:func:`uncontrolled_swap`), each
+    fast-charging station drawing the cap its drivers need (``fast_min_cap_kw``, no battery) [kW]."""
+    if st is None:
+        return np.zeros((n_transformers, n_slots))
+    swap_kw = uncontrolled_swap(st, dt_h)[0] if st.n_swap else np.zeros((0, n_slots))
+    return st.site_at_transformer_kw(swap_kw, np.asarray(st.fast_min_cap_kw).reshape(st.n_fast, n_slots),
+                                     n_transformers)
