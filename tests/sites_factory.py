@@ -32,3 +32,34 @@ def sites(n_slots: int = 8, swap: list[dict] | None = None, fast: list[dict] | N
         fast_transformer=col(fast, "transformer", 0).astype(int), fast_dispensers=disp, fast_dispenser_max_kw=pmax,
         fast_target_wait_h=target, fast_arrivals_per_h=lam, fast_mean_energy_kwh=energy, fast_min_cap_kw=min_cap,
         unserved_swap_cny_per_swap=unserved_swap_cny_per_swap, fast_shortfall_cny_per_kwh=fast_shortfall_cny_per_kwh)
+
+
+def site_scenario(folder, swap_demand=None, fast_demand=None, swap_overrides: dict | None = None,
+                  fast_overrides: dict | None = None, yaml_overrides: dict | None = None):
+    """A scenario folder (scenario_factory's two transformers and five EVs) with a heavy-truck swap
+    station ``mine-1`` on T2 and a fast-charging station ``sa-1`` with a battery on T1, and their tables."""
+    import pandas as pd
+
+    from scenario_factory import START, write_scenario
+
+    slots = pd.date_range(pd.Timestamp(START), periods=96, freq="15min")
+    hour = slots.hour + slots.minute / 60
+    text = [s.isoformat() for s in slots]
+    if swap_demand is None:
+        swap_demand = pd.DataFrame({"slot_start": text, "station_id": "mine-1",
+                                    "swaps": np.round(1.0 + 0.6 * np.sin(hour / 24 * 2 * np.pi), 3)})
+    if fast_demand is None:
+        fast_demand = pd.DataFrame({"slot_start": text, "station_id": "sa-1",
+                                    "arrivals_per_hour": np.round(3 + 3 * np.exp(-((hour - 18) / 3) ** 2), 3),
+                                    "mean_energy_kwh": 30.0})
+    swap = {"station_id": "mine-1", "transformer_id": "T2", "vehicle": "heavy_truck", "packs": 10, "pack_kwh": 282,
+            "bays": 8, "bay_max_kw": 300, "charge_efficiency": 0.95, "full_soc": 0.95, "returned_soc": 0.2,
+            "initial_full_packs": 6, "final_full_packs_min": 6, "demand": "swap_demand.csv", **(swap_overrides or {})}
+    fast = {"station_id": "sa-1", "transformer_id": "T1", "dispensers": 6, "dispenser_max_kw": 120,
+            "target_wait_min": 10, "demand": "fast_demand.csv",
+            "battery": {"capacity_kwh": 400, "max_charge_kw": 200, "max_discharge_kw": 200}, **(fast_overrides or {})}
+    transformers = pd.DataFrame({"transformer_id": ["T1", "T2"], "rated_kva": [800.0, 2500.0],
+                                 "power_factor": [0.95, 0.95], "max_loading_pu": [1.0, 1.0]})
+    return write_scenario(folder, {"swap_stations": [swap], "fast_charging_stations": [fast], **(yaml_overrides or {})},
+                          transformers=transformers,
+                          extra_files={"swap_demand.csv": swap_demand, "fast_demand.csv": fast_demand})
