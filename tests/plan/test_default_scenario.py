@@ -29,27 +29,46 @@ def test_default_plan_from_any_folder(tmp_path, monkeypatch):
     assert kpis["unmet_energy_kwh"] < 1e-3
     assert kpis["uncontrolled"]["overloaded_transformers"] >= 3
     assert kpis["grid_energy_cost_cny"] < kpis["uncontrolled"]["grid_energy_cost_cny"]
-    # Before the ramp was priced the EV load jumped 1,169.6 kW at 23:00 for 36,437.76 CNY (measured
-    # 2026-12-01): the valley now ramps up in at most half that step for at most 0.5 % more.
+    # Before the ramp was priced the EV load jumped 1,169.6 kW at 23:00 (measured 2026-12-01): the valley
+    # now ramps up in at most half that step. The grid cost was 36,437.76 CNY then; the swap and
+    # fast-charging stations (issue 14) add their 40 MWh of pack charging and 8.7 MWh of fast-charging
+    # caps: 74,842.40 CNY with them (measured 2026-12-01), kept within 0.5 %.
     assert kpis["max_ramp_kw"] <= 0.5 * 1169.6
-    assert kpis["grid_energy_cost_cny"] <= 1.005 * 36437.76
+    assert kpis["grid_energy_cost_cny"] <= 1.005 * 74842.40
+    # the sites: every swap served, no wait over target, although uncontrolled their transformers overload
+    assert all(k["service_level"] > 1 - 1e-9 for k in kpis["swap_stations"]) and len(kpis["swap_stations"]) == 2
+    assert all(k["slots_over_target"] == 0 for k in kpis["fast_charging_stations"])
+    assert len(kpis["fast_charging_stations"]) == 2
+    assert kpis["uncontrolled"]["overloaded_transformers"] >= 6 + 4
+    assert (tmp_path / "plan" / "swap_stations.csv").exists() and (tmp_path / "plan" / "fast_charging.csv").exists()
     assert kpis["evs_short"] == 0 and kpis["uncontrolled"]["max_ramp_kw"] > 0
     load = pd.read_csv(tmp_path / "plan" / "transformer_load.csv")
     assert (load.net_load_kw <= load.limit_kw + 1e-6).all()
     stations = pd.read_csv(tmp_path / "plan" / "batteries.csv")
-    assert set(stations.station_id) == {"taihang-1"}
+    assert set(stations.station_id) == {"taihang-1", "expressway-sa"}
 
 
 def test_demo_scenario_shape():
     sc = load_scenario(default_scenario_path())
     cfg = sc.config
     assert (cfg.site.latitude, cfg.site.longitude, cfg.site.timezone) == (35.49, 112.85, "Asia/Shanghai")
-    residential = sc.transformers[~sc.transformers.transformer_id.str.startswith("TS")]
+    residential = sc.transformers[sc.transformers.transformer_id.str.fullmatch(r"T\d\d")]
     assert 15 <= len(residential) <= 25
     assert residential.rated_kva.between(160, 630).all()
     assert 500 <= len(sc.evs) <= 800
     station = cfg.stations[0]
     assert 150 <= station.pv.capacity_kwp <= 250 and 300 <= station.battery.capacity_kwh <= 500
+    # issue 14's sites at the public figures' sizes: a heavy-truck and a passenger-car swap station, an
+    # expressway service area and the tourist road's fast charging; a holiday in the fast demand table
+    truck, car = cfg.swap_stations
+    assert (truck.vehicle, truck.packs, truck.pack_kwh, truck.bays, truck.bay_max_kw) == ("heavy_truck", 10, 282, 8, 300)
+    assert car.vehicle == "passenger_car" and 13 <= car.packs <= 21 and 75 <= car.pack_kwh <= 100
+    assert 130 <= sc.site_demand["bagong-mine-swap"].swaps.sum() <= 170
+    assert [f.station_id for f in cfg.fast_charging_stations] == ["expressway-sa", "taihang-1-fast"]
+    fast = pd.read_csv(default_scenario_path() / "fast_demand.csv")
+    afternoon = fast[(fast.station_id == "expressway-sa") & (fast.slot_start.str[11:13] >= "12")]
+    rate = afternoon.groupby(afternoon.slot_start.str[:10]).arrivals_per_hour.mean()
+    assert rate["2026-10-01"] > 1.5 * rate["2026-11-27"]     # National Day against a working Friday, 12:00-24:00
 
 
 def test_demo_pv_and_battery_used():

@@ -109,13 +109,19 @@ def fast_kpis(p: Problem, table: pd.DataFrame) -> list[dict]:
         target_min = float(st.fast_target_wait_h[g] * 60)
         out.append({"station_id": sid, "target_wait_min": target_min,
                     "energy_demand_kwh": float(rows.energy_demand_kwh.sum()), "energy_served_kwh": float(rows.served_kwh.sum()),
-                    "model_mean_wait_min": float(np.sum(w * np.nan_to_num(wait, nan=np.inf))) if w.any() else 0.0,
+                    # over the slots whose queue is stable (an unstable slot's wait grows without bound)
+                    "model_mean_wait_min": _weighted(np.nan_to_num(wait), w * ~np.isnan(wait)),
+                    "model_unstable_slots": int((np.isnan(wait) & (arrivals > 0)).sum()),
                     "model_p_wait_over_target": float(np.sum(w * rows.p_wait_over_target.to_numpy(float))),
                     "slots_over_target": int(((wait > target_min + 1e-6) | np.isnan(wait)).sum()),
                     "sim_sessions": sim.sessions, "sim_mean_wait_min": sim.mean_wait_min,
                     "sim_p_wait_over_target": sim.p_wait_over_target,
                     "sim_energy_served_kwh_per_day": float(sim.served_kwh_per_day)})
     return out
+
+
+def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
+    return float(np.sum(values * weights) / np.sum(weights)) if np.sum(weights) > 0 else 0.0
 
 
 def site_tables(p: Problem, sol) -> dict[str, pd.DataFrame]:
