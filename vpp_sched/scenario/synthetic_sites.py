@@ -116,3 +116,46 @@ def fast_station_config(station_id: str, transformer_id: str, kind: str, demand:
     return {"station_id": station_id, "transformer_id": transformer_id, "dispensers": spec["dispensers"],
             "dispenser_max_kw": spec["dispenser_max_kw"], "target_wait_min": spec["target_wait_min"],
             "demand": demand, **overrides}
+
+
+#: Transformer of each kind of site in generated scenarios: rated kVA, SimBench shape, base-load peak [kW],
+#: and the battery a fast-charging station gets (None: none), so the plan can keep the limit.
+SITE_TRANSFORMER = {
+    "heavy_truck": (2500.0, "semiurb4", 500.0, None),
+    "passenger_car": (630.0, "urban6", 250.0, None),
+    "expressway": (800.0, "semiurb4", 150.0, {"capacity_kwh": 600.0, "max_charge_kw": 300.0, "max_discharge_kw": 300.0,
+                                              "soc_initial": 0.8, "soc_max": 0.95}),
+    "tourist_road": (400.0, "semiurb4", 20.0, {"capacity_kwh": 300.0, "max_charge_kw": 150.0, "max_discharge_kw": 150.0,
+                                               "soc_initial": 0.8, "soc_max": 0.95}),
+}
+
+
+def site_block(rng: np.random.Generator, n_swap: int, n_fast: int, start, slots: int, slot_minutes: int,
+               base_load_matrix_kw) -> tuple[pd.DataFrame, np.ndarray, dict, dict[str, pd.DataFrame]]:
+    """``n_swap`` swap stations (heavy-truck and passenger-car in turn, transformers ``TW..``) and
+    ``n_fast`` fast-charging stations (expressway and tourist road in turn, ``TF..``), each on its own
+    transformer: (transformer rows, base load [n, T], config keys, demand tables).
+    ``base_load_matrix_kw`` is :func:`vpp_sched.scenario.synthetic_base_load.base_load_matrix_kw`."""
+    swap_kinds = [("heavy_truck", "passenger_car")[i % 2] for i in range(n_swap)]
+    fast_kinds = [("expressway", "tourist_road")[i % 2] for i in range(n_fast)]
+    ids = [f"TW{i + 1:02d}" for i in range(n_swap)] + [f"TF{i + 1:02d}" for i in range(n_fast)]
+    specs = [SITE_TRANSFORMER[k] for k in swap_kinds + fast_kinds]
+    rows = pd.DataFrame({"transformer_id": ids, "rated_kva": [s[0] for s in specs], "power_factor": 0.95,
+                         "max_loading_pu": 1.0})
+    base = np.round(base_load_matrix_kw(rng, [s[1] for s in specs], np.array([s[2] for s in specs]), start, slots,
+                                        slot_minutes), 2) if ids else np.zeros((0, slots))
+    swap_cfg, fast_cfg, swap_tables, fast_tables = [], [], [], []
+    for i, kind in enumerate(swap_kinds):
+        sid = f"swap-{i + 1:02d}"
+        swap_cfg.append(swap_station_config(sid, ids[i], kind))
+        swap_tables.append(swap_demand(rng, sid, kind, start, slots, slot_minutes))
+    for i, kind in enumerate(fast_kinds):
+        sid, battery = f"fast-{i + 1:02d}", SITE_TRANSFORMER[kind][3]
+        fast_cfg.append(fast_station_config(sid, ids[n_swap + i], kind, **({"battery": dict(battery)} if battery else {})))
+        fast_tables.append(fast_demand(rng, sid, kind, start, slots, slot_minutes))
+    config, tables = {}, {}
+    if n_swap:
+        config["swap_stations"], tables["swap_demand.csv"] = swap_cfg, pd.concat(swap_tables, ignore_index=True)
+    if n_fast:
+        config["fast_charging_stations"], tables["fast_demand.csv"] = fast_cfg, pd.concat(fast_tables, ignore_index=True)
+    return rows, base, config, tables
