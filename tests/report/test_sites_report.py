@@ -12,6 +12,6 @@ def test_report_shows_the_sites(tmp_path):
     html = render_report(run)
     assert "Swap and fast-charging stations" in html
     assert "mine-1" in html and "sa-1" in html
-    assert html.count('id="fig-site-') == 2
+    assert html.count('<figure class="plot" id="fig-site-') == 2
     served = f'{run.plan.kpis["swap_stations"][0]["swaps_served"]:,.1f}'
     assert served in html
