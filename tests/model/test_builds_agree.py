@@ -65,6 +65,9 @@ CASES_BASE["swap_fast_sites"] = lambda: tiny_problem(
     sites=sites(swap=[{"demand": [0, 1, 0.5, 1, 1, 0, 2, 0], "eta": 0.9, "initial": 1.5, "final": 1.0},
                       {"transformer": 1, "packs": 3, "demand": [1, 1, 1, 1, 1, 1, 1, 1], "charge_max_kw": 15.0}],
                 fast=[{"transformer": 1, "lam": [0, 2, 4, 3, 2, 1, 0.5, 0], "energy": 15.0, "max_kw": 40.0}]))
+# a re-plan's window: swap stations starting with energy in their packs not full (swap_energy at t = 0)
+CASES_BASE["swap_replan_window"] = lambda: replace(CASES_BASE["swap_fast_sites"](), sites=replace(
+    CASES_BASE["swap_fast_sites"]().sites, swap_initial_partial_kwh=np.array([4.0, 2.5])))
 CASES = dict(CASES_BASE, ramp_all_families=lambda: replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02))
 
 

@@ -28,7 +28,7 @@ def define_swap_stations(m: pyo.ConcreteModel, p: Problem) -> None:
         float(st.swap_final_full_min[w]) if t == last else 0.0, float(st.swap_packs[w])))
     m.swap_partial_kwh = pyo.Var(m.W, m.T, domain=pyo.NonNegativeReals)
     full_before = lambda m, w, t: m.swap_full_packs[w, t - 1] if t > 0 else float(st.swap_initial_full[w])  # noqa: E731
-    partial_before = lambda m, w, t: m.swap_partial_kwh[w, t - 1] if t > 0 else 0.0  # noqa: E731
+    partial_before = lambda m, w, t: m.swap_partial_kwh[w, t - 1] if t > 0 else float(st.partial0_kwh[w])  # noqa: E731
     served = lambda m, w, t: float(st.swap_demand[w, t]) - m.swap_unserved[w, t]  # noqa: E731
     e = lambda w: float(st.swap_pack_charge_kwh[w])  # noqa: E731
     m.swap_completed = pyo.Constraint(m.W, m.T, rule=lambda m, w, t: (

@@ -29,6 +29,7 @@ def define_swap_stations(b: LeanBuilder, T: int, dt: float, p: Problem) -> None:
     """Pack charging, full packs and unserved swaps of each swap station ``w`` (F[w,-1] = initial full
     packs, D[w,-1] = 0; served = demand - swap_unserved):
 
+    (D[w,-1] = ``partial0_kwh``, 0 but in a re-plan that starts mid-day)
     ``swap_completed[w,t]``: F[t] - F[t-1] + served[t] >= 0 (packs finished in t, never negative)
     ``swap_energy[w,t]``: D[t] - D[t-1] - eta·dt·swap_charge_kw[t] + e·(F[t] - F[t-1] + served[t]) = 0
     ``swap_on_hand[w,t]``: served[t] <= F[t-1] (a swap takes a pack full at the slot's start)
@@ -60,6 +61,7 @@ def define_swap_stations(b: LeanBuilder, T: int, dt: float, p: Problem) -> None:
     b.coef("swap_completed", j, "swap_full_packs", jp, -1.0)
     b.coef("swap_completed", jall, "swap_unserved", jall, -1.0)
     rhs = e * (first - demand)
+    rhs[np.arange(W) * T] += st.partial0_kwh                # D[w,-1] on the right-hand side of t = 0
     b.add_rows("swap_energy", idx, rhs, rhs)
     b.coef("swap_energy", jall, "swap_partial_kwh", jall, 1.0)
     b.coef("swap_energy", j, "swap_partial_kwh", jp, -1.0)

@@ -70,7 +70,7 @@ def check_swap(p: Problem, table: pd.DataFrame) -> list[str]:
     completed = full - before + served
     out += _first(completed < -TOL, name, "full packs fall by more than the swaps served")
     e = col(st.swap_pack_charge_kwh)
-    partial = np.cumsum(col(st.swap_efficiency) * dt * charge - e * completed, axis=1)   # D[t], D[-1] = 0
+    partial = col(st.partial0_kwh) + np.cumsum(col(st.swap_efficiency) * dt * charge - e * completed, axis=1)
     out += _first((partial < -TOL_KWH) | (partial > e * (col(st.swap_packs) - full) + TOL_KWH), name,
                   "pack energy does not add up: packs made full without the charging energy, or more stored than packs hold")
     return out

@@ -46,6 +46,7 @@ class Sites:
     swap_initial_full: np.ndarray = _f()
     swap_final_full_min: np.ndarray = _f()
     swap_demand: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    swap_initial_partial_kwh: np.ndarray = _f()   # [W] energy in the packs not full at the start; empty = 0
     fast_ids: np.ndarray = _f(object)
     fast_transformer: np.ndarray = _f(int)
     fast_dispensers: np.ndarray = _f(int)
@@ -64,6 +65,24 @@ class Sites:
     @property
     def n_fast(self) -> int:
         return len(self.fast_ids)
+
+    @property
+    def partial0_kwh(self) -> np.ndarray:
+        """[W] energy in the packs not full at the start (0 unless a re-plan starts mid-day) [kWh]."""
+        d = np.asarray(self.swap_initial_partial_kwh, dtype=float)
+        return d if len(d) == self.n_swap else np.zeros(self.n_swap)
+
+    def window(self, t0: int, full_packs: np.ndarray, partial_kwh: np.ndarray, dt_h: float) -> "Sites":
+        """The sites of slots ``t0..`` starting from ``full_packs`` and ``partial_kwh`` [W] (a re-plan): the
+        final full packs lowered to what charging at full power can still reach, so the window stays feasible."""
+        n_left = self.swap_demand.shape[1] - t0 if self.n_swap else 0
+        reach = np.minimum(full_packs + (partial_kwh + self.swap_efficiency * dt_h * self.swap_charge_max_kw * n_left)
+                           / self.swap_pack_charge_kwh, self.swap_packs) if self.n_swap else np.zeros(0)
+        return replace(self, swap_demand=self.swap_demand[:, t0:], swap_initial_full=np.asarray(full_packs, float),
+                       swap_initial_partial_kwh=np.asarray(partial_kwh, float),
+                       swap_final_full_min=np.minimum(self.swap_final_full_min, reach),
+                       fast_arrivals_per_h=self.fast_arrivals_per_h[:, t0:],
+                       fast_mean_energy_kwh=self.fast_mean_energy_kwh[:, t0:], fast_min_cap_kw=self.fast_min_cap_kw[:, t0:])
 
     @property
     def fast_max_kw(self) -> np.ndarray:
@@ -85,7 +104,7 @@ class Sites:
         kw = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
+            if isinstance(value, np.ndarray) and len(value) == (self.n_swap if f.name.startswith("swap_") else self.n_fast):
                 kw[f.name] = value[w] if f.name.startswith("swap_") else value[g]
         kw["swap_transformer"] = local[self.swap_transformer[w]]
         kw["fast_transformer"] = local[self.fast_transformer[g]]
