@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from vpp_sched.outfolder import MANIFEST
+from vpp_sched.plan.sites_schema import SITE_COLUMNS, SITE_KPIS, SITE_TABLES
 from vpp_sched.solve.solution import SolveStatus
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -119,7 +120,8 @@ TABLES: dict[str, tuple[str, dict[str, dict]]] = {
                             "summed [CNY]", 0),
         "penalty_cny": _num("shortfall_penalty_cny_per_kwh x shortfall_kw x slot hours, summed [CNY]", 0)}),
 }
-OPTIONAL_TABLES = ("feeders", "dr_events", "events")
+TABLES.update(SITE_TABLES)          # swap and fast-charging stations (plan/sites_schema.py)
+OPTIONAL_TABLES = ("feeders", "dr_events", "events", *SITE_TABLES)
 
 # Columns written only when the scenario has V2G EVs (``evs.csv`` column ``v2g``).
 OPTIONAL_COLUMNS: dict[str, dict[str, dict]] = {
@@ -135,6 +137,10 @@ OPTIONAL_COLUMNS: dict[str, dict[str, dict]] = {
         "soc_departure_kwh": {"type": ["number", "null"], "description": "V2G EV battery energy at departure; "
                               "empty for EVs that are not V2G [kWh]"}},
 }
+
+
+for _stem, _cols in SITE_COLUMNS.items():
+    OPTIONAL_COLUMNS.setdefault(_stem, {}).update(_cols)
 
 
 def table_row_schema(stem: str) -> dict:
@@ -208,6 +214,7 @@ KPIS = {
     "v2g_losses_kwh": _num("Charger-battery-grid round-trip losses of V2G EVs [kWh]"),
     "v2g_degradation_cny": _num("Battery wear paid for V2G discharge [CNY]", 0),
 }
+KPIS.update(SITE_KPIS)
 REQUIRED_KPIS = ["status", "objective_cny", "grid_energy_cost_cny", "peak_net_load_kw", "max_loading_pu",
                  "unmet_energy_kwh", "mip_gap", "build_seconds", "solve_seconds", "solver", "slot_minutes",
                  "valid", "warnings", "uncontrolled", "max_ramp_kw"]
