@@ -44,3 +44,15 @@ def test_case_rows_have_the_site_columns(tmp_path):
     ref_row, _ = outcome_row(uncontrolled_outcome(build_problem(sc)))
     assert plan_row["unserved_swaps"] > 0 and ref_row["unserved_swaps"] > 0     # 2 bays cannot keep up
     assert plan_row["fast_slots_over_target"] == 0
+
+
+def test_hosting_keeps_a_transformers_sites(tmp_path):
+    from vpp_sched.studies.hosting import restrict_to_transformer
+
+    sc = load_scenario(site_scenario(tmp_path))
+    t2 = restrict_to_transformer(sc, "T2")
+    assert [s.station_id for s in t2.config.swap_stations] == ["mine-1"] and t2.config.fast_charging_stations == []
+    p = build_problem(t2)
+    assert list(p.sites.swap_ids) == ["mine-1"] and p.sites.n_fast == 0
+    t1 = build_problem(restrict_to_transformer(sc, "T1"))
+    assert list(t1.sites.fast_ids) == ["sa-1"] and list(t1.station_ids) == ["sa-1"]   # its battery too
