@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-from problem_factory import random_problem, tiny_problem
+from problem_factory import random_problem, tiny_problem, with_demand_charge
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.model.lean import build_lean
 from vpp_sched.solve.highs import solve_lean_model
@@ -54,6 +54,12 @@ CASES_BASE = {
         evs=[{"energy": 8.0}, {"energy": 4.0, "transformer": 1, "v2g": True}, {"energy": 3.0, "transformer": 2}]),
 }
 CASES = dict(CASES_BASE, ramp_all_families=lambda: replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02))
+# new_peak_kw / demand_peak: charged transformers over a horizon entering December (the month so far
+# only in November), one transformer off the two-part tariff, one exempt month
+CASES["demand_charge"] = lambda: with_demand_charge(
+    replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02), [[12.0, 8.0], [0.0, 0.0], [20.0, 20.0]],
+    [3.0, 0.0, 50.0], start="2026-11-30 18:00", exempt=[[False, False], [False, False], [True, False]])
+CASES["demand_charge_battery"] = lambda: with_demand_charge(CASES_BASE["tiny_battery_pv"](), 30.0, 2.0)
 
 
 def _pyomo_rows(problem):

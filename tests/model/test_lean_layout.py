@@ -13,7 +13,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from problem_factory import random_problem
+from problem_factory import random_problem, with_demand_charge
 from vpp_sched.model import day_ahead, lean_families, lean_layout
 from vpp_sched.model.lean import build_lean
 from vpp_sched.model.lean_layout import BINARY_FAMILIES, COL_FAMILY_DIMS, ROW_FAMILY_DIMS, LeanBuilder
@@ -21,13 +21,13 @@ from vpp_sched.model.lean_layout import BINARY_FAMILIES, COL_FAMILY_DIMS, ROW_FA
 #: The family functions in the order build_lean calls them (the order of the columns and rows).
 FAMILY_FUNCTIONS = ("define_ev_power", "define_ev_energy", "define_v2g", "define_stations", "define_transformer",
                     "define_feeders", "define_batteries", "define_dr_events", "define_ev_ramp",
-                    "define_storage_export")
+                    "define_storage_export", "define_demand_charge")
 
 
 def _every_family_problem():
     p = random_problem(n_evs=20, n_slots=12, n_transformers=3, seed=4, n_feeders=1, n_stations=2, n_events=2,
                        min_power_share=0.5, v2g_share=0.4)
-    return replace(p, event_sign=np.array([1.0, -1.0]), ramp_penalty_cny_per_kw=0.05)
+    return with_demand_charge(replace(p, event_sign=np.array([1.0, -1.0]), ramp_penalty_cny_per_kw=0.05), 10.0, 1.0)
 
 
 def _lean_families_by_function(p):

@@ -41,6 +41,7 @@ COL_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "feeder_overload_kw": ("f", "t"),
     "dr_shortfall_kw": ("k", "t"),
     "ev_max_rise_kw": ("n",),
+    "new_peak_kw": ("n", "m"),
 }
 
 #: Index names of each row family, in the order of ``LeanModel.row_index[family]``.
@@ -65,6 +66,7 @@ ROW_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "ev_rise": ("n", "t"),
     "battery_export": ("b", "t"),
     "ev_export": ("e", "t"),
+    "demand_peak": ("n", "t"),
 }
 
 #: Column families that are binary in the MIP.
