@@ -108,3 +108,27 @@ def test_a_site_that_is_no_charging_facility_pays_in_2026():
     fields = demand_fields(_tariff(charging_facility=False), slots, np.array(["TS1", "T2"], dtype=object))
     assert fields["demand_cny_per_kw_month"].tolist() == [[30.0], [25.0]]
     assert not fields["demand_exempt"].any()
+
+
+def test_lp_guided_and_decomposed_routes_price_the_new_peak():
+    from problem_factory import random_problem
+    from vpp_sched.problem.blocks import subproblem
+    from vpp_sched.solve.decompose import plan_objective, solve_decomposed
+    from vpp_sched.solve.lp_rounding import solve_lp_guided
+
+    options = SolverOptions(mip_rel_gap=1e-4)
+    p = random_problem(60, 24, 3, seed=1, n_stations=1)
+    free = solve_lp_guided(p, options)
+    so_far = 0.8 * free.net_load_kw.max(axis=1)        # below the uncharged plan's peaks: the charge binds
+    p = with_demand_charge(p, [[20.0], [0.0], [20.0]], so_far)
+    mono = solve_lp_guided(p, options)
+    assert plan_objective(p, mono) == pytest.approx(mono.objective_cny, rel=1e-7, abs=1e-6)
+    new = new_peak_kw(p, mono.net_load_kw)
+    assert new[[0, 2]].sum() < new_peak_kw(p, free.net_load_kw)[[0, 2]].sum() - 1.0   # the plan avoids new peaks
+    sub = subproblem(p, np.array([2, 0]))
+    assert sub.demand_cny_per_kw_month.tolist() == [[20.0], [20.0]]
+    assert sub.demand_so_far_kw.tolist() == pytest.approx([so_far[2], so_far[0]])
+    decomposed = solve_decomposed(p, options)
+    assert decomposed.solver["n_blocks"] == 3
+    assert decomposed.objective_cny == pytest.approx(plan_objective(p, decomposed), rel=1e-9)
+    assert decomposed.objective_cny == pytest.approx(mono.objective_cny, rel=1e-3)
