@@ -15,6 +15,7 @@ from vpp_sched.plan.output import write_plan
 from vpp_sched.plan.planner import plan_day
 from vpp_sched.plan.schema import kpis_schema
 from vpp_sched.plan.validity import check_plan
+from vpp_sched.report.plan_report import render_report
 
 runner = CliRunner()
 
@@ -46,6 +47,7 @@ def test_planned_demand_charge_kpis(tmp_path):
     # where the uncharged plan went above it, and the uncontrolled reference pays for its peak
     assert peak <= max(so_far, run.problem.base_load_kw[0].max()) + 1e-4
     assert k["uncontrolled"]["demand_charge_cny"] > k["demand_charge_cny"]
+    assert "Demand charge (new monthly peaks)" in render_report(run)
 
 
 def test_schema_lists_the_tariff_fields():
