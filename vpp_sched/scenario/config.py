@@ -40,7 +40,8 @@ MAX_PRICE_CNY_PER_KWH = 100.0
 #: Largest demand charge [CNY/kW/month].
 MAX_DEMAND_CNY_PER_KW_MONTH = 1000.0
 #: Centralised charging and swapping facilities on the two-part tariff pay no demand charge up to this
-#: date (国办发〔2023〕19号: "2030年前", read as through 2030; models/tariff.md).
+#: date (the national measure of 2023, to our knowledge 国办发〔2023〕19号 "2030年前", not checked against
+#: the document; read as through 2030, see models/tariff.md).
 DEMAND_EXEMPT_UNTIL = dt.date(2030, 12, 31)
 #: Largest slack penalty; far above it the LP loses precision [CNY/kWh].
 MAX_PENALTY_CNY_PER_KWH = 1e6
@@ -205,6 +206,7 @@ class Tariff(_Strict):
     table: TablePath | None = Field(None, description="CSV with slot_start, price_cny_per_kwh")
     preset: Literal["shanxi-2026"] | None = Field(None, description="A published time-of-use rule: 'shanxi-2026' "
                                                   "(season and holiday from each slot's local date)")
+    # at most half the largest price, so the critical peak (1.92 x flat) stays within it
     flat_price_cny_per_kwh: float | None = Field(None, ge=0, le=MAX_PRICE_CNY_PER_KWH / 2, description="The preset's "
                                                  "flat (平段) price; the other periods are multiples of it [CNY/kWh]")
     demand_charge: DemandCharge | None = Field(None, description="Two-part tariff: demand charge on sites' "
