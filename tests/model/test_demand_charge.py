@@ -132,3 +132,9 @@ def test_lp_guided_and_decomposed_routes_price_the_new_peak():
     assert decomposed.solver["n_blocks"] == 3
     assert decomposed.objective_cny == pytest.approx(plan_objective(p, decomposed), rel=1e-9)
     assert decomposed.objective_cny == pytest.approx(mono.objective_cny, rel=1e-3)
+
+
+def test_sites_outside_a_cut_down_scenario_are_left_out():
+    slots = pd.date_range("2026-11-27 12:00", periods=4, freq="15min", tz="Asia/Shanghai")
+    fields = demand_fields(_tariff(charging_facility=False), slots, np.array(["T2"], dtype=object))
+    assert fields["demand_cny_per_kw_month"].tolist() == [[25.0]]

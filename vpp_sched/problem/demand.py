@@ -41,7 +41,9 @@ def demand_fields(tariff: Tariff, slots: pd.DatetimeIndex, transformer_ids: np.n
     exempt = np.zeros(price.shape, dtype=bool)
     so_far = np.zeros(len(transformer_ids))
     for site in charge.sites:
-        n = at[site.transformer_id]
+        n = at.get(site.transformer_id)
+        if n is None:       # a scenario cut down to some transformers (a study) keeps the whole config;
+            continue        # load_scenario has checked every site against transformers.csv
         exempt[n] = [site.charging_facility and day <= DEMAND_EXEMPT_UNTIL for day in first_days]
         own = site.cny_per_kw_month if site.cny_per_kw_month is not None else charge.cny_per_kw_month
         price[n] = np.where(exempt[n], 0.0, own)
