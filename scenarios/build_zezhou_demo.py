@@ -34,6 +34,12 @@ DEFAULT_OUT = HERE / "zezhou-demo"
 OVERLOADED_RANGE = (4, 8)  # transformers overloaded by uncontrolled charging
 HEADROOM_RATIO_MIN = 1.5  # headroom energy under the limit / EV energy, every transformer
 CLEAR_OF_LIMIT = 0.02  # uncontrolled peaks stay this far from 1 pu, so no verdict hangs on rounding
+# Shanxi's time-of-use rule (models/tariff.md); the horizon (27-28 November) is in its autumn season.
+# The flat price and the demand charge are illustrative; the station (TS1) is a centralised charging
+# facility on the two-part tariff, exempt from the demand charge up to 2030, so its charge is reported, not paid.
+TARIFF = {"preset": "shanxi-2026", "flat_price_cny_per_kwh": 0.6,
+          "demand_charge": {"cny_per_kw_month": 36.0,
+                            "sites": [{"transformer_id": "TS1", "demand_so_far_kw": 150.0, "charging_facility": True}]}}
 
 # id, name (illustrative, after Zezhou's towns), pinyin, rating [kVA], SimBench shape,
 # base-load peak / limit [-], home EVs. Villages get the evening-peaked rural1 shape, town
@@ -142,7 +148,8 @@ def _config() -> dict:
                    "PV-storage-charging station; synthetic, from SimBench and ElaadNL statistics (see "
                    "README.md). Built by scenarios/build_zezhou_demo.py.")
     solver = {"time_limit_s": 60, "mip_rel_gap": 0.001, "threads": 1, "random_seed": 0}
-    return syn.scenario_config("zezhou-demo", description, START, SLOTS, SLOT_MINUTES, [station], solver=solver)
+    return syn.scenario_config("zezhou-demo", description, START, SLOTS, SLOT_MINUTES, [station], solver=solver,
+                               tariff=TARIFF)
 
 
 def make_scenario(seed: int = SEED) -> tuple[dict, dict[str, pd.DataFrame], np.ndarray]:

@@ -15,6 +15,7 @@ from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from problem_factory import random_problem, tiny_problem
 from sites_factory import sites
+from problem_factory import random_problem, tiny_problem, with_demand_charge
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.model.lean import build_lean
 from vpp_sched.solve.highs import solve_lean_model
@@ -69,6 +70,12 @@ CASES_BASE["swap_fast_sites"] = lambda: tiny_problem(
 CASES_BASE["swap_replan_window"] = lambda: replace(CASES_BASE["swap_fast_sites"](), sites=replace(
     CASES_BASE["swap_fast_sites"]().sites, swap_initial_partial_kwh=np.array([4.0, 2.5])))
 CASES = dict(CASES_BASE, ramp_all_families=lambda: replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02))
+# new_peak_kw / demand_peak: charged transformers over a horizon entering December (the month so far
+# only in November), one transformer off the two-part tariff, one exempt month
+CASES["demand_charge"] = lambda: with_demand_charge(
+    replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02), [[12.0, 8.0], [0.0, 0.0], [20.0, 20.0]],
+    [3.0, 0.0, 50.0], start="2026-11-30 18:00", exempt=[[False, False], [False, False], [True, False]])
+CASES["demand_charge_battery"] = lambda: with_demand_charge(CASES_BASE["tiny_battery_pv"](), 30.0, 2.0)
 
 
 def _pyomo_rows(problem):

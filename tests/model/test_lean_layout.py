@@ -13,7 +13,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from problem_factory import random_problem
+from problem_factory import random_problem, with_demand_charge
 from sites_factory import sites
 from vpp_sched.model import day_ahead, day_ahead_sites, lean_families, lean_layout, lean_sites
 from vpp_sched.model.lean import build_lean
@@ -22,7 +22,7 @@ from vpp_sched.model.lean_layout import BINARY_FAMILIES, COL_FAMILY_DIMS, ROW_FA
 #: The family functions in the order build_lean calls them (the order of the columns and rows).
 FAMILY_FUNCTIONS = ("define_ev_power", "define_ev_energy", "define_v2g", "define_stations", "define_transformer",
                     "define_feeders", "define_batteries", "define_dr_events", "define_ev_ramp",
-                    "define_storage_export")
+                    "define_storage_export", "define_demand_charge")
 #: The swap and fast-charging stations' families (model/lean_sites.py, model/day_ahead_sites.py), built
 #: after the others in the lean build and before define_transformer in the Pyomo model.
 SITE_FUNCTIONS = ("define_swap_stations", "define_fast_charging")
@@ -32,7 +32,8 @@ def _every_family_problem():
     p = random_problem(n_evs=20, n_slots=12, n_transformers=3, seed=4, n_feeders=1, n_stations=2, n_events=2,
                        min_power_share=0.5, v2g_share=0.4)
     st = sites(n_slots=12, swap=[{"demand": 0.5, "transformer": 1}], fast=[{"lam": 2.0, "energy": 20.0}])
-    return replace(p, event_sign=np.array([1.0, -1.0]), ramp_penalty_cny_per_kw=0.05, sites=st)
+    return with_demand_charge(replace(p, event_sign=np.array([1.0, -1.0]), ramp_penalty_cny_per_kw=0.05, sites=st),
+                              10.0, 1.0)
 
 
 def _lean_families_by_function(p):

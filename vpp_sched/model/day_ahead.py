@@ -15,6 +15,7 @@ import pyomo.environ as pyo
 
 from vpp_sched.model import day_ahead_sites as sites
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.problem.demand import demand_pairs, so_far_kw
 
 
 def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.ConcreteModel:
@@ -34,6 +35,7 @@ def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.Concr
     define_dr_events(m, problem)
     define_ev_ramp(m, problem)
     define_storage_export(m, problem)
+    define_demand_charge(m, problem)
     define_objective(m, problem)
     return m
 
@@ -253,6 +255,19 @@ def define_storage_export(m: pyo.ConcreteModel, p: Problem) -> None:
         row(m, int(p.ev_transformer[e]), t, m.ev_v2g_mode[e, t])))
 
 
+def define_demand_charge(m: pyo.ConcreteModel, p: Problem) -> None:
+    """``demand_peak[n,t]``: new_peak_kw[n,m] - net_load_kw[n,t] >= -so_far_kw[n,m] with m the month of
+    slot t, for the charged (transformer, month) pairs (``models/tariff.md``); the objective prices
+    new_peak_kw at demand_cny_per_kw_month. Only when some transformer pays a demand charge."""
+    pairs = list(zip(*(map(int, ix) for ix in demand_pairs(p)))) if p.has_demand_charge else []
+    m.NM_demand = pyo.Set(initialize=pairs, dimen=2, ordered=True)
+    m.new_peak_kw = pyo.Var(m.NM_demand, domain=pyo.NonNegativeReals)
+    start, month = so_far_kw(p), np.asarray(p.slot_month, dtype=np.int64)
+    rows = [(n, t) for n, mo in pairs for t in np.flatnonzero(month == mo).tolist()]
+    m.demand_peak = pyo.Constraint(rows, rule=lambda m, n, t: (
+        m.new_peak_kw[n, int(month[t])] - m.net_load_kw[n, t] >= -float(start[n, int(month[t])])))
+
+
 def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
     """Energy cost + penalised slacks + DR shortfall + tie-breaks (see models/day_ahead.md)."""
     dt, w = p.dt_h, p.slot_weight()
@@ -270,4 +285,5 @@ def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
         + p.switch_on_cny * sum(m.ev_start[e, t] for e, t in m.EVT_bin)
         + p.v2g_degradation_cny_per_kwh * dt * sum(m.ev_discharge_kw[e, t] for e, t in m.EVT_v2g)
         + p.ramp_penalty_cny_per_kw * sum(m.ev_max_rise_kw[n] for n in m.N_ramp)
+        + sum(float(p.demand_cny_per_kw_month[n, mo]) * m.new_peak_kw[n, mo] for n, mo in m.NM_demand)
         + sites.site_objective(m, p)))

@@ -17,6 +17,7 @@ import pandas as pd
 from vpp_sched.problem.build import epoch_seconds, sum_rows_by, uncontrolled_reference  # noqa: F401 (re-exported)
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.plan.sites_output import site_kpis, site_tables, site_warnings
+from vpp_sched.problem.demand import demand_charge_cny, demand_charge_records
 from vpp_sched.scenario.stay import slot_runs, touched_slot_run
 from vpp_sched.solve.solution import Solution, relative_gap
 
@@ -290,13 +291,23 @@ def _kpis(p: Problem, sol: Solution, net: np.ndarray, unmet: np.ndarray, events:
     kpis["pv_curtailed_kwh"] = float(sol.pv_curtail_kw.sum() * p.dt_h)
     kpis["dr_shortfall_kwh"] = float(events.shortfall_kw.sum() * p.dt_h) if len(events) else 0.0
     kpis.update(v2g)
+    kpis.update(_demand_kpis(p, net))
     if p.n_events:
         kpis["dr_events"] = event_summary(p, events).to_dict(orient="records")
     kpis.update({"n_evs": p.n_evs, "n_transformers": p.n_transformers, "n_slots": p.n_slots,
                  "slot_minutes": int(round(p.dt_h * 60)),
                  "build_seconds": sol.build_seconds, "solve_seconds": sol.solve_seconds, "solver": sol.solver})
-    kpis["uncontrolled"] = dict(grid_kpis(p, unc_net, unc_unmet), max_ramp_kw=max_ramp_kw(unc_ev))
+    kpis["uncontrolled"] = dict(grid_kpis(p, unc_net, unc_unmet), max_ramp_kw=max_ramp_kw(unc_ev),
+                                **{k: v for k, v in _demand_kpis(p, unc_net).items() if k == "demand_charge_cny"})
     return kpis
+
+
+def _demand_kpis(p: Problem, net: np.ndarray) -> dict:
+    """``demand_charge_cny`` and the ``demand_charges`` records, with a demand charge in the tariff only."""
+    records = demand_charge_records(p, net)
+    if not records:
+        return {}
+    return {"demand_charge_cny": demand_charge_cny(p, net), "demand_charges": records}
 
 
 def _warnings(p: Problem, sol: Solution, gap: float, evs: pd.DataFrame, load: pd.DataFrame,

@@ -12,6 +12,7 @@ from vpp_sched.errors import ArgumentError, InputError
 
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.sites import build_sites, uncontrolled_site_kw
+from vpp_sched.problem.demand import demand_fields
 from vpp_sched.scenario.load import Scenario, event_slot_mask
 from vpp_sched.scenario.stay import (slot_runs, sum_rows_by, uncontrolled_ev_power_kw,  # noqa: F401 (re-exported)
                                      uncontrolled_reference as stay_reference, whole_slots)
@@ -89,6 +90,7 @@ def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None, plan_net_
         ramp_penalty_cny_per_kw=cfg.penalties.ramp_cny_per_kw,
         **_v2g_fields(evs, cfg),
         sites=build_sites(cfg, scenario.site_demand or {}, list(t_ids), len(slots)),
+        **demand_fields(cfg.tariff, slots, t_ids),
     )
     return _with_events(problem, scenario, plan_net_load_kw) if with_events else problem
 

@@ -107,6 +107,8 @@ def _summary(run: PlanRun):
             ("Overload energy", "kWh", "overload_energy_kwh", 1), ("Unmet EV energy", "kWh", "unmet_energy_kwh", 1),
             ("EVs short of their request", "", "evs_short", 0),
             ("Largest slot-to-slot rise of EV power", "kW", "max_ramp_kw", 0)]
+    if "demand_charge_cny" in k:        # two-part tariff: the new monthly peaks' charge (models/tariff.md)
+        rows.append(("Demand charge (new monthly peaks)", "CNY", "demand_charge_cny", 2))
     body = []
     for label, unit, key, digits in rows:
         a, b = float(k.get(key, np.nan)), float(u.get(key, np.nan))

@@ -37,6 +37,12 @@ MAX_ENERGY_KWH = 1e7
 MAX_RATED_KVA = 1e6
 #: Largest energy price or per-kWh payment [CNY/kWh].
 MAX_PRICE_CNY_PER_KWH = 100.0
+#: Largest demand charge [CNY/kW/month].
+MAX_DEMAND_CNY_PER_KW_MONTH = 1000.0
+#: Centralised charging and swapping facilities on the two-part tariff pay no demand charge up to this
+#: date (the national measure of 2023, to our knowledge 国办发〔2023〕19号 "2030年前", not checked against
+#: the document; read as through 2030, see models/tariff.md).
+DEMAND_EXEMPT_UNTIL = dt.date(2030, 12, 31)
 #: Largest slack penalty; far above it the LP loses precision [CNY/kWh].
 MAX_PENALTY_CNY_PER_KWH = 1e6
 #: Longest solver time limit (a week) [s].
@@ -161,19 +167,59 @@ class TariffPeriod(_Strict):
         return to_min(self.start), to_min(self.end)
 
 
+class DemandChargeSite(_Strict):
+    """A transformer metered on the two-part tariff (its net load is the site's demand)."""
+
+    transformer_id: Id
+    demand_so_far_kw: float = Field(0.0, ge=0, le=MAX_POWER_KW, description="The site's highest demand so far "
+                                    "in the horizon's first month (slot mean); only a peak above it costs [kW]")
+    cny_per_kw_month: float | None = Field(None, ge=0, le=MAX_DEMAND_CNY_PER_KW_MONTH, description="This site's "
+                                           "demand price; default the demand_charge's [CNY/kW/month]")
+    charging_facility: bool = Field(False, description="A centralised charging or swapping facility (集中式充换电设施): "
+                                    f"no demand charge in months up to {DEMAND_EXEMPT_UNTIL.isoformat()} "
+                                    "(national measure of 2023)")
+
+
+class DemandCharge(_Strict):
+    """The capacity part of the two-part tariff: a price per kW of each site's monthly maximum demand."""
+
+    cny_per_kw_month: float = Field(ge=0, le=MAX_DEMAND_CNY_PER_KW_MONTH, description="Demand price [CNY/kW/month]")
+    sites: list[DemandChargeSite] = Field(min_length=1, description="The transformers billed on demand")
+
+    @model_validator(mode="after")
+    def _unique_sites(self) -> "DemandCharge":
+        ids = [s.transformer_id for s in self.sites]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate transformer_id in sites: {', '.join(dup)}")
+        return self
+
+
 class Tariff(_Strict):
-    """Time-of-use periods covering the day, or a price table ``slot_start, price_cny_per_kwh``.
+    """Time-of-use periods covering the day, a price table ``slot_start, price_cny_per_kwh``, or a
+    preset (a published rule priced from ``flat_price_cny_per_kwh``; ``models/tariff.md``).
 
     A period whose end is before its start wraps past midnight (``22:00`` to ``06:00``).
     """
 
     periods: list[TariffPeriod] | None = None
     table: TablePath | None = Field(None, description="CSV with slot_start, price_cny_per_kwh")
+    preset: Literal["shanxi-2026"] | None = Field(None, description="A published time-of-use rule: 'shanxi-2026' "
+                                                  "(season and holiday from each slot's local date)")
+    # at most half the largest price, so the critical peak (1.92 x flat) stays within it
+    flat_price_cny_per_kwh: float | None = Field(None, ge=0, le=MAX_PRICE_CNY_PER_KWH / 2, description="The preset's "
+                                                 "flat (平段) price; the other periods are multiples of it [CNY/kWh]")
+    demand_charge: DemandCharge | None = Field(None, description="Two-part tariff: demand charge on sites' "
+                                               "monthly maximum demand")
 
     @model_validator(mode="after")
     def _one_source(self) -> "Tariff":
-        if (self.periods is None) == (self.table is None):
-            raise ValueError("give either 'periods' or 'table', not both and not neither")
+        given = [k for k in ("periods", "table", "preset") if getattr(self, k) is not None]
+        if len(given) != 1:
+            found = " and ".join(repr(k) for k in given) if given else "none"
+            raise ValueError(f"give exactly one of 'periods', 'table' or 'preset' (found {found})")
+        if (self.preset is None) != (self.flat_price_cny_per_kwh is None):
+            raise ValueError("'flat_price_cny_per_kwh' goes with 'preset' and only with it")
         if self.periods is not None:
             check_periods_cover_day(self.periods)
         return self

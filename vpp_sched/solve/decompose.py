@@ -37,6 +37,7 @@ import numpy as np
 
 from vpp_sched.errors import ArgumentError
 from vpp_sched.scenario.config import SolverOptions
+from vpp_sched.problem.demand import demand_charge_cny
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import MAX_BLOCK_EVS, BlockSpec, built, event_signs, find_blocks
 from vpp_sched.solve.coordination import Coordination, Coupling, coordinate, coupling_rows
@@ -151,6 +152,7 @@ def plan_objective(p: Problem, s: Solution) -> float:
         ev_at = np.zeros((p.n_transformers, p.n_slots))
         np.add.at(ev_at, p.ev_transformer, ev_net)
         cost += p.ramp_penalty_cny_per_kw * float(p.max_rise_kw(ev_at).sum())
+    cost += demand_charge_cny(p, s.net_load_kw)     # price x new monthly peak (0 without a demand charge)
     binary = p.ev_binary
     if binary.any() and p.switch_on_cny:
         on = s.ev_power_kw[binary] > _BIN_TOL
