@@ -18,7 +18,6 @@ from dataclasses import replace
 from html import escape
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 
@@ -46,12 +45,11 @@ def report_writer(run: PlanRun) -> Callable[[Path], None]:
 
 def render_report(run: PlanRun) -> str:
     """The plan report as one self-contained HTML page."""
-    with matplotlib.rc_context(rf.RC):
-        c = _curves(run)
-        sections = [_summary(run), _portfolio(c), _transformers(run, c), _evs(run), _stations(run, c),
-                    _dr_events(run, c)]
-        if run.problem.n_feeders:
-            sections.append(_feeders(run, c))
+    c = _curves(run)
+    sections = [_summary(run), _portfolio(c), _transformers(run, c), _evs(run), _stations(run, c),
+                _dr_events(run, c)]
+    if run.problem.n_feeders:
+        sections.append(_feeders(run, c))
     cfg, k = run.scenario.config, run.plan.kpis
     slots, tz = run.problem.slots, run.scenario.tz
     end = slots[-1] + pd.Timedelta(hours=run.problem.dt_h)
