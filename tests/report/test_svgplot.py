@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from vpp_sched.report.svgdraw import render
 from vpp_sched.report.svgplot import Plot, local_time_ticks, nice_ticks, tick_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ def test_a_plot_is_deterministic_svg_with_prefixed_ids():
         ax.stairs([1, 2, np.nan, 3], e, label="a")
         ax.fill_steps(e, 0, [1, 1, 1, 1], [True, False, True, True], color="#f00", hatch=True, label="b")
         ax.legend = "right"
-        return fig.to_svg("fig-x")
+        return render(fig, "fig-x")
 
     svg = draw()
     assert svg == draw() and svg.startswith("<svg") and svg.endswith("</svg>")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from vpp_sched.report.svgdraw import render
 from vpp_sched.report.svgplot import Axes, Plot, local_time_ticks
 
 RC = {
@@ -88,7 +89,7 @@ def to_svg(fig, key: str) -> str:
     """The figure (a :class:`~vpp_sched.report.svgplot.Plot`, or a matplotlib ``Figure`` of the
     studies) as an inline ``<svg>`` element; its ids are prefixed with ``key``."""
     if isinstance(fig, Plot):
-        return fig.to_svg(key)
+        return render(fig, key)
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata=SVG_METADATA)
     text = buf.getvalue()

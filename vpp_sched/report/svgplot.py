@@ -1,4 +1,4 @@
-"""A small SVG plotter for the plan report's figures: step curves, fills, lines, histograms.
+"""A small SVG plotter for the plan report's figures: what to draw (:mod:`vpp_sched.report.svgdraw` draws it).
 
 The plan report draws the same few things every time (steps over 15-min slots against a local-time
 axis, limits, a legend), and matplotlib cost about 2 s of every plan (0.5 s to import it, the rest to
@@ -174,10 +174,6 @@ class Plot:
             y += heights[r] + gap
         self.axes.extend(out)
         return out
-
-    def to_svg(self, key: str) -> str:
-        from vpp_sched.report.svgdraw import render   # the drawing half
-        return render(self, key)
 
 
 def local_time_ticks(start_local, dt_h: float, n_slots: int, max_ticks: int) -> list[tuple[float, str]]:
