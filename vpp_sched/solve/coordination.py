@@ -19,7 +19,7 @@ The EV ramp price (``ev_rise``, per transformer) couples no blocks, so the round
 with it a block LP takes 4x the simplex work and a warm start saves nothing (measured on the 10k-EV
 day's blocks), without it a warm start is 2-3x faster than from scratch. ``L(λ)`` of the rounds is
 then a bound of the day without the ramp price, below the day's; one last round with the ramp, at
-the best prices, gives the day's own bound (:func:`_ramp_bound`).
+the best prices, gives the day's own bound (:func:`ramp_bound`, when the plan needs it).
 
 Sub-LPs are warm-started from their previous basis with dual simplex (only the costs changed: the
 basis stays primal feasible, but on these LPs dual simplex from it took a third of primal's time). Bases travel with the
@@ -282,6 +282,7 @@ class Coordination:
     lp_seconds: float = 0.0          # summed block LP times
     warm_start_failures: int = 0
     stopped_by_deadline: bool = False
+    ramp_lam: np.ndarray | None = None   # the day prices its ramp: the prices for ramp_bound, until it ran
 
 
 #: The blocks' planning after coordination takes about this many times the first (cold) round of
@@ -331,17 +332,18 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
         lam = smooth * best_lam + (1 - smooth) * master_lam
     out.shares = _shares(p, coupling, blocks, coupled, cols.master.proposals, weights, cols.proposals)
     if day.has_ramp:
-        if time.perf_counter() < (deadline if end is None else end):
-            out.bound = max(out.bound, _ramp_bound(day, blocks, coupling, coupled, executor, chunks, best_lam, out))
-        else:       # the no-ramp bound stays (valid, lower): the clock decided
-            out.stopped_by_deadline = True
+        out.ramp_lam = best_lam      # the bound is the day's without its ramp price until ramp_bound
     return out
 
 
-def _ramp_bound(day: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled: np.ndarray, executor,
-                chunks, lam: np.ndarray, out: Coordination) -> float:
-    """``L(λ)`` of the day with its ramp price: one round of the blocks' LPs with the ramp rows, from
-    scratch (a no-ramp basis is no start for them), at the prices ``lam``."""
+def ramp_bound(day: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled: np.ndarray, executor,
+               chunks, out: Coordination) -> None:
+    """Raise ``out.bound`` to ``L(λ)`` of the day with its ramp price: one round of the blocks' LPs
+    with the ramp rows, from scratch (a no-ramp basis is no start for them), at the best prices of
+    the rounds. The decomposed solve calls it only when the plan is not within its gap of the
+    rounds' bound (on the 10k-EV day it is a third of the solve's CPU time)."""
+    lam = out.ramp_lam
+    out.ramp_lam = None
     adder = coupling.adder(lam, day.n_slots)
     portable = not getattr(executor, "in_process", False)
     tasks = {j: BlockLP(j, BlockSpec(day, blocks[j], relax=True).build() if portable else
@@ -350,7 +352,7 @@ def _ramp_bound(day: Problem, blocks: list[np.ndarray], coupling: Coupling, coup
     results = [r for chunk in executor.map(solve_block_lps, [[tasks[j] for j in c] for c in chunks(list(coupled))])
                for r in chunk]
     out.lp_seconds += sum(r.seconds for r in results)
-    return coupling.bound_terms(lam) + sum(r.objective for r in results)
+    out.bound = max(out.bound, coupling.bound_terms(lam) + sum(r.objective for r in results))
 
 
 @dataclass
