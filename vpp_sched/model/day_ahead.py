@@ -223,13 +223,23 @@ def define_dr_events(m: pyo.ConcreteModel, p: Problem) -> None:
 
 def define_ev_ramp(m: pyo.ConcreteModel, p: Problem) -> None:
     """``ev_rise[n,t]``: ev_max_rise_kw[n] - ev_kw[n,t] + ev_kw[n,t-1] >= 0 for t >= 1, with the
-    expression ev_kw[n,t] = sum_e (ev_power_kw - ev_discharge_kw) behind n. Only when the ramp is priced."""
+    expression ev_kw[n,t] = sum_e (ev_power_kw - ev_discharge_kw) behind n. Only when the ramp is priced.
+
+    ``ev_kw`` is read off the transformer balance: net_load_kw[n,t] - sum_b (ch - dis) - sum_s
+    curtail - (base - pv)[n,t], a few terms instead of every EV behind n (the same rows, fewer entries)."""
     ramp = p.has_ramp
     m.N_ramp = pyo.Set(initialize=range(p.n_transformers) if ramp else [], ordered=True)
     m.ev_max_rise_kw = pyo.Var(m.N_ramp, domain=pyo.NonNegativeReals)
-    m.ev_kw = pyo.Expression(m.N_ramp, m.T, rule=lambda m, n, t: sum(
-        m.ev_power_kw[e, t] - (m.ev_discharge_kw[e, t] if (e, t) in m.EVT_v2g else 0)
-        for e in m._evs_at.get((n, t), ())))
+    rest_kw = p.base_load_kw - p.pv_at_transformer_kw()       # [N, T] base load less PV
+    stations_at, batteries_at = defaultdict(list), defaultdict(list)
+    for s, n in enumerate(p.station_transformer):
+        stations_at[int(n)].append(s)
+    for b, s in enumerate(p.battery_station):
+        batteries_at[int(p.station_transformer[s])].append(b)
+    m.ev_kw = pyo.Expression(m.N_ramp, m.T, rule=lambda m, n, t: (
+        m.net_load_kw[n, t] - float(rest_kw[n, t])
+        - sum(m.battery_charge_kw[b, t] - m.battery_discharge_kw[b, t] for b in batteries_at[n])
+        - sum(m.pv_curtail_kw[s, t] for s in stations_at[n])))
     m.ev_rise = pyo.Constraint([(n, t) for n in m.N_ramp for t in range(1, p.n_slots)], rule=lambda m, n, t: (
         m.ev_max_rise_kw[n] - m.ev_kw[n, t] + m.ev_kw[n, t - 1] >= 0))
 

@@ -9,6 +9,7 @@ from html import escape
 import numpy as np
 
 from vpp_sched.report import figures as rf
+from vpp_sched.report.svgplot import Plot
 from vpp_sched.report.html import figure as _figure, num as _num, pct as _pct, table as _table
 
 MAX_SITE_FIGURES = 6
@@ -49,14 +50,13 @@ def _figures(run, c: rf.Curves) -> list[str]:
     out = []
     for j, (sid, n, table, column, what) in enumerate(items[:MAX_SITE_FIGURES]):
         values = table.loc[table.station_id == sid, column].to_numpy(float)
-        fig = rf.new_figure((11, 3.4), right=2.7, top=0.6)
-        ax = fig.subplots(1, 1)
-        fig.suptitle(f"{sid} at transformer {c.ids[n]}: {what} and net load")
-        rf.stairs(ax, c, values, baseline=0, fill=True, color=rf.CHARGE, alpha=0.45, label=f"{what} (planned)")
-        rf.stairs(ax, c, c.plan_net_kw[n], color=rf.PLAN, lw=1.5, label=f"{c.ids[n]} net load, planned")
-        ax.axhline(c.limit_kw[n], color=rf.LIMIT, lw=1.0, ls=(0, (5, 3)), label=f"{c.ids[n]} limit {c.limit_kw[n]:,.0f} kW")
-        ax.set_ylabel("power [kW]")
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+        fig = Plot(11, 3.4)
+        (ax,) = fig.grid(1, 1, left=0.8, right=2.7, top=0.6, bottom=0.75, hspace=0.45, wspace=0.3)
+        fig.suptitle = f"{sid} at transformer {c.ids[n]}: {what} and net load"
+        ax.stairs(values, c.edges, baseline=0, fill=True, color=rf.CHARGE, alpha=0.45, label=f"{what} (planned)")
+        ax.stairs(c.plan_net_kw[n], c.edges, color=rf.PLAN, lw=1.5, label=f"{c.ids[n]} net load, planned")
+        ax.hline(c.limit_kw[n], color=rf.LIMIT, lw=1.0, dash=rf.LIMIT_DASH, label=f"{c.ids[n]} limit {c.limit_kw[n]:,.0f} kW")
+        ax.ylabel, ax.legend = "power [kW]", "right"
         rf.time_axis(ax, c)
         key = f"fig-site-{j}"
         peak = float(np.max(values)) if len(values) else 0.0

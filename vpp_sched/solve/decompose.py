@@ -40,7 +40,7 @@ from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.problem.demand import demand_charge_cny
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import MAX_BLOCK_EVS, BlockSpec, built, event_signs, find_blocks
-from vpp_sched.solve.coordination import Coordination, Coupling, coordinate, coupling_rows
+from vpp_sched.solve.coordination import Coordination, Coupling, coordinate, coupling_rows, ramp_bound
 from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.highs import LP_PRESOLVE_MIN_COLS, highs_options, quiet_highs_banner
 from vpp_sched.solve.lp_rounding import solve_lp_guided
@@ -214,6 +214,10 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     run = _block_runner(p, part, coord, options, executor)
     mark = time.perf_counter()
     solved, out = _round_blocks(p, part, coord, run, budget, executor)
+    if coord.ramp_lam is not None and out.status.has_plan and out.mip_gap > options.mip_rel_gap:
+        ramp_bound(p, part.blocks, part.coupling, part.coupled, executor,    # the rounds' bound left the ramp out
+                   lambda items: batches(items, part.weight, part.n_tasks), coord)
+        out = _assemble(p, part.blocks, solved, part.touched, coord.bound)
     seconds["rounding_s"] = time.perf_counter() - mark
     out, redo, improved, out_of_time = _branch_and_bound(p, part, coord, run, budget, executor, options,
                                                          solved, out, seconds)
