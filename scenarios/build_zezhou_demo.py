@@ -73,7 +73,10 @@ def _transformer_table() -> pd.DataFrame:
     rows.append((STATION["transformer_id"], STATION["name"], STATION["pinyin"], float(STATION["rated_kva"])))
     table = pd.DataFrame(rows, columns=["transformer_id", "name", "name_pinyin", "rated_kva"])
     table["power_factor"], table["max_loading_pu"] = 0.95, 1.0
-    return table[["transformer_id", "rated_kva", "power_factor", "max_loading_pu", "name", "name_pinyin"]]
+    # the LV grid below each transformer: the shipped SimBench grid its base load comes from
+    # (the station's own: semiurb4), vpp_sched/data/grids/ (scenario/grid.py)
+    table["grid"] = [f"grids/1-LV-{t[4]}--0-sw/" for t in TRANSFORMERS] + ["grids/1-LV-semiurb4--0-sw/"]
+    return table[["transformer_id", "rated_kva", "power_factor", "max_loading_pu", "name", "name_pinyin", "grid"]]
 
 
 def _ev_table(rng: np.random.Generator) -> pd.DataFrame:

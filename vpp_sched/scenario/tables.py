@@ -207,6 +207,7 @@ def read_transformers(path: Path, label: str, problems: Problems) -> pd.DataFram
         "power_factor": t.number("power_factor", minimum=0, strict=True, maximum=1, unit=""),
         "max_loading_pu": t.number("max_loading_pu", minimum=0, strict=True, maximum=5, unit="pu"),
         "feeder_id": t.raw["feeder_id"] if "feeder_id" in t.raw.columns else "",
+        "grid": t.raw["grid"] if "grid" in t.raw.columns else "",     # an LV grid folder (scenario/grid.py)
     })
     t.unique("transformer_id")
     if len(df) == 0:
@@ -253,6 +254,8 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
         "min_power_kw": t.number("min_power_kw", minimum=0, maximum=MAX_EV_POWER_KW, default=0.0, unit="kW"),
     })
     t.unique("ev_id")
+    for optional_text in ("bus_id", "phase"):   # the EV's bus and phase in its transformer's LV grid
+        df[optional_text] = t.raw[optional_text] if optional_text in t.raw.columns else ""
     if transformer_ids is not None:
         t.known("transformer_id", transformer_ids, f"transformer_id in {transformers_label}")
     order = (df.departure <= df.arrival).fillna(False).to_numpy()
