@@ -77,6 +77,14 @@ def _add_transformer(net, t: dict, bus: dict, rated_kva: float | None) -> None:
         shift_degree=float(ty["va0"]), vector_group="Dyn", name=tr["id"])
 
 
+def rate_transformer(net, grid: LvGrid, rated_kva: float) -> None:
+    """Rate the net's transformer ``rated_kva``, its type's impedance in percent kept (module docstring)."""
+    ty = grid.tables["TransformerType"].set_index("id").loc[grid.tables["Transformer"]["type"].iat[0]]
+    sn_mva = rated_kva / 1e3
+    net.trafo.loc[:, "sn_mva"] = sn_mva
+    net.trafo.loc[:, "pfe_kw"] = float(ty["pFe"]) * sn_mva / float(ty["sR"])
+
+
 def load_bus_indices(bus: dict, node_ids) -> np.ndarray:
     """pandapower bus index of each node id."""
     return np.array([bus[n] for n in node_ids], dtype=np.int64)

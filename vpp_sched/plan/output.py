@@ -126,6 +126,8 @@ def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
     if len(plan.dr_events):
         tables["dr_events"] = plan.dr_events
         tables["events"] = plan.events
+    if len(plan.grid_buses):
+        tables["grid_buses"], tables["grid_lines"] = plan.grid_buses, plan.grid_lines
     return tables
 
 

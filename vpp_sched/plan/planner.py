@@ -20,6 +20,9 @@ from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.plan_baseline import scenario_plan_baseline
 from vpp_sched.solve.timing import highs_clock
 from vpp_sched.plan.validity import check_plan
+from vpp_sched.plan.grid_output import add_grid_check
+from vpp_sched.plan.results import ev_net_kw
+from vpp_sched.problem.build import uncontrolled_reference
 
 #: The ``plan``-baseline solve (the day without its events) may take up to this share of the time
 #: limit; what it leaves unused goes to the solve with the events. Both end within the one limit.
@@ -104,6 +107,8 @@ def _checked_plan(scenario: Scenario, problem: Problem, solution: Solution, meth
         plan.warnings.append(baseline_warning)
     _solve_stage_seconds(plan.kpis, solution, stages.seconds["solve_s"])
     # The plan is checked from its own tables, independently of the solver's variables.
+    with stages("grid_s"):    # the LV grids' AC power flow of the plan (plan/grid_output.py)
+        add_grid_check(scenario, problem, ev_net_kw(solution), plan, uncontrolled_reference(problem)[0])
     with stages("check_s"):
         violations = check_plan(problem, plan)
     plan.kpis["valid"] = not violations

@@ -36,6 +36,8 @@ class Plan:
     kpis: dict
     warnings: list[str] = field(default_factory=list)
     events: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per DR event (event_summary)
+    grid_buses: pd.DataFrame = field(default_factory=pd.DataFrame)  # LV grids' bus voltages (plan/grid_output.py)
+    grid_lines: pd.DataFrame = field(default_factory=pd.DataFrame)  # LV grids' line loading
 
 
 def grid_kpis(p: Problem, net_load_kw: np.ndarray, unmet_kwh: np.ndarray) -> dict:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,22 @@ def place_evs(grid: LvGrid, transformer_id: str, ev_ids: list[str], bus_ids: lis
     return [placed[e] for e in ev_ids]
 
 
+@lru_cache(maxsize=16)
+def _profile_rows(grid: LvGrid) -> pd.Series:
+    """Row of ``LoadProfile`` for each ``mm-dd HH:MM`` (SimBench's time is ``dd.mm.yyyy HH:MM``); of the
+    hour that daylight saving time doubles, its first copy. Once per grid (parsing 35,136 times is slow)."""
+    text = grid.profiles["time"].str
+    key = (text[3:5] + "-" + text[0:2] + " " + text[11:16]).to_numpy()
+    return pd.Series(np.arange(len(key))).groupby(key).first()
+
+
+@lru_cache(maxsize=16)
+def _profile_columns(grid: LvGrid) -> dict:
+    """``{profile: [2016 quarter-hours] float}`` of the profiles the loads name, parsed once per grid."""
+    return {name: pd.to_numeric(grid.profiles[f"{name}_pload"]).to_numpy(float)
+            for name in set(grid.tables["Load"]["profile"])}
+
+
 def bus_base_load_kw(grid: LvGrid, slots: pd.DatetimeIndex, base_kw: np.ndarray) -> tuple[list[str], np.ndarray,
                                                                                           np.ndarray]:
     """Load buses, their base load [B, T] and reactive load [B, T] from the transformer's base load [T].
@@ -178,12 +195,9 @@ def bus_base_load_kw(grid: LvGrid, slots: pd.DatetimeIndex, base_kw: np.ndarray)
     buses = grid.load_buses()
     p_mw = pd.to_numeric(loads["pLoad"]).to_numpy()
     q_mw = pd.to_numeric(loads["qLoad"]).to_numpy()
-    prof = grid.profiles
-    times = pd.to_datetime(prof["time"], format="%d.%m.%Y %H:%M")
-    key = times.dt.strftime("%m-%d %H:%M").to_numpy()
-    first = pd.Series(np.arange(len(key))).groupby(key).first()   # the DST-doubled hour: its first copy
-    pos = first.reindex(slots.strftime("%m-%d %H:%M")).fillna(0).to_numpy(int)  # a missing time: row 0
-    per_load = np.stack([pd.to_numeric(prof[f"{name}_pload"]).to_numpy()[pos] for name in loads["profile"]])
+    pos = _profile_rows(grid).reindex(slots.strftime("%m-%d %H:%M")).fillna(0).to_numpy(int)  # missing: row 0
+    columns = _profile_columns(grid)
+    per_load = np.stack([columns[name][pos] for name in loads["profile"]])
     per_load = np.maximum(per_load * p_mw[:, None], 0.0)                # [L, T] MW
     bus_of = pd.Index(buses).get_indexer(loads["node"])
     p_bus = np.zeros((len(buses), len(slots)))
