@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-CODES = ("1-LV-rural1--0-sw", "1-LV-semiurb4--0-sw", "1-LV-urban6--0-sw")
+CODES = ("1-LV-rural1--0-sw", "1-LV-rural2--0-sw", "1-LV-semiurb4--0-sw", "1-LV-urban6--0-sw")
 OUT = Path(__file__).resolve().parents[1] / "vpp_sched" / "data" / "grids"
 KEEP = ("Node", "Line", "Transformer", "Switch", "ExternalNet", "Load")
 

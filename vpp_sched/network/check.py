@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from vpp_sched.network.lv_net import build_net, rate_transformer
+from vpp_sched.network.lv_net import build_net, rate_transformer, set_mv_voltage
 from vpp_sched.network.powerflow import FlowResult, GridModel, grid_model, run_flow
 from vpp_sched.scenario.grid import LvGrid, bus_base_load_kw
 
@@ -41,21 +41,25 @@ def _cached_net(folder: str):
 
 
 @lru_cache(maxsize=32)
-def _cached_model(folder: str, name: str, rated_kva: float) -> GridModel:
-    """The grid's net (built once per folder: pandapower's net creation is slow) rated ``rated_kva``."""
+def _cached_model(folder: str, name: str, rated_kva: float, mv_vm_pu: float) -> GridModel:
+    """The grid's net (built once per folder: pandapower's net creation is slow) rated ``rated_kva``,
+    fed at ``mv_vm_pu`` (NaN: the grid's own setpoint)."""
     net, bus = _cached_net(folder)
     net = copy.deepcopy(net)
     rate_transformer(net, _GRIDS[folder], rated_kva)
+    if np.isfinite(mv_vm_pu):
+        set_mv_voltage(net, mv_vm_pu)
     return grid_model(net, bus, name.rstrip("/"))
 
 
 _GRIDS: dict[str, LvGrid] = {}   # folder -> the grid last read from it
 
 
-def model_for(grid: LvGrid, rated_kva: float) -> GridModel:
-    """The grid's model rated ``rated_kva``, built once per process for the same folder and rating."""
+def model_for(grid: LvGrid, rated_kva: float, mv_vm_pu: float = float("nan")) -> GridModel:
+    """The grid's model rated ``rated_kva`` fed at ``mv_vm_pu`` [pu], built once per process for the same
+    folder, rating and voltage."""
     _GRIDS[str(grid.folder)] = grid
-    return _cached_model(str(grid.folder), grid.name, float(rated_kva))
+    return _cached_model(str(grid.folder), grid.name, float(rated_kva), float(mv_vm_pu))
 
 
 def grid_cases(scenario, problem) -> list[GridCase]:
@@ -67,7 +71,8 @@ def grid_cases(scenario, problem) -> list[GridCase]:
         grid = scenario.grids.get(tid)
         if grid is None:
             continue
-        model = model_for(grid, float(trafos.rated_kva[tid]))
+        mv = trafos.mv_vm_pu[tid] if "mv_vm_pu" in trafos.columns else float("nan")
+        model = model_for(grid, float(trafos.rated_kva[tid]), float(mv))
         buses, p_kw, q_kvar = bus_base_load_kw(grid, problem.slots, problem.base_load_kw[n])
         rows = np.flatnonzero(problem.ev_transformer == n)
         lv = grid.tables["Transformer"]["nodeLV"].iat[0]

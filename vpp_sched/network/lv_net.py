@@ -24,7 +24,9 @@ def _num(series: pd.Series, default: float = np.nan) -> np.ndarray:
 
 
 def build_net(grid: LvGrid, rated_kva: float | None = None, frequency_hz: float = 50.0):
-    """The pandapower net of ``grid`` (no loads) and ``{node id: pandapower bus index}``."""
+    """The pandapower net of ``grid`` (no loads) and ``{node id: pandapower bus index}``.
+
+    The external grid's voltage may be set afterwards (:func:`set_mv_voltage`)."""
     import pandapower as pp
 
     t = grid.tables
@@ -83,6 +85,11 @@ def rate_transformer(net, grid: LvGrid, rated_kva: float) -> None:
     sn_mva = rated_kva / 1e3
     net.trafo.loc[:, "sn_mva"] = sn_mva
     net.trafo.loc[:, "pfe_kw"] = float(ty["pFe"]) * sn_mva / float(ty["sR"])
+
+
+def set_mv_voltage(net, vm_pu: float) -> None:
+    """The MV voltage at the transformer's HV side (the external grid's setpoint) [pu]."""
+    net.ext_grid.loc[:, "vm_pu"] = float(vm_pu)
 
 
 def load_bus_indices(bus: dict, node_ids) -> np.ndarray:

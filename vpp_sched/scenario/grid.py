@@ -232,7 +232,23 @@ def attach_grids(folder: Path, config, trafos: pd.DataFrame, evs: pd.DataFrame, 
         if read[name] is not None:
             grids[tid] = read[name]
     _check_ev_grid_columns(config, evs, grids, problems)
+    trafos["mv_vm_pu"] = _mv_voltage(config.transformers, trafos, problems)
     return grids
+
+
+MV_VM_RANGE_PU = (0.8, 1.2)
+
+
+def _mv_voltage(label: str, trafos: pd.DataFrame, problems) -> pd.Series:
+    """``mv_vm_pu``: the MV voltage at the transformer's HV side [pu]; empty: the grid's ExternalNet setpoint."""
+    raw = trafos["mv_vm_pu"].astype(str)
+    values = pd.to_numeric(raw.where(raw != "", None), errors="coerce")
+    lo, hi = MV_VM_RANGE_PU
+    bad = (raw != "") & ~values.between(lo, hi)
+    for i in np.flatnonzero(bad.to_numpy()):
+        problems.add(f"{label} row {i + 1} (transformer_id={echo(trafos['transformer_id'].iat[i])}): mv_vm_pu "
+                     f"{echo(raw.iat[i])} is not a number in {lo:g}..{hi:g} pu (or empty: the grid's own setpoint)")
+    return values.astype(float)
 
 
 def _check_ev_grid_columns(config, evs: pd.DataFrame, grids: dict, problems) -> None:

@@ -208,6 +208,7 @@ def read_transformers(path: Path, label: str, problems: Problems) -> pd.DataFram
         "max_loading_pu": t.number("max_loading_pu", minimum=0, strict=True, maximum=5, unit="pu"),
         "feeder_id": t.raw["feeder_id"] if "feeder_id" in t.raw.columns else "",
         "grid": t.raw["grid"] if "grid" in t.raw.columns else "",     # an LV grid folder (scenario/grid.py)
+        "mv_vm_pu": t.raw["mv_vm_pu"] if "mv_vm_pu" in t.raw.columns else "",   # checked there too
     })
     t.unique("transformer_id")
     if len(df) == 0:
