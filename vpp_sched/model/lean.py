@@ -160,6 +160,7 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     fam.define_dr_events(b, s, p)
     fam.define_ev_ramp(b, s, p)
     fam.define_storage_export(b, s, p)
+    fam.define_grid_limits(b, s, p)
     objective_constant = fam.define_objective(b, s, p)
     a = b.finish()
     return LeanModel(

@@ -127,7 +127,7 @@ def run_flow(model: GridModel, p_kw: np.ndarray, q_kvar: np.ndarray, slot_labels
     return FlowResult(v=v_all, loading_pct=line_loading_pct(model, v_all), iterations=it)
 
 
-def _ppci_voltages(model: GridModel, v_bus: np.ndarray) -> np.ndarray:
+def ppci_voltages(model: GridModel, v_bus: np.ndarray) -> np.ndarray:
     n = model.yf.shape[1]
     out = np.zeros((n, v_bus.shape[1]), dtype=complex)
     out[model.ppci_of_bus] = v_bus
@@ -138,6 +138,6 @@ def line_loading_pct(model: GridModel, v_bus: np.ndarray) -> np.ndarray:
     """[line, T] loading of each line: the larger end current over its rating [%]."""
     if model.yf.shape[0] == 0:
         return np.zeros((0, v_bus.shape[1]))
-    v = _ppci_voltages(model, v_bus)
+    v = ppci_voltages(model, v_bus)
     i_pu = np.maximum(np.abs(model.yf @ v), np.abs(model.yt @ v))
     return i_pu * model.i_base_ka[:, None] / model.line_max_i_ka[:, None] * 100.0

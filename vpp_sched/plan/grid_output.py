@@ -23,17 +23,15 @@ class GridFlows:
     cases: list
     vm_pu: list          # per case [pandapower bus, T]
     loading_pct: list    # per case [line, T]
+    v: list              # per case [pandapower bus, T] complex voltages [pu]
 
 
 def plan_grid_flows(scenario, problem, ev_kw: np.ndarray, station_kw: np.ndarray, cases=None) -> GridFlows:
     """AC power flow of each grid for EV net power ``ev_kw`` [E, T] and station power ``station_kw`` [N, T] [kW]."""
     cases = grid_cases(scenario, problem) if cases is None else cases
-    vm, loading = [], []
-    for c in cases:
-        r = flow(c, ev_kw, station_kw[c.row], problem.slots)
-        vm.append(r.vm_pu)
-        loading.append(r.loading_pct)
-    return GridFlows(cases=cases, vm_pu=vm, loading_pct=loading)
+    results = [flow(c, ev_kw, station_kw[c.row], problem.slots) for c in cases]
+    return GridFlows(cases=cases, vm_pu=[r.vm_pu for r in results], loading_pct=[r.loading_pct for r in results],
+                     v=[r.v for r in results])
 
 
 def _slot_text(slots: pd.DatetimeIndex) -> np.ndarray:
@@ -96,12 +94,14 @@ def station_power_kw(transformer_load: pd.DataFrame, problem) -> np.ndarray:
 __all__ = ["GridCase", "GridFlows", "plan_grid_flows", "grid_tables", "grid_kpis", "weakest", "station_power_kw"]
 
 
-def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_kw: np.ndarray | None = None) -> None:
+def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_kw: np.ndarray | None = None,
+                   cases=None) -> GridFlows | None:
     """Run the grids' power flow of ``plan`` (EV net power ``ev_kw`` [E, T]) and of uncontrolled charging,
-    and put the tables on the plan and the KPIs in ``plan.kpis["grid"]`` (nothing when no grid is named)."""
-    cases = grid_cases(scenario, problem)
+    put the tables on the plan and the KPIs in ``plan.kpis["grid"]``; return the plan's flows (``None``
+    and nothing added when no grid is named)."""
+    cases = grid_cases(scenario, problem) if cases is None else cases
     if not cases:
-        return
+        return None
     limits = scenario.config.grid
     flows = plan_grid_flows(scenario, problem, ev_kw, station_power_kw(plan.transformer_load, problem), cases)
     plan.grid_buses, plan.grid_lines = grid_tables(flows, problem.slots)
@@ -111,3 +111,10 @@ def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_k
         idle = -problem.pv_at_transformer_kw()          # batteries idle, PV fed in whole
         plan.kpis["grid"]["uncontrolled"] = grid_kpis(plan_grid_flows(scenario, problem, uncontrolled_ev_kw, idle,
                                                                       cases), limits)
+    return flows
+
+
+def breaches(kpis: dict) -> int:
+    """Bus-slots and line-slots beyond the grid limits in one ``grid_kpis`` dict."""
+    return int(kpis.get("undervoltage_bus_slots", 0) + kpis.get("overvoltage_bus_slots", 0)
+               + kpis.get("overloaded_line_slots", 0))

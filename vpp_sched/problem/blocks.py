@@ -70,6 +70,7 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
         event_slots=ev["slots"] if K else None, event_scope=ev["scope"] if K else None,
         event_baseline_kw=ev["baseline"] if K else None, event_reduction_kw=ev["red"],
         event_price_cny_per_kwh=ev["price"], event_penalty_cny_per_kwh=ev["penalty"], **extra,
+        grid_cuts=p.grid_cuts.restricted(evs, p.n_evs) if p.grid_cuts is not None else None,
     )
 
 

@@ -401,6 +401,7 @@ class GridLimits(_Strict):
     phase_voltage_min_pu: float = Field(0.90, gt=0.5, lt=1.0, description="Lowest phase-to-neutral voltage [pu]")
     phase_voltage_max_pu: float = Field(1.07, gt=1.0, lt=1.5, description="Highest phase-to-neutral voltage [pu]")
     line_loading_max_pct: float = Field(100.0, gt=0, le=200, description="Highest line current, of iMax [%]")
+    max_iterations: int = Field(5, ge=0, le=50, description="Re-solves with the grid rows at most (models/lv_grid.md)")
 
 
 class ScenarioConfig(_Strict):
