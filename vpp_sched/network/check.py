@@ -43,11 +43,11 @@ def _cached_net(folder: str):
 @lru_cache(maxsize=32)
 def _cached_model(folder: str, name: str, rated_kva: float, mv_vm_pu: float) -> GridModel:
     """The grid's net (built once per folder: pandapower's net creation is slow) rated ``rated_kva``,
-    fed at ``mv_vm_pu`` (NaN: the grid's own setpoint)."""
+    fed at ``mv_vm_pu`` (-1: the grid's own setpoint)."""
     net, bus = _cached_net(folder)
     net = copy.deepcopy(net)
     rate_transformer(net, _GRIDS[folder], rated_kva)
-    if np.isfinite(mv_vm_pu):
+    if mv_vm_pu > 0:
         set_mv_voltage(net, mv_vm_pu)
     return grid_model(net, bus, name.rstrip("/"))
 
@@ -59,7 +59,8 @@ def model_for(grid: LvGrid, rated_kva: float, mv_vm_pu: float = float("nan")) ->
     """The grid's model rated ``rated_kva`` fed at ``mv_vm_pu`` [pu], built once per process for the same
     folder, rating and voltage."""
     _GRIDS[str(grid.folder)] = grid
-    return _cached_model(str(grid.folder), grid.name, float(rated_kva), float(mv_vm_pu))
+    mv = float(mv_vm_pu) if np.isfinite(mv_vm_pu) else -1.0    # NaN != NaN would defeat the cache
+    return _cached_model(str(grid.folder), grid.name, float(rated_kva), mv)
 
 
 def grid_cases(scenario, problem) -> list[GridCase]:

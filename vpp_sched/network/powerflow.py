@@ -24,6 +24,14 @@ TOL_PU = 1e-9
 MAX_ITERATIONS = 200
 
 
+def one_blas_thread():
+    """A context with BLAS on one thread: the grids' matrices are small (tens to hundreds of buses), and a
+    multi-threaded BLAS spends 10-50x the arithmetic starting and syncing threads on a busy machine."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
 @dataclass(frozen=True, eq=False)
 class GridModel:
     """Admittance model of one grid: the pandapower net, and the solver's matrices and index maps.

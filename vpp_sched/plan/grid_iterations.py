@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from vpp_sched.network.check import grid_cases
 from vpp_sched.network.cuts import grid_cuts, merge_cuts
+from vpp_sched.network.powerflow import one_blas_thread
 from vpp_sched.plan.grid_output import breaches
 from vpp_sched.plan.results import ev_net_kw
 
@@ -28,8 +29,9 @@ def respect_grids(scenario, problem, solution, make_plan, resolve):
     rounds = 0
     while breaches(plan.kpis["grid"]["plan"]) and rounds < limits.max_iterations:
         ev_kw = ev_net_kw(solution)
-        rows = [r for c, v, ld in zip(flows.cases, flows.v, flows.loading_pct)
-                for r in grid_cuts(c, v, ld, ev_kw, limits)]
+        with one_blas_thread():
+            rows = [r for c, v, ld in zip(flows.cases, flows.v, flows.loading_pct)
+                    for r in grid_cuts(c, v, ld, ev_kw, limits)]
         if not rows:
             break
         rounds += 1

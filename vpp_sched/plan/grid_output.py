@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.network.check import GridCase, flow, grid_cases
+from vpp_sched.network.powerflow import one_blas_thread
 
 
 @dataclass
@@ -29,7 +30,8 @@ class GridFlows:
 def plan_grid_flows(scenario, problem, ev_kw: np.ndarray, station_kw: np.ndarray, cases=None) -> GridFlows:
     """AC power flow of each grid for EV net power ``ev_kw`` [E, T] and station power ``station_kw`` [N, T] [kW]."""
     cases = grid_cases(scenario, problem) if cases is None else cases
-    results = [flow(c, ev_kw, station_kw[c.row], problem.slots) for c in cases]
+    with one_blas_thread():
+        results = [flow(c, ev_kw, station_kw[c.row], problem.slots) for c in cases]
     return GridFlows(cases=cases, vm_pu=[r.vm_pu for r in results], loading_pct=[r.loading_pct for r in results],
                      v=[r.v for r in results])
 
@@ -95,10 +97,11 @@ __all__ = ["GridCase", "GridFlows", "plan_grid_flows", "grid_tables", "grid_kpis
 
 
 def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_kw: np.ndarray | None = None,
-                   cases=None) -> GridFlows | None:
+                   cases=None, memo: dict | None = None) -> GridFlows | None:
     """Run the grids' power flow of ``plan`` (EV net power ``ev_kw`` [E, T]) and of uncontrolled charging,
     put the tables on the plan and the KPIs in ``plan.kpis["grid"]``; return the plan's flows (``None``
-    and nothing added when no grid is named)."""
+    and nothing added when no grid is named). ``memo`` keeps the uncontrolled KPIs between the plans of
+    one run (the same EVs and grids)."""
     cases = grid_cases(scenario, problem) if cases is None else cases
     if not cases:
         return None
@@ -107,10 +110,12 @@ def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_k
     plan.grid_buses, plan.grid_lines = grid_tables(flows, problem.slots)
     plan.kpis["grid"] = {"plan": grid_kpis(flows, limits),
                          "limits": limits.model_dump()}
-    if uncontrolled_ev_kw is not None:
+    memo = {} if memo is None else memo
+    if uncontrolled_ev_kw is not None and "uncontrolled" not in memo:
         idle = -problem.pv_at_transformer_kw()          # batteries idle, PV fed in whole
-        plan.kpis["grid"]["uncontrolled"] = grid_kpis(plan_grid_flows(scenario, problem, uncontrolled_ev_kw, idle,
-                                                                      cases), limits)
+        memo["uncontrolled"] = grid_kpis(plan_grid_flows(scenario, problem, uncontrolled_ev_kw, idle, cases), limits)
+    if "uncontrolled" in memo:
+        plan.kpis["grid"]["uncontrolled"] = memo["uncontrolled"]
     return flows
 
 

@@ -73,8 +73,10 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
             raise NoPlanError(solution.status, _no_plan_message(solution, options))
         say("checking the plan")
 
+        memo: dict = {}   # the uncontrolled grid KPIs, once per run
+
         def checked(problem_, solution_, cases):    # one plan and its LV grids' power flow
-            return _checked_plan(scenario, problem_, solution_, method, stages, baseline_warning, cases)
+            return _checked_plan(scenario, problem_, solution_, method, stages, baseline_warning, cases, memo)
 
         def resolve(problem_):                       # a re-solve with the grid rows (plan/grid_iterations.py)
             with stages("solve_s"):
@@ -107,7 +109,7 @@ def _build(scenario: Scenario, options: SolverOptions, stages: _Stages,
 
 
 def _checked_plan(scenario: Scenario, problem: Problem, solution: Solution, method: str, stages: _Stages,
-                  baseline_warning: str | None, grid_cases=None):
+                  baseline_warning: str | None, grid_cases=None, memo: dict | None = None):
     """The plan tables of the solution, checked, with their KPIs but the run's total and timing, and the
     plan's LV grid flows (``None`` without grids)."""
     with stages("results_s"):
@@ -119,7 +121,7 @@ def _checked_plan(scenario: Scenario, problem: Problem, solution: Solution, meth
     # The plan is checked from its own tables, independently of the solver's variables.
     with stages("grid_s"):    # the LV grids' AC power flow of the plan (plan/grid_output.py)
         flows = add_grid_check(scenario, problem, ev_net_kw(solution), plan, uncontrolled_reference(problem)[0],
-                               grid_cases)
+                               grid_cases, memo)
     with stages("check_s"):
         violations = check_plan(problem, plan)
     plan.kpis["valid"] = not violations

@@ -191,26 +191,31 @@ def bus_base_load_kw(grid: LvGrid, slots: pd.DatetimeIndex, base_kw: np.ndarray)
 
     Shares per slot from the grid's own profiles at the same month, day and clock time of 2016 [kW, kvar].
     """
+    share, q_per_p = _bus_shares(grid, tuple(slots.strftime("%m-%d %H:%M")))
+    p_kw = share * np.asarray(base_kw, float)[None, :]
+    return grid.load_buses(), p_kw, p_kw * q_per_p[:, None]
+
+
+@lru_cache(maxsize=64)
+def _bus_shares(grid: LvGrid, slot_keys: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """[B, T] each load bus's share of the grid's load per slot, and [B] its qLoad / pLoad (once per grid and day)."""
     loads = grid.tables["Load"]
     buses = grid.load_buses()
     p_mw = pd.to_numeric(loads["pLoad"]).to_numpy()
     q_mw = pd.to_numeric(loads["qLoad"]).to_numpy()
-    pos = _profile_rows(grid).reindex(slots.strftime("%m-%d %H:%M")).fillna(0).to_numpy(int)  # missing: row 0
+    pos = _profile_rows(grid).reindex(list(slot_keys)).fillna(0).to_numpy(int)  # a missing time: row 0
     columns = _profile_columns(grid)
     per_load = np.stack([columns[name][pos] for name in loads["profile"]])
     per_load = np.maximum(per_load * p_mw[:, None], 0.0)                # [L, T] MW
     bus_of = pd.Index(buses).get_indexer(loads["node"])
-    p_bus = np.zeros((len(buses), len(slots)))
+    p_bus = np.zeros((len(buses), len(slot_keys)))
     np.add.at(p_bus, bus_of, per_load)
     total = p_bus.sum(axis=0)
     share = np.divide(p_bus, total, out=np.full_like(p_bus, 1.0 / len(buses)), where=total > 0)
-    p_kw = share * np.asarray(base_kw, float)[None, :]
-    ratio = np.zeros(len(buses))
+    ratio, p_sum = np.zeros(len(buses)), np.zeros(len(buses))
     np.add.at(ratio, bus_of, q_mw)
-    p_sum = np.zeros(len(buses))
     np.add.at(p_sum, bus_of, p_mw)
-    q_kvar = p_kw * np.divide(ratio, p_sum, out=np.zeros_like(ratio), where=p_sum > 0)[:, None]
-    return buses, p_kw, q_kvar
+    return share, np.divide(ratio, p_sum, out=np.zeros_like(ratio), where=p_sum > 0)
 
 
 PHASES = ("a", "b", "c", "abc")
