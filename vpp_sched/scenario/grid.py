@@ -232,8 +232,8 @@ def attach_grids(folder: Path, config, trafos: pd.DataFrame, evs: pd.DataFrame, 
         if not name:
             continue
         if name not in read:
-            read[name] = read_grid(folder, name, f"{config.transformers} row {i + 1} (transformer_id={echo(tid)}): "
-                                   "grid", problems)
+            read[name] = read_grid(folder, name, f"{config.transformers} row {i + 1} (transformer_id={echo(tid)})",
+                                   problems)
         if read[name] is not None:
             grids[tid] = read[name]
     _check_ev_grid_columns(config, evs, grids, problems)
