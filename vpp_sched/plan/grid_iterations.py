@@ -2,13 +2,17 @@
 
 Stopping rule (``models/lv_grid.md``): after each solve the plan's AC power flow is run; the loop
 stops when no bus is outside the voltage band and no line above its rating, when a round adds no
-new row (the linearisation has nothing more to say), or after ``grid.max_iterations`` re-solves.
+new row (the linearisation has nothing more to say), when a re-solve leaves the EVs' power as it
+was (what breaks the limit is not the EVs' doing, e.g. the base load alone), or after
+``grid.max_iterations`` re-solves.
 The AC power flow of the final plan, not the linearisation, is what ``plan/validity.py`` judges.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+
+import numpy as np
 
 from vpp_sched.network.check import grid_cases
 from vpp_sched.network.cuts import grid_cuts, merge_cuts
@@ -39,8 +43,11 @@ def respect_grids(scenario, problem, solution, make_plan, resolve):
         new = resolve(problem)
         if not new.status.has_plan:        # keep the last plan; validity reports its breaches
             break
+        moved = not np.allclose(ev_net_kw(new), ev_kw, atol=1e-6)
         solution = new
         plan, flows = make_plan(problem, solution, cases)
+        if not moved:                      # the rows changed nothing: what breaks is not the EVs' doing
+            break
     g = plan.kpis["grid"]
     g["iterations"] = rounds
     g["model_rows"] = 0 if problem.grid_cuts is None else int(len(problem.grid_cuts.kind))
