@@ -41,6 +41,8 @@ COL_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "feeder_overload_kw": ("f", "t"),
     "dr_shortfall_kw": ("k", "t"),
     "ev_max_rise_kw": ("n",),
+    "grid_voltage_slack_kw": ("c",),
+    "grid_line_slack_kw": ("c",),
 }
 
 #: Index names of each row family, in the order of ``LeanModel.row_index[family]``.
@@ -65,6 +67,8 @@ ROW_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "ev_rise": ("n", "t"),
     "battery_export": ("b", "t"),
     "ev_export": ("e", "t"),
+    "grid_voltage": ("c",),
+    "grid_line": ("c",),
 }
 
 #: Column families that are binary in the MIP.
