@@ -79,8 +79,10 @@ def grid_kpis(flows: GridFlows, limits) -> dict:
 
 def weakest(buses: pd.DataFrame, lines: pd.DataFrame, n: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``n`` buses with the lowest voltage and lines with the highest loading (each at its worst slot)."""
-    b = (buses.sort_values("vm_pu").drop_duplicates(["transformer_id", "bus_id"]).head(n)
-         [["transformer_id", "bus_id", "slot_start", "vm_pu"]])
+    # nodes joined by closed switches share one voltage: one of them stands for the busbar
+    b = (buses.sort_values("vm_pu").drop_duplicates(["transformer_id", "bus_id"])
+         .assign(_node=lambda d: d.bus_id.str.replace(r"_\d+$", "", regex=True))
+         .drop_duplicates(["transformer_id", "_node"]).head(n)[["transformer_id", "bus_id", "slot_start", "vm_pu"]])
     ln = (lines.sort_values("loading_pct", ascending=False).drop_duplicates(["transformer_id", "line_id"]).head(n)
           [["transformer_id", "line_id", "slot_start", "loading_pct"]])
     return b.reset_index(drop=True), ln.reset_index(drop=True)
