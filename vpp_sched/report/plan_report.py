@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.report import figures as rf
+from vpp_sched.report.grid_section import grid_section
 from vpp_sched.plan.planner import PlanRun
 from vpp_sched.report.html import chip as _chip, details as _details, figure as _figure, info_table, local as _local
 from vpp_sched.report.html import num as _num, package_version as _version, page, pct as _pct, table as _table
@@ -52,6 +53,8 @@ def render_report(run: PlanRun) -> str:
                     _dr_events(run, c)]
         if run.problem.n_feeders:
             sections.append(_feeders(run, c))
+        if (grids := grid_section(run)) is not None:
+            sections.append(grids)
     cfg, k = run.scenario.config, run.plan.kpis
     slots, tz = run.problem.slots, run.scenario.tz
     end = slots[-1] + pd.Timedelta(hours=run.problem.dt_h)
