@@ -35,6 +35,12 @@ def test_plan_is_iterated_into_the_band_and_pandapower_agrees(tmp_path):
     assert run.plan.evs.unmet_kwh.sum() == pytest.approx(0.0, abs=1e-6)
     out = write_plan(run.plan, tmp_path / "plan")
     buses = pd.read_csv(out / "grid_buses.csv")
+    phases = pd.read_csv(out / "grid_phases.csv")
+    t1_load = pd.read_csv(out / "transformer_load.csv").query("transformer_id == 'T1'")
+    np.testing.assert_allclose((phases.p_a_kw + phases.p_b_kw + phases.p_c_kw).to_numpy(),
+                               t1_load.net_load_kw.to_numpy(), atol=1e-5)      # the phases add up to the net load
+    assert phases.unbalance_pct.between(0, 100).all() and phases.unbalance_pct.max() > 0   # 3 one-phase EVs
+    assert g["plan"]["worst_unbalance_pct"] == pytest.approx(phases.unbalance_pct.max(), abs=1e-4)
     load = pd.read_csv(out / "transformer_load.csv")
     assert set(buses.columns) >= {"transformer_id", "bus_id", "slot_start", "vm_pu", "vm_a_pu", "vm_b_pu", "vm_c_pu"}
     assert set(pd.read_csv(out / "grid_lines.csv").columns) == {"transformer_id", "line_id", "slot_start",

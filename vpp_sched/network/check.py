@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.network.lv_net import build_net, rate_transformer, set_mv_voltage
+from vpp_sched.network.phases import resolve_phases
 from vpp_sched.network.powerflow import FlowResult, GridModel, grid_model, run_flow
 from vpp_sched.scenario.grid import LvGrid, bus_base_load_kw
 
@@ -33,6 +34,7 @@ class GridCase:
     ev_rows: np.ndarray      # [E_n] the problem's EV rows behind this transformer
     ev_bus: np.ndarray       # [E_n] pandapower bus of each
     lv_bus: int              # the transformer's LV busbar
+    ev_phase: tuple = ()     # [E_n] phase of each EV (network/phases.py)
 
 
 @lru_cache(maxsize=8)
@@ -68,6 +70,7 @@ def grid_cases(scenario, problem) -> list[GridCase]:
     cases = []
     trafos = scenario.transformers.set_index("transformer_id")
     bus_of_ev = dict(zip(scenario.evs["ev_id"], scenario.evs["bus_id"]))
+    phase_of_ev = dict(zip(scenario.evs["ev_id"], scenario.evs["phase"]))
     for n, tid in enumerate(problem.transformer_ids):
         grid = scenario.grids.get(tid)
         if grid is None:
@@ -82,7 +85,9 @@ def grid_cases(scenario, problem) -> list[GridCase]:
             base_bus=np.array([model.bus_of_node[b] for b in buses], dtype=np.int64),
             base_p_kw=p_kw, base_q_kvar=q_kvar, ev_rows=rows,
             ev_bus=np.array([model.bus_of_node[bus_of_ev[e]] for e in problem.ev_ids[rows]], dtype=np.int64),
-            lv_bus=int(model.bus_of_node[lv])))
+            lv_bus=int(model.bus_of_node[lv]),
+            ev_phase=tuple(resolve_phases(list(problem.ev_ids[rows]), [phase_of_ev[e] for e in problem.ev_ids[rows]],
+                                          problem.ev_max_power_kw[rows]))))
     return cases
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.network.check import GridCase, flow, grid_cases
+from vpp_sched.network.phases import phase_power_kw, unbalance_pct
 from vpp_sched.network.powerflow import one_blas_thread
 
 
@@ -57,6 +58,17 @@ def grid_tables(flows: GridFlows, slots: pd.DatetimeIndex) -> tuple[pd.DataFrame
     empty_l = pd.DataFrame(columns=["transformer_id", "line_id", "slot_start", "loading_pct"])
     return (pd.concat(buses, ignore_index=True) if buses else empty_b,
             pd.concat(lines, ignore_index=True) if lines else empty_l)
+
+
+def phase_table(cases, problem, ev_kw: np.ndarray, station_kw: np.ndarray) -> pd.DataFrame:
+    """``grid_phases``: ``transformer_id, slot_start, p_a_kw, p_b_kw, p_c_kw, unbalance_pct`` per slot
+    (EVs on their phase, base load and station balanced; :mod:`vpp_sched.network.phases`)."""
+    text, parts = _slot_text(problem.slots), []
+    for c in cases:
+        per = phase_power_kw(ev_kw[c.ev_rows], list(c.ev_phase), problem.base_load_kw[c.row] + station_kw[c.row])
+        parts.append(pd.DataFrame({"transformer_id": c.transformer_id, "slot_start": text, "p_a_kw": per[0],
+                                   "p_b_kw": per[1], "p_c_kw": per[2], "unbalance_pct": unbalance_pct(per)}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def grid_kpis(flows: GridFlows, limits) -> dict:
@@ -108,14 +120,19 @@ def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_k
     if not cases:
         return None
     limits = scenario.config.grid
-    flows = plan_grid_flows(scenario, problem, ev_kw, station_power_kw(plan.transformer_load, problem), cases)
+    station_kw = station_power_kw(plan.transformer_load, problem)
+    flows = plan_grid_flows(scenario, problem, ev_kw, station_kw, cases)
     plan.grid_buses, plan.grid_lines = grid_tables(flows, problem.slots)
-    plan.kpis["grid"] = {"plan": grid_kpis(flows, limits),
+    plan.grid_phases = phase_table(cases, problem, ev_kw, station_kw)
+    plan.kpis["grid"] = {"plan": dict(grid_kpis(flows, limits),
+                                      worst_unbalance_pct=float(plan.grid_phases.unbalance_pct.max())),
                          "limits": limits.model_dump()}
     memo = {} if memo is None else memo
     if uncontrolled_ev_kw is not None and "uncontrolled" not in memo:
         idle = -problem.pv_at_transformer_kw()          # batteries idle, PV fed in whole
-        memo["uncontrolled"] = grid_kpis(plan_grid_flows(scenario, problem, uncontrolled_ev_kw, idle, cases), limits)
+        memo["uncontrolled"] = dict(
+            grid_kpis(plan_grid_flows(scenario, problem, uncontrolled_ev_kw, idle, cases), limits),
+            worst_unbalance_pct=float(phase_table(cases, problem, uncontrolled_ev_kw, idle).unbalance_pct.max()))
     if "uncontrolled" in memo:
         plan.kpis["grid"]["uncontrolled"] = memo["uncontrolled"]
     return flows

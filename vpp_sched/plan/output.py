@@ -128,6 +128,7 @@ def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
         tables["events"] = plan.events
     if len(plan.grid_buses):
         tables["grid_buses"], tables["grid_lines"] = plan.grid_buses, plan.grid_lines
+        tables["grid_phases"] = plan.grid_phases
     return tables
 
 

@@ -19,7 +19,9 @@ def grid_section(run):
     plan, unc, lim = g["plan"], g.get("uncontrolled", {}), g["limits"]
 
     def pair(key, digits):
-        return f"{num(plan[key], digits)} (uncontrolled {num(unc[key], digits)})" if unc else num(plan[key], digits)
+        if key not in plan:
+            return "-"
+        return f"{num(plan[key], digits)} (uncontrolled {num(unc[key], digits)})" if key in unc else num(plan[key], digits)
 
     beyond = ", ".join(plan["transformers_beyond_grid_limits"]) or "none"
     unc_beyond = ", ".join(unc.get("transformers_beyond_grid_limits", [])) or "none"
@@ -27,6 +29,7 @@ def grid_section(run):
         ("lowest bus voltage, pu", pair("lowest_vm_pu", 4)),
         ("highest bus voltage, pu", pair("highest_vm_pu", 4)),
         ("highest line loading, %", pair("highest_line_loading_pct", 1)),
+        ("worst phase unbalance, % (EVs on their phase)", pair("worst_unbalance_pct", 1)),
         ("voltage band, pu", f"{lim['voltage_min_pu']:g} .. {lim['voltage_max_pu']:g}"),
         ("transformers beyond a grid limit", f"{escape(beyond)} (uncontrolled {escape(unc_beyond)})"),
         ("re-solves with grid rows", f"{g.get('iterations', 0)} ({g.get('model_rows', 0)} rows), extra energy cost "
