@@ -66,3 +66,10 @@ def test_a_breach_of_the_base_load_alone_makes_the_plan_invalid(tmp_path):
     grid_lines = [w for w in run.plan.warnings if "grid of T1" in w]
     assert len(grid_lines) == 1 and "bus B1" in grid_lines[0] and "below the band 0.98..1.07 pu" in grid_lines[0]
     assert run.plan.kpis["grid"]["iterations"] <= 5
+
+
+@pytest.mark.parametrize("method", ["pyomo", "decomposed"])
+def test_other_methods_keep_the_grid_rows(tmp_path, method):
+    run = plan_day(_scenario(tmp_path, 0.977), method=method)
+    g = run.plan.kpis["grid"]
+    assert g["iterations"] >= 1 and g["plan"]["undervoltage_bus_slots"] == 0 and run.plan.kpis["valid"]
