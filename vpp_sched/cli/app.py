@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from vpp_sched.cli import export_ocpp, flex, generate, gridcheck, hosting, import_simbench, plan, replay, schema, validate, whatif
+from vpp_sched.cli import export_ocpp, flex, generate, gridcheck, hosting, import_simbench, phases, plan, replay, schema, validate, whatif
 from vpp_sched.cli import import_openadr, ven
 
 app = typer.Typer(name="vpp-sched", no_args_is_help=True, add_completion=False,
@@ -23,6 +23,7 @@ app.command("import-simbench")(import_simbench.import_simbench)
 app.command("ven")(ven.ven)
 app.command("import-openadr")(import_openadr.import_openadr)
 app.command("gridcheck")(gridcheck.gridcheck)
+app.command("phases")(phases.phases)
 
 
 def main() -> None:
