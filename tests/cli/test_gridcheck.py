@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from grid_factory import two_bus_grid
 from scenario_factory import TRANSFORMERS, base_load_frame, write_scenario
-from vpp_sched.cli.app import app
+from vpp_sched.cli import app
 
 
 def test_gridcheck_reproduces_the_plans_tables(tmp_path):
