@@ -30,6 +30,8 @@ LAZY_COMMANDS = {
     "import-simbench": "vpp_sched.cli.import_simbench:import_simbench",
     "ven": "vpp_sched.cli.ven:ven",
     "import-openadr": "vpp_sched.cli.import_openadr:import_openadr",
+    "gridcheck": "vpp_sched.cli.gridcheck:gridcheck",
+    "phases": "vpp_sched.cli.phases:phases",
 }
 
 

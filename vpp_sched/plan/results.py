@@ -39,6 +39,9 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     events: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per DR event (event_summary)
     sites: dict = field(default_factory=dict)   # swap_stations / fast_charging tables (plan.sites_output)
+    grid_buses: pd.DataFrame = field(default_factory=pd.DataFrame)  # LV grids' bus voltages (plan/grid_output.py)
+    grid_lines: pd.DataFrame = field(default_factory=pd.DataFrame)  # LV grids' line loading
+    grid_phases: pd.DataFrame = field(default_factory=pd.DataFrame)  # per-phase load and unbalance per slot
 
 
 def grid_kpis(p: Problem, net_load_kw: np.ndarray, unmet_kwh: np.ndarray) -> dict:
