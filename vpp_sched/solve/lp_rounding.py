@@ -107,6 +107,8 @@ def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bo
     out_of_time = False    # the fallback was due but the budget too short for it: stopped by the limit
     if not best.status.has_plan or (small and relative_gap(best.objective_cny, bound) > options.mip_rel_gap):
         out_of_time = best.status.has_plan and deadline.remaining_s() < MIN_MILP_S
+        if out_of_time:
+            deadline.cut("fallback MILP skipped")
         best, bound = _full_milp(problem, options, deadline, best, bound, model, best_pattern)
     return _finish(best, lp, bound, options, start, deadline, out_of_time)
 
@@ -342,9 +344,11 @@ def _finish(best: Solution, lp: Solution, bound: float, options: SolverOptions, 
     best.bound_cny = bound
     best.mip_gap = relative_gap(best.objective_cny, bound)
     within = best.mip_gap <= options.mip_rel_gap + 1e-12
-    timed_out = out_of_time or deadline.spent()
-    best.status = (SolveStatus.OPTIMAL if within else
-                   SolveStatus.TIME_LIMIT if timed_out else SolveStatus.FEASIBLE)
+    # A plan the clock had a hand in (a run stopped, a phase skipped) may differ on another run:
+    # it says so whatever its gap (solve/budget.py); otherwise the plan is the work's, repeatable.
+    timed_out = out_of_time or deadline.was_cut
+    best.status = (SolveStatus.TIME_LIMIT if timed_out else
+                   SolveStatus.OPTIMAL if within else SolveStatus.FEASIBLE)
     total = time.perf_counter() - start
     best.build_seconds = lp.build_seconds + best.build_seconds
     best.solve_seconds = max(total - best.build_seconds, 0.0)

@@ -30,7 +30,7 @@ from vpp_sched.errors import NoPlanError
 from vpp_sched.plan.output import atomic_folder, target_path
 from vpp_sched.problem.build import uncontrolled_ev_power_kw
 from vpp_sched.problem.arrays import Problem
-from vpp_sched.plan.results import TOL_KW, event_summary, grid_kpis
+from vpp_sched.plan.results import TOL_KW, dr_compensation_cny, event_summary, grid_kpis, objective_kpis
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.solution import Solution, SolveStatus
 from vpp_sched.solve.dispatch import solve
@@ -312,7 +312,8 @@ def replay_kpis(r: Replay) -> dict:
            "n_evs_actual": int(ctx.fleet.in_actuals.sum()), "unexpected_evs": int((status == "unexpected").sum()),
            "no_shows": int((status == "no_show").sum()),
            "event_baseline": "event_baseline_kw of the day-ahead problem (forecast), as vpp-sched plan builds it",
-           "day_ahead": {"status": sol.status.value, "objective_cny": sol.objective_cny, "mip_gap": sol.mip_gap,
+           # objective, bound and gap as the plan's kpis give them (the DR compensation subtracted)
+           "day_ahead": {"status": sol.status.value, **objective_kpis(sol, dr_compensation_cny(r.day_ahead)),
                          "solve_seconds": r.day_ahead_seconds}}
     for name in RUNS:
         k = run_kpis(ctx, r.runs[name])
