@@ -88,8 +88,18 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     +1 peak shaving, -1 valley filling.
     """
     quiet_highs_banner()
+    deadline = Deadline.of(options.time_limit_s, deadline)
     model = build_lean(free_problem, relax_integrality=True)
     h = _baseline_highs(model, options, deadline)
+    out = _solve_steps(h, model, free_problem, scope, slots, sign, wanted)
+    if not out.unique or out.status is SolveStatus.NO_SOLUTION:
+        deadline.cut("plan baseline")   # the clock chose the baseline: the plan ends time_limit, said
+    return out
+
+
+def _solve_steps(h: highspy.Highs, model, free_problem: Problem, scope: np.ndarray, slots: np.ndarray,
+                 sign: np.ndarray, wanted: np.ndarray) -> PlanBaseline:
+    """Steps 1-3 of the module docstring on the baseline LP in ``h``."""
     # step 1: the day's cost
     status = _run(h)
     if status is not SolveStatus.OPTIMAL:
@@ -111,13 +121,13 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     return PlanBaseline(SolveStatus.OPTIMAL, x[net_cols], cost, signed)
 
 
-def _baseline_highs(model, options: SolverOptions, deadline: Deadline | None) -> highspy.Highs:
+def _baseline_highs(model, options: SolverOptions, deadline: Deadline) -> highspy.Highs:
     """A quiet HiGHS instance holding the no-event day's LP, its options set."""
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     opts = highs_options(options)
     # HiGHS counts time over the instance's life: one limit, set now, ends every solve at the deadline
-    opts["time_limit"] = Deadline.of(options.time_limit_s, deadline).highs_time_limit()
+    opts["time_limit"] = deadline.highs_time_limit()
     # presolve as the planner's LPs (off below LP_PRESOLVE_MIN_COLS): with it, every re-solve after
     # an added row would presolve again instead of starting from the last basis
     opts["presolve"] = lp_presolve(model.n_cols)
