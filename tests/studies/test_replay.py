@@ -150,8 +150,11 @@ def test_replayed_load_within_limits_unless_reported(tmp_path, replan_every):
         assert any(f"transformer {tid} above its limit" in w for w in k["warnings"])
     if replan_every == 1:       # every slot planned with its actual base load: never above the limit
         assert len(over) == 0
-    else:                       # stale set-points meet a base load above the forecast
-        assert len(over) > 0
+    else:                       # stale set-points meet a base load above the forecast; re-plans help
+        # (the day-ahead set-points, never re-planned, overload; re-planning every 2 h no more often:
+        # 1 slot of 0.04 kWh before the re-plans' warm start, none after, on this day)
+        assert k["day_ahead_only"]["overload_slots"] > 0
+        assert k["replanned"]["overload_slots"] <= k["day_ahead_only"]["overload_slots"]
     assert k["uncontrolled"]["overload_slots"] > 0
 
 

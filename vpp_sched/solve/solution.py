@@ -50,6 +50,7 @@ class Solution:
     feeder_overload_kw: np.ndarray | None = None  # [F, T]
     dr_shortfall_kw: np.ndarray | None = None    # [K, T]
     col_values: np.ndarray | None = None         # lean build only: raw column vector, to warm-start a solve
+    lp_start: object | None = None               # LP-guided rounding: its relaxation's basis (solve.warm_start.LpStart)
 
 
 def relative_gap(objective: float, bound: float) -> float:

@@ -144,7 +144,8 @@ def simulate(ctx: Context, name: str, day_ahead: tuple[Problem, Solution], decis
                 if progress:
                     progress(f"{name}: re-planning at {p.slots[t]:%H:%M} ({len(run.decisions) + 1}/{len(decisions)})")
                 started, cpu = time.perf_counter(), time.process_time()
-                sol = solve(new, options or ctx.options, method=ctx.method)
+                # the relaxation starts from the current plan's basis (solve/warm_start.py)
+                sol = solve(new, options or ctx.options, method=ctx.method, lp_start=plan.lp_start, keep_basis=True)
                 record.update(solved=True, status=sol.status.value, seconds=time.perf_counter() - started,
                               cpu_seconds=time.process_time() - cpu, mip_gap=sol.mip_gap)
                 if sol.status.has_plan:
@@ -242,7 +243,7 @@ def replay_day(scenario: Scenario, actuals: Actuals | None = None, *, seed: int 
     day_p = window_problem(ctx, 0, zero.delivered, zero.soc, use_actuals=False)
     say("planning the day ahead")
     started = time.perf_counter()
-    day_sol = solve(day_p, options, method=method)
+    day_sol = solve(day_p, options, method=method, keep_basis=True)
     day_seconds = time.perf_counter() - started
     if not day_sol.status.has_plan:
         raise NoPlanError(day_sol.status, f"the day-ahead plan ended {day_sol.status.value}")
