@@ -188,7 +188,8 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     with an equal share of the time left each (at least 5 s, never past the deadline); if the merged
     plan is not within ``mip_rel_gap`` of the bound, the blocks whose own gap is wider are
     planned again with all the time left (their better plans kept). Results do not depend on the
-    executor as long as no block's solve is cut by its time limit.
+    executor as long as the clock cuts nothing; any cut (coordination stopped early, a block stopped
+    in its share, branch and bound skipped) makes the status ``time_limit`` (solve/budget.py).
     """
     start = time.perf_counter()
     budget = Deadline.of(options.time_limit_s, deadline)
