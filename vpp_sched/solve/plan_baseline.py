@@ -52,14 +52,20 @@ class PlanBaseline:
     net_load_kw: np.ndarray | None = None
     cost_cny: float = float("nan")          # C*, the LP relaxation's optimum of the no-event day
     signed_energy_kwh: float = float("nan")  # S*
-    #: False when the time limit stopped steps 2-3: ``net_load_kw`` is then the last step's optimum
-    #: (a no-event plan of cost C*, not the unique baseline), and the plan says so.
+    #: False when the time limit stopped steps 2-3, or HiGHS failed on one (status unknown, a numerical
+    #: failure on the nearly tight rows): ``net_load_kw`` is then the last step's optimum (a no-event
+    #: plan of cost C*, not the unique baseline), and the plan says so.
     unique: bool = True
+    stopped_by: str = ""                    # "time limit" or "solver" when not unique
 
     def warning(self) -> str | None:
         """The plan's warning when the baseline could not be made unique, else ``None``."""
         if self.unique or self.net_load_kw is None:
             return None
+        if self.stopped_by == "solver":
+            return ("the 'plan' baseline of the DR events could not be made unique: HiGHS failed on a later "
+                    "step (models/dr_events.md, The plan baseline); it is a no-event plan of the optimal cost, "
+                    "which another solver may choose differently")
         return ("the 'plan' baseline of the DR events could not be made unique within the time limit "
                 "(models/dr_events.md, The plan baseline): it is a no-event plan of the optimal cost, which "
                 "another machine may choose differently; raise solver.time_limit_s or --time-limit")
@@ -92,7 +98,7 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     model = build_lean(free_problem, relax_integrality=True)
     h = _baseline_highs(model, options, deadline)
     out = _solve_steps(h, model, free_problem, scope, slots, sign, wanted)
-    if not out.unique or out.status is SolveStatus.NO_SOLUTION:
+    if (not out.unique and out.stopped_by == "time limit") or out.status is SolveStatus.NO_SOLUTION:
         deadline.cut("plan baseline")   # the clock chose the baseline: the plan ends time_limit, said
     return out
 
@@ -141,10 +147,12 @@ def _baseline_highs(model, options: SolverOptions, deadline: Deadline) -> highsp
 
 
 def _stopped(status: SolveStatus, best: np.ndarray, cost: float, **found) -> PlanBaseline:
-    """A later step ended without its optimum: the time limit keeps the last step's plan, said."""
+    """A later step ended without its optimum: the last step's plan is kept, said. Step 1 found the
+    day feasible, so a later step that fails (HiGHS's status unknown on the nearly tight rows, seen on
+    a 375-EV day at its sixth slot) is the solver's failure, not the day's: no reason to lose the plan."""
     if status is SolveStatus.NO_SOLUTION:  # the wall clock, not the problem
-        return PlanBaseline(SolveStatus.OPTIMAL, best, cost, unique=False, **found)
-    return PlanBaseline(status, cost_cny=cost, **found)
+        return PlanBaseline(SolveStatus.OPTIMAL, best, cost, unique=False, stopped_by="time limit", **found)
+    return PlanBaseline(SolveStatus.OPTIMAL, best, cost, unique=False, stopped_by="solver", **found)
 
 
 def _keep_cost(h: highspy.Highs, model, cost: float) -> None:
