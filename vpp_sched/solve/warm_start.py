@@ -74,13 +74,18 @@ def keys(model: LeanModel, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
         for name, span in families.items():
             if span.stop <= span.start:
                 continue
-            code = np.full(span.stop - span.start, _FAMILIES[name] << 48, dtype=np.int64)
+            # bits 56-62 the family, 32-55 its first entity (EV, transformer, ...; an event by its id),
+            # 24-31 a further small index (e.g. a month), 0-23 the absolute slot
+            code = np.full(span.stop - span.start, _FAMILIES[name] << 56, dtype=np.int64)
+            entities = 0
             for dim, ix in zip(dims[name], index[name]):
                 ix = np.asarray(ix, dtype=np.int64)
                 if dim == "t":
                     code += (ix + slot0) & 0xFFFFFF
-                else:
-                    code += (event_code[ix] if dim == "k" else ix & 0xFFFFFF) << 24
+                    continue
+                value = event_code[ix] if dim == "k" else ix
+                code += ((value & 0xFFFFFF) << 32) if entities == 0 else ((value & 0xFF) << 24)
+                entities += 1
             out[span] = code
         return out
 
