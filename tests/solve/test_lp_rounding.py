@@ -100,7 +100,8 @@ def test_serving_the_short_finds_the_plan_cost_rounding_misses(monkeypatch):
     assert len(before) == 1
     without = before[0]
     assert SolveStatus.TIME_LIMIT not in (without.status, served.status)   # the work limit decided
-    assert without.ev_unmet_kwh.sum() > 1.0
+    # stranded well above round-off (10 Wh); 0.31 kWh since main's ramp-row change (was > 1 kWh)
+    assert without.ev_unmet_kwh.sum() > 0.1
     assert served.ev_unmet_kwh.sum() < 1e-6 and served.objective_cny < without.objective_cny
     check_solution(p, served)
     check_solution(p, without)
