@@ -41,3 +41,11 @@ class Uncertainty(BaseModel):
                                               "notified only dr_late_notice_min before its start [-]")
     dr_late_notice_min: float = Field(60.0, ge=0, le=1440, description="How long before its start a late "
                                       "notice comes [min]")
+    # The robust plan (plan --robust, evaluate's robust policy): its chance constraint (models/uncertainty.md).
+    robust_epsilon: float = Field(0.05, gt=0, lt=1, description="Share of days on which a transformer may pass "
+                                  "its limit when the robust plan loads it up to its reduced limit [-]")
+    robust_scenarios: int = Field(200, ge=10, le=100_000, description="Sampled days the robust margins are "
+                                  "taken from [-]")
+    robust_margin_cny_per_kwh: float = Field(50.0, gt=0, le=1e6, description="Price of using the margin: "
+                                             "above energy prices, below the unmet-energy penalty, so EVs are "
+                                             "served before the margin is kept [CNY/kWh]")
