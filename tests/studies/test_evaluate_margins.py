@@ -85,3 +85,30 @@ def test_robust_stays_shorten_the_stay_and_raise_the_energy():
     # the 1 h stay takes 7 kWh at most: the energy rises to 7 kWh, and the stay cannot shrink
     assert out.energy_kwh.iat[1] == pytest.approx(7.0)
     assert out.arrival.iat[1] == evs.arrival.iat[1] and out.departure.iat[1] == evs.departure.iat[1]
+
+
+def test_plan_robust_writes_valid_plan_and_margins(tmp_path):
+    from typer.testing import CliRunner
+
+    from tests.scenario_factory import TRANSFORMERS, write_scenario
+    from vpp_sched.cli.app import app
+    from vpp_sched.plan.planner import plan_day
+    from vpp_sched.scenario.load import load_scenario
+
+    folder = write_scenario(tmp_path / "sc", transformers=TRANSFORMERS.assign(rated_kva=[30.0, 160.0]),
+                            yaml_overrides={"uncertainty": {"robust_scenarios": 40}})
+    run = plan_day(load_scenario(folder), robust=True)
+    assert run.plan.kpis["valid"] and run.plan.kpis["robust"]["transformers_with_margin"] == 2
+    assert run.margins.margin_kw.max() > 0
+    # the plan keeps its margins wherever it uses none of them
+    net = run.solution.net_load_kw
+    kept = net <= run.problem.limit_kw[:, None] - run.margins.margin_kw + run.margin_used_kw + 1e-6
+    assert kept.all()
+    assert list(run.problem.event_ids) == []           # margin events never reach the plan's tables
+    r = CliRunner().invoke(app, ["plan", str(folder), "--robust", "--no-report", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    import pandas as pd
+
+    m = pd.read_csv(tmp_path / "p" / "margins.csv")
+    assert len(m) == 2 * 96 and {"margin_kw", "planned_limit_kw", "margin_used_kw"} <= set(m.columns)
+    assert m.margin_kw.to_numpy() == pytest.approx(run.margins.margin_kw.ravel())

@@ -5,13 +5,17 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.errors import NoPlanError
 from vpp_sched.problem.build import build_problem, needs_plan_baseline
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.problem.margins import (Margins, margin_kpis, margin_used_kw, robust_margins, robust_problem,
+                                       without_margins)
 from vpp_sched.plan.results import Plan, make_plan
 from vpp_sched.scenario.load import Scenario, load_scenario
 from vpp_sched.solve.solution import Solution, SolveStatus
@@ -34,12 +38,14 @@ class PlanRun:
     problem: Problem
     solution: Solution
     plan: Plan
+    margins: Margins | None = None          # plan --robust: the margins kept below the limits
+    margin_used_kw: np.ndarray | None = None  # [N, T] the margin the robust plan used [kW]
 
 
 def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean",
              options: SolverOptions | None = None, progress: Callable[[str], None] | None = None,
-             executor=None) -> PlanRun:
-    """Plan one day. ``scenario`` is a loaded scenario, a path, or ``None`` for the bundled default.
+             executor=None, robust: bool = False) -> PlanRun:
+    """Plan one day (``robust``: the robust plan of ``models/uncertainty.md``, margins kept below the limits). ``scenario`` is a loaded scenario, a path, or ``None`` for the bundled default.
 
     ``progress`` is called with the name of each stage as it starts (the CLI shows it on a terminal);
     ``executor`` (:func:`vpp_sched.solve.parallel.get_executor`) runs the blocks of ``method="decomposed"``.
@@ -61,17 +67,31 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     with highs_clock() as highs:
         say("forecasting PV and building the problem")
         problem, budget, baseline_warning = _build(scenario, options, stages, say)
+        solve_problem, margins = problem, None
+        if robust:
+            say("sampling days for the robust margins")
+            with stages("prepare_s"):
+                margins = robust_margins(scenario, problem)
+                solve_problem = robust_problem(problem, scenario, margins)
+                problem = without_margins(solve_problem, problem.n_events)
         say(f"solving {problem.n_evs} EVs on {problem.n_transformers} transformers ({method})")
         with stages("solve_s"):
-            solution = solve(problem, options, method=method, executor=executor,
+            solution = solve(solve_problem, options, method=method, executor=executor,
                              deadline=budget or Deadline(options.time_limit_s))
     if not solution.status.has_plan:
         raise NoPlanError(solution.status, _no_plan_message(solution, options))
+    used = None
+    if margins is not None:   # the plan's tables are the scenario's events only; the margins are reported apart
+        used = margin_used_kw(solve_problem, solution.dr_shortfall_kw)
+        solution = replace(solution, dr_shortfall_kw=solution.dr_shortfall_kw[:problem.n_events])
     say("checking the plan")
     plan = _checked_plan(scenario, problem, solution, method, stages, baseline_warning)
+    if margins is not None:
+        plan.kpis["robust"] = margin_kpis(margins, used, problem.dt_h)
     plan.kpis["total_seconds"] = time.perf_counter() - start
     plan.kpis["timing"] = timing_kpis(stages.seconds, highs.seconds, highs.runs, problem.n_evs)
-    return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan)
+    return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan, margins=margins,
+                   margin_used_kw=used)
 
 
 def _build(scenario: Scenario, options: SolverOptions, stages: _Stages,

@@ -188,3 +188,24 @@ def robust_problem(problem: Problem, scenario: Scenario, margins: Margins) -> Pr
     shrunk = replace(problem, ev_available=ev_availability(scenario.slots, scenario.dt_h, evs.arrival, evs.departure),
                      ev_energy_kwh=evs.energy_kwh.to_numpy(float))
     return with_margins(shrunk, margins.margin_kw, scenario.config.uncertainty.robust_margin_cny_per_kwh)
+
+
+def without_margins(problem: Problem, n_events: int) -> Problem:
+    """``problem`` with only its first ``n_events`` events (the scenario's; the margin events dropped)."""
+    if problem.n_events == n_events:
+        return problem
+    keep = slice(0, n_events)
+    return replace(problem, event_ids=problem.event_ids[keep], event_slots=problem.event_slots[keep],
+                   event_scope=problem.event_scope[keep], event_baseline_kw=problem.event_baseline_kw[keep],
+                   event_reduction_kw=problem.event_reduction_kw[keep], event_sign=problem.event_signs()[keep],
+                   event_price_cny_per_kwh=problem.event_price_cny_per_kwh[keep],
+                   event_penalty_cny_per_kwh=problem.event_penalty_cny_per_kwh[keep])
+
+
+def margin_kpis(margins: Margins, used_kw: np.ndarray, dt_h: float) -> dict:
+    """``kpis["robust"]`` of a robust plan: the chance constraint and the margins kept and used [kW, kWh]."""
+    return {"epsilon": margins.epsilon, "scenarios": margins.scenarios, "seed": margins.seed,
+            "transformers_with_margin": int((margins.margin_kw > 0).any(axis=1).sum()),
+            "max_margin_kw": float(margins.margin_kw.max()) if margins.margin_kw.size else 0.0,
+            "margin_kwh": float(margins.margin_kw.sum() * dt_h), "margin_used_kwh": float(np.sum(used_kw) * dt_h),
+            "method": "day-level chance constraint per transformer; robust sessions (models/uncertainty.md)"}
