@@ -14,7 +14,9 @@ from vpp_sched.scenario.load import load_scenario
 from vpp_sched.studies.evaluate import (DAY_COLUMNS, OVERLOAD_TOLERANCE, POLICIES, TRANSFORMER_COLUMNS, run_evaluate)
 
 # T1 is small for its three EVs at night, and the base load varies: plans matter and can fail.
-SETTINGS = {"uncertainty": {"robust_scenarios": 40, "base_load_error_sd": 0.08, "unannounced_rate": 0.2}}
+SETTINGS = {"uncertainty": {"robust_scenarios": 40, "base_load_error_sd": 0.08, "unannounced_rate": 0.2},
+            "dr_events": [{"event_id": "DR1", "start": "2026-11-27T19:00:00+08:00", "end": "2026-11-27T20:00:00+08:00",
+                           "target_kw": 5.0, "scope": ["T2"]}]}
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,9 @@ def test_one_row_per_day_and_policy(result):
     assert (d.replans[d.policy.isin(["uncontrolled", "day-ahead"])] == 0).all()
     assert (d.replans[d.policy == "replan"] > 0).all()
     assert (d[["overload_kwh", "unmet_kwh", "evs_short"]] >= 0).all().all()
+    # DR compliance per event of the scenario; the robust plan's margin events are no DR events
+    assert [c for c in d.columns if c.startswith("dr_")] == ["dr_DR1_compliance_pct"]
+    assert d.dr_DR1_compliance_pct.notna().all()
 
 
 def test_transformer_table_follows_the_days(result):

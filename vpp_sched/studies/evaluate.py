@@ -216,10 +216,10 @@ def dr_compliance(p: Problem, net_load_kw: np.ndarray) -> dict:
     real = ~is_margin_event(p.event_ids) if p.n_events else np.zeros(0, bool)
     if not real.any():
         return {}
-    events = event_table(p, net_load_kw)
-    events = events[events.event_id.isin(set(p.event_ids[real]))]
-    summary = event_summary(p, events)
-    return {f"dr_{e.event_id}_compliance_pct": float(e.compliance_pct) for e in summary.itertuples()}
+    keep = set(p.event_ids[real])
+    summary = event_summary(p, event_table(p, net_load_kw))
+    return {f"dr_{e.event_id}_compliance_pct": float(e.compliance_pct) for e in summary.itertuples()
+            if e.event_id in keep}
 
 
 def run_evaluate(scenario: Scenario, days: int, seed: int = 0, policies=POLICIES, *,
