@@ -16,6 +16,7 @@ import numpy as np
 
 from vpp_sched.model.lean_layout import INF, LeanBuilder, grid
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.problem.demand import demand_pairs, demand_rows, so_far_kw
 
 
 @dataclass(frozen=True, eq=False)
@@ -314,6 +315,21 @@ def define_storage_export(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
             b.coef(name, mine, "pv_curtail_kw", s_ * T + at[mine] % T, -1.0, repeats=True)
 
 
+def define_demand_charge(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
+    """``demand_peak[n,t]``: new_peak_kw[n,m] - net_load_kw[n,t] >= -so_far_kw[n,m] with m the month of
+    slot t, for the charged (transformer, month) pairs (``models/tariff.md``); the objective prices
+    new_peak_kw at demand_cny_per_kw_month. Only when some transformer pays a demand charge."""
+    dn, dm = demand_pairs(p)
+    rn, rt, pair = demand_rows(p)
+    b.add_cols("new_peak_kw", (dn, dm))
+    month = np.asarray(p.slot_month, dtype=np.int64)
+    rhs = -so_far_kw(p)[rn, month[rt]] if len(rn) else 0.0
+    b.add_rows("demand_peak", (rn, rt), rhs, INF)
+    j = np.arange(len(rn), dtype=np.int64)
+    b.coef("demand_peak", j, "new_peak_kw", pair, 1.0, repeats=True)   # one column in its month's rows
+    b.coef("demand_peak", j, "net_load_kw", rn * s.T + rt, -1.0)
+
+
 def define_objective(b: LeanBuilder, s: LeanSets, p: Problem) -> float:
     """Energy cost + penalised slacks + DR shortfall + tie-breaks (see models/day_ahead.md), as
     column costs; returns the constant event compensation ``- sum_k price_k·dt·red_k·|T_k|`` [CNY]."""
@@ -328,6 +344,9 @@ def define_objective(b: LeanBuilder, s: LeanSets, p: Problem) -> float:
     b.set_cost("overload_kw", p.overload_penalty_cny_per_kwh * dt)
     b.set_cost("feeder_overload_kw", p.overload_penalty_cny_per_kwh * dt)
     b.set_cost("ev_max_rise_kw", p.ramp_penalty_cny_per_kw)
+    dn, dm = demand_pairs(p)
+    if len(dn):
+        b.set_cost("new_peak_kw", np.asarray(p.demand_cny_per_kw_month, dtype=np.float64)[dn, dm])
     if not K:
         return 0.0
     pi_dr = (np.asarray(p.event_penalty_cny_per_kwh, dtype=np.float64)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.report import figures as rf
+from vpp_sched.report.sites_section import sites_section
 from vpp_sched.plan.planner import PlanRun
 from vpp_sched.report.html import chip as _chip, details as _details, figure as _figure, info_table, local as _local
 from vpp_sched.report.html import num as _num, package_version as _version, page, pct as _pct, table as _table
@@ -52,6 +53,9 @@ def render_report(run: PlanRun) -> str:
                     _dr_events(run, c)]
         if run.problem.n_feeders:
             sections.append(_feeders(run, c))
+        site = sites_section(run, c)        # swap and fast-charging stations (report/sites_section.py)
+        if site is not None:
+            sections.append(site)
     cfg, k = run.scenario.config, run.plan.kpis
     slots, tz = run.problem.slots, run.scenario.tz
     end = slots[-1] + pd.Timedelta(hours=run.problem.dt_h)
@@ -103,6 +107,8 @@ def _summary(run: PlanRun):
             ("Overload energy", "kWh", "overload_energy_kwh", 1), ("Unmet EV energy", "kWh", "unmet_energy_kwh", 1),
             ("EVs short of their request", "", "evs_short", 0),
             ("Largest slot-to-slot rise of EV power", "kW", "max_ramp_kw", 0)]
+    if "demand_charge_cny" in k:        # two-part tariff: the new monthly peaks' charge (models/tariff.md)
+        rows.append(("Demand charge (new monthly peaks)", "CNY", "demand_charge_cny", 2))
     body = []
     for label, unit, key, digits in rows:
         a, b = float(k.get(key, np.nan)), float(u.get(key, np.nan))
