@@ -32,6 +32,7 @@ LAZY_COMMANDS = {
     "import-openadr": "vpp_sched.cli.import_openadr:import_openadr",
     "gridcheck": "vpp_sched.cli.gridcheck:gridcheck",
     "phases": "vpp_sched.cli.phases:phases",
+    "evaluate": "vpp_sched.cli.evaluate:evaluate",
 }
 
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from vpp_sched.errors import quoted
+from vpp_sched.scenario.uncertainty import Uncertainty
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
@@ -540,6 +541,8 @@ class ScenarioConfig(_Strict):
     swap_stations: list[SwapStation] = Field(default_factory=list)
     fast_charging_stations: list[FastChargingStation] = Field(default_factory=list)
     grid: GridLimits = Field(default_factory=GridLimits)
+    uncertainty: Uncertainty = Field(default_factory=Uncertainty, description="How the day may differ from "
+                                     "its forecast: sampled days of evaluate and replay (models/uncertainty.md)")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "ScenarioConfig":
