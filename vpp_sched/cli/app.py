@@ -6,6 +6,7 @@ import typer
 
 from vpp_sched.cli import export_ocpp, flex, generate, hosting, import_simbench, plan, replay, schema, validate, whatif
 from vpp_sched.cli import import_openadr, ven
+from vpp_sched.cli import serve, token
 
 app = typer.Typer(name="vpp-sched", no_args_is_help=True, add_completion=False,
                   help="Day-ahead scheduling of EV charging, PV-storage stations and demand response "
@@ -22,6 +23,8 @@ app.command("export-ocpp")(export_ocpp.export_ocpp)
 app.command("import-simbench")(import_simbench.import_simbench)
 app.command("ven")(ven.ven)
 app.command("import-openadr")(import_openadr.import_openadr)
+app.command("serve")(serve.serve)
+app.add_typer(token.app, name="token")
 
 
 def main() -> None:

@@ -1,0 +1,59 @@
+"""The charging profiles a station should hold: its active sessions' TxProfiles from the current plan.
+
+The plan's ``ocpp/`` files (:func:`vpp_sched.interop.ocpp.ocpp_writer`, OCPP 2.0.1, limits in W, none
+below the charger minimum) are keyed by ``ev_id`` = the session id; the CSMS adds what only it knows:
+the transaction id and EVSE of the live transaction, and a profile id that stays the session's
+(``sessions.id``), so each new plan's profile replaces the previous one on the station.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vpp_sched.service.db import EvSession, ProfileSent, Station
+from vpp_sched.service.store import current_plan, plan_file
+
+
+@dataclass
+class Outgoing:
+    session_pk: int
+    plan_id: int
+    evse_id: int
+    charging_profile: dict
+
+
+def station_profiles(db: Session, station_id: str) -> list[Outgoing]:
+    """SetChargingProfile contents for each active transaction of the station in its scenario's current plan."""
+    station = db.get(Station, station_id)
+    plan = current_plan(db, station.scenario_id) if station is not None else None
+    if plan is None:
+        return []
+    sessions = list(db.scalars(select(EvSession).where(EvSession.station_id == station_id,
+                                                       EvSession.status == "active",
+                                                       EvSession.transaction_id.is_not(None))))
+    if not sessions:
+        return []
+    index = pd.read_csv(io.BytesIO(plan_file(db, plan.id, "ocpp/index.csv")), keep_default_na=False,
+                        dtype={"ev_id": str})
+    files = dict(zip(index.ev_id, index.file))
+    out = []
+    for s in sessions:
+        if not files.get(s.session_id):
+            continue     # not in this plan (no slot of its stay left in the horizon)
+        payload = json.loads(plan_file(db, plan.id, f"ocpp/{files[s.session_id]}"))
+        profile = dict(payload["chargingProfile"], id=s.id, transactionId=s.transaction_id)
+        profile["chargingSchedule"] = [dict(c, id=s.id) for c in profile["chargingSchedule"]]
+        out.append(Outgoing(session_pk=s.id, plan_id=plan.id, evse_id=s.evse_id or payload["evseId"],
+                            charging_profile=profile))
+    return out
+
+
+def last_sent(db: Session, session_pk: int) -> ProfileSent | None:
+    return db.scalars(select(ProfileSent).where(ProfileSent.session_pk == session_pk)
+                      .order_by(ProfileSent.id.desc()).limit(1)).first()
