@@ -47,3 +47,54 @@ def wait_job(client, headers, plan_id: int, timeout_s: float = JOB_TIMEOUT_S) ->
             return job
         time.sleep(0.05)
     raise AssertionError(f"plan {plan_id} still {job['status']} after {timeout_s} s")
+
+
+STATION_PASSWORD = "station-password-16"
+
+
+class LiveServer:
+    """``vpp-sched serve``'s app under uvicorn in a thread on a free port of 127.0.0.1."""
+
+    def __init__(self, app):
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.app = app
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, ws="websockets-sansio",
+                                                    log_level="warning", ws_ping_interval=None))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp"
+
+    def __enter__(self):
+        self.thread.start()
+        end = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > end or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+def add_stations(client, headers, scenario_id: int, ids: list[str], transformer_id: str = "T1") -> None:
+    for sid in ids:
+        r = client.post("/stations", json={"station_id": sid, "password": STATION_PASSWORD, "scenario_id": scenario_id,
+                                           "transformer_id": transformer_id, "default_energy_kwh": 10.0,
+                                           "default_stay_h": 6.0, "max_power_kw": 7.0, "min_power_kw": 1.4},
+                        headers=headers)
+        assert r.status_code == 201, r.text

@@ -33,4 +33,4 @@ def serve(
     except (UrlError, ModuleNotFoundError) as exc:
         err(f"error: --db {db!r}: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets-sansio")
