@@ -6,31 +6,14 @@ import asyncio
 import datetime as dt
 import time
 
-import httpx
 import pytest
 
-from service_helpers import STATION_PASSWORD, LiveServer, add_stations, scenario_zip, settings, tokens, wait_job
-from vpp_sched.service.app import create_app
+from service_helpers import STATION_PASSWORD
 from vpp_sched.service.db import EvSession, MeterValue, ProfileSent
 from vpp_sched.service.sim_station import Clock, connect
 
 START = dt.datetime.fromisoformat("2026-11-27T20:05:00+08:00")
 WAIT_S = 20.0
-
-
-@pytest.fixture
-def live(tmp_path):
-    app = create_app(settings(f"sqlite:///{tmp_path / 'csms.db'}"))
-    with LiveServer(app) as server:
-        t = tokens(app)
-        with httpx.Client(base_url=server.http, timeout=30) as client:
-            r = client.post("/scenarios", content=scenario_zip(tmp_path), headers={**t["plan"], "content-type": "application/zip"})
-            sid = r.json()["id"]
-            add_stations(client, t["admin"], sid, ["CS1", "CS2"])
-            job = client.post("/plans", json={"scenario_id": sid}, headers=t["plan"]).json()
-            assert wait_job(client, t["read"], job["id"])["status"] == "succeeded"
-            server.client, server.tokens, server.scenario_id = client, t, sid
-            yield server
 
 
 async def until(check, timeout_s: float = WAIT_S):
