@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 
 from fastapi import WebSocket, WebSocketDisconnect
+from sqlalchemy.exc import InterfaceError, OperationalError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -32,6 +33,8 @@ from vpp_sched.service.profiles import station_profiles
 log = logging.getLogger("vpp_sched.service.csms")
 SUBPROTOCOL = "ocpp2.0.1"
 HEARTBEAT_S = 300
+#: A message whose database write fails for want of a database is retried this often, this far apart.
+DB_RETRIES, DB_RETRY_S = 60, 0.5
 
 
 class _Connection:
@@ -59,7 +62,7 @@ class StationPoint(ChargePoint):
         self.csms = csms
 
     async def _db(self, fn, *args):
-        return await asyncio.to_thread(self.csms.with_db, fn, self.id, *args)
+        return await self.csms.db_retrying(fn, self.id, *args)
 
     @on(Action.boot_notification)
     async def on_boot(self, charging_station, reason, **kwargs):
@@ -111,6 +114,18 @@ class Csms:
         with self.sessions() as db:
             return fn(db, *args)
 
+    async def db_retrying(self, fn, *args):
+        """``fn(db, *args)`` in a worker thread, retried while the database is unreachable (a restart):
+        the station's message is answered late rather than lost or the connection dropped."""
+        for attempt in range(DB_RETRIES):
+            try:
+                return await asyncio.to_thread(self.with_db, fn, *args)
+            except (OperationalError, InterfaceError):
+                if attempt == DB_RETRIES - 1:
+                    raise
+                log.warning("database unreachable; retrying %s in %.1f s", fn.__name__, DB_RETRY_S)
+                await asyncio.sleep(DB_RETRY_S)
+
     def spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -140,7 +155,7 @@ class Csms:
         self.points[station_id] = point
         if old is not None:
             await old._connection.ws.close(code=1000)
-        await asyncio.to_thread(self.with_db, csms_store.set_connected, station_id, True)
+        await self.db_retrying(csms_store.set_connected, station_id, True)
         self.spawn(self.push_station(station_id))   # a station that reconnects gets its profiles again
         try:
             await point.start()
@@ -149,7 +164,7 @@ class Csms:
         finally:
             if self.points.get(station_id) is point:
                 del self.points[station_id]
-                await asyncio.to_thread(self.with_db, csms_store.set_connected, station_id, False)
+                await self.db_retrying(csms_store.set_connected, station_id, False)
 
     def _authenticated(self, station_id: str, header: str) -> bool:
         """HTTP Basic: user = station id, its password checked against the stored hash."""
@@ -170,27 +185,27 @@ class Csms:
         return ok
 
     async def push_scenario(self, scenario_id: int) -> None:
-        ids = await asyncio.to_thread(self.with_db, _stations_of, scenario_id)
+        ids = await self.db_retrying(_stations_of, scenario_id)
         await asyncio.gather(*(self.push_station(s) for s in ids if s in self.points))
 
     async def push_station(self, station_id: str) -> None:
         point = self.points.get(station_id)
         if point is None:
             return
-        for out in await asyncio.to_thread(self.with_db, station_profiles, station_id):
+        for out in await self.db_retrying(station_profiles, station_id):
             request = call.SetChargingProfile(evse_id=out.evse_id, charging_profile=out.charging_profile)
             answer = await self._call(point, request)
-            await asyncio.to_thread(self.with_db, csms_store.record_sent, station_id, out.session_pk, out.plan_id,
+            await self.db_retrying(csms_store.record_sent, station_id, out.session_pk, out.plan_id,
                                     "SetChargingProfile", {"evseId": out.evse_id, "chargingProfile": out.charging_profile},
                                     answer)
 
     async def clear(self, session_pk: int) -> None:
-        station_id, evse_id = await asyncio.to_thread(self.with_db, csms_store.session_station, session_pk)
+        station_id, evse_id = await self.db_retrying(csms_store.session_station, session_pk)
         point = self.points.get(station_id) if station_id else None
         if point is None:
             return
         answer = await self._call(point, call.ClearChargingProfile(charging_profile_id=session_pk))
-        await asyncio.to_thread(self.with_db, csms_store.record_sent, station_id, session_pk, None,
+        await self.db_retrying(csms_store.record_sent, station_id, session_pk, None,
                                 "ClearChargingProfile", {"chargingProfileId": session_pk}, answer)
 
     async def _call(self, point: StationPoint, request) -> str:

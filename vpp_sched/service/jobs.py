@@ -28,8 +28,20 @@ from vpp_sched.service.store import audit, current_plan, live_data
 from vpp_sched.solve.parallel import get_executor
 
 log = logging.getLogger("vpp_sched.service")
-#: Wait before retrying a job step whose database was unreachable [s].
-DB_RETRY_S = 1.0
+#: Wait before retrying a job step whose database was unreachable [s], and how often.
+DB_RETRY_S, DB_RETRIES = 1.0, 60
+
+
+def retrying(fn, *args):
+    """``fn(*args)``, retried while the database is unreachable (restarting), at most ``DB_RETRIES`` times."""
+    for attempt in range(DB_RETRIES):
+        try:
+            return fn(*args)
+        except OperationalError:
+            if attempt == DB_RETRIES - 1:
+                raise
+            log.warning("database unreachable; retrying %s", getattr(fn, "__name__", fn))
+            time.sleep(DB_RETRY_S)
 
 
 def enqueue(db, scenario_id: int, actor: str, trigger: str, as_of: dt.datetime | None = None) -> PlanJob:
@@ -91,19 +103,22 @@ class JobRunner:
                 if item is None:
                     return
                 while (job_id := self._next()) is not None:
-                    self._run(job_id, executor)
+                    try:
+                        self._run(job_id, executor)
+                    except OperationalError:   # gone for longer than the retries: the next start resumes it
+                        log.exception("plan job %s: database unreachable", job_id)
                 if self._queue.empty():
                     self.idle.set()
 
     def _next(self) -> int | None:
-        for _ in range(60):
-            try:
-                with self.sessions() as db:
-                    return db.scalars(select(PlanJob.id).where(PlanJob.status == "queued")
-                                      .order_by(PlanJob.id).limit(1)).first()
-            except OperationalError:   # the database restarting: wait for it
-                time.sleep(DB_RETRY_S)
-        return None
+        def first():
+            with self.sessions() as db:
+                return db.scalars(select(PlanJob.id).where(PlanJob.status == "queued").order_by(PlanJob.id).limit(1)).first()
+
+        try:
+            return retrying(first)
+        except OperationalError:
+            return None
 
     def _run(self, job_id: int, executor) -> None:
         try:
@@ -116,16 +131,15 @@ class JobRunner:
                 live, as_of = live_data(db, job), job.as_of
             out = run_plan(live, as_of, self.settings.method, executor)
         except (InputError, NoPlanError, VppSchedError) as exc:
-            return self._finish_failed(job_id, str(exc))
+            return retrying(self._finish_failed, job_id, str(exc))
         except OperationalError:
             log.exception("plan job %s: database unreachable", job_id)
-            time.sleep(DB_RETRY_S)
-            return self._requeue(job_id)
+            return retrying(self._requeue, job_id)
         except Exception as exc:  # noqa: BLE001 - a job never takes the worker down; the log has the traceback
             log.exception("plan job %s failed", job_id)
-            return self._finish_failed(job_id, f"internal error ({type(exc).__name__}); see the server log")
-        self._store(job_id, out)
-        self.on_plan(live_scenario(self.sessions, job_id), job_id)
+            return retrying(self._finish_failed, job_id, f"internal error ({type(exc).__name__}); see the server log")
+        retrying(self._store, job_id, out)
+        self.on_plan(retrying(live_scenario, self.sessions, job_id), job_id)
 
     def _store(self, job_id: int, out) -> None:
         with self.sessions() as db:
