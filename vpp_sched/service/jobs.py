@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
@@ -107,6 +107,9 @@ class JobRunner:
                         self._run(job_id, executor)
                     except OperationalError:   # gone for longer than the retries: the next start resumes it
                         log.exception("plan job %s: database unreachable", job_id)
+                    except Exception as exc:  # noqa: BLE001 - storing failed: the worker lives on, the job says why
+                        log.exception("plan job %s: storing the plan failed", job_id)
+                        retrying(self._finish_failed, job_id, f"internal error storing the plan ({type(exc).__name__})")
                 if self._queue.empty():
                     self.idle.set()
 
@@ -144,6 +147,7 @@ class JobRunner:
     def _store(self, job_id: int, out) -> None:
         with self.sessions() as db:
             job = db.get(PlanJob, job_id)
+            db.execute(delete(PlanFile).where(PlanFile.plan_id == job_id))   # a resumed job's earlier partial files
             db.add_all(PlanFile(plan_id=job_id, name=n, content=c) for n, c in out.files.items())
             job.status, job.finished_at = "succeeded", utcnow()
             job.kpis, job.warnings = _json_safe(out.kpis), out.warnings
