@@ -1,3 +1,5 @@
+import contextlib
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -21,10 +23,16 @@ def client(app):
 @pytest.fixture
 def live(tmp_path):
     """A live server with the test scenario, stations CS1 and CS2 on T1 and a first plan."""
-    app = create_app(settings(f"sqlite:///{tmp_path / 'csms.db'}"))
+    with live_server(tmp_path) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def live_server(tmp_path, **kw):
+    app = create_app(settings(f"sqlite:///{tmp_path / 'csms.db'}", **kw))
     with LiveServer(app) as server:
         t = tokens(app)
-        with httpx.Client(base_url=server.http, timeout=30) as client:
+        with httpx.Client(base_url=server.http, timeout=60) as client:
             r = client.post("/scenarios", content=scenario_zip(tmp_path), headers={**t["plan"], "content-type": "application/zip"})
             sid = r.json()["id"]
             add_stations(client, t["admin"], sid, ["CS1", "CS2"])

@@ -17,7 +17,9 @@ JOB_TIMEOUT_S = 60.0
 
 
 def settings(db_url: str, **kw) -> Settings:
-    return Settings(db_url=db_url, scheduler="serial", method="lean", scrypt_n=TEST_SCRYPT_N, **kw)
+    """Small and fast: plans in the job thread (no worker process to start) unless asked otherwise."""
+    return Settings(db_url=db_url, scheduler="serial", method="lean", scrypt_n=TEST_SCRYPT_N,
+                    **{"plan_process": False, **kw})
 
 
 def tokens(app) -> dict[str, dict[str, str]]:

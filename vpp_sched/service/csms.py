@@ -28,6 +28,7 @@ from ocpp.v201.enums import Action
 from vpp_sched.service import csms_store
 from vpp_sched.service.auth import Verifier, verify_secret
 from vpp_sched.service.db import Station
+from vpp_sched.service.group_writer import GroupWriter
 from vpp_sched.service.profiles import station_profiles
 
 log = logging.getLogger("vpp_sched.service.csms")
@@ -109,17 +110,16 @@ class Csms:
         self.points: dict[str, StationPoint] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
-
-    def with_db(self, fn, *args):
-        with self.sessions() as db:
-            return fn(db, *args)
+        self.writer = GroupWriter(sessions)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: set[str] = set()
 
     async def db_retrying(self, fn, *args):
-        """``fn(db, *args)`` in a worker thread, retried while the database is unreachable (a restart):
+        """``fn(db, *args)`` in the writer's next group commit, retried while the database is unreachable (a restart):
         the station's message is answered late rather than lost or the connection dropped."""
         for attempt in range(DB_RETRIES):
             try:
-                return await asyncio.to_thread(self.with_db, fn, *args)
+                return await self.writer.run(fn, *args)
             except (OperationalError, InterfaceError):
                 if attempt == DB_RETRIES - 1:
                     raise
@@ -189,6 +189,17 @@ class Csms:
         await asyncio.gather(*(self.push_station(s) for s in ids if s in self.points))
 
     async def push_station(self, station_id: str) -> None:
+        """Send the station its profiles from the plan current when the send starts. Pushes to one
+        station run one after the other (an older plan's push never lands after a newer one's), and a
+        push still waiting to start stands for any asked for meanwhile (it will read the newest plan)."""
+        if station_id in self._waiting:
+            return
+        self._waiting.add(station_id)
+        async with self._locks.setdefault(station_id, asyncio.Lock()):
+            self._waiting.discard(station_id)
+            await self._send_profiles(station_id)
+
+    async def _send_profiles(self, station_id: str) -> None:
         point = self.points.get(station_id)
         if point is None:
             return

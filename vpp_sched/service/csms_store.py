@@ -1,7 +1,7 @@
 """What the CSMS writes to the database for each OCPP message (synchronous; run in a worker thread).
 
-Every message is committed before it is answered, so a station that got its answer never loses the
-message. A transaction that starts becomes a session (its id ``<station>.<transaction>``): arrival at
+Each function flushes into the caller's transaction; the caller (:class:`GroupWriter`) commits before
+the station gets its answer, so a station that got its answer never loses the message. A transaction that starts becomes a session (its id ``<station>.<transaction>``): arrival at
 the event's time, energy and departure from the EV's charging needs when it sends them
 (NotifyEVChargingNeeds), else the station's defaults.
 """
@@ -31,20 +31,20 @@ def set_connected(db: Session, station_id: str, connected: bool) -> None:
     station = db.get(Station, station_id)
     station.connected, station.last_seen_at = connected, utcnow()
     audit(db, f"station:{station_id}", "station.connect" if connected else "station.disconnect", f"station:{station_id}")
-    db.commit()
+    db.flush()
 
 
 def boot(db: Session, station_id: str, info: dict) -> None:
     station = db.get(Station, station_id)
     station.boot, station.last_seen_at = info, utcnow()
-    db.commit()
+    db.flush()
 
 
 def status(db: Session, station_id: str, evse_id: int, connector_status: str) -> None:
     station = db.get(Station, station_id)
     station.status = {**(station.status or {}), str(evse_id): connector_status}
     station.last_seen_at = utcnow()
-    db.commit()
+    db.flush()
 
 
 def meter_samples(meter_value: list[dict] | None) -> list[tuple[dt.datetime, float | None, float | None]]:
@@ -78,7 +78,7 @@ def meter_values(db: Session, station_id: str, meter_value: list[dict]) -> None:
     station = db.get(Station, station_id)
     store_meter(db, station, meter_value)
     station.last_seen_at = utcnow()
-    db.commit()
+    db.flush()
 
 
 def transaction_event(db: Session, station_id: str, event_type: str, timestamp: str, info: dict,
@@ -109,7 +109,7 @@ def transaction_event(db: Session, station_id: str, event_type: str, timestamp: 
         db.flush()
         ended = row.id
     station.last_seen_at = utcnow()
-    db.commit()
+    db.flush()
     return job, ended
 
 
@@ -126,7 +126,7 @@ def charging_needs(db: Session, station_id: str, evse_id: int, needs: dict) -> i
         row.departure = max(parse_time(needs["departure_time"]), row.arrival + dt.timedelta(minutes=1))
     # re-planned from the session's arrival: the plan's clock is the data's, never the wall's
     job = enqueue(db, row.scenario_id, f"station:{station_id}", "session", row.arrival).id
-    db.commit()
+    db.flush()
     return job
 
 
@@ -137,7 +137,7 @@ def record_sent(db: Session, station_id: str, session_pk: int, plan_id: int | No
                        answer=answer, replaces_id=previous.id if previous is not None else None))
     audit(db, "service", f"ocpp.{action}", f"station:{station_id}", session_pk=session_pk, plan_id=plan_id,
           answer=answer, replaces=previous.id if previous is not None else None)
-    db.commit()
+    db.flush()
 
 
 def session_station(db: Session, session_pk: int) -> tuple[str | None, int | None]:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
 import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
@@ -22,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 
 from vpp_sched.errors import InputError, NoPlanError, VppSchedError
 from vpp_sched.service.db import PlanFile, PlanJob, utcnow
-from vpp_sched.service.planning import run_plan
+from vpp_sched.service.planning import run_plan, run_plan_isolated
 from vpp_sched.service.settings import Settings
 from vpp_sched.service.store import audit, current_plan, live_data
 from vpp_sched.solve.parallel import get_executor
@@ -69,6 +72,7 @@ class JobRunner:
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="vpp-sched-jobs", daemon=True)
         self.idle = threading.Event()
+        self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
         self.recover()
@@ -77,6 +81,25 @@ class JobRunner:
     def stop(self, timeout_s: float = 5.0) -> None:
         self._queue.put(None)
         self._thread.join(timeout_s)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _plan(self, live, as_of, executor):
+        """The plan, here or (``plan_process``) in the worker process, so a long solve never holds the
+        GIL the event loop answering the stations needs."""
+        s = self.settings
+        if not s.plan_process:
+            return run_plan(live, as_of, s.method, executor)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            out = self._pool.submit(run_plan_isolated, live, as_of, s.method, s.scheduler, s.workers).result()
+        except BrokenProcessPool:
+            self._pool = None
+            raise VppSchedError("the planning process died (out of memory?)") from None
+        if isinstance(out, str):
+            raise VppSchedError(out)
+        return out
 
     def wake(self) -> None:
         """Look for queued jobs (after a commit that queued one)."""
@@ -132,7 +155,7 @@ class JobRunner:
                 job.replaces_id = current.id if current is not None else None
                 db.commit()
                 live, as_of = live_data(db, job), job.as_of
-            out = run_plan(live, as_of, self.settings.method, executor)
+            out = self._plan(live, as_of, executor)
         except (InputError, NoPlanError, VppSchedError) as exc:
             return retrying(self._finish_failed, job_id, str(exc))
         except OperationalError:

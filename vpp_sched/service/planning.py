@@ -68,6 +68,20 @@ def run_plan(live: LiveData, as_of: dt.datetime | None, method: str, executor) -
         return PlanOutput(kpis=run.plan.kpis, warnings=list(run.plan.warnings), files=files)
 
 
+def run_plan_isolated(live: LiveData, as_of: dt.datetime | None, method: str, scheduler: str | None,
+                      workers: int | None) -> PlanOutput | str:
+    """:func:`run_plan` in a worker process: the plan, or the reason it failed as text (our exceptions
+    carry more than their message, so they are not sent back across the process boundary)."""
+    from vpp_sched.errors import VppSchedError
+    from vpp_sched.solve.parallel import get_executor
+
+    try:
+        with get_executor(scheduler, workers) as executor:
+            return run_plan(live, as_of, method, executor)
+    except VppSchedError as exc:
+        return str(exc)
+
+
 def _merge(folder: Path, live: LiveData, as_of: dt.datetime | None) -> None:
     config = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
     start = pd.Timestamp(config["horizon"]["start"])

@@ -8,11 +8,11 @@ the transaction id and EVSE of the live transaction, and a profile id that stays
 
 from __future__ import annotations
 
+import csv
+import functools
 import io
 import json
 from dataclasses import dataclass
-
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,9 +39,7 @@ def station_profiles(db: Session, station_id: str) -> list[Outgoing]:
                                                        EvSession.transaction_id.is_not(None))))
     if not sessions:
         return []
-    index = pd.read_csv(io.BytesIO(plan_file(db, plan.id, "ocpp/index.csv")), keep_default_na=False,
-                        dtype={"ev_id": str})
-    files = dict(zip(index.ev_id, index.file))
+    files = _index(db, plan.id)
     out = []
     for s in sessions:
         if not files.get(s.session_id):
@@ -52,6 +50,16 @@ def station_profiles(db: Session, station_id: str) -> list[Outgoing]:
         out.append(Outgoing(session_pk=s.id, plan_id=plan.id, evse_id=s.evse_id or payload["evseId"],
                             charging_profile=profile))
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _index_of(plan_id: int, content: bytes) -> dict[str, str]:
+    return {r["ev_id"]: r["file"] for r in csv.DictReader(io.StringIO(content.decode("utf-8")))}
+
+
+def _index(db: Session, plan_id: int) -> dict[str, str]:
+    """ev_id -> profile file of a plan's ``ocpp/index.csv`` (parsed once per plan: every station reads it)."""
+    return _index_of(plan_id, plan_file(db, plan_id, "ocpp/index.csv"))
 
 
 def last_sent(db: Session, session_pk: int) -> ProfileSent | None:

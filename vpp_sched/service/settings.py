@@ -23,6 +23,8 @@ class Settings:
     scrypt_n : scrypt cost of stored token and station-password hashes (a power of 2) [-]
     ocpp_response_timeout_s : how long the CSMS waits for a station's answer [s]
     max_job_attempts : starts of a plan job (a server stopped mid-job re-runs it) before it is failed [-]
+    plan_process : plan in a worker process (``True``, for a server: a solve never slows the answers to
+        the stations) or in the job thread (``False``: no process start-up, for small tests)
     """
 
     db_url: str = DEFAULT_DB_URL
@@ -36,3 +38,4 @@ class Settings:
     scrypt_n: int = 2**14
     ocpp_response_timeout_s: float = 10.0
     max_job_attempts: int = 2
+    plan_process: bool = True

@@ -31,7 +31,7 @@ class Received:
     """What the station got from the CSMS: profiles by id (latest), clears, and when."""
 
     profiles: dict[int, dict] = field(default_factory=dict)
-    profile_times: dict[int, float] = field(default_factory=dict)   # monotonic time of the latest profile
+    profile_times: dict[int, float] = field(default_factory=dict)   # wall time (epoch s) of the latest profile
     cleared: list[int] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)               # every profile, in order
 
@@ -41,13 +41,15 @@ class SimStation(ChargePoint):
         super().__init__(station_id, connection, response_timeout=30)
         self.received, self.clock = Received(), clock
         self.latencies_s: list[float] = []
+        self.actions: list[str] = []        # the action of each entry of latencies_s
         self.energy_wh = 0.0
         self.seq = 0
+        self.started = False                # a transaction's Started event has been answered
 
     @on(Action.set_charging_profile)
     async def on_set_profile(self, evse_id, charging_profile, **kwargs):
         self.received.profiles[charging_profile["id"]] = charging_profile
-        self.received.profile_times[charging_profile["id"]] = time.monotonic()
+        self.received.profile_times[charging_profile["id"]] = time.time()
         self.received.history.append(charging_profile)
         return call_result.SetChargingProfile(status="Accepted")
 
@@ -61,6 +63,7 @@ class SimStation(ChargePoint):
         t0 = time.perf_counter()
         result = await self.call(request, suppress=False)
         self.latencies_s.append(time.perf_counter() - t0)
+        self.actions.append(type(request).__name__)
         return result
 
     async def boot(self):
@@ -75,6 +78,7 @@ class SimStation(ChargePoint):
             event_type=event_type, timestamp=self.clock.text(), trigger_reason=trigger, seq_no=self.seq,
             transaction_info={"transaction_id": tx_id}, evse={"id": 1, "connector_id": 1},
             meter_value=[self._sample()] if event_type != "Started" else None))
+        self.started = self.started or event_type == "Started"
 
     async def meter(self, power_w: float, seconds: float):
         self.energy_wh += power_w * seconds / 3600.0
