@@ -97,3 +97,24 @@ def test_wrong_password_unknown_station_and_no_subprotocol_are_refused(live):
                 await refused("CS1", STATION_PASSWORD, ("ocpp1.6",))]
 
     assert all(code == 403 for code in asyncio.run(scenario()))
+
+
+def test_the_evs_charging_needs_set_its_energy_and_departure(live):
+    from ocpp.v201 import call
+
+    async def scenario():
+        station, ws, task = await connect(live.ws, "CS1", STATION_PASSWORD, Clock(START))
+        await station.boot()
+        await station.transaction("TX3", "Started", "CablePluggedIn")
+        await station.timed(call.NotifyEVChargingNeeds(evse_id=1, charging_needs={
+            "requested_energy_transfer": "AC_three_phase", "departure_time": "2026-11-28T04:00:00Z",
+            "ac_charging_parameters": {"energy_amount": 25000, "ev_min_current": 6, "ev_max_current": 16,
+                                       "ev_max_voltage": 400}}))
+        task.cancel()
+        await ws.close()
+
+    asyncio.run(scenario())
+    with live.app.state.sessions() as db:
+        session = db.query(EvSession).filter(EvSession.session_id == "CS1.TX3").one()
+    assert session.energy_kwh == pytest.approx(25.0)   # default was 10 kWh
+    assert session.departure == dt.datetime(2026, 11, 28, 4, tzinfo=dt.timezone.utc)

@@ -20,7 +20,7 @@ from vpp_sched.service.sim_fleet import replan_probe, run_fleet
 N_STATIONS, DURATION_S, METER_EVERY_S, RAMP_S = 50, 15.0, 1.0, 3.0
 START = dt.datetime.fromisoformat("2026-11-27T20:05:00+08:00")
 PUSH_WITHIN_S = 5.0
-P99_BOUND_MS = 1000.0   # loose: server and 50 clients share this process and 2 cores with other work
+P99_BOUND_MS = 2000.0   # loose: server and 50 clients share this process and 2 shared cores (load 5-8 seen)
 
 
 @pytest.fixture

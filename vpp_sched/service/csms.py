@@ -156,7 +156,7 @@ class Csms:
         if old is not None:
             await old._connection.ws.close(code=1000)
         await self.db_retrying(csms_store.set_connected, station_id, True)
-        self.spawn(self.push_station(station_id))   # a station that reconnects gets its profiles again
+        self.spawn(self.push_station(station_id, resend=True))   # a station that reconnects gets its profiles again
         try:
             await point.start()
         except WebSocketDisconnect:
@@ -188,22 +188,22 @@ class Csms:
         ids = await self.db_retrying(_stations_of, scenario_id)
         await asyncio.gather(*(self.push_station(s) for s in ids if s in self.points))
 
-    async def push_station(self, station_id: str) -> None:
+    async def push_station(self, station_id: str, resend: bool = False) -> None:
         """Send the station its profiles from the plan current when the send starts. Pushes to one
         station run one after the other (an older plan's push never lands after a newer one's), and a
         push still waiting to start stands for any asked for meanwhile (it will read the newest plan)."""
-        if station_id in self._waiting:
+        if station_id in self._waiting and not resend:
             return
         self._waiting.add(station_id)
         async with self._locks.setdefault(station_id, asyncio.Lock()):
             self._waiting.discard(station_id)
-            await self._send_profiles(station_id)
+            await self._send_profiles(station_id, resend)
 
-    async def _send_profiles(self, station_id: str) -> None:
+    async def _send_profiles(self, station_id: str, resend: bool) -> None:
         point = self.points.get(station_id)
         if point is None:
             return
-        for out in await self.db_retrying(station_profiles, station_id):
+        for out in await self.db_retrying(station_profiles, station_id, resend):
             request = call.SetChargingProfile(evse_id=out.evse_id, charging_profile=out.charging_profile)
             answer = await self._call(point, request)
             await self.db_retrying(csms_store.record_sent, station_id, out.session_pk, out.plan_id,

@@ -18,6 +18,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: How long a SQLite writer waits for another's lock before failing [ms].
 SQLITE_BUSY_MS = 30_000
+#: Connections kept and allowed beyond them: the API's thread pool (40), the CSMS's authentication
+#: threads (32), the job worker and the writer may all want one at once; SQLAlchemy's 5 + 10 made
+#: 500 connecting stations wait out the pool's 30 s timeout.
+POOL_SIZE, MAX_OVERFLOW = 20, 60
 
 
 def utcnow() -> dt.datetime:
@@ -208,7 +212,8 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``: SQLite in WAL mode with a busy timeout, or a pre-pinged PostgreSQL pool
     (a connection dropped by a database restart is replaced, not handed out)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_MS / 1000})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_MS / 1000},
+                               pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):
@@ -219,7 +224,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
 
 
 def make_sessions(engine: Engine) -> sessionmaker:

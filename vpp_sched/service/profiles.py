@@ -28,8 +28,13 @@ class Outgoing:
     charging_profile: dict
 
 
-def station_profiles(db: Session, station_id: str) -> list[Outgoing]:
-    """SetChargingProfile contents for each active transaction of the station in its scenario's current plan."""
+def station_profiles(db: Session, station_id: str, resend: bool = False) -> list[Outgoing]:
+    """SetChargingProfile contents for each active transaction of the station in its scenario's current plan.
+
+    A profile the station already accepted, unchanged by the new plan, is not sent again unless
+    ``resend`` (a station that reconnects gets all): after one EV's arrival most of the fleet's
+    profiles stay as they were, and 500 stations need not be told so.
+    """
     station = db.get(Station, station_id)
     plan = current_plan(db, station.scenario_id) if station is not None else None
     if plan is None:
@@ -47,6 +52,8 @@ def station_profiles(db: Session, station_id: str) -> list[Outgoing]:
         payload = json.loads(plan_file(db, plan.id, f"ocpp/{files[s.session_id]}"))
         profile = dict(payload["chargingProfile"], id=s.id, transactionId=s.transaction_id)
         profile["chargingSchedule"] = [dict(c, id=s.id) for c in profile["chargingSchedule"]]
+        if not resend and _holds(db, s.id, profile):
+            continue
         out.append(Outgoing(session_pk=s.id, plan_id=plan.id, evse_id=s.evse_id or payload["evseId"],
                             charging_profile=profile))
     return out
@@ -60,6 +67,12 @@ def _index_of(plan_id: int, content: bytes) -> dict[str, str]:
 def _index(db: Session, plan_id: int) -> dict[str, str]:
     """ev_id -> profile file of a plan's ``ocpp/index.csv`` (parsed once per plan: every station reads it)."""
     return _index_of(plan_id, plan_file(db, plan_id, "ocpp/index.csv"))
+
+
+def _holds(db: Session, session_pk: int, profile: dict) -> bool:
+    sent = last_sent(db, session_pk)
+    return (sent is not None and sent.action == "SetChargingProfile" and sent.answer == "Accepted"
+            and sent.payload.get("chargingProfile") == profile)
 
 
 def last_sent(db: Session, session_pk: int) -> ProfileSent | None:

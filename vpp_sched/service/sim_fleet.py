@@ -55,6 +55,7 @@ async def run_fleet(ws_url: str, station_ids: list[str], password: str, start: d
     conns = []
 
     async def one(i: int, sid: str) -> None:
+        station = None
         try:
             async with gate:
                 station, ws, task = await connect(ws_url, sid, password, Clock(start))
@@ -69,6 +70,8 @@ async def run_fleet(ws_url: str, station_ids: list[str], password: str, start: d
                 result.meter_sent += 1
         except Exception as exc:  # noqa: BLE001 - counted as a lost message, the fleet goes on
             result.failed.append(f"{sid}: {type(exc).__name__}: {exc}")
+            if station is not None:
+                station.alive = False
 
     async def probing() -> None:
         await asyncio.sleep(ramp_s)
@@ -108,8 +111,10 @@ async def replan_probe(http, headers: dict, scenario_id: int, as_of: dt.datetime
                        wait_s: float = 10.0) -> ReplanProbe:
     """Ask for a re-plan, then check each station's latest profile against the plan's, and when it came."""
     out = ReplanProbe()
-    while not all(s.started for s in stations):   # every arrival's re-plan asked for first
-        await asyncio.sleep(0.05)
+    end = time.monotonic() + 120.0
+    while not all(s.started for s in stations if s.alive) and time.monotonic() < end:
+        await asyncio.sleep(0.05)   # every arrival's re-plan asked for first
+    stations = [s for s in stations if s.alive and s.started]   # the failed ones count as lost messages
     await settle(http, headers, scenario_id)
     job = (await http.post("/plans", json={"scenario_id": scenario_id, "as_of": as_of.isoformat()}, headers=headers)).json()
     out.plan_id = job["id"]
@@ -124,13 +129,12 @@ async def replan_probe(http, headers: dict, scenario_id: int, as_of: dt.datetime
     # a push of an older plan may still land after this plan ended: wait for this plan's own profile
     while time.monotonic() < end and not all(_latest_limits(s) == want[s.id] for s in stations):
         await asyncio.sleep(0.05)
-    for s in stations:
-        if _latest_time(s) < finished:
-            out.missing.append(s.id)
-        elif want[s.id] is None or _latest_limits(s) != want[s.id]:
-            out.mismatched.append(f"{s.id}: got {_latest_limits(s)[:6]}, plan {(want[s.id] or [])[:6]}")
+    for s in stations:   # a profile the plan left unchanged is not sent again: it is held from before (delay 0)
+        if want[s.id] is None or _latest_limits(s) != want[s.id]:
+            (out.missing if _latest_time(s) < finished else out.mismatched).append(
+                f"{s.id}: got {(_latest_limits(s) or [])[:6]}, plan {(want[s.id] or [])[:6]}")
         else:
-            out.delays_s.append(_latest_time(s) - finished)
+            out.delays_s.append(max(_latest_time(s) - finished, 0.0))
     return out
 
 

@@ -45,6 +45,7 @@ class SimStation(ChargePoint):
         self.energy_wh = 0.0
         self.seq = 0
         self.started = False                # a transaction's Started event has been answered
+        self.alive = True                   # no call of it has failed
 
     @on(Action.set_charging_profile)
     async def on_set_profile(self, evse_id, charging_profile, **kwargs):
