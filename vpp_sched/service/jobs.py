@@ -10,7 +10,9 @@ to the latest) instead of queuing another: a burst of 500 arriving EVs is one re
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import math
 import multiprocessing
 import queue
 import threading
@@ -201,9 +203,6 @@ def live_scenario(sessions: sessionmaker, job_id: int) -> int:
 
 def _json_safe(value):
     """KPIs as JSON (numpy scalars to Python, NaN/inf to None)."""
-    import json
-    import math
-
     def fix(v):
         if isinstance(v, dict):
             return {str(k): fix(x) for k, x in v.items()}

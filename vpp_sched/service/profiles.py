@@ -13,6 +13,7 @@ import functools
 import io
 import json
 from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

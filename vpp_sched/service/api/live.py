@@ -7,7 +7,6 @@ the day from ``as_of`` (default: the time the data is about) - joining a re-plan
 
 from __future__ import annotations
 
-
 from typing import Literal
 
 import pydantic
@@ -179,5 +178,3 @@ def _queued(request: Request, job, out: dict) -> dict:
         request.app.state.runner.wake()
         out["replan"] = job.id
     return out
-
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import mimetypes
 
 import pandas as pd
@@ -71,8 +72,6 @@ def get_plan_ocpp(plan_id: int, db: Session = Depends(get_db), actor: str = Depe
     _succeeded(_job(db, plan_id))
     index = pd.read_csv(io.BytesIO(plan_file(db, plan_id, "ocpp/index.csv")), keep_default_na=False,
                         dtype={"ev_id": str, "transaction_id": str})
-    import json
-
     profiles = {r.ev_id: json.loads(plan_file(db, plan_id, f"ocpp/{r.file}")) for r in index.itertuples() if r.file}
     return {"version": "2.0.1", "index": json.loads(index.to_json(orient="records")), "profiles": profiles}
 
