@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 import zipfile
 from pathlib import Path
 
+import httpx
+
 from scenario_factory import write_scenario
+from vpp_sched.service.app import create_app
 from vpp_sched.service.auth import create_token
 from vpp_sched.service.settings import Settings
 
@@ -100,3 +104,19 @@ def add_stations(client, headers, scenario_id: int, ids: list[str], transformer_
                                            "default_stay_h": 6.0, "max_power_kw": 7.0, "min_power_kw": 1.4},
                         headers=headers)
         assert r.status_code == 201, r.text
+
+
+@contextlib.contextmanager
+def live_server(tmp_path, **kw):
+    """A live server with the test scenario, stations CS1 and CS2 on T1 and a first plan."""
+    app = create_app(settings(f"sqlite:///{tmp_path / 'csms.db'}", **kw))
+    with LiveServer(app) as server:
+        t = tokens(app)
+        with httpx.Client(base_url=server.http, timeout=60) as client:
+            r = client.post("/scenarios", content=scenario_zip(tmp_path), headers={**t["plan"], "content-type": "application/zip"})
+            sid = r.json()["id"]
+            add_stations(client, t["admin"], sid, ["CS1", "CS2"])
+            job = client.post("/plans", json={"scenario_id": sid}, headers=t["plan"]).json()
+            assert wait_job(client, t["read"], job["id"])["status"] == "succeeded"
+            server.client, server.tokens, server.scenario_id = client, t, sid
+            yield server

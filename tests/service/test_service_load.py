@@ -13,7 +13,7 @@ import datetime as dt
 import httpx
 import pytest
 
-from service_helpers import STATION_PASSWORD, add_stations
+from service_helpers import STATION_PASSWORD, add_stations, live_server
 from vpp_sched.service.db import EvSession, MeterValue
 from vpp_sched.service.sim_fleet import replan_probe, run_fleet
 
@@ -26,8 +26,6 @@ P99_BOUND_MS = 2000.0   # loose: server and 50 clients share this process and 2 
 @pytest.fixture
 def live(tmp_path):
     """As conftest's, planning in a worker process as ``vpp-sched serve`` does."""
-    from conftest import live_server
-
     with live_server(tmp_path, plan_process=True) as server:
         yield server
 
