@@ -55,6 +55,8 @@ def instance_list(sizes: list[dict], variants: list[str], seed: int, dr_share: f
         for variant in (["minp"] if size["single"] else variants):
             name = (f"single-{size['evs']}ev-minp" if size["single"]
                     else f"{size['evs']}ev-{size['transformers']}tr-{variant}")
+            if dr_share and VARIANTS[variant]["dr_event"] and not size["single"]:
+                name += f"-dr{dr_share * 100:g}"       # its own instance: the event's target changed
             out.append({"name": name, "size": size["label"], "variant": variant, "evs": size["evs"],
                         "transformers": size["transformers"], "single": size["single"], "seed": seed,
                         **VARIANTS[variant], "dr_share": (dr_share or None) if VARIANTS[variant]["dr_event"] else None})

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.scenario import synthetic as syn
+from vpp_sched.scenario import synthetic_sites as sites
 
 SEED = 20261127
 START = "2026-11-27T12:00:00+08:00"
@@ -33,6 +34,12 @@ DEFAULT_OUT = HERE / "zezhou-demo"
 OVERLOADED_RANGE = (4, 8)  # transformers overloaded by uncontrolled charging
 HEADROOM_RATIO_MIN = 1.5  # headroom energy under the limit / EV energy, every transformer
 CLEAR_OF_LIMIT = 0.02  # uncontrolled peaks stay this far from 1 pu, so no verdict hangs on rounding
+# Shanxi's time-of-use rule (models/tariff.md); the horizon (27-28 November) is in its autumn season.
+# The flat price and the demand charge are illustrative; the station (TS1) is a centralised charging
+# facility on the two-part tariff, exempt from the demand charge up to 2030, so its charge is reported, not paid.
+TARIFF = {"preset": "shanxi-2026", "flat_price_cny_per_kwh": 0.6,
+          "demand_charge": {"cny_per_kw_month": 36.0,
+                            "sites": [{"transformer_id": "TS1", "demand_so_far_kw": 150.0, "charging_facility": True}]}}
 
 # id, name (illustrative, after Zezhou's towns), pinyin, rating [kVA], SimBench shape,
 # base-load peak / limit [-], home EVs. Villages get the evening-peaked rural1 shape, town
@@ -68,6 +75,50 @@ STATION = {"station_id": "taihang-1", "transformer_id": "TS1", "name": "太行�
            "pv_kwp": 200.0, "battery_kwh": 400.0, "battery_kw": 100.0, "sessions": 25}
 
 
+# The swap and fast-charging stations (issue 14), each on its own transformer but the tourist road's,
+# which shares TS1 with the PV-storage station: id, name, pinyin, kVA, SimBench shape, base peak kW.
+# Sized so that uncontrolled (packs charged on return, fast stations drawing what their drivers need,
+# batteries idle) each transformer overloads, and the plan keeps every limit, swap and wait.
+SITE_TRANSFORMERS = [
+    ("TM1", "巴公煤矿重卡换电站台区", "Bagong coal mine heavy-truck swap station", 2500, "semiurb4", 500.0),
+    ("TC1", "泽州县城换电站台区", "Zezhou county town swap station", 630, "urban6", 250.0),
+    ("TE1", "高速公路服务区充电站台区", "Expressway service area charging station", 800, "semiurb4", 150.0),
+]
+SITE_SEED = 14            # the sites draw from their own stream: the residential data stay as they were
+#: A National Day holiday (cn_holidays.csv) whose rows fast_demand.csv also holds (outside the horizon,
+#: ignored by the plan): the holiday rates beside the working day's, for studies that move the day.
+HOLIDAY_DAY = "2026-10-01T00:00:00+08:00"
+
+
+def _site_config() -> dict:
+    """``swap_stations`` and ``fast_charging_stations`` of the demo."""
+    expressway_battery = {"capacity_kwh": 600.0, "max_charge_kw": 300.0, "max_discharge_kw": 300.0,
+                          "soc_min": 0.1, "soc_max": 0.95, "soc_initial": 0.8}
+    return {"swap_stations": [sites.swap_station_config("bagong-mine-swap", "TM1", "heavy_truck"),
+                              sites.swap_station_config("county-town-swap", "TC1", "passenger_car")],
+            "fast_charging_stations": [
+                sites.fast_station_config("expressway-sa", "TE1", "expressway", battery=expressway_battery),
+                sites.fast_station_config("taihang-1-fast", "TS1", "tourist_road")]}
+
+
+def _site_tables(seed: int) -> tuple[pd.DataFrame, np.ndarray, dict[str, pd.DataFrame]]:
+    """The site transformers, their base load [n, T] and the demand tables."""
+    rng = np.random.default_rng([seed, SITE_SEED])
+    rows = pd.DataFrame([(t[0], t[1], t[2], float(t[3])) for t in SITE_TRANSFORMERS],
+                        columns=["transformer_id", "name", "name_pinyin", "rated_kva"])
+    rows["power_factor"], rows["max_loading_pu"] = 0.95, 1.0
+    base = np.round(syn.base_load_matrix_kw(rng, [t[4] for t in SITE_TRANSFORMERS],
+                                            np.array([t[5] for t in SITE_TRANSFORMERS]), START, SLOTS, SLOT_MINUTES), 2)
+    swap = pd.concat([sites.swap_demand(rng, "bagong-mine-swap", "heavy_truck", START, SLOTS, SLOT_MINUTES),
+                      sites.swap_demand(rng, "county-town-swap", "passenger_car", START, SLOTS, SLOT_MINUTES)],
+                     ignore_index=True)
+    fast = pd.concat([sites.fast_demand(rng, sid, kind, day, SLOTS, SLOT_MINUTES)
+                      for sid, kind in (("expressway-sa", "expressway"), ("taihang-1-fast", "tourist_road"))
+                      for day in (START, HOLIDAY_DAY)], ignore_index=True)
+    return rows[["transformer_id", "rated_kva", "power_factor", "max_loading_pu", "name", "name_pinyin"]], base, {
+        "swap_demand.csv": swap, "fast_demand.csv": fast}
+
+
 def _transformer_table() -> pd.DataFrame:
     rows = [(t[0], t[1], t[2], float(t[3])) for t in TRANSFORMERS]
     rows.append((STATION["transformer_id"], STATION["name"], STATION["pinyin"], float(STATION["rated_kva"])))
@@ -97,7 +148,8 @@ def _config() -> dict:
                    "PV-storage-charging station; synthetic, from SimBench and ElaadNL statistics (see "
                    "README.md). Built by scenarios/build_zezhou_demo.py.")
     solver = {"time_limit_s": 60, "mip_rel_gap": 0.001, "threads": 1, "random_seed": 0}
-    return syn.scenario_config("zezhou-demo", description, START, SLOTS, SLOT_MINUTES, [station], solver=solver)
+    return syn.scenario_config("zezhou-demo", description, START, SLOTS, SLOT_MINUTES, [station], solver=solver,
+                               tariff=TARIFF)
 
 
 def make_scenario(seed: int = SEED) -> tuple[dict, dict[str, pd.DataFrame], np.ndarray]:
@@ -108,10 +160,14 @@ def make_scenario(seed: int = SEED) -> tuple[dict, dict[str, pd.DataFrame], np.n
     limits = syn.limit_kw(transformers)
     peaks = np.append(limits[:-1] * np.array([t[5] for t in TRANSFORMERS]), STATION["base_peak_kw"])
     base = np.round(syn.base_load_matrix_kw(rng, grids, peaks, START, SLOTS, SLOT_MINUTES), 2)
+    evs = _ev_table(rng)
+    site_rows, site_base, demand = _site_tables(seed)
+    transformers = pd.concat([transformers, site_rows], ignore_index=True)
+    base = np.concatenate([base, site_base])
     tables = {"transformers.csv": transformers,
               "base_load.csv": syn.base_load_table(transformers["transformer_id"], base, START, SLOT_MINUTES),
-              "evs.csv": _ev_table(rng)}
-    return _config(), tables, base
+              "evs.csv": evs, **demand}
+    return {**_config(), **_site_config()}, tables, base
 
 
 def _orderly_unmet_kwh(evs: pd.DataFrame, headroom_kw: np.ndarray) -> float:

@@ -440,3 +440,21 @@ def check_solution(problem: Problem, solution: Solution, *, tol: float = 1e-5,
         assert np.all(short >= kneed - tol), "event cap exceeded beyond the reported shortfall"
         if tight:
             assert np.all(short <= kneed + tol), "shortfall reported without need"
+
+
+def with_demand_charge(problem: Problem, cny_per_kw_month, demand_so_far_kw=0.0, start: str | None = None,
+                       exempt=False) -> Problem:
+    """``problem`` with a demand charge: price scalar, [N] or [N, M] over the months of its slots
+    (``start`` moves the slots, e.g. across a month's end), ``demand_so_far_kw`` scalar or [N]."""
+    from vpp_sched.problem.demand import month_index
+
+    slots = problem.slots if start is None else _slots(problem.n_slots, problem.dt_h, start)
+    slot_month, months = month_index(slots)
+    shape = (problem.n_transformers, len(months))
+    price = np.broadcast_to(np.asarray(cny_per_kw_month, dtype=float).reshape(
+        np.shape(cny_per_kw_month) + (1,) * (2 - np.ndim(cny_per_kw_month))), shape).copy()
+    exempt = np.broadcast_to(np.asarray(exempt, dtype=bool), shape).copy()
+    return dataclasses.replace(problem, slots=slots, slot_month=slot_month, demand_months=months,
+                               demand_cny_per_kw_month=np.where(exempt, 0.0, price), demand_exempt=exempt,
+                               demand_so_far_kw=np.broadcast_to(np.asarray(demand_so_far_kw, float),
+                                                                (problem.n_transformers,)).copy())

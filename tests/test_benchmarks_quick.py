@@ -45,7 +45,10 @@ def test_quick_benchmark(tmp_path):
     for key in ("cores", "cpu_model", "python", "highspy", "pyomo", "git"):
         assert key in machine, key
     assert machine["cores"] >= 1 and machine["highspy"] and machine["pyomo"]
-    assert {t["target"] for t in data["targets"]} == {"10k", "100k", "overhead", "overhead_model", "overhead_pipeline", "vs_pyomo", "single"}
+    assert {t["target"] for t in data["targets"]} == {"10k", "10k_binding", "100k", "overhead", "overhead_model",
+                                                       "overhead_pipeline", "vs_pyomo", "single", "report", "startup"}
+    startup = data["startup"]
+    assert startup["command"] == "vpp-sched --help" and 0 < startup["cpu_seconds"] and 0 < startup["wall_seconds"]
 
     runs = data["runs"]
     methods = {r["method"] for r in runs}
@@ -58,7 +61,7 @@ def test_quick_benchmark(tmp_path):
         assert r["status"] == "optimal", f"{where}: {r['status']} {r.get('error', '')}"
         assert r["valid"] is True, f"{where}: {r.get('violations')}"
         assert r["mip_gap"] <= GAP + 1e-9, where
-        assert r["total_seconds"] > 0 and r["peak_mb"] > 0, where
+        assert r["total_seconds"] > 0 and r["peak_mb"] > 0 and r["cpu_seconds"] > 0, where
         assert r["bound_cny"] <= r["objective_cny"] + 1e-6 * max(1.0, abs(r["objective_cny"])), where
 
     for name in instances:

@@ -14,6 +14,8 @@ import pytest
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from problem_factory import random_problem, tiny_problem
+from sites_factory import sites
+from problem_factory import random_problem, tiny_problem, with_demand_charge
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.model.lean import build_lean
 from vpp_sched.solve.highs import solve_lean_model
@@ -53,7 +55,27 @@ CASES_BASE = {
         stations=[{"pv": [0, 0, 3, 6, 6, 3, 0, 0]}],
         evs=[{"energy": 8.0}, {"energy": 4.0, "transformer": 1, "v2g": True}, {"energy": 3.0, "transformer": 2}]),
 }
+# swap and fast-charging stations (models/swap_stations.md, fast_charging.md) on two transformers, one
+# with a battery station, inside a feeder and a peak-shaving event
+CASES_BASE["swap_fast_sites"] = lambda: tiny_problem(
+    n_transformers=2, base_load_kw=20.0, limit_kw=[60.0, 80.0],
+    stations=[{"battery": {"soc_initial": 5.0}, "transformer": 1}],
+    feeders=[{"capacity": 120.0, "transformers": [0, 1]}],
+    events=[{"slots": (5, 7), "reduction": 5.0, "baseline": 70.0}],
+    evs=[{"energy": 8.0}, {"energy": 6.0, "transformer": 1}],
+    sites=sites(swap=[{"demand": [0, 1, 0.5, 1, 1, 0, 2, 0], "eta": 0.9, "initial": 1.5, "final": 1.0},
+                      {"transformer": 1, "packs": 3, "demand": [1, 1, 1, 1, 1, 1, 1, 1], "charge_max_kw": 15.0}],
+                fast=[{"transformer": 1, "lam": [0, 2, 4, 3, 2, 1, 0.5, 0], "energy": 15.0, "max_kw": 40.0}]))
+# a re-plan's window: swap stations starting with energy in their packs not full (swap_energy at t = 0)
+CASES_BASE["swap_replan_window"] = lambda: replace(CASES_BASE["swap_fast_sites"](), sites=replace(
+    CASES_BASE["swap_fast_sites"]().sites, swap_initial_partial_kwh=np.array([4.0, 2.5])))
 CASES = dict(CASES_BASE, ramp_all_families=lambda: replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02))
+# new_peak_kw / demand_peak: charged transformers over a horizon entering December (the month so far
+# only in November), one transformer off the two-part tariff, one exempt month
+CASES["demand_charge"] = lambda: with_demand_charge(
+    replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02), [[12.0, 8.0], [0.0, 0.0], [20.0, 20.0]],
+    [3.0, 0.0, 50.0], start="2026-11-30 18:00", exempt=[[False, False], [False, False], [True, False]])
+CASES["demand_charge_battery"] = lambda: with_demand_charge(CASES_BASE["tiny_battery_pv"](), 30.0, 2.0)
 
 
 def _pyomo_rows(problem):

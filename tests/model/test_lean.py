@@ -308,14 +308,16 @@ def test_families_cover_the_model_and_trace_indices():
     ramp = build_lean(replace(p, ramp_penalty_cny_per_kw=0.1))
     assert ramp.row_families["ev_rise"].stop - ramp.row_families["ev_rise"].start == 4 * 23
     assert ramp.values(ramp.col_cost, "ev_max_rise_kw") == pytest.approx([0.1] * 4)
-    # an EV's power enters its transformer's rise row of its slot (-1) and of the next slot (+1)
+    # the rise rows read the EV power off the balance: no EV column is in them, and a transformer's
+    # net load enters the row of its slot (-1) and of the next slot (+1)
     A = ramp.matrix().tocsc()
-    e, t = ramp.col_index["ev_power_kw"]
-    j = int(np.flatnonzero((t > 0) & (t < 23))[0])
-    col = A[:, ramp.col_families["ev_power_kw"].start + j]
+    ev_cols = A[:, ramp.col_families["ev_power_kw"]]
+    rise_rows = ramp.row_families["ev_rise"]
+    assert ev_cols[rise_rows.start:rise_rows.stop].nnz == 0
+    n, t = 1, 5
+    col = A[:, ramp.col_families["net_load_kw"].start + n * 24 + t]
     rise = {ramp.row_name(int(r)): v for r, v in zip(col.indices, col.data) if ramp.row_family(int(r)) == "ev_rise"}
-    n = p.ev_transformer[e[j]]
-    assert rise == {f"ev_rise[{n},{t[j]}]": -1.0, f"ev_rise[{n},{t[j] + 1}]": 1.0}
+    assert rise == {f"ev_rise[{n},{t}]": -1.0, f"ev_rise[{n},{t + 1}]": 1.0}
 
     s = solve_lean(p, EXACT)
     assert s.status is SolveStatus.OPTIMAL

@@ -13,21 +13,27 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from problem_factory import random_problem
-from vpp_sched.model import day_ahead, lean_families, lean_layout
+from problem_factory import random_problem, with_demand_charge
+from sites_factory import sites
+from vpp_sched.model import day_ahead, day_ahead_sites, lean_families, lean_layout, lean_sites
 from vpp_sched.model.lean import build_lean
 from vpp_sched.model.lean_layout import BINARY_FAMILIES, COL_FAMILY_DIMS, ROW_FAMILY_DIMS, LeanBuilder
 
 #: The family functions in the order build_lean calls them (the order of the columns and rows).
 FAMILY_FUNCTIONS = ("define_ev_power", "define_ev_energy", "define_v2g", "define_stations", "define_transformer",
                     "define_feeders", "define_batteries", "define_dr_events", "define_ev_ramp",
-                    "define_storage_export")
+                    "define_storage_export", "define_demand_charge")
+#: The swap and fast-charging stations' families (model/lean_sites.py, model/day_ahead_sites.py), built
+#: after the others in the lean build and before define_transformer in the Pyomo model.
+SITE_FUNCTIONS = ("define_swap_stations", "define_fast_charging")
 
 
 def _every_family_problem():
     p = random_problem(n_evs=20, n_slots=12, n_transformers=3, seed=4, n_feeders=1, n_stations=2, n_events=2,
                        min_power_share=0.5, v2g_share=0.4)
-    return replace(p, event_sign=np.array([1.0, -1.0]), ramp_penalty_cny_per_kw=0.05)
+    st = sites(n_slots=12, swap=[{"demand": 0.5, "transformer": 1}], fast=[{"lam": 2.0, "energy": 20.0}])
+    return with_demand_charge(replace(p, event_sign=np.array([1.0, -1.0]), ramp_penalty_cny_per_kw=0.05, sites=st),
+                              10.0, 1.0)
 
 
 def _lean_families_by_function(p):
@@ -38,6 +44,10 @@ def _lean_families_by_function(p):
         fn = getattr(lean_families, name)
         fn(b, s) if name == "define_ev_power" else fn(b, s, p)
         made[name] = (set(b.cols.families) - cols) | (set(b.rows.families) - rows)
+    for name in SITE_FUNCTIONS:
+        cols, rows = set(b.cols.families), set(b.rows.families)
+        getattr(lean_sites, name)(b, s.T, s.dt, p)
+        made[name] = (set(b.cols.families) - cols) | (set(b.rows.families) - rows)
     return made
 
 
@@ -45,10 +55,11 @@ def _pyomo_families_by_function(p):
     m = pyo.ConcreteModel()
     day_ahead.define_sets(m, p)
     made = {}
-    pyomo_order = ("define_ev_power", "define_v2g", "define_ev_energy") + FAMILY_FUNCTIONS[3:]  # as create_model
+    pyomo_order = (("define_ev_power", "define_v2g", "define_ev_energy", "define_stations") + SITE_FUNCTIONS
+                   + FAMILY_FUNCTIONS[4:])  # as create_model
     for name in pyomo_order:
         before = {c.name for c in m.component_objects((pyo.Var, pyo.Constraint))}
-        fn = getattr(day_ahead, name)
+        fn = getattr(day_ahead_sites if name in SITE_FUNCTIONS else day_ahead, name)
         fn(m, p, False) if name in ("define_ev_power", "define_v2g", "define_stations") else fn(m, p)
         made[name] = {c.name for c in m.component_objects((pyo.Var, pyo.Constraint))} - before
     return made
@@ -57,7 +68,7 @@ def _pyomo_families_by_function(p):
 def test_each_family_function_builds_the_same_families_as_its_pyomo_namesake():
     p = _every_family_problem()
     lean, pyomo = _lean_families_by_function(p), _pyomo_families_by_function(p)
-    for name in FAMILY_FUNCTIONS:
+    for name in FAMILY_FUNCTIONS + SITE_FUNCTIONS:
         assert lean[name] == pyomo[name], name
         assert lean[name] or name == "define_stations", name     # every function adds a row family
     built = set().union(*lean.values())

@@ -137,6 +137,40 @@ def test_decomposed_blocks_price_the_ramp_as_the_whole_day():
     assert sol.objective_cny <= mono.objective_cny * (1 + 5e-3)
 
 
+def test_coordination_rounds_leave_the_ramp_out_and_price_it_for_the_bound():
+    # The price rounds solve the blocks without the ramp (it couples no blocks); one last round
+    # with it gives the bound: above the rounds' own (no-ramp) bound, and still below the day's LP.
+    from test_decompose import binding_feeders
+    from vpp_sched.problem.blocks import find_blocks
+    from vpp_sched.solve.coordination import coordinate, coupling_rows, ramp_bound
+    from vpp_sched.solve.parallel import SerialExecutor, batches
+
+    p = replace(binding_feeders(0), ramp_penalty_cny_per_kw=0.05)
+    blocks = find_blocks(p, 0)                            # one block per transformer: feeders coordinated
+    block_of = np.empty(p.n_transformers, dtype=np.int64)
+    for j, idx in enumerate(blocks):
+        block_of[idx] = j
+    coupling = coupling_rows(p, block_of)
+    coupled = np.arange(len(blocks))
+
+    chunks = lambda items: batches(items, np.ones(len(blocks)), 2)  # noqa: E731
+
+    def run(q):
+        return coordinate(q, blocks, coupling, coupled, SerialExecutor(), 1e-6, float("inf"), 8, chunks)
+
+    priced, unpriced = run(p), run(replace(p, ramp_penalty_cny_per_kw=0.0))
+    assert priced.history == unpriced.history          # the same rounds: the ramp is not in them
+    assert priced.bound == unpriced.bound and unpriced.ramp_lam is None and priced.ramp_lam is not None
+    ramp_bound(p, blocks, coupling, coupled, SerialExecutor(), chunks, priced)
+    assert priced.bound > unpriced.bound + 1e-6         # the last round prices it
+    assert priced.ramp_lam is None
+    day_lp = solve_lean(p.relaxation(), EXACT_LP, relax_integrality=True)
+    assert priced.bound <= day_lp.objective_cny + 1e-6 * abs(day_lp.objective_cny)
+
+
+EXACT_LP = SolverOptions(mip_rel_gap=0.0, time_limit_s=60)
+
+
 def test_kpis_report_the_ramp_and_the_schema_requires_it(tmp_path):
     import json
 

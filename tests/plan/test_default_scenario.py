@@ -29,27 +29,58 @@ def test_default_plan_from_any_folder(tmp_path, monkeypatch):
     assert kpis["unmet_energy_kwh"] < 1e-3
     assert kpis["uncontrolled"]["overloaded_transformers"] >= 3
     assert kpis["grid_energy_cost_cny"] < kpis["uncontrolled"]["grid_energy_cost_cny"]
-    # Before the ramp was priced the EV load jumped 1,169.6 kW at 23:00 for 36,437.76 CNY (measured
-    # 2026-12-01): the valley now ramps up in at most half that step for at most 0.5 % more.
-    assert kpis["max_ramp_kw"] <= 0.5 * 1169.6
-    assert kpis["grid_energy_cost_cny"] <= 1.005 * 36437.76
+    # On the shanxi-2026 preset's autumn day (valley 02-05 and 11-15, flat otherwise; 0.27 and 0.60
+    # CNY/kWh) the EV load jumps 1,518.8 kW at 02:00 without the ramp price (measured 2026-12-01 with
+    # penalties.ramp_cny_per_kw: 0): the valley ramps up in at most half that step. (On the earlier
+    # illustrative tariff: 1,169.6 kW at 23:00.) The grid cost was 28,739.55 CNY without the swap and
+    # fast-charging stations of issue 14; with their 40 MWh of pack charging and the fast-charging caps it
+    # is 59,626.17 CNY (measured 2026-12-01), kept within 0.5 %.
+    assert kpis["max_ramp_kw"] <= 0.5 * 1518.8
+    assert kpis["grid_energy_cost_cny"] <= 1.005 * 59626.17
+    # the station's transformer is a charging facility on the two-part tariff: exempt in 2026
+    (ts1,) = kpis["demand_charges"]
+    assert (ts1["transformer_id"], ts1["exempt"], ts1["demand_charge_cny"]) == ("TS1", True, 0.0)
+    # the sites: every swap served, no wait over target, although uncontrolled their transformers overload
+    assert all(k["service_level"] > 1 - 1e-9 for k in kpis["swap_stations"]) and len(kpis["swap_stations"]) == 2
+    assert all(k["slots_over_target"] == 0 for k in kpis["fast_charging_stations"])
+    assert len(kpis["fast_charging_stations"]) == 2
+    assert kpis["uncontrolled"]["overloaded_transformers"] >= 6 + 4
+    assert (tmp_path / "plan" / "swap_stations.csv").exists() and (tmp_path / "plan" / "fast_charging.csv").exists()
     assert kpis["evs_short"] == 0 and kpis["uncontrolled"]["max_ramp_kw"] > 0
     load = pd.read_csv(tmp_path / "plan" / "transformer_load.csv")
     assert (load.net_load_kw <= load.limit_kw + 1e-6).all()
     stations = pd.read_csv(tmp_path / "plan" / "batteries.csv")
-    assert set(stations.station_id) == {"taihang-1"}
+    assert set(stations.station_id) == {"taihang-1", "expressway-sa"}
 
 
 def test_demo_scenario_shape():
     sc = load_scenario(default_scenario_path())
     cfg = sc.config
     assert (cfg.site.latitude, cfg.site.longitude, cfg.site.timezone) == (35.49, 112.85, "Asia/Shanghai")
-    residential = sc.transformers[~sc.transformers.transformer_id.str.startswith("TS")]
+    residential = sc.transformers[sc.transformers.transformer_id.str.fullmatch(r"T\d\d")]
     assert 15 <= len(residential) <= 25
     assert residential.rated_kva.between(160, 630).all()
     assert 500 <= len(sc.evs) <= 800
+    assert (cfg.tariff.preset, cfg.tariff.flat_price_cny_per_kwh) == ("shanxi-2026", 0.6)
+    # 27-28 November is the preset's autumn: valley (0.45 x flat) 11:00-15:00 and 02:00-05:00, else flat
+    price = sc.price_cny_per_kwh
+    assert sorted(set(price.round(6))) == [0.27, 0.6]
+    night_valley = (price.index.hour >= 2) & (price.index.hour < 5)
+    assert set(price[night_valley].round(6)) == {0.27}
+    assert (price.round(6) == 0.27).sum() == 12 + 12 + 4    # 02-05, 12-15 on the 27th, 11-12 on the 28th
     station = cfg.stations[0]
     assert 150 <= station.pv.capacity_kwp <= 250 and 300 <= station.battery.capacity_kwh <= 500
+    # issue 14's sites at the public figures' sizes: a heavy-truck and a passenger-car swap station, an
+    # expressway service area and the tourist road's fast charging; a holiday in the fast demand table
+    truck, car = cfg.swap_stations
+    assert (truck.vehicle, truck.packs, truck.pack_kwh, truck.bays, truck.bay_max_kw) == ("heavy_truck", 10, 282, 8, 300)
+    assert car.vehicle == "passenger_car" and 13 <= car.packs <= 21 and 75 <= car.pack_kwh <= 100
+    assert 130 <= sc.site_demand["bagong-mine-swap"].swaps.sum() <= 170
+    assert [f.station_id for f in cfg.fast_charging_stations] == ["expressway-sa", "taihang-1-fast"]
+    fast = pd.read_csv(default_scenario_path() / "fast_demand.csv")
+    afternoon = fast[(fast.station_id == "expressway-sa") & (fast.slot_start.str[11:13] >= "12")]
+    rate = afternoon.groupby(afternoon.slot_start.str[:10]).arrivals_per_hour.mean()
+    assert rate["2026-10-01"] > 1.5 * rate["2026-11-27"]     # National Day against a working Friday, 12:00-24:00
 
 
 def test_demo_pv_and_battery_used():

@@ -70,3 +70,15 @@ def test_dr_tables_validate_and_read_as_the_schema_says(tmp_path):
         assert e.cap_kw.to_numpy() == pytest.approx((e.baseline_kw - sign * e.target_kw).to_numpy(), abs=1e-5)
         assert e.delivered_kw.to_numpy() == pytest.approx((sign * (e.baseline_kw - e.net_load_kw)).to_numpy(), abs=1e-5)
         assert summary.at[event_id, "delivered_kw_mean"] == pytest.approx(e.delivered_kw.sum() / slots, abs=1e-5)
+
+
+def test_site_tables_validate(tmp_path):
+    from sites_factory import site_scenario
+
+    folder = write_plan(plan_day(site_scenario(tmp_path / "sc")).plan, tmp_path / "plan", parquet=False)
+    doc = plan_document(folder)
+    assert "swap_stations.csv" in doc and "fast_charging.csv" in doc
+    jsonschema.validate(doc, plan_json_schema())
+    doc["swap_stations.csv"][0].pop("full_packs")
+    with pytest.raises(jsonschema.ValidationError, match="full_packs"):
+        jsonschema.validate(doc, plan_json_schema())

@@ -196,7 +196,8 @@ def test_bundled_zezhou_demo_equals_a_fresh_build(tmp_path):
     fresh = build.build(tmp_path / "zezhou-demo", verbose=False)
     bundled = ROOT / "scenarios" / "zezhou-demo"
     names = sorted(p.name for p in fresh.iterdir())
-    assert names == ["base_load.csv", "evs.csv", "scenario.yaml", "transformers.csv"]
+    assert names == ["base_load.csv", "evs.csv", "fast_demand.csv", "scenario.yaml", "swap_demand.csv",
+                     "transformers.csv"]
     for name in names:
         assert (fresh / name).read_bytes() == (bundled / name).read_bytes(), f"regenerate {name}: see README"
 

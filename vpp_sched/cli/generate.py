@@ -20,6 +20,10 @@ def generate(
     v2g_share: Annotated[float, typer.Option("--v2g-share", min=0.0, max=1.0,
                                              help="Share of home EVs that may discharge (V2G)")] = 0.0,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    swap_stations: Annotated[int, typer.Option("--swap-stations", min=0, help="Battery-swap stations (heavy-truck and "
+                                               "passenger-car in turn), each on its own transformer")] = 0,
+    fast_stations: Annotated[int, typer.Option("--fast-stations", min=0, help="Fast-charging stations (expressway and "
+                                               "tourist road in turn), each on its own transformer")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace a scenario folder vpp-sched wrote earlier "
                                                         "(your edits in it are lost; a folder it did not write is never replaced)")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
@@ -29,7 +33,8 @@ def generate(
 
     with exit_codes(debug):
         folder = generate_scenario(out, transformers=transformers, evs=evs, stations=stations, dr_event=dr_event,
-                                   min_power=min_power_kw, seed=seed, v2g_share=v2g_share, force=force)
+                                   min_power=min_power_kw, seed=seed, v2g_share=v2g_share, force=force,
+                                   swap_stations=swap_stations, fast_stations=fast_stations)
         typer.echo(f"scenario written to {folder}")
         typer.echo(f"  {scenario_sizes(folder)}")
 

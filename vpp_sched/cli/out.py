@@ -25,4 +25,6 @@ def scenario_files(sc) -> list[Path]:
     names = [getattr(c, key, None) for key in ("transformers", "feeders", "base_load", "evs", "load_history")]
     names.append(getattr(c.tariff, "table", None))
     names += [getattr(st.pv, "weather", None) for st in c.stations if getattr(st, "pv", None) is not None]
+    sites = getattr(c, "sites", lambda: [])()      # swap and fast-charging stations: demand tables, PV weather
+    names += [st.demand for st in sites] + [st.pv.weather for st in sites if st.pv is not None]
     return [sc.folder / name for name in names if isinstance(name, (str, Path)) and name]

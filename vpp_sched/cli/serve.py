@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vpp_sched.cli.errors import EXIT_USAGE, err
-
-DEFAULT_DB = "sqlite:///vpp-sched.db"
+from vpp_sched.service.settings import DEFAULT_DB_URL as DEFAULT_DB
 
 
 def serve(

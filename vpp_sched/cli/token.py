@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from vpp_sched.cli.errors import EXIT_USAGE, err
-from vpp_sched.cli.serve import DEFAULT_DB
+from vpp_sched.service.settings import DEFAULT_DB_URL as DEFAULT_DB
 
 app = typer.Typer(no_args_is_help=True, help="API tokens of `vpp-sched serve`.")
 SCOPES = ("read", "plan", "admin")
@@ -20,6 +19,8 @@ def create(
     name: Annotated[str, typer.Option(help="What the token is for (kept in the audit trail)")] = "",
 ) -> None:
     """Create a token with a scope and print it (it cannot be shown again)."""
+    from vpp_sched.cli.errors import EXIT_USAGE, err
+
     if scope not in SCOPES:
         err(f"error: --scope must be one of {', '.join(SCOPES)}, not {scope!r}")
         raise typer.Exit(EXIT_USAGE)

@@ -11,19 +11,17 @@ calendar (``vpp_sched/data/cn_holidays.csv``) is the State Council's published a
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 
 from vpp_sched.scenario.config import DREvent, WorkingCalendar
 from vpp_sched.errors import InputError
+from vpp_sched.scenario.holidays import calendar_days
 from vpp_sched.scenario.timeutil import to_local
 
 PRE_EVENT = pd.Timedelta(minutes=15)
@@ -50,10 +48,8 @@ def builtin_calendar(name: str) -> tuple[frozenset[dt.date], frozenset[dt.date]]
     """``(holidays, adjusted working days)`` of a shipped calendar: ``"cn"`` (China, 2025-2026) or ``"none"``."""
     if name == "none":
         return frozenset(), frozenset()
-    text = (resources.files("vpp_sched") / "data" / f"{name}_holidays.csv").read_text(encoding="utf-8")
-    rows = list(csv.DictReader(io.StringIO(text)))
-    days = {kind: frozenset(dt.date.fromisoformat(r["date"]) for r in rows if r["kind"] == kind)
-            for kind in ("holiday", "working_day")}
+    rows = calendar_days(name)
+    days = {kind: frozenset(r.date for r in rows if r.kind == kind) for kind in ("holiday", "working_day")}
     return days["holiday"], days["working_day"]
 
 

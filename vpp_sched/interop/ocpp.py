@@ -46,7 +46,8 @@ import pandas as pd
 
 from vpp_sched.interop.ocpp_profile import (MIN_CURRENT_A, UNITS, VERSIONS, OcppOptionError, ProfileOptions,
                                             periods_energy_kwh, profile_payload, schedule_periods, utc_text)
-from vpp_sched.interop.ocpp_read import read_sessions
+from vpp_sched.interop.ocpp_read import read_sessions, slot_seconds
+from vpp_sched.interop.ocpp_station import station_payloads
 from vpp_sched.plan.output import atomic_folder
 
 __all__ = ["MIN_CURRENT_A", "UNITS", "VERSIONS", "OcppOptionError", "ProfileOptions", "build_profiles",
@@ -141,6 +142,21 @@ def raised_warning(index: pd.DataFrame) -> str | None:
             f"the chargers may draw {kwh:.3f} kWh more than the plan (index.csv raised_slots, raised_kwh)")
 
 
+def write_station_profiles(plan_folder: Path | str, out: Path | str, version: str, stack_level: int = 0) -> None:
+    """The fast-charging stations' station-wide caps (:mod:`vpp_sched.interop.ocpp_station`) as
+    ``stations/<file>.json`` and ``stations/index.csv`` in ``out``; nothing without fast-charging stations."""
+    payloads = station_payloads(plan_folder, version, slot_seconds(Path(plan_folder)), stack_level)
+    if not payloads:
+        return
+    names = file_names(list(payloads))
+    folder = Path(out) / "stations"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, payload in zip(names, payloads.values()):
+        (folder / name).write_text(json.dumps(payload, ensure_ascii=False) + "\n", encoding="utf-8")
+    pd.DataFrame({"station_id": list(payloads), "file": names}).to_csv(folder / "index.csv", index=False,
+                                                                       lineterminator="\n")
+
+
 def write_profiles(folder: Path | str, payloads: dict[str, dict], index: pd.DataFrame) -> None:
     """Write one JSON file per payload and ``index.csv`` into ``folder`` (created)."""
     folder = Path(folder)
@@ -162,6 +178,7 @@ def export_ocpp(plan_folder: Path | str, version: str, out: Path | str | None = 
     out = Path(out if out is not None else Path(plan_folder) / "ocpp").resolve()
     with atomic_folder(out, "ocpp", inputs=[plan_folder], force=force) as tmp:
         write_profiles(tmp, payloads, index)
+        write_station_profiles(plan_folder, tmp, version, options.get("stack_level", 0))
     return out
 
 
@@ -178,5 +195,6 @@ def ocpp_writer(version: str, **options) -> Callable[[Path], None]:
     def write(folder: Path) -> None:
         payloads, index = build_profiles(folder, version, **options)
         write_profiles(Path(folder) / "ocpp", payloads, index)
+        write_station_profiles(folder, Path(folder) / "ocpp", version, options.get("stack_level", 0))
 
     return write

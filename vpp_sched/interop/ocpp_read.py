@@ -16,6 +16,11 @@ from vpp_sched.scenario.tables import Problems, Table
 from vpp_sched.scenario.timeutil import parse_times
 
 
+def slot_seconds(folder: Path) -> int:
+    """Slot length of the plan from ``kpis.json`` [s]."""
+    return _slot_seconds(folder)
+
+
 def _slot_seconds(folder: Path) -> int:
     """Slot length of the plan from ``kpis.json`` [s]."""
     path = folder / "kpis.json"

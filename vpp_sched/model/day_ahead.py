@@ -13,7 +13,9 @@ from collections import defaultdict
 import numpy as np
 import pyomo.environ as pyo
 
+from vpp_sched.model import day_ahead_sites as sites
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.problem.demand import demand_pairs, so_far_kw
 
 
 def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.ConcreteModel:
@@ -25,12 +27,15 @@ def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.Concr
     define_v2g(m, problem, relax_integrality)
     define_ev_energy(m, problem)
     define_stations(m, problem, relax_integrality)
+    sites.define_swap_stations(m, problem)
+    sites.define_fast_charging(m, problem)
     define_transformer(m, problem)
     define_feeders(m, problem)
     define_batteries(m, problem)
     define_dr_events(m, problem)
     define_ev_ramp(m, problem)
     define_storage_export(m, problem)
+    define_demand_charge(m, problem)
     define_objective(m, problem)
     return m
 
@@ -152,7 +157,8 @@ def define_transformer(m: pyo.ConcreteModel, p: Problem) -> None:
                  for e in m._evs_at.get((n, t), ()))
         bat = sum(m.battery_charge_kw[b, t] - m.battery_discharge_kw[b, t] for b in batteries_at[n])
         curtail = sum(m.pv_curtail_kw[s, t] for s in stations_at[n])
-        return m.net_load_kw[n, t] - ev - bat - curtail == float(p.base_load_kw[n, t] - pv[n, t])
+        return (m.net_load_kw[n, t] - ev - bat - curtail - sites.site_load(m, p, n, t)
+                == float(p.base_load_kw[n, t] - pv[n, t]))
 
     m.transformer_balance = pyo.Constraint(m.N, m.T, rule=balance)
     m.transformer_limit = pyo.Constraint(
@@ -217,13 +223,23 @@ def define_dr_events(m: pyo.ConcreteModel, p: Problem) -> None:
 
 def define_ev_ramp(m: pyo.ConcreteModel, p: Problem) -> None:
     """``ev_rise[n,t]``: ev_max_rise_kw[n] - ev_kw[n,t] + ev_kw[n,t-1] >= 0 for t >= 1, with the
-    expression ev_kw[n,t] = sum_e (ev_power_kw - ev_discharge_kw) behind n. Only when the ramp is priced."""
+    expression ev_kw[n,t] = sum_e (ev_power_kw - ev_discharge_kw) behind n. Only when the ramp is priced.
+
+    ``ev_kw`` is read off the transformer balance: net_load_kw[n,t] - sum_b (ch - dis) - sum_s
+    curtail - (base - pv)[n,t], a few terms instead of every EV behind n (the same rows, fewer entries)."""
     ramp = p.has_ramp
     m.N_ramp = pyo.Set(initialize=range(p.n_transformers) if ramp else [], ordered=True)
     m.ev_max_rise_kw = pyo.Var(m.N_ramp, domain=pyo.NonNegativeReals)
-    m.ev_kw = pyo.Expression(m.N_ramp, m.T, rule=lambda m, n, t: sum(
-        m.ev_power_kw[e, t] - (m.ev_discharge_kw[e, t] if (e, t) in m.EVT_v2g else 0)
-        for e in m._evs_at.get((n, t), ())))
+    rest_kw = p.base_load_kw - p.pv_at_transformer_kw()       # [N, T] base load less PV
+    stations_at, batteries_at = defaultdict(list), defaultdict(list)
+    for s, n in enumerate(p.station_transformer):
+        stations_at[int(n)].append(s)
+    for b, s in enumerate(p.battery_station):
+        batteries_at[int(p.station_transformer[s])].append(b)
+    m.ev_kw = pyo.Expression(m.N_ramp, m.T, rule=lambda m, n, t: (
+        m.net_load_kw[n, t] - float(rest_kw[n, t])
+        - sum(m.battery_charge_kw[b, t] - m.battery_discharge_kw[b, t] for b in batteries_at[n])
+        - sum(m.pv_curtail_kw[s, t] for s in stations_at[n])))
     m.ev_rise = pyo.Constraint([(n, t) for n in m.N_ramp for t in range(1, p.n_slots)], rule=lambda m, n, t: (
         m.ev_max_rise_kw[n] - m.ev_kw[n, t] + m.ev_kw[n, t - 1] >= 0))
 
@@ -249,6 +265,19 @@ def define_storage_export(m: pyo.ConcreteModel, p: Problem) -> None:
         row(m, int(p.ev_transformer[e]), t, m.ev_v2g_mode[e, t])))
 
 
+def define_demand_charge(m: pyo.ConcreteModel, p: Problem) -> None:
+    """``demand_peak[n,t]``: new_peak_kw[n,m] - net_load_kw[n,t] >= -so_far_kw[n,m] with m the month of
+    slot t, for the charged (transformer, month) pairs (``models/tariff.md``); the objective prices
+    new_peak_kw at demand_cny_per_kw_month. Only when some transformer pays a demand charge."""
+    pairs = list(zip(*(map(int, ix) for ix in demand_pairs(p)))) if p.has_demand_charge else []
+    m.NM_demand = pyo.Set(initialize=pairs, dimen=2, ordered=True)
+    m.new_peak_kw = pyo.Var(m.NM_demand, domain=pyo.NonNegativeReals)
+    start, month = so_far_kw(p), np.asarray(p.slot_month, dtype=np.int64)
+    rows = [(n, t) for n, mo in pairs for t in np.flatnonzero(month == mo).tolist()]
+    m.demand_peak = pyo.Constraint(rows, rule=lambda m, n, t: (
+        m.new_peak_kw[n, int(month[t])] - m.net_load_kw[n, t] >= -float(start[n, int(month[t])])))
+
+
 def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
     """Energy cost + penalised slacks + DR shortfall + tie-breaks (see models/day_ahead.md)."""
     dt, w = p.dt_h, p.slot_weight()
@@ -265,4 +294,6 @@ def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
         + p.early_charging_cny_per_kwh * dt * sum(float(w[t]) * m.ev_power_kw[e, t] for e, t in m.EVT)
         + p.switch_on_cny * sum(m.ev_start[e, t] for e, t in m.EVT_bin)
         + p.v2g_degradation_cny_per_kwh * dt * sum(m.ev_discharge_kw[e, t] for e, t in m.EVT_v2g)
-        + p.ramp_penalty_cny_per_kw * sum(m.ev_max_rise_kw[n] for n in m.N_ramp)))
+        + p.ramp_penalty_cny_per_kw * sum(m.ev_max_rise_kw[n] for n in m.N_ramp)
+        + sum(float(p.demand_cny_per_kw_month[n, mo]) * m.new_peak_kw[n, mo] for n, mo in m.NM_demand)
+        + sites.site_objective(m, p)))

@@ -19,7 +19,9 @@ Variables exist only where the markdown says they do:
   ``-limit_kw`` in some slot;
 * ``ev_max_rise_kw`` and the rows ``ev_rise`` only when the ramp is priced
   (``ramp_penalty_cny_per_kw > 0``);
-* ``battery_export`` for every battery slot, ``ev_export`` for available ``(e, t)`` of V2G EVs.
+* ``battery_export`` for every battery slot, ``ev_export`` for available ``(e, t)`` of V2G EVs;
+* ``new_peak_kw`` and the rows ``demand_peak`` only for the (transformer, month) pairs that pay a
+  demand charge (``models/tariff.md``).
 
 :class:`LeanModel` records each family's column and row range (``col_families``,
 ``row_families``, names identical to the markdown) and the model indices of each column
@@ -37,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from vpp_sched.model import lean_families as fam
+from vpp_sched.model import lean_sites
 from vpp_sched.model.lean_layout import BINARY_FAMILIES, COL_FAMILY_DIMS, INF, ROW_FAMILY_DIMS, LeanBuilder
 from vpp_sched.problem.arrays import Problem
 
@@ -160,7 +163,10 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     fam.define_dr_events(b, s, p)
     fam.define_ev_ramp(b, s, p)
     fam.define_storage_export(b, s, p)
+    fam.define_demand_charge(b, s, p)
     objective_constant = fam.define_objective(b, s, p)
+    lean_sites.define_swap_stations(b, s.T, s.dt, p)
+    lean_sites.define_fast_charging(b, s.T, s.dt, p)
     a = b.finish()
     return LeanModel(
         n_cols=b.cols.size, n_rows=b.rows.size,

@@ -41,6 +41,13 @@ COL_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "feeder_overload_kw": ("f", "t"),
     "dr_shortfall_kw": ("k", "t"),
     "ev_max_rise_kw": ("n",),
+    "new_peak_kw": ("n", "m"),
+    "swap_charge_kw": ("w", "t"),
+    "swap_unserved": ("w", "t"),
+    "swap_full_packs": ("w", "t"),
+    "swap_partial_kwh": ("w", "t"),
+    "fast_cap_kw": ("g", "t"),
+    "fast_cap_short_kw": ("g", "t"),
 }
 
 #: Index names of each row family, in the order of ``LeanModel.row_index[family]``.
@@ -65,6 +72,13 @@ ROW_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "ev_rise": ("n", "t"),
     "battery_export": ("b", "t"),
     "ev_export": ("e", "t"),
+    "demand_peak": ("n", "t"),
+    "swap_completed": ("w", "t"),
+    "swap_energy": ("w", "t"),
+    "swap_on_hand": ("w", "t"),
+    "swap_bays": ("w", "t"),
+    "swap_partial_room": ("w", "t"),
+    "fast_wait_cap": ("g", "t"),
 }
 
 #: Column families that are binary in the MIP.

@@ -126,6 +126,7 @@ def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
     if len(plan.dr_events):
         tables["dr_events"] = plan.dr_events
         tables["events"] = plan.events
+    tables.update(getattr(plan, "sites", {}))      # swap_stations, fast_charging (plan.sites_output)
     return tables
 
 

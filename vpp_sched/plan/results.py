@@ -16,6 +16,8 @@ import pandas as pd
 
 from vpp_sched.problem.build import epoch_seconds, sum_rows_by, uncontrolled_reference  # noqa: F401 (re-exported)
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.plan.sites_output import site_kpis, site_tables, site_warnings
+from vpp_sched.problem.demand import demand_charge_cny, demand_charge_records
 from vpp_sched.scenario.stay import slot_runs, touched_slot_run
 from vpp_sched.solve.solution import Solution, relative_gap
 
@@ -36,6 +38,7 @@ class Plan:
     kpis: dict
     warnings: list[str] = field(default_factory=list)
     events: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per DR event (event_summary)
+    sites: dict = field(default_factory=dict)   # swap_stations / fast_charging tables (plan.sites_output)
 
 
 def grid_kpis(p: Problem, net_load_kw: np.ndarray, unmet_kwh: np.ndarray) -> dict:
@@ -80,11 +83,15 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
     np.add.at(bat_at, p.station_transformer[p.battery_station],
               sol.battery_charge_kw - sol.battery_discharge_kw)
     net = p.base_load_kw + ev_at + bat_at - pv_at
+    site_at = None if p.sites is None else p.sites.site_at_transformer_kw(sol.swap_charge_kw, sol.fast_cap_kw,
+                                                                          p.n_transformers)
+    if site_at is not None:     # swap stations' charging and fast-charging caps (models/swap_stations.md)
+        net = net + site_at
     transformer_load = _by_slot(p.transformer_ids, "transformer_id", slots, {
         "base_load_kw": p.base_load_kw, "ev_kw": ev_at, "pv_kw": pv_at, "battery_kw": bat_at,
         "net_load_kw": net, "limit_kw": np.repeat(p.limit_kw[:, None], p.n_slots, axis=1),
         "overload_kw": sol.overload_kw, "pv_curtailed_kw": curtail_at,
-        "loading_pu": net / p.rating_kw[:, None]})
+        "loading_pu": net / p.rating_kw[:, None], **({} if site_at is None else {"site_kw": site_at})})
     delivered = ev_delivered_kwh(p, sol)
     unmet = np.maximum(p.ev_energy_kwh - delivered, 0.0)
     unmet[unmet < TOL_KWH] = 0.0
@@ -104,10 +111,12 @@ def make_plan(p: Problem, sol: Solution, evs: pd.DataFrame | None = None) -> Pla
     feeders = _feeder_table(p, net, sol)
     events = _event_table(p, net, sol)
     kpis = _kpis(p, sol, net, unmet, events, v2g, ev_at)
+    sites = site_tables(p, sol)
+    kpis.update(site_kpis(p, sites))
     return Plan(ev_schedule=_ev_schedule(p, sol, evs), transformer_load=transformer_load, evs=ev_table,
                 batteries=batteries, feeders=feeders, dr_events=events, kpis=kpis,
-                events=event_summary(p, events),
-                warnings=_warnings(p, sol, kpis["mip_gap"], ev_table, transformer_load, events))
+                events=event_summary(p, events), sites=sites,
+                warnings=_warnings(p, sol, kpis["mip_gap"], ev_table, transformer_load, events) + site_warnings(kpis))
 
 
 def ev_net_kw(sol: Solution) -> np.ndarray:
@@ -282,13 +291,23 @@ def _kpis(p: Problem, sol: Solution, net: np.ndarray, unmet: np.ndarray, events:
     kpis["pv_curtailed_kwh"] = float(sol.pv_curtail_kw.sum() * p.dt_h)
     kpis["dr_shortfall_kwh"] = float(events.shortfall_kw.sum() * p.dt_h) if len(events) else 0.0
     kpis.update(v2g)
+    kpis.update(_demand_kpis(p, net))
     if p.n_events:
         kpis["dr_events"] = event_summary(p, events).to_dict(orient="records")
     kpis.update({"n_evs": p.n_evs, "n_transformers": p.n_transformers, "n_slots": p.n_slots,
                  "slot_minutes": int(round(p.dt_h * 60)),
                  "build_seconds": sol.build_seconds, "solve_seconds": sol.solve_seconds, "solver": sol.solver})
-    kpis["uncontrolled"] = dict(grid_kpis(p, unc_net, unc_unmet), max_ramp_kw=max_ramp_kw(unc_ev))
+    kpis["uncontrolled"] = dict(grid_kpis(p, unc_net, unc_unmet), max_ramp_kw=max_ramp_kw(unc_ev),
+                                **{k: v for k, v in _demand_kpis(p, unc_net).items() if k == "demand_charge_cny"})
     return kpis
+
+
+def _demand_kpis(p: Problem, net: np.ndarray) -> dict:
+    """``demand_charge_cny`` and the ``demand_charges`` records, with a demand charge in the tariff only."""
+    records = demand_charge_records(p, net)
+    if not records:
+        return {}
+    return {"demand_charge_cny": demand_charge_cny(p, net), "demand_charges": records}
 
 
 def _warnings(p: Problem, sol: Solution, gap: float, evs: pd.DataFrame, load: pd.DataFrame,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from vpp_sched.outfolder import MANIFEST
+from vpp_sched.plan.sites_schema import SITE_COLUMNS, SITE_KPIS, SITE_TABLES
 from vpp_sched.solve.solution import SolveStatus
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -119,7 +120,8 @@ TABLES: dict[str, tuple[str, dict[str, dict]]] = {
                             "summed [CNY]", 0),
         "penalty_cny": _num("shortfall_penalty_cny_per_kwh x shortfall_kw x slot hours, summed [CNY]", 0)}),
 }
-OPTIONAL_TABLES = ("feeders", "dr_events", "events")
+TABLES.update(SITE_TABLES)          # swap and fast-charging stations (plan/sites_schema.py)
+OPTIONAL_TABLES = ("feeders", "dr_events", "events", *SITE_TABLES)
 
 # Columns written only when the scenario has V2G EVs (``evs.csv`` column ``v2g``).
 OPTIONAL_COLUMNS: dict[str, dict[str, dict]] = {
@@ -135,6 +137,10 @@ OPTIONAL_COLUMNS: dict[str, dict[str, dict]] = {
         "soc_departure_kwh": {"type": ["number", "null"], "description": "V2G EV battery energy at departure; "
                               "empty for EVs that are not V2G [kWh]"}},
 }
+
+
+for _stem, _cols in SITE_COLUMNS.items():
+    OPTIONAL_COLUMNS.setdefault(_stem, {}).update(_cols)
 
 
 def table_row_schema(stem: str) -> dict:
@@ -165,6 +171,18 @@ GRID_KPIS = {
 #: Plan and uncontrolled reference only (replay and what-if KPIs do not report it).
 RAMP_KPI = {"max_ramp_kw": _num("Largest slot-to-slot rise of the portfolio's EV power (charging minus V2G "
                                 "discharge), the step the upstream feeders see when chargers switch on together [kW]", 0)}
+#: Plan and uncontrolled reference, with a demand charge in the tariff only (models/tariff.md).
+DEMAND_KPI = {"demand_charge_cny": _num("Two-part tariff: cny_per_kw_month x new_peak_kw, summed over the sites "
+                                        "and months (the whole month's charge of a new peak) [CNY]", 0)}
+DEMAND_SITE = {
+    "transformer_id": _str("The site (a transformer metered on the two-part tariff)"),
+    "month": _str("Calendar month YYYY-MM of the slots (local dates)"),
+    "demand_so_far_kw": _num("The month's peak before the horizon (0 for a month the horizon enters) [kW]", 0),
+    "peak_kw": _num("The site's largest net load in the month's slots of the horizon [kW]"),
+    "new_peak_kw": _num("max(peak_kw - demand_so_far_kw, 0): how far the plan raises the month's peak [kW]", 0),
+    "cny_per_kw_month": _num("Demand price charged (0 where exempt) [CNY/kW/month]", 0),
+    "exempt": {"type": "boolean", "description": "A charging facility's month up to 2030-12-31: no demand charge"},
+    "demand_charge_cny": _num("cny_per_kw_month x new_peak_kw [CNY]", 0)}
 KPIS = {
     "status": {"type": "string", "enum": [s.value for s in SolveStatus], "description": "Solver outcome"},
     "objective_cny": _num_or_null("Objective: energy cost + penalties - DR compensation [CNY]"),
@@ -197,7 +215,7 @@ KPIS = {
     "solver": {"type": "object", "description": "Solver name, version and options used",
                "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
     "uncontrolled": {"type": "object", "description": "The same grid KPIs when every EV charges at full power "
-                     "from arrival", "properties": GRID_KPIS | RAMP_KPI,
+                     "from arrival", "properties": GRID_KPIS | RAMP_KPI | DEMAND_KPI,
                      "required": list(GRID_KPIS | RAMP_KPI)},
     "scenario": _str("Scenario name"),
     "valid": {"type": "boolean", "description": "The plan passed the check from its own tables"},
@@ -207,7 +225,12 @@ KPIS = {
     "v2g_discharged_kwh": _num("Energy V2G EVs discharged to the grid [kWh]", 0),
     "v2g_losses_kwh": _num("Charger-battery-grid round-trip losses of V2G EVs [kWh]"),
     "v2g_degradation_cny": _num("Battery wear paid for V2G discharge [CNY]", 0),
+    **DEMAND_KPI,
+    "demand_charges": {"type": "array", "description": "One record per site and month on the two-part tariff "
+                       "(only with tariff.demand_charge)",
+                       "items": {"type": "object", "properties": DEMAND_SITE, "required": list(DEMAND_SITE)}},
 }
+KPIS.update(SITE_KPIS)
 REQUIRED_KPIS = ["status", "objective_cny", "grid_energy_cost_cny", "peak_net_load_kw", "max_loading_pu",
                  "unmet_energy_kwh", "mip_gap", "build_seconds", "solve_seconds", "solver", "slot_minutes",
                  "valid", "warnings", "uncontrolled", "max_ramp_kw"]

@@ -13,6 +13,7 @@ from vpp_sched.errors import ArgumentError
 from vpp_sched.problem.build import sum_rows_by
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.plan.results import Plan
+from vpp_sched.plan.sites_validity import check_sites
 
 TOL_KW = 1e-3
 TOL_KWH = 1e-2
@@ -31,6 +32,7 @@ def check_plan(p: Problem, plan: Plan) -> list[str]:
     out += _check_discharge_export(p, dis_kw, plan.transformer_load, plan.batteries)
     out += _check_feeders(p, plan.transformer_load, plan.feeders)
     out += _check_events(p, plan.transformer_load, plan.dr_events)
+    out += check_sites(p, plan)
     return out
 
 
@@ -139,7 +141,9 @@ def _check_transformers(p: Problem, ev_kw: np.ndarray, load: pd.DataFrame) -> li
     out = _first(np.abs(grid("ev_kw") - ev_at) > TOL_KW, name, "ev_kw differs from the EV schedule")
     out += _first(np.abs(grid("base_load_kw") - p.base_load_kw) > TOL_KW, name, "base_load_kw differs from input")
     sums = grid("base_load_kw") + grid("ev_kw") + grid("battery_kw") - grid("pv_kw")
-    out += _first(np.abs(net - sums) > TOL_KW, name, "net_load_kw != base + ev + battery - pv")
+    if p.sites is not None:     # swap charging and fast-charging caps (plan.sites_validity)
+        sums = sums + (grid("site_kw") if "site_kw" in load.columns else np.nan)
+    out += _first(np.abs(net - sums) > TOL_KW, name, "net_load_kw != base + ev + battery - pv + site")
     pv_max = p.pv_at_transformer_kw()
     out += _first((grid("pv_kw") < -TOL_KW) | (grid("pv_kw") > pv_max + TOL_KW), name, "pv_kw outside 0..forecast")
     over = grid("overload_kw")

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from vpp_sched.problem.sites import Sites
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -47,6 +49,13 @@ class Problem:
     v2g_degradation_cny_per_kwh : battery wear per kWh discharged to the grid [CNY/kWh]
     ramp_penalty_cny_per_kw : price of each transformer's largest slot-to-slot rise of EV power;
         0 leaves the ramp families out of the model [CNY/kW]
+    sites : swap and fast-charging stations (:class:`~vpp_sched.problem.sites.Sites`), or None
+    slot_month : [T] index into demand_months of each slot's local calendar month
+    demand_months : [M] the horizon's months, ``"2026-11"``
+    demand_cny_per_kw_month : [N, M] demand charge of a new monthly peak, 0 off the two-part tariff
+        or where exempt (:mod:`vpp_sched.problem.demand`) [CNY/kW/month]
+    demand_exempt : [N, M] bool, a charging facility's exempt month (reported, not charged)
+    demand_so_far_kw : [N] the month's peak before the horizon (its first month; later ones start at 0) [kW]
     """
 
     slots: pd.DatetimeIndex
@@ -98,6 +107,12 @@ class Problem:
     early_charging_cny_per_kwh: float = 1e-4
     switch_on_cny: float = 1e-3
     ramp_penalty_cny_per_kw: float = 0.0
+    sites: Sites | None = None   # swap and fast-charging stations (vpp_sched.problem.sites); None = none
+    slot_month: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+    demand_months: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    demand_cny_per_kw_month: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    demand_exempt: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    demand_so_far_kw: np.ndarray = field(default_factory=lambda: np.array([]))
 
     # sizes -------------------------------------------------------------------------------
     @property
@@ -192,3 +207,9 @@ class Problem:
     def slot_weight(self) -> np.ndarray:
         """[T] tie-break weight 0..1 rising over the horizon, so earlier charging wins ties [-]."""
         return np.arange(self.n_slots) / max(self.n_slots - 1, 1)
+
+    @property
+    def has_demand_charge(self) -> bool:
+        """Some transformer pays a demand charge (``new_peak_kw`` and the ``demand_peak`` rows exist)."""
+        price = np.asarray(self.demand_cny_per_kw_month, dtype=float)
+        return price.shape == (self.n_transformers, len(self.demand_months)) and bool((price > 0).any())

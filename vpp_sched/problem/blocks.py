@@ -70,7 +70,18 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
         event_slots=ev["slots"] if K else None, event_scope=ev["scope"] if K else None,
         event_baseline_kw=ev["baseline"] if K else None, event_reduction_kw=ev["red"],
         event_price_cny_per_kwh=ev["price"], event_penalty_cny_per_kwh=ev["penalty"], **extra,
+        sites=None if p.sites is None else p.sites.restrict(local),
+        **_demand_inside(p, idx),
     )
+
+
+def _demand_inside(p: Problem, idx: np.ndarray) -> dict:
+    """The demand-charge rows of the block's transformers (a transformer's charge couples nothing)."""
+    if np.asarray(p.demand_cny_per_kw_month).shape != (p.n_transformers, len(p.demand_months)):
+        return {}
+    return dict(demand_cny_per_kw_month=np.asarray(p.demand_cny_per_kw_month, dtype=float)[idx],
+                demand_exempt=np.asarray(p.demand_exempt, dtype=bool)[idx],
+                demand_so_far_kw=np.asarray(p.demand_so_far_kw, dtype=float)[idx])
 
 
 def _local_index(p: Problem, transformers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

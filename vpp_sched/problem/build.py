@@ -11,6 +11,8 @@ from vpp_sched.forecast import baselines
 from vpp_sched.errors import ArgumentError, InputError
 
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.problem.sites import build_sites, uncontrolled_site_kw
+from vpp_sched.problem.demand import demand_fields
 from vpp_sched.scenario.load import Scenario, event_slot_mask
 from vpp_sched.scenario.stay import (slot_runs, sum_rows_by, uncontrolled_ev_power_kw,  # noqa: F401 (re-exported)
                                      uncontrolled_reference as stay_reference, whole_slots)
@@ -31,8 +33,9 @@ def epoch_seconds(times: pd.Series) -> np.ndarray:
 
 def pv_forecast_kw(scenario: Scenario) -> np.ndarray:
     """[S, T] PV AC forecast per station (zero without PV) [kW]."""
-    out = np.zeros((len(scenario.config.stations), len(scenario.slots)))
-    for i, st in enumerate(scenario.config.stations):
+    stations = scenario.config.pv_battery_stations()
+    out = np.zeros((len(stations), len(scenario.slots)))
+    for i, st in enumerate(stations):
         if st.pv is None:
             continue
         from vpp_sched.forecast.pv import pv_ac_power_kw  # pvlib takes ~1 s to import: only when PV is forecast
@@ -54,7 +57,7 @@ def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None, plan_net_
     f_ids = scenario.feeders.feeder_id.to_numpy(dtype=object)
     f_index = {fid: i for i, fid in enumerate(f_ids)}
     available = ev_availability(slots, dt_h, evs.arrival, evs.departure)
-    stations = cfg.stations
+    stations = cfg.pv_battery_stations()   # the stations, then swap/fast stations with PV or a battery
     if pv_kw is None:
         pv_kw = pv_forecast_kw(scenario)
     batteries = [(i, st.battery) for i, st in enumerate(stations) if st.battery is not None]
@@ -86,6 +89,8 @@ def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None, plan_net_
         switch_on_cny=cfg.penalties.switch_on_cny,
         ramp_penalty_cny_per_kw=cfg.penalties.ramp_cny_per_kw,
         **_v2g_fields(evs, cfg),
+        sites=build_sites(cfg, scenario.site_demand or {}, list(t_ids), len(slots)),
+        **demand_fields(cfg.tariff, slots, t_ids),
     )
     return _with_events(problem, scenario, plan_net_load_kw) if with_events else problem
 
@@ -118,6 +123,8 @@ def uncontrolled_reference(problem: Problem) -> tuple[np.ndarray, np.ndarray, np
                                       p.ev_transformer, p.n_transformers)
     at = np.zeros_like(p.base_load_kw)  # keeps base_load_kw's memory order, so the sums below
     at[...] = ev_at                     # (and BLAS on them) keep their bits
+    if p.sites is not None:             # swap packs charged at once, fast stations at the cap drivers need
+        at += uncontrolled_site_kw(p.sites, p.n_transformers, p.n_slots, p.dt_h)
     return ev, p.base_load_kw + at - p.pv_at_transformer_kw(), unmet
 
 
@@ -151,7 +158,7 @@ def event_scopes_and_slots(transformer_ids, scenario: Scenario) -> tuple[np.ndar
     """``([K, N] transformers in each event's scope, [K, T] slots of each event)`` for the scenario's events."""
     cfg, slots, ids = scenario.config, scenario.slots, list(transformer_ids)
     events = cfg.dr_events
-    station_at = {st.station_id: st.transformer_id for st in cfg.stations}
+    station_at = {st.station_id: st.transformer_id for st in [*cfg.stations, *cfg.sites()]}
     scope = np.array([[True] * len(ids) if ev.scope == "all"
                       else [t in {station_at.get(x, x) for x in ev.scope} for t in ids] for ev in events],
                      dtype=bool).reshape(len(events), len(ids))

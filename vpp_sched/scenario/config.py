@@ -37,6 +37,12 @@ MAX_ENERGY_KWH = 1e7
 MAX_RATED_KVA = 1e6
 #: Largest energy price or per-kWh payment [CNY/kWh].
 MAX_PRICE_CNY_PER_KWH = 100.0
+#: Largest demand charge [CNY/kW/month].
+MAX_DEMAND_CNY_PER_KW_MONTH = 1000.0
+#: Centralised charging and swapping facilities on the two-part tariff pay no demand charge up to this
+#: date (the national measure of 2023, to our knowledge 国办发〔2023〕19号 "2030年前", not checked against
+#: the document; read as through 2030, see models/tariff.md).
+DEMAND_EXEMPT_UNTIL = dt.date(2030, 12, 31)
 #: Largest slack penalty; far above it the LP loses precision [CNY/kWh].
 MAX_PENALTY_CNY_PER_KWH = 1e6
 #: Longest solver time limit (a week) [s].
@@ -161,19 +167,59 @@ class TariffPeriod(_Strict):
         return to_min(self.start), to_min(self.end)
 
 
+class DemandChargeSite(_Strict):
+    """A transformer metered on the two-part tariff (its net load is the site's demand)."""
+
+    transformer_id: Id
+    demand_so_far_kw: float = Field(0.0, ge=0, le=MAX_POWER_KW, description="The site's highest demand so far "
+                                    "in the horizon's first month (slot mean); only a peak above it costs [kW]")
+    cny_per_kw_month: float | None = Field(None, ge=0, le=MAX_DEMAND_CNY_PER_KW_MONTH, description="This site's "
+                                           "demand price; default the demand_charge's [CNY/kW/month]")
+    charging_facility: bool = Field(False, description="A centralised charging or swapping facility (集中式充换电设施): "
+                                    f"no demand charge in months up to {DEMAND_EXEMPT_UNTIL.isoformat()} "
+                                    "(national measure of 2023)")
+
+
+class DemandCharge(_Strict):
+    """The capacity part of the two-part tariff: a price per kW of each site's monthly maximum demand."""
+
+    cny_per_kw_month: float = Field(ge=0, le=MAX_DEMAND_CNY_PER_KW_MONTH, description="Demand price [CNY/kW/month]")
+    sites: list[DemandChargeSite] = Field(min_length=1, description="The transformers billed on demand")
+
+    @model_validator(mode="after")
+    def _unique_sites(self) -> "DemandCharge":
+        ids = [s.transformer_id for s in self.sites]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate transformer_id in sites: {', '.join(dup)}")
+        return self
+
+
 class Tariff(_Strict):
-    """Time-of-use periods covering the day, or a price table ``slot_start, price_cny_per_kwh``.
+    """Time-of-use periods covering the day, a price table ``slot_start, price_cny_per_kwh``, or a
+    preset (a published rule priced from ``flat_price_cny_per_kwh``; ``models/tariff.md``).
 
     A period whose end is before its start wraps past midnight (``22:00`` to ``06:00``).
     """
 
     periods: list[TariffPeriod] | None = None
     table: TablePath | None = Field(None, description="CSV with slot_start, price_cny_per_kwh")
+    preset: Literal["shanxi-2026"] | None = Field(None, description="A published time-of-use rule: 'shanxi-2026' "
+                                                  "(season and holiday from each slot's local date)")
+    # at most half the largest price, so the critical peak (1.92 x flat) stays within it
+    flat_price_cny_per_kwh: float | None = Field(None, ge=0, le=MAX_PRICE_CNY_PER_KWH / 2, description="The preset's "
+                                                 "flat (平段) price; the other periods are multiples of it [CNY/kWh]")
+    demand_charge: DemandCharge | None = Field(None, description="Two-part tariff: demand charge on sites' "
+                                               "monthly maximum demand")
 
     @model_validator(mode="after")
     def _one_source(self) -> "Tariff":
-        if (self.periods is None) == (self.table is None):
-            raise ValueError("give either 'periods' or 'table', not both and not neither")
+        given = [k for k in ("periods", "table", "preset") if getattr(self, k) is not None]
+        if len(given) != 1:
+            found = " and ".join(repr(k) for k in given) if given else "none"
+            raise ValueError(f"give exactly one of 'periods', 'table' or 'preset' (found {found})")
+        if (self.preset is None) != (self.flat_price_cny_per_kwh is None):
+            raise ValueError("'flat_price_cny_per_kwh' goes with 'preset' and only with it")
         if self.periods is not None:
             check_periods_cover_day(self.periods)
         return self
@@ -283,6 +329,70 @@ class Station(_Strict):
     battery: BatteryConfig | None = None
 
 
+class SwapStation(_Strict):
+    """A battery-swap station (换电站) behind one transformer (models/swap_stations.md).
+
+    It holds ``packs`` packs; ``bays`` of them charge at once at up to ``bay_max_kw`` each; a
+    vehicle swaps its pack returned at ``returned_soc`` for a full one (``full_soc``).
+    """
+
+    station_id: Id
+    transformer_id: Id
+    vehicle: str = Field("passenger_car", min_length=1, max_length=100, description="Vehicle type served (heavy_truck, passenger_car, ...), for the report")
+    packs: int = Field(gt=0, le=10_000, description="Packs in the station, full or not [-]")
+    pack_kwh: float = Field(gt=0, le=MAX_EV_ENERGY_KWH, description="Usable energy of one pack [kWh]")
+    bays: int = Field(gt=0, le=10_000, description="Packs that can charge at once [-]")
+    bay_max_kw: float = Field(gt=0, le=MAX_EV_POWER_KW, description="Largest charging power of one bay, grid side [kW]")
+    grid_max_kw: float | None = Field(None, gt=0, le=MAX_POWER_KW, description="Grid connection of the bays; default bays x bay_max_kw [kW]")
+    charge_efficiency: float = Field(0.95, gt=0, le=1, description="Grid-to-pack efficiency [-]")
+    full_soc: float = Field(0.95, gt=0, le=1, description="State of charge of a full pack handed out [-]")
+    returned_soc: float = Field(0.2, ge=0, lt=1, description="State of charge of a returned pack [-]")
+    initial_full_packs: float = Field(ge=0, le=10_000, description="Full packs at the horizon's start [-]")
+    final_full_packs_min: float = Field(0.0, ge=0, le=10_000, description="Full packs at least at the horizon's end [-]")
+    demand: TablePath = Field(description="CSV slot_start, station_id, swaps (expected swaps in the slot)")
+    pv: PVConfig | None = None
+    battery: BatteryConfig | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SwapStation":
+        if self.returned_soc >= self.full_soc:
+            raise ValueError(f"returned_soc={self.returned_soc} must be below full_soc={self.full_soc}")
+        for name in ("initial_full_packs", "final_full_packs_min"):
+            if getattr(self, name) > self.packs:
+                raise ValueError(f"{name}={getattr(self, name):g} exceeds packs={self.packs}")
+        return self
+
+    @property
+    def pack_charge_kwh(self) -> float:
+        """Energy a returned pack takes into its cells to be full: (full_soc - returned_soc) x pack_kwh [kWh]."""
+        return (self.full_soc - self.returned_soc) * self.pack_kwh
+
+    @property
+    def charge_max_kw(self) -> float:
+        """The bays' and the connection's limit: min(bays x bay_max_kw, grid_max_kw) [kW]."""
+        bays_kw = self.bays * self.bay_max_kw
+        return bays_kw if self.grid_max_kw is None else min(bays_kw, self.grid_max_kw)
+
+
+class FastChargingStation(_Strict):
+    """A public DC fast-charging station (expressway service area, tourist road) behind one transformer
+    (models/fast_charging.md): drivers arrive at random and queue for ``dispensers``."""
+
+    station_id: Id
+    transformer_id: Id
+    dispensers: int = Field(gt=0, le=1000, description="Charging points that serve one vehicle each [-]")
+    dispenser_max_kw: float = Field(gt=0, le=MAX_EV_POWER_KW, description="Largest power of one dispenser [kW]")
+    target_wait_min: float = Field(10.0, gt=0, le=24 * 60, description="Expected wait for a free dispenser to stay under [min]")
+    demand: TablePath = Field(description="CSV slot_start, station_id, arrivals_per_hour, mean_energy_kwh")
+    pv: PVConfig | None = None
+    battery: BatteryConfig | None = None
+
+    @property
+    def max_kw(self) -> float:
+        """All dispensers at full power [kW]."""
+        return self.dispensers * self.dispenser_max_kw
+
+
 BASELINES = ("uncontrolled", "plan", "jiangsu_5d", "beijing_5of10", "pre_event_15min")
 
 
@@ -379,6 +489,10 @@ class Penalties(_Strict):
     switch_on_cny: float = Field(1e-3, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Tie-break per charger start where min_power_kw > 0 [CNY]")
     ramp_cny_per_kw: float = Field(0.1, ge=0, le=MAX_PRICE_CNY_PER_KWH, description="Per kW of each transformer's largest slot-to-slot rise of EV power, "
                                    "so valley charging ramps up instead of jumping when the tariff drops; 0 = off [CNY/kW]")
+    unserved_swap_cny_per_swap: float = Field(10_000.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per battery swap a swap station cannot serve "
+                                              "(models/swap_stations.md); far above a pack's energy cost, so every swap that can be served is [CNY/swap]")
+    fast_cap_shortfall_cny_per_kwh: float = Field(1000.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per kWh a fast-charging station's power cap "
+                                                  "falls below the cap that keeps its expected wait under target (models/fast_charging.md) [CNY/kWh]")
 
 
 class V2GSettings(_Strict):
@@ -409,15 +523,27 @@ class ScenarioConfig(_Strict):
     solver: SolverOptions = Field(default_factory=SolverOptions)
     penalties: Penalties = Field(default_factory=Penalties)
     v2g: V2GSettings = Field(default_factory=V2GSettings)
+    swap_stations: list[SwapStation] = Field(default_factory=list)
+    fast_charging_stations: list[FastChargingStation] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "ScenarioConfig":
-        for label, ids in (("station_id", [s.station_id for s in self.stations]),
+        for label, ids in (("station_id", [s.station_id for s in self.stations] + [s.station_id for s in self.sites()]),
                            ("event_id", [e.event_id for e in self.dr_events])):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             if dup:
                 raise ValueError(f"duplicate {label}: {', '.join(dup)}")
         return self
+
+
+    def sites(self) -> list:
+        """The swap and fast-charging stations, swap stations first (their order in the Problem)."""
+        return [*self.swap_stations, *self.fast_charging_stations]
+
+    def pv_battery_stations(self) -> list:
+        """Every site that may hold PV or a battery: the stations, then the swap and fast-charging stations
+        that have either (the Problem's station order, ``station_ids``)."""
+        return [*self.stations, *(s for s in self.sites() if s.pv is not None or s.battery is not None)]
 
 
 def scenario_json_schema() -> dict:

@@ -19,6 +19,8 @@ from vpp_sched.scenario import tables
 from vpp_sched.scenario.config import MAX_POWER_KW, MAX_PRICE_CNY_PER_KWH, ScenarioConfig
 from vpp_sched.errors import InputError, echo, quoted
 from vpp_sched.scenario.safe_yaml import load_yaml
+from vpp_sched.scenario.sites import read_site_tables
+from vpp_sched.scenario.tariff_presets import preset_prices
 from vpp_sched.scenario.timeutil import dt_hours, local_time_problem, slot_index, to_local
 from vpp_sched.scenario.weather import read_weather_csv
 
@@ -39,6 +41,7 @@ class Scenario:
     price_cny_per_kwh: pd.Series        # [slots]
     weather: dict                       # station_id -> DataFrame of ghi, dni, dhi, temp_air (or absent)
     load_history: pd.DataFrame | None = None  # slot_start (tz-aware), scope_id, load_kw: metered, for DR baselines
+    site_demand: dict | None = None     # station_id -> [slots x demand columns] of swap/fast stations (scenario.sites)
 
     @property
     def tz(self) -> str:
@@ -189,7 +192,10 @@ def load_scenario(path: Path | str | None = None, allow_outside_tables: bool | N
         evs = tables.read_evs(evs_path, config.evs, tz, set(ids) if ids is not None else None, problems,
                               config.transformers, charge_efficiency=config.v2g.charge_efficiency)
     price = _price(config, slots, problems, at)
+    _check_demand_sites(config, ids, problems)
     weather = _stations_and_events(config, slots, ids, problems, at)
+    site_demand, site_weather = read_site_tables(config, slots, set(ids) if ids is not None else None, problems, at)
+    weather.update(site_weather)
     history = None
     if config.load_history is not None and (history_path := at(config.load_history, "load_history")):
         history = tables.read_load_history(history_path, config.load_history, tz, problems)
@@ -198,7 +204,7 @@ def load_scenario(path: Path | str | None = None, allow_outside_tables: bool | N
     return Scenario(config=config, folder=folder, slots=slots,
                     transformers=trafos.drop(columns=[]).reset_index(drop=True),
                     feeders=feeders, base_load_kw=base, evs=evs.reset_index(drop=True),
-                    price_cny_per_kwh=price, weather=weather, load_history=history)
+                    price_cny_per_kwh=price, weather=weather, load_history=history, site_demand=site_demand)
 
 
 def _read_feeders(config, trafos, problems, at) -> pd.DataFrame:
@@ -220,6 +226,12 @@ def _price(config, slots, problems, at) -> pd.Series | None:
         wide = tables.read_slot_table(path, tariff.table, config.site.timezone, slots, None, "price_cny_per_kwh",
                                       None, problems, minimum=0.0, maximum=MAX_PRICE_CNY_PER_KWH, unit="CNY/kWh")
         return None if wide is None else wide["value"].rename("price_cny_per_kwh")
+    if tariff.preset is not None:
+        try:
+            return preset_prices(tariff.preset, tariff.flat_price_cny_per_kwh, slots)
+        except ValueError as exc:
+            problems.add(f"scenario.yaml: tariff.preset: {exc}")
+            return None
     minute = (slots.hour * 60 + slots.minute).to_numpy()
     price = np.full(len(slots), np.nan)
     for p in tariff.periods:
@@ -227,6 +239,17 @@ def _price(config, slots, problems, at) -> pd.Series | None:
         inside = (minute >= start) & (minute < end) if start < end else (minute >= start) | (minute < end)
         price[inside] = p.price_cny_per_kwh
     return pd.Series(price, index=slots, name="price_cny_per_kwh")
+
+
+def _check_demand_sites(config, ids: list[str] | None, problems) -> None:
+    """Each demand-charge site names a transformer of transformers.csv (when that table could be read)."""
+    charge = config.tariff.demand_charge
+    if charge is None or ids is None:
+        return
+    for i, site in enumerate(charge.sites):
+        if site.transformer_id not in ids:
+            problems.add(f"scenario.yaml: tariff.demand_charge.sites.{i}.transformer_id: {echo(site.transformer_id)} "
+                         f"is not in {config.transformers}")
 
 
 def _stations_and_events(config, slots, ids: list[str] | None, problems, at) -> dict:
@@ -251,7 +274,7 @@ def _stations_and_events(config, slots, ids: list[str] | None, problems, at) -> 
                     problems.add(line)
     for i, ev in enumerate(config.dr_events):
         where = f"scenario.yaml: dr_events.{i} ({echo(ev.event_id)})"
-        stations = {st.station_id for st in config.stations}
+        stations = {st.station_id for st in [*config.stations, *config.sites()]}
         if ev.scope != "all":
             for tid in ev.scope:
                 if ids is not None and tid not in ids and tid not in stations:

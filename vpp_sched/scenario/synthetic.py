@@ -202,11 +202,25 @@ def add_v2g_columns(rng: np.random.Generator, ev_table: pd.DataFrame, n_home: in
     return out
 
 
+def _add_sites(config: dict, tables: dict, table: pd.DataFrame, base: np.ndarray, rng: np.random.Generator,
+               n_swap: int, n_fast: int, t0, slots: int, slot_minutes: int) -> None:
+    """Append swap and fast-charging stations, with their transformers and base load, to ``config``/``tables``."""
+    from vpp_sched.scenario.synthetic_sites import site_block
+
+    rows, site_base, site_config, demand = site_block(rng, n_swap, n_fast, t0, slots, slot_minutes, base_load_matrix_kw)
+    both = pd.concat([table, rows], ignore_index=True)
+    tables["transformers.csv"] = both
+    tables["base_load.csv"] = base_load_table(both["transformer_id"], np.concatenate([base, site_base]), t0, slot_minutes)
+    config.update(site_config)
+    tables.update(demand)
+
+
 def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stations: int = 0,
                       dr_event: bool = False, min_power=None, seed: int = 0,
                       start: str | dt.datetime = "2026-11-27T12:00:00+08:00", slots: int = 96,
                       slot_minutes: int = 15, name: str | None = None, feeder_size: int | None = 10,
-                      station_sessions: int = 25, v2g_share: float = 0.0, force: bool = False) -> Path:
+                      station_sessions: int = 25, v2g_share: float = 0.0, force: bool = False,
+                      swap_stations: int = 0, fast_stations: int = 0) -> Path:
     """Write a seeded synthetic scenario folder and return its path.
 
     ``transformers`` residential transformers (ratings from ``RATINGS_KVA``, base-load peak
@@ -220,6 +234,8 @@ def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stati
     ``feeder_size`` consecutive transformers (None: no ``feeders.csv``); the tariff is
     ``SHANXI_TOU_PERIODS``; ``dr_event`` adds one :func:`make_dr_event`; ``v2g_share`` of the
     home EVs may discharge (:func:`add_v2g_columns`, its own seeded stream: the rest is unchanged).
+    ``swap_stations`` and ``fast_stations`` add issue 14's sites, each on its own transformer
+    (:func:`vpp_sched.scenario.synthetic_sites.site_block`, its own seeded stream too).
     ``out_dir`` must be new, empty or an earlier scenario folder of vpp-sched's with ``force``
     (:class:`~vpp_sched.outfolder.OutFolderError` otherwise, before any work).
     """
@@ -254,6 +270,9 @@ def generate_scenario(out_dir: str | Path, *, transformers: int, evs: int, stati
     if dr_event:
         ev_load = uncontrolled_ev_load_kw(ev_table, table["transformer_id"], t0, slots, slot_minutes)
         config["dr_events"] = [make_dr_event(rng, t0, slots, slot_minutes, base.sum(axis=0) + ev_load.sum(axis=0))]
+    if swap_stations or fast_stations:
+        _add_sites(config, tables, table, base, np.random.default_rng([seed, 3]), swap_stations, fast_stations,
+                   t0, slots, slot_minutes)
     with OutFolder(out_dir, "scenario", force=force) as folder:
         write_scenario(folder.tmp, config, tables)
     return folder.path

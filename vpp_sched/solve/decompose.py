@@ -37,13 +37,15 @@ import numpy as np
 
 from vpp_sched.errors import ArgumentError
 from vpp_sched.scenario.config import SolverOptions
+from vpp_sched.problem.demand import demand_charge_cny
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import MAX_BLOCK_EVS, BlockSpec, built, event_signs, find_blocks
-from vpp_sched.solve.coordination import Coordination, Coupling, coordinate, coupling_rows
+from vpp_sched.solve.coordination import Coordination, Coupling, coordinate, coupling_rows, ramp_bound
 from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.highs import LP_PRESOLVE_MIN_COLS, highs_options, quiet_highs_banner
 from vpp_sched.solve.lp_rounding import solve_lp_guided
 from vpp_sched.solve.parallel import SerialExecutor, batches
+from vpp_sched.solve import sites as solve_sites
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 
 _BIN_TOL = 1e-6
@@ -102,6 +104,7 @@ def merge_solutions(problem: Problem, parts: list[tuple[np.ndarray, Solution]]) 
         out.battery_discharge_kw[bats] = sol.battery_discharge_kw
         out.battery_soc_kwh[bats] = sol.battery_soc_kwh
         out.net_load_kw[idx] = sol.net_load_kw
+        solve_sites.merge(p, out, inside, sol)
         out.overload_kw[idx] = sol.overload_kw
     if np.any(covered != 1):
         raise ArgumentError("the parts must cover every transformer exactly once")
@@ -149,6 +152,7 @@ def plan_objective(p: Problem, s: Solution) -> float:
         ev_at = np.zeros((p.n_transformers, p.n_slots))
         np.add.at(ev_at, p.ev_transformer, ev_net)
         cost += p.ramp_penalty_cny_per_kw * float(p.max_rise_kw(ev_at).sum())
+    cost += demand_charge_cny(p, s.net_load_kw)     # price x new monthly peak (0 without a demand charge)
     binary = p.ev_binary
     if binary.any() and p.switch_on_cny:
         on = s.ev_power_kw[binary] > _BIN_TOL
@@ -156,7 +160,7 @@ def plan_objective(p: Problem, s: Solution) -> float:
         before = np.zeros_like(on)
         before[:, 1:] = on[:, :-1] & avail[:, :-1]
         cost += p.switch_on_cny * float(np.count_nonzero(on & ~before))
-    return cost
+    return cost + solve_sites.objective_cny(p, s)
 
 
 # ------------------------------------------------------------------------------------------
@@ -210,6 +214,10 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     run = _block_runner(p, part, coord, options, executor)
     mark = time.perf_counter()
     solved, out = _round_blocks(p, part, coord, run, budget, executor)
+    if coord.ramp_lam is not None and out.status.has_plan and out.mip_gap > options.mip_rel_gap:
+        ramp_bound(p, part.blocks, part.coupling, part.coupled, executor,    # the rounds' bound left the ramp out
+                   lambda items: batches(items, part.weight, part.n_tasks), coord)
+        out = _assemble(p, part.blocks, solved, part.touched, coord.bound)
     seconds["rounding_s"] = time.perf_counter() - mark
     out, redo, improved, out_of_time = _branch_and_bound(p, part, coord, run, budget, executor, options,
                                                          solved, out, seconds)

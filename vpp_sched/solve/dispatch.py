@@ -18,6 +18,7 @@ from vpp_sched.solve.lp_rounding import solve_lp_guided   # the default route: i
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.decompose import solve_decomposed
+from vpp_sched.solve import sites as solve_sites
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 from vpp_sched.solve.highs import HIGHS_VERSION, highs_options, quiet_highs_banner
 from vpp_sched.solve.timing import record
@@ -160,6 +161,7 @@ def _extract(m: pyo.ConcreteModel, p: Problem, sol: Solution) -> None:
     sol.overload_kw = _clean(grid(m.overload_kw, p.n_transformers))
     sol.feeder_overload_kw = _clean(grid(m.feeder_overload_kw, p.n_feeders))
     sol.dr_shortfall_kw = _clean(grid(m.dr_shortfall_kw, p.n_events))
+    solve_sites.unpack_pyomo(m, p, sol, _clean)
 
 
 def _clean(a: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from vpp_sched.model.lean import INF, LeanModel, build_lean
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.solve.budget import Deadline
+from vpp_sched.solve import sites as solve_sites
 from vpp_sched.solve.solution import Solution, SolveStatus, relative_gap
 from vpp_sched.solve.timing import run_highs
 
@@ -231,6 +232,7 @@ def _unpack(model: LeanModel, problem: Problem, x: np.ndarray, out: Solution) ->
     short = np.zeros((problem.n_events, T))
     short[idx["dr_shortfall_kw"][0], idx["dr_shortfall_kw"][1]] = x[fam["dr_shortfall_kw"]]
     out.dr_shortfall_kw = short
+    solve_sites.unpack_lean(fam, x, problem, out)
 
 
 def solve_lp_with_duals(problem: Problem, options: SolverOptions) -> tuple[Solution, LeanModel, np.ndarray | None]:

@@ -257,7 +257,7 @@ def feasibility_problem(p: Problem) -> Problem:
     K = p.n_events
     return replace(p, price_cny_per_kwh=np.zeros(p.n_slots), unmet_penalty_cny_per_kwh=1.0,
                    overload_penalty_cny_per_kwh=1.0, early_charging_cny_per_kwh=0.0, switch_on_cny=0.0,
-                   ramp_penalty_cny_per_kw=0.0,
+                   ramp_penalty_cny_per_kw=0.0, demand_cny_per_kw_month=np.zeros_like(p.demand_cny_per_kw_month),
                    v2g_degradation_cny_per_kwh=0.0, event_price_cny_per_kwh=np.zeros(K),
                    event_penalty_cny_per_kwh=np.zeros(K))
 

@@ -49,6 +49,12 @@ class Solution:
     overload_kw: np.ndarray | None = None        # [N, T]
     feeder_overload_kw: np.ndarray | None = None  # [F, T]
     dr_shortfall_kw: np.ndarray | None = None    # [K, T]
+    swap_charge_kw: np.ndarray | None = None     # [W, T] swap stations' pack charging, grid side
+    swap_unserved: np.ndarray | None = None      # [W, T] swaps not served
+    swap_full_packs: np.ndarray | None = None    # [W, T] full packs at the end of slot t
+    swap_partial_kwh: np.ndarray | None = None   # [W, T] energy in the packs not full, above returned_soc
+    fast_cap_kw: np.ndarray | None = None        # [G, T] fast-charging stations' power cap
+    fast_cap_short_kw: np.ndarray | None = None  # [G, T] cap below the wait-keeping minimum
     col_values: np.ndarray | None = None         # lean build only: raw column vector, to warm-start a solve
 
 

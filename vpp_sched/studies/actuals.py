@@ -348,7 +348,8 @@ def make_context(scenario: Scenario, actuals: Actuals, options: SolverOptions, m
 
 
 def window_problem(ctx: Context, t0: int, delivered_kwh: np.ndarray, soc_kwh: np.ndarray,
-                   use_actuals: bool = True, ev_soc_kwh: np.ndarray | None = None) -> Problem:
+                   use_actuals: bool = True, ev_soc_kwh: np.ndarray | None = None,
+                   site_state: tuple[np.ndarray, np.ndarray] | None = None) -> Problem:
     """The planning problem of slots ``t0..T-1`` as the planner sees it at the start of slot ``t0``.
 
     EVs as :meth:`Fleet.belief`; base load and PV actual in ``t0``, forecast later; battery SOC
@@ -357,6 +358,7 @@ def window_problem(ctx: Context, t0: int, delivered_kwh: np.ndarray, soc_kwh: np
     constant, so a re-plan with nothing new agrees with the plan it replaces.
     ``use_actuals=False`` at ``t0 = 0`` is the day-ahead problem. ``ev_soc_kwh`` [U]: V2G EVs'
     battery energy now (default: at arrival); ``delivered_kwh`` counts their discharge as taken back.
+    ``site_state``: swap stations' full packs and energy in the packs not full now [W] (default: the start's).
     """
     full, T = ctx.problem, ctx.problem.n_slots
     start = ctx.start_s
@@ -375,7 +377,9 @@ def window_problem(ctx: Context, t0: int, delivered_kwh: np.ndarray, soc_kwh: np
                       if ctx.fleet.has_v2g else {}),
                    **_battery_window(full, soc_kwh, T - t0),
                    **_event_window(full, ctx.notice_slot <= t0, t0),
-                   early_charging_cny_per_kwh=full.early_charging_cny_per_kwh * (T - t0 - 1) / max(T - 1, 1))
+                   early_charging_cny_per_kwh=full.early_charging_cny_per_kwh * (T - t0 - 1) / max(T - 1, 1),
+                   sites=None if full.sites is None else full.sites.window(
+                       t0, *(site_state or (full.sites.swap_initial_full, full.sites.partial0_kwh)), full.dt_h))
 
 
 def _battery_window(p: Problem, soc_kwh: np.ndarray, n_slots: int) -> dict:

@@ -10,6 +10,7 @@ import pydantic
 from vpp_sched.errors import InputError
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.studies.resample import scale_evs
+from vpp_sched.studies.site_cases import is_site_key, set_site
 from vpp_sched.studies.vary import KEY_HELP, Vary, VaryError
 
 
@@ -56,6 +57,8 @@ def _apply_one(sc: Scenario, key: str, value) -> Scenario:
         return dataclasses.replace(sc, price_cny_per_kwh=sc.price_cny_per_kwh * float(value))
     if parts[0] == "stations":
         return _set_station(sc, ".".join(parts[1:-2]), parts[-2], parts[-1], float(value))
+    if is_site_key(parts):
+        return set_site(sc, key, float(value))
     raise VaryError(f"--vary {key}: unknown key; use one of {KEY_HELP}")
 
 

@@ -91,9 +91,11 @@ def restrict_to_transformer(scenario: Scenario, transformer_id: str) -> Scenario
     one.attrs = {}
     one["feeder_id"] = ""
     stations = [st for st in scenario.config.stations if st.transformer_id == transformer_id]
-    config = scenario.config.model_copy(update={"stations": stations, "dr_events": [], "feeders": None})
+    sites = {kind: [st for st in getattr(scenario.config, kind) if st.transformer_id == transformer_id]
+             for kind in ("swap_stations", "fast_charging_stations")}   # issue 14's sites stay with their transformer
+    config = scenario.config.model_copy(update={"stations": stations, "dr_events": [], "feeders": None, **sites})
     evs = scenario.evs[scenario.evs.transformer_id == transformer_id].reset_index(drop=True)
-    kept = {st.station_id for st in stations}
+    kept = {st.station_id for st in [*stations, *sites["swap_stations"], *sites["fast_charging_stations"]]}
     return dataclasses.replace(
         scenario, config=config, transformers=one, feeders=scenario.feeders.iloc[0:0],
         base_load_kw=scenario.base_load_kw[[transformer_id]], evs=evs,
@@ -101,7 +103,7 @@ def restrict_to_transformer(scenario: Scenario, transformer_id: str) -> Scenario
 
 
 def station_transformers(scenario: Scenario) -> set[str]:
-    return {st.transformer_id for st in scenario.config.stations}
+    return {st.transformer_id for st in [*scenario.config.stations, *scenario.config.sites()]}
 
 
 # ------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from vpp_sched.problem.arrays import Problem
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.least_laxity import deliverable_kwh
+from vpp_sched.studies.site_cases import site_columns
 
 #: A slot counts as overloaded when its net load exceeds the limit by more than this [kW].
 OVERLOAD_TOL_KW = 1e-3
@@ -94,6 +95,7 @@ def outcome_row(o: Outcome) -> tuple[dict, list[dict]]:
         "grid_energy_cost_cny": k["grid_energy_cost_cny"], "peak_net_load_kw": k["peak_net_load_kw"],
         "pv_self_consumption": pv_share, "valid": o.valid, "mip_gap": o.mip_gap,
     }
+    row.update(site_columns(o))      # swap and fast-charging stations, when the scenario has them
     peaks = []
     for n, tid in enumerate(p.transformer_ids):
         peaks.append({"transformer_id": tid, "limit_kw": float(p.limit_kw[n]),

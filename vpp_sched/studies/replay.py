@@ -29,6 +29,7 @@ from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.errors import NoPlanError
 from vpp_sched.plan.output import atomic_folder, target_path
 from vpp_sched.problem.build import uncontrolled_ev_power_kw
+from vpp_sched.problem.sites import uncontrolled_site_kw
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.plan.results import TOL_KW, event_summary, grid_kpis
 from vpp_sched.scenario.load import Scenario
@@ -117,6 +118,8 @@ class _State:
         self.soc = ctx.problem.battery_soc_initial_kwh.astype(float).copy()
         f = ctx.fleet
         self.ev_soc = f.soc_arrival_kwh.astype(float).copy() if f.has_v2g else None
+        st = ctx.problem.sites       # swap stations: full packs and energy in the packs not full
+        self.sites = None if st is None else (st.swap_initial_full.astype(float).copy(), st.partial0_kwh.copy())
 
 
 def simulate(ctx: Context, name: str, day_ahead: tuple[Problem, Solution], decisions: dict[int, list[str]],
@@ -139,7 +142,7 @@ def simulate(ctx: Context, name: str, day_ahead: tuple[Problem, Solution], decis
     for t in range(T):
         if t in decisions:
             record = {"slot": t, "slot_start": p.slots[t].isoformat(), "reasons": decisions[t], "solved": False}
-            new = window_problem(ctx, t, state.delivered, state.soc, ev_soc_kwh=state.ev_soc)
+            new = window_problem(ctx, t, state.delivered, state.soc, ev_soc_kwh=state.ev_soc, site_state=state.sites)
             if not (skip_unchanged and same_inputs(plan_p, plan, t - t_plan, new)):
                 if progress:
                     progress(f"{name}: re-planning at {p.slots[t]:%H:%M} ({len(run.decisions) + 1}/{len(decisions)})")
@@ -190,6 +193,10 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
         state.ev_soc = state.ev_soc + (p.v2g_charge_efficiency * ev - ev_dis / p.v2g_discharge_efficiency) * dt
         run.ev_discharge_kw[:, t] = ev_dis
     state.soc = state.soc + eta_c * dt * ch - dt / eta_d * dis
+    if p.sites is not None:      # the sites follow the plan: their demand is the forecast's
+        run.net_load_kw[:, t] += p.sites.site_at_transformer_kw(plan.swap_charge_kw[:, k:k + 1],
+                                                                plan.fast_cap_kw[:, k:k + 1], N)[:, 0]
+        state.sites = (plan.swap_full_packs[:, k].copy(), plan.swap_partial_kwh[:, k].copy())
     run.ev_kw[:, t], run.charge_kw[:, t], run.discharge_kw[:, t] = ev, ch, dis
     run.soc_kwh[:, t], run.curtail_kw[:, t] = state.soc, curtail
 
@@ -210,6 +217,7 @@ def uncontrolled_run(ctx: Context) -> ReplayRun:
     net = ctx.base_actual_kw.copy()
     np.add.at(net, f.transformer, ev)
     np.add.at(net, p.station_transformer, -ctx.pv_actual_kw)
+    net += uncontrolled_site_kw(p.sites, p.n_transformers, p.n_slots, p.dt_h)
     soc = np.repeat(p.battery_soc_initial_kwh[:, None], p.n_slots, axis=1)
     idle = np.zeros((p.n_batteries, p.n_slots))
     return ReplayRun("uncontrolled", p.dt_h, ev, idle, idle.copy(), soc, np.zeros((p.n_stations, p.n_slots)), net)

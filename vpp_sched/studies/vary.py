@@ -16,6 +16,7 @@ import pydantic
 from vpp_sched.errors import VppSchedError
 from vpp_sched.scenario.config import BatteryConfig, PVConfig
 from vpp_sched.studies.resample import MAX_EV_SCALE
+from vpp_sched.studies.site_cases import SITE_KEY_HELP, is_site_key, site_field_problem
 
 POLICIES = ("uncontrolled", "orderly")
 
@@ -54,7 +55,7 @@ BATTERY_FIELDS = _numeric_fields(BatteryConfig)
 PV_FIELDS = _numeric_fields(PVConfig)
 
 KEY_HELP = ("transformers.<ID>.<rated_kva|power_factor|max_loading_pu|feeder_id>, evs.scale, "
-            "stations.<ID>.battery.<field>, stations.<ID>.pv.<field>, tariff.scale")
+            "stations.<ID>.battery.<field>, stations.<ID>.pv.<field>, tariff.scale, " + SITE_KEY_HELP)
 
 
 def parse_vary(spec: str) -> Vary:
@@ -94,6 +95,10 @@ def parse_vary(spec: str) -> Vary:
         if name not in allowed:
             raise VaryError(f"--vary {key}: unknown {device} field {name!r}; numeric fields: {', '.join(allowed)}")
         values = tuple(_number(key, v, low=0.0) for v in raw)
+    elif is_site_key(parts):         # swap and fast-charging stations (studies/site_cases.py)
+        if (problem := site_field_problem(parts)) is not None:
+            raise VaryError(f"--vary {key}: {problem}")
+        values = tuple(_number(key, v, low=0.0, strict_low=True) for v in raw)
     else:
         raise VaryError(f"--vary {key}: unknown key; use one of {KEY_HELP}")
     if len(set(values)) != len(values):

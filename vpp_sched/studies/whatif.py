@@ -220,8 +220,13 @@ CASE_COLUMNS = ["policy", "status", "n_evs", "max_loading_pu", "overloaded_trans
                 "wall_seconds", "error"]
 
 
+#: Columns of the swap and fast-charging stations (studies/site_cases.py), after the others.
+SITE_CASE_COLUMNS = ["unserved_swaps", "fast_slots_over_target"]
+
+
 def _case_table(rows: list[dict], keys: list[str], peaks: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=["case", *keys, *CASE_COLUMNS])
+    sites = [c for c in SITE_CASE_COLUMNS if any(c in r for r in rows)]     # only with swap/fast stations
+    df = pd.DataFrame(rows, columns=["case", *keys, *CASE_COLUMNS, *sites])
     if peaks:
         pk = pd.DataFrame(peaks)
         tids = list(dict.fromkeys(pk.transformer_id))

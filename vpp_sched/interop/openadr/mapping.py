@@ -143,7 +143,8 @@ def _scope(targets: list[dict], scenario: Scenario, problems: list[str]):
     resources = [str(t["resource_id"]) for t in targets if isinstance(t, dict) and t.get("resource_id")]
     if not resources:
         return "all"
-    known = set(scenario.transformers.transformer_id) | {st.station_id for st in scenario.config.stations}
+    known = set(scenario.transformers.transformer_id) | {st.station_id for st in [*scenario.config.stations,
+                                                                                   *scenario.config.sites()]}
     for rid in resources:
         if rid not in known:
             problems.append(f"target resource_id {rid} is neither a transformer_id nor a station_id of the scenario")
