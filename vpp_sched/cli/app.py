@@ -33,6 +33,7 @@ LAZY_COMMANDS = {
     "gridcheck": "vpp_sched.cli.gridcheck:gridcheck",
     "phases": "vpp_sched.cli.phases:phases",
     "evaluate": "vpp_sched.cli.evaluate:evaluate",
+    "serve": "vpp_sched.cli.serve:serve",
 }
 
 
@@ -83,6 +84,12 @@ app = typer.Typer(name="vpp-sched", no_args_is_help=True, add_completion=False, 
 def _group() -> None:
     # A callback makes typer build a group even before any command is registered eagerly.
     pass
+
+
+# `vpp-sched token create`: a sub-app, registered eagerly (its module imports only typer).
+from vpp_sched.cli import token  # noqa: E402
+
+app.add_typer(token.app, name="token")
 
 
 def main() -> None:
