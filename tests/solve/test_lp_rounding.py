@@ -57,6 +57,19 @@ def test_fractional_energy_goes_to_the_strongest_slots():
     assert pattern[0].tolist() == [False, True, False, True, False, False, False, False]
 
 
+def test_a_small_remainder_the_full_on_slots_cannot_take_gets_its_own_slot():
+    # 3 slots at pmax and 1.2 kWh below pmin in a fourth (1-hour slots): floor(1.2 / 2) = 0 would drop
+    # the remainder, and the on slots (at pmax) could not take it: the EV would be short. One more
+    # slot on serves it.
+    p = tiny_problem(evs=[{"energy": 22.2, "pmax": 7.0, "pmin": 2.0}], tie_breaks=False)
+    lp_power = np.zeros((1, p.n_slots))
+    lp_power[0, :4] = [7.0, 7.0, 1.2, 7.0]
+    assert round_on_pattern(p, lp_power)[0].tolist() == [True, True, True, True, False, False, False, False]
+    # With room left in the on slots the remainder is theirs (no extra slot at pmin).
+    lp_power[0, :4] = [6.0, 6.0, 1.2, 7.0]
+    assert round_on_pattern(p, lp_power)[0].tolist() == [True, True, False, True, False, False, False, False]
+
+
 def test_no_binaries_solves_directly():
     p = tiny_problem()
     sol = solve_lp_guided(p, SolverOptions())
