@@ -41,7 +41,7 @@ from vpp_sched.errors import InternalError
 from vpp_sched.problem.blocks import BlockSpec, built, event_signs
 from vpp_sched.model.lean import LeanModel, build_lean
 from vpp_sched.problem.arrays import Problem
-from vpp_sched.solve.highs import lp_presolve, quiet_highs_banner
+from vpp_sched.solve.highs import lp_dual_edge_weights, lp_presolve, quiet_highs_banner
 from vpp_sched.solve.solution import relative_gap
 from vpp_sched.solve.timing import run_highs
 
@@ -208,6 +208,7 @@ def _solve_lp(model, cost: np.ndarray, basis: highspy.HighsBasis | tuple[np.ndar
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("presolve", lp_presolve(model.n_cols))
+    h.setOptionValue("simplex_dual_edge_weight_strategy", lp_dual_edge_weights(model.n_cols))
     h.passModel(model.n_cols, model.n_rows, model.nnz, int(highspy.MatrixFormat.kColwise),
                 int(highspy.ObjSense.kMinimize), 0.0, cost, model.col_lower, model.col_upper,
                 model.row_lower, model.row_upper, model.a_start, model.a_index, model.a_value,
