@@ -124,7 +124,21 @@ def _transformer_table() -> pd.DataFrame:
     rows.append((STATION["transformer_id"], STATION["name"], STATION["pinyin"], float(STATION["rated_kva"])))
     table = pd.DataFrame(rows, columns=["transformer_id", "name", "name_pinyin", "rated_kva"])
     table["power_factor"], table["max_loading_pu"] = 0.95, 1.0
-    return table[["transformer_id", "rated_kva", "power_factor", "max_loading_pu", "name", "name_pinyin"]]
+    # the LV grid below each transformer (vpp_sched/data/grids/, scenario/grid.py), by size: the
+    # small villages rural1, the larger villages the long rural2 feeder, towns urban6 (their base
+    # load is above what semiurb4's lines carry), the station semiurb4
+    table["grid"] = [f"grids/1-LV-{_grid_kind(t[3])}--0-sw/" for t in TRANSFORMERS] + ["grids/1-LV-semiurb4--0-sw/"]
+    # two villages at the end of a long 10 kV line: 1.00 pu at the HV side (SimBench's feeders: 1.025)
+    table["mv_vm_pu"] = [MV_END_OF_LINE_PU if t[0] in END_OF_LINE else "" for t in TRANSFORMERS] + [""]
+    return table[["transformer_id", "rated_kva", "power_factor", "max_loading_pu", "name", "name_pinyin", "grid",
+                  "mv_vm_pu"]]
+
+
+END_OF_LINE, MV_END_OF_LINE_PU = ("T11", "T13"), 1.0
+
+
+def _grid_kind(rated_kva: float) -> str:
+    return "rural1" if rated_kva <= 200 else "rural2" if rated_kva <= 315 else "urban6"
 
 
 def _ev_table(rng: np.random.Generator) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from problem_factory import random_problem, tiny_problem
 from sites_factory import sites
 from problem_factory import random_problem, tiny_problem, with_demand_charge
+from vpp_sched.problem.arrays import GridCuts
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.model.lean import build_lean
 from vpp_sched.solve.highs import solve_lean_model
@@ -76,6 +77,18 @@ CASES["demand_charge"] = lambda: with_demand_charge(
     replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02), [[12.0, 8.0], [0.0, 0.0], [20.0, 20.0]],
     [3.0, 0.0, 50.0], start="2026-11-30 18:00", exempt=[[False, False], [False, False], [True, False]])
 CASES["demand_charge_battery"] = lambda: with_demand_charge(CASES_BASE["tiny_battery_pv"](), 30.0, 2.0)
+
+
+def _with_grid_rows(problem):
+    """grid_voltage (two rows) and grid_line (one) on EVs 0-5, V2G discharge included, tight enough to bind."""
+    cuts = GridCuts(kind=np.array(["voltage", "line", "voltage"], dtype=object), slot=np.array([3, 5, 7]),
+                    rhs_kw=np.array([1.0, 1.5, 0.5]), row=np.repeat([0, 1, 2], 6), ev=np.tile(np.arange(6), 3),
+                    coef=np.tile([1.0, 0.8, 0.5, 0.3, 0.9, 0.2], 3),
+                    label=np.array(["T0 bus 9", "T0 line 2", "T0 bus 4"], dtype=object))
+    return replace(problem, grid_cuts=cuts)
+
+
+CASES["grid_rows_v2g"] = lambda: _with_grid_rows(CASES_BASE["v2g"]())
 
 
 def _pyomo_rows(problem):

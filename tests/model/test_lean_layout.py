@@ -17,12 +17,13 @@ from problem_factory import random_problem, with_demand_charge
 from sites_factory import sites
 from vpp_sched.model import day_ahead, day_ahead_sites, lean_families, lean_layout, lean_sites
 from vpp_sched.model.lean import build_lean
+from vpp_sched.problem.arrays import GridCuts
 from vpp_sched.model.lean_layout import BINARY_FAMILIES, COL_FAMILY_DIMS, ROW_FAMILY_DIMS, LeanBuilder
 
 #: The family functions in the order build_lean calls them (the order of the columns and rows).
 FAMILY_FUNCTIONS = ("define_ev_power", "define_ev_energy", "define_v2g", "define_stations", "define_transformer",
                     "define_feeders", "define_batteries", "define_dr_events", "define_ev_ramp",
-                    "define_storage_export", "define_demand_charge")
+                    "define_storage_export", "define_demand_charge", "define_grid_limits")
 #: The swap and fast-charging stations' families (model/lean_sites.py, model/day_ahead_sites.py), built
 #: after the others in the lean build and before define_transformer in the Pyomo model.
 SITE_FUNCTIONS = ("define_swap_stations", "define_fast_charging")
@@ -32,8 +33,11 @@ def _every_family_problem():
     p = random_problem(n_evs=20, n_slots=12, n_transformers=3, seed=4, n_feeders=1, n_stations=2, n_events=2,
                        min_power_share=0.5, v2g_share=0.4)
     st = sites(n_slots=12, swap=[{"demand": 0.5, "transformer": 1}], fast=[{"lam": 2.0, "energy": 20.0}])
-    return with_demand_charge(replace(p, event_sign=np.array([1.0, -1.0]), ramp_penalty_cny_per_kw=0.05, sites=st),
-                              10.0, 1.0)
+    cuts = GridCuts(kind=np.array(["voltage", "line"], dtype=object), slot=np.array([4, 6]),
+                    rhs_kw=np.array([3.0, 5.0]), row=np.array([0, 0, 1, 1]), ev=np.array([0, 1, 1, 2]),
+                    coef=np.array([1.0, 0.5, 1.0, 0.7]), label=np.array(["bus", "line"], dtype=object))
+    return with_demand_charge(replace(p, event_sign=np.array([1.0, -1.0]), ramp_penalty_cny_per_kw=0.05, sites=st,
+                                      grid_cuts=cuts), 10.0, 1.0)
 
 
 def _lean_families_by_function(p):

@@ -16,13 +16,12 @@ def clock(monkeypatch):
     return now
 
 
-def test_remaining_expired_and_spent_follow_the_clock(clock):
+def test_remaining_and_expired_follow_the_clock(clock):
     d = Deadline(60.0)
     assert (d.start, d.end, d.remaining_s(), d.expired()) == (100.0, 160.0, 60.0, False)
-    clock[0] = 158.0
-    assert d.remaining_s() == pytest.approx(2.0) and not d.spent()      # 58 of 60 s used: under 98 %
     clock[0] = 159.0
-    assert not d.expired() and d.spent()
+    assert d.remaining_s() == pytest.approx(1.0) and not d.expired()
+    assert not d.was_cut               # time used is not a cut: only what the clock stopped is
     clock[0] = 161.0
     assert d.remaining_s() == 0.0 and d.expired()
 
@@ -39,9 +38,18 @@ def test_sub_takes_a_part_of_what_is_left_and_keeps_the_users_limit(clock):
     part = d.sub(10.0)
     assert part.limit_s == 60.0 and part.start == 120.0   # the limit recorded is the user's
     clock[0] = 129.0
-    assert not part.spent() and d.sub(fraction=1.0).end == 160.0
+    assert not part.expired() and d.sub(fraction=1.0).end == 160.0
     clock[0] = 130.0
-    assert part.spent() and part.expired() and not d.expired()
+    assert part.expired() and not d.expired()
+
+
+def test_a_cut_of_a_part_is_a_cut_of_the_whole_budget(clock):
+    d = Deadline(60.0)
+    part, other = d.sub(fraction=0.5), d.sub(10.0)
+    assert not (d.was_cut or part.was_cut or other.was_cut)
+    part.sub(1.0).cut("highs")
+    assert d.was_cut and part.was_cut and other.was_cut and d.cuts == ["highs"]
+    assert not Deadline(60.0).was_cut   # a new budget starts uncut
 
 
 def test_highs_limit_adds_what_has_run_to_what_is_left(clock):

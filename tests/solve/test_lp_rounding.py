@@ -107,6 +107,7 @@ def test_serving_the_short_finds_the_plan_cost_rounding_misses(monkeypatch):
     assert without.ev_unmet_kwh.sum() < 1e-6
     assert served.ev_unmet_kwh.sum() < 1e-6 and served.objective_cny <= without.objective_cny + 1e-6
     check_solution(p, served)
+    check_solution(p, without)
 
 
 def _periods_price(slots, periods) -> pd.Series:

@@ -30,6 +30,10 @@ LAZY_COMMANDS = {
     "import-simbench": "vpp_sched.cli.import_simbench:import_simbench",
     "ven": "vpp_sched.cli.ven:ven",
     "import-openadr": "vpp_sched.cli.import_openadr:import_openadr",
+    "gridcheck": "vpp_sched.cli.gridcheck:gridcheck",
+    "phases": "vpp_sched.cli.phases:phases",
+    "evaluate": "vpp_sched.cli.evaluate:evaluate",
+    "serve": "vpp_sched.cli.serve:serve",
 }
 
 
@@ -80,6 +84,12 @@ app = typer.Typer(name="vpp-sched", no_args_is_help=True, add_completion=False, 
 def _group() -> None:
     # A callback makes typer build a group even before any command is registered eagerly.
     pass
+
+
+# `vpp-sched token create`: a sub-app, registered eagerly (its module imports only typer).
+from vpp_sched.cli import token  # noqa: E402
+
+app.add_typer(token.app, name="token")
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ def plan(
     parquet: Annotated[bool, typer.Option(help="Also write Parquet copies of the tables")] = True,
     report: Annotated[bool, typer.Option(help="Write report.html (figures and KPIs, opens offline)")] = True,
     ocpp: Annotated[Optional[str], typer.Option("--ocpp", help="Also write ocpp/ SetChargingProfile requests: 1.6 | 2.0.1")] = None,
+    robust: Annotated[bool, typer.Option("--robust", help="Keep margins below the limits for the scenario's uncertainty: (models/uncertainty.md); writes margins.csv")] = False,
     force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
@@ -59,7 +60,9 @@ def plan(
                                            ("threads", threads)) if v is not None}
             options = sc.config.solver.model_copy(update=overrides)
             with get_executor(scheduler, workers) as executor:
-                run = plan_day(sc, method=method, options=options, progress=say, executor=executor)
+                run = plan_day(sc, method=method, options=options, progress=say, executor=executor, robust=robust)
+            if run.margins is not None:
+                extra["margins"] = _margins_writer(run)
             run.plan.kpis["timing"]["read_s"] = read_s
             t_write = time.perf_counter()
             if report:
@@ -79,6 +82,16 @@ def plan(
                 err(f"warning: {raised}")
 
 
+def _margins_writer(run):
+    """A writer of ``margins.csv``: the margin kept and used per transformer and slot (``plan --robust``)."""
+    from vpp_sched.studies.evaluate_output import margins_table
+    from vpp_sched.studies.output import write_csv
+
+    table = margins_table(run.margins, run.problem.slots, [str(t) for t in run.problem.transformer_ids],
+                          run.problem.limit_kw, run.margin_used_kw)
+    return lambda folder: write_csv(table, folder / "margins.csv")
+
+
 def _summary(plan, folder: Path, write_s: float, dt_h: float) -> None:
     k = plan.kpis
     u, t = k["uncontrolled"], k["timing"]
@@ -96,6 +109,10 @@ def _summary(plan, folder: Path, write_s: float, dt_h: float) -> None:
     typer.echo(f"  unmet EV energy {kwh_text(k['unmet_energy_kwh'])} kWh in {k['evs_short']} EV(s)")
     if len(plan.events):
         typer.echo(f"  DR events: {dr_event_text(plan.events, plan.dr_events, dt_h)}")
+    if "robust" in k:
+        r = k["robust"]
+        typer.echo(f"  robust: margins on {r['transformers_with_margin']} transformer(s), up to {r['max_margin_kw']:,.1f} kW "
+                   f"(epsilon {r['epsilon']:g}), {r['margin_used_kwh']:,.1f} kWh of them used (margins.csv)")
 
 
 def dr_event_text(events, slots, dt_h: float) -> str:

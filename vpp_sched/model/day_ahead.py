@@ -36,6 +36,7 @@ def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.Concr
     define_ev_ramp(m, problem)
     define_storage_export(m, problem)
     define_demand_charge(m, problem)
+    define_grid_limits(m, problem)
     define_objective(m, problem)
     return m
 
@@ -278,6 +279,29 @@ def define_demand_charge(m: pyo.ConcreteModel, p: Problem) -> None:
         m.new_peak_kw[n, int(month[t])] - m.net_load_kw[n, t] >= -float(start[n, int(month[t])])))
 
 
+def define_grid_limits(m: pyo.ConcreteModel, p: Problem) -> None:
+    """``grid_voltage[c]``, ``grid_line[c]``: sum_e coef·(ev_power_kw[e,t_c] - ev_discharge_kw[e,t_c])
+    - slack[c] <= rhs[c], the LV grids' linearised limits (``models/lv_grid.md``)."""
+    for kind, rows, slack in (("voltage", "grid_voltage", "grid_voltage_slack_kw"),
+                              ("line", "grid_line", "grid_line_slack_kw")):
+        empty = (np.zeros(0, int),) * 5
+        slot, rhs, r, e, a = p.grid_cuts.of_kind(kind) if p.grid_cuts is not None else empty
+        entries = defaultdict(list)
+        for r_, e_, a_ in zip(r, e, a):
+            entries[int(r_)].append((int(e_), float(a_)))
+        idx = pyo.RangeSet(0, len(slot) - 1)
+        m.add_component(f"C_{kind}", idx)
+        m.add_component(slack, pyo.Var(idx, domain=pyo.NonNegativeReals))
+
+        def row(m, c, slot=slot, rhs=rhs, entries=entries, slack=slack):
+            t = int(slot[c])
+            body = sum(a_ * (m.ev_power_kw[e_, t] - (m.ev_discharge_kw[e_, t] if (e_, t) in m.EVT_v2g else 0))
+                       for e_, a_ in entries[c] if (e_, t) in m.EVT)
+            return body - getattr(m, slack)[c] <= float(rhs[c])
+
+        m.add_component(rows, pyo.Constraint(idx, rule=row))
+
+
 def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
     """Energy cost + penalised slacks + DR shortfall + tie-breaks (see models/day_ahead.md)."""
     dt, w = p.dt_h, p.slot_weight()
@@ -296,4 +320,6 @@ def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
         + p.v2g_degradation_cny_per_kwh * dt * sum(m.ev_discharge_kw[e, t] for e, t in m.EVT_v2g)
         + p.ramp_penalty_cny_per_kw * sum(m.ev_max_rise_kw[n] for n in m.N_ramp)
         + sum(float(p.demand_cny_per_kw_month[n, mo]) * m.new_peak_kw[n, mo] for n, mo in m.NM_demand)
+        + p.overload_penalty_cny_per_kwh * dt * (sum(m.grid_voltage_slack_kw.values())
+                                                 + sum(m.grid_line_slack_kw.values()))
         + sites.site_objective(m, p)))

@@ -164,6 +164,7 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     fam.define_ev_ramp(b, s, p)
     fam.define_storage_export(b, s, p)
     fam.define_demand_charge(b, s, p)
+    fam.define_grid_limits(b, s, p)
     objective_constant = fam.define_objective(b, s, p)
     lean_sites.define_swap_stations(b, s.T, s.dt, p)
     lean_sites.define_fast_charging(b, s.T, s.dt, p)

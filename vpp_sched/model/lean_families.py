@@ -359,6 +359,8 @@ def define_objective(b: LeanBuilder, s: LeanSets, p: Problem) -> float:
     dn, dm = demand_pairs(p)
     if len(dn):
         b.set_cost("new_peak_kw", np.asarray(p.demand_cny_per_kw_month, dtype=np.float64)[dn, dm])
+    b.set_cost("grid_voltage_slack_kw", p.overload_penalty_cny_per_kwh * dt)
+    b.set_cost("grid_line_slack_kw", p.overload_penalty_cny_per_kwh * dt)
     if not K:
         return 0.0
     pi_dr = (np.asarray(p.event_penalty_cny_per_kwh, dtype=np.float64)
@@ -367,3 +369,28 @@ def define_objective(b: LeanBuilder, s: LeanSets, p: Problem) -> float:
     red = np.asarray(p.event_reduction_kw, dtype=np.float64)
     n_event_slots = np.asarray(p.event_slots, dtype=bool).reshape(K, s.T).sum(axis=1)
     return -float(np.sum(np.asarray(p.event_price_cny_per_kwh, float) * dt * red * n_event_slots))
+
+
+GRID_FAMILIES = (("voltage", "grid_voltage", "grid_voltage_slack_kw"), ("line", "grid_line", "grid_line_slack_kw"))
+
+
+def define_grid_limits(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
+    """``grid_voltage[c]``, ``grid_line[c]``: sum_e coef·(ev_power_kw[e,t_c] - ev_discharge_kw[e,t_c])
+    - slack[c] <= rhs[c] (``models/lv_grid.md``); entries only where the EV is plugged in."""
+    cuts, T = p.grid_cuts, s.T
+    key_p = s.pe.astype(np.int64) * T + s.pt              # sorted: EV then slot
+    key_v = s.ve.astype(np.int64) * T + s.vt
+    for kind, rows, slack in GRID_FAMILIES:
+        slot, rhs, r, e, a = (cuts.of_kind(kind) if cuts is not None
+                              else (np.zeros(0, np.int64),) * 2 + (np.zeros(0, np.int64),) * 3)
+        idx = (np.arange(len(slot)),)
+        b.add_cols(slack, idx)
+        b.add_rows(rows, idx, -INF, np.asarray(rhs, np.float64))
+        b.coef(rows, idx[0], slack, idx[0], -1.0)
+        if not len(r):
+            continue
+        key = e.astype(np.int64) * T + slot[r]
+        for family, keys, sign in (("ev_power_kw", key_p, 1.0), ("ev_discharge_kw", key_v, -1.0)):
+            j = np.searchsorted(keys, key)
+            hit = (j < len(keys)) & (keys[np.minimum(j, max(len(keys) - 1, 0))] == key) if len(keys) else j < 0
+            b.coef(rows, r[hit], family, j[hit], sign * a[hit], repeats=True)

@@ -127,6 +127,9 @@ def plan_tables(plan: Plan) -> dict[str, pd.DataFrame]:
         tables["dr_events"] = plan.dr_events
         tables["events"] = plan.events
     tables.update(getattr(plan, "sites", {}))      # swap_stations, fast_charging (plan.sites_output)
+    if len(plan.grid_buses):
+        tables["grid_buses"], tables["grid_lines"] = plan.grid_buses, plan.grid_lines
+        tables["grid_phases"] = plan.grid_phases
     return tables
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.errors import NoPlanError
 from vpp_sched.problem.build import build_problem, needs_plan_baseline
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.problem.margins import (Margins, margin_kpis, margin_used_kw, robust_margins, robust_problem,
+                                       without_margins)
 from vpp_sched.plan.results import Plan, make_plan
 from vpp_sched.scenario.load import Scenario, load_scenario
 from vpp_sched.solve.solution import Solution, SolveStatus
@@ -20,6 +24,10 @@ from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.plan_baseline import scenario_plan_baseline
 from vpp_sched.solve.timing import highs_clock
 from vpp_sched.plan.validity import check_plan
+from vpp_sched.plan.grid_output import add_grid_check
+from vpp_sched.plan.grid_iterations import respect_grids
+from vpp_sched.plan.results import ev_net_kw
+from vpp_sched.problem.build import uncontrolled_reference
 
 #: The ``plan``-baseline solve (the day without its events) may take up to this share of the time
 #: limit; what it leaves unused goes to the solve with the events. Both end within the one limit.
@@ -34,12 +42,14 @@ class PlanRun:
     problem: Problem
     solution: Solution
     plan: Plan
+    margins: Margins | None = None          # plan --robust: the margins kept below the limits
+    margin_used_kw: np.ndarray | None = None  # [N, T] the margin the robust plan used [kW]
 
 
 def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean",
              options: SolverOptions | None = None, progress: Callable[[str], None] | None = None,
-             executor=None) -> PlanRun:
-    """Plan one day. ``scenario`` is a loaded scenario, a path, or ``None`` for the bundled default.
+             executor=None, robust: bool = False) -> PlanRun:
+    """Plan one day (``robust``: the robust plan of ``models/uncertainty.md``, margins kept below the limits). ``scenario`` is a loaded scenario, a path, or ``None`` for the bundled default.
 
     ``progress`` is called with the name of each stage as it starts (the CLI shows it on a terminal);
     ``executor`` (:func:`vpp_sched.solve.parallel.get_executor`) runs the blocks of ``method="decomposed"``.
@@ -61,17 +71,48 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     with highs_clock() as highs:
         say("forecasting PV and building the problem")
         problem, budget, baseline_warning = _build(scenario, options, stages, say)
+        solve_problem, margins = problem, None
+        if robust:
+            say("sampling days for the robust margins")
+            with stages("prepare_s"):
+                margins = robust_margins(scenario, problem)
+                solve_problem = robust_problem(problem, scenario, margins)
+                problem = without_margins(solve_problem, problem.n_events)
         say(f"solving {problem.n_evs} EVs on {problem.n_transformers} transformers ({method})")
+        deadline = budget or Deadline(options.time_limit_s)
         with stages("solve_s"):
-            solution = solve(problem, options, method=method, executor=executor,
-                             deadline=budget or Deadline(options.time_limit_s))
-    if not solution.status.has_plan:
-        raise NoPlanError(solution.status, _no_plan_message(solution, options))
-    say("checking the plan")
-    plan = _checked_plan(scenario, problem, solution, method, stages, baseline_warning)
+            solution = solve(solve_problem, options, method=method, executor=executor, deadline=deadline)
+        if not solution.status.has_plan:
+            raise NoPlanError(solution.status, _no_plan_message(solution, options))
+        used: dict = {}   # plan --robust: the margin the plan used, of its last solve
+
+        def scenario_events(solution_, solved):   # the plan's tables are the scenario's events only
+            if margins is None:
+                return solution_
+            used["kw"] = margin_used_kw(solved, solution_.dr_shortfall_kw)
+            return replace(solution_, dr_shortfall_kw=solution_.dr_shortfall_kw[:problem.n_events])
+
+        solution = scenario_events(solution, solve_problem)
+        say("checking the plan")
+
+        memo: dict = {}   # the uncontrolled grid KPIs, once per run
+
+        def checked(problem_, solution_, cases):    # one plan and its LV grids' power flow
+            return _checked_plan(scenario, problem_, solution_, method, stages, baseline_warning, cases, memo)
+
+        def resolve(problem_):                       # a re-solve with the grid rows (plan/grid_iterations.py)
+            solved = problem_ if margins is None else replace(solve_problem, grid_cuts=problem_.grid_cuts)
+            with stages("solve_s"):
+                return scenario_events(solve(solved, options, method=method, executor=executor,
+                                             deadline=deadline), solved)
+
+        problem, solution, plan = respect_grids(scenario, problem, solution, checked, resolve)
+        if margins is not None:
+            plan.kpis["robust"] = margin_kpis(margins, used["kw"], problem.dt_h)
     plan.kpis["total_seconds"] = time.perf_counter() - start
     plan.kpis["timing"] = timing_kpis(stages.seconds, highs.seconds, highs.runs, problem.n_evs)
-    return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan)
+    return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan, margins=margins,
+                   margin_used_kw=used.get("kw"))
 
 
 def _build(scenario: Scenario, options: SolverOptions, stages: _Stages,
@@ -95,8 +136,9 @@ def _build(scenario: Scenario, options: SolverOptions, stages: _Stages,
 
 
 def _checked_plan(scenario: Scenario, problem: Problem, solution: Solution, method: str, stages: _Stages,
-                  baseline_warning: str | None) -> Plan:
-    """The plan tables of the solution, checked, with their KPIs but the run's total and timing."""
+                  baseline_warning: str | None, grid_cases=None, memo: dict | None = None):
+    """The plan tables of the solution, checked, with their KPIs but the run's total and timing, and the
+    plan's LV grid flows (``None`` without grids)."""
     with stages("results_s"):
         plan = make_plan(problem, solution, scenario.evs)
     plan.kpis["scenario"] = scenario.config.name
@@ -104,12 +146,15 @@ def _checked_plan(scenario: Scenario, problem: Problem, solution: Solution, meth
         plan.warnings.append(baseline_warning)
     _solve_stage_seconds(plan.kpis, solution, stages.seconds["solve_s"])
     # The plan is checked from its own tables, independently of the solver's variables.
+    with stages("grid_s"):    # the LV grids' AC power flow of the plan (plan/grid_output.py)
+        flows = add_grid_check(scenario, problem, ev_net_kw(solution), plan, uncontrolled_reference(problem)[0],
+                               grid_cases, memo)
     with stages("check_s"):
         violations = check_plan(problem, plan)
     plan.kpis["valid"] = not violations
     plan.warnings += [f"validity check failed: {v}" for v in violations]
     plan.kpis["method"] = choose_method(problem, method)
-    return plan
+    return plan, flows
 
 
 def _solve_stage_seconds(kpis: dict, solution: Solution, solve_stage_s: float) -> None:
@@ -143,7 +188,7 @@ def timing_kpis(stages: dict[str, float], highs_s: float, highs_runs: int, n_evs
     solutions back. ``pipeline_overhead_s`` adds preparing the problem arrays and making and
     checking the plan tables (everything between the loaded scenario and the checked plan).
     """
-    out = {k: stages.get(k, 0.0) for k in ("prepare_s", "solve_s", "results_s", "check_s")}
+    out = {k: stages.get(k, 0.0) for k in ("prepare_s", "solve_s", "results_s", "check_s", "grid_s")}
     out.update(highs_s=highs_s, highs_runs=highs_runs,
                modelling_overhead_s=max(out["solve_s"] - highs_s, 0.0),
                pipeline_overhead_s=max(sum(out.values()) - highs_s, 0.0))

@@ -39,6 +39,9 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     events: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per DR event (event_summary)
     sites: dict = field(default_factory=dict)   # swap_stations / fast_charging tables (plan.sites_output)
+    grid_buses: pd.DataFrame = field(default_factory=pd.DataFrame)  # LV grids' bus voltages (plan/grid_output.py)
+    grid_lines: pd.DataFrame = field(default_factory=pd.DataFrame)  # LV grids' line loading
+    grid_phases: pd.DataFrame = field(default_factory=pd.DataFrame)  # per-phase load and unbalance per slot
 
 
 def grid_kpis(p: Problem, net_load_kw: np.ndarray, unmet_kwh: np.ndarray) -> dict:
@@ -315,7 +318,8 @@ def _warnings(p: Problem, sol: Solution, gap: float, evs: pd.DataFrame, load: pd
     """``gap`` is the reported ``mip_gap`` (of ``objective_cny``), so the warning matches kpis.json."""
     out = []
     if sol.status.value == "time_limit":
-        out.append(f"time limit reached: the plan is the best found, {gap:.2%} from the bound")
+        out.append(f"time limit reached: the plan is the best found, {gap:.2%} from the bound; the clock cut "
+                   "the solve, so another run may give another plan (raise solver.time_limit_s or --time-limit)")
     elif sol.status.value == "feasible":
         out.append(f"the plan is {gap:.2%} from the bound, more than the requested gap")
     elif sol.status.value == "optimal" and gap > _requested_gap(sol) + 1e-12:

@@ -141,6 +141,31 @@ OPTIONAL_COLUMNS: dict[str, dict[str, dict]] = {
 
 for _stem, _cols in SITE_COLUMNS.items():
     OPTIONAL_COLUMNS.setdefault(_stem, {}).update(_cols)
+# LV grids (only when a transformer names a grid; models/lv_grid.md)
+_GRID_TABLES: dict[str, tuple[str, dict[str, dict]]] = {
+    "grid_buses": ("Bus voltages of the LV grids' AC power flow in every slot", {
+        "transformer_id": _str("Transformer id of transformers.csv"),
+        "bus_id": _str("Node id of the grid's Node.csv"),
+        "slot_start": _SLOT,
+        "vm_pu": _num("Voltage magnitude on the bus's nominal voltage [pu]", 0),
+        "vm_a_pu": {"type": ["number", "null"], "description": "Phase a voltage (empty: the flow is balanced) [pu]"},
+        "vm_b_pu": {"type": ["number", "null"], "description": "Phase b voltage (empty: the flow is balanced) [pu]"},
+        "vm_c_pu": {"type": ["number", "null"], "description": "Phase c voltage (empty: the flow is balanced) [pu]"}}),
+    "grid_lines": ("Line loading of the LV grids' AC power flow in every slot", {
+        "transformer_id": _str("Transformer id of transformers.csv"),
+        "line_id": _str("Line id of the grid's Line.csv"),
+        "slot_start": _SLOT,
+        "loading_pct": _num("Larger end current over the line type's iMax [%]", 0)}),
+    "grid_phases": ("Per-phase load and current unbalance of each gridded transformer in every slot", {
+        "transformer_id": _str("Transformer id of transformers.csv"),
+        "slot_start": _SLOT,
+        "p_a_kw": _num("Phase a: EVs on it + a third of base load and station [kW]"),
+        "p_b_kw": _num("Phase b [kW]"),
+        "p_c_kw": _num("Phase c [kW]"),
+        "unbalance_pct": _num("(max - min) / max of the three phases [%]", 0)}),
+}
+TABLES.update(_GRID_TABLES)
+OPTIONAL_TABLES = OPTIONAL_TABLES + tuple(_GRID_TABLES)
 
 
 def table_row_schema(stem: str) -> dict:

@@ -33,6 +33,30 @@ def check_plan(p: Problem, plan: Plan) -> list[str]:
     out += _check_feeders(p, plan.transformer_load, plan.feeders)
     out += _check_events(p, plan.transformer_load, plan.dr_events)
     out += check_sites(p, plan)
+    out += check_grid(plan)
+    return out
+
+
+def check_grid(plan: Plan) -> list[str]:
+    """The LV grids' AC power flow of the plan (``grid_buses``, ``grid_lines``) within the voltage band and
+    line ratings of ``kpis["grid"]["limits"]``: one message per transformer and kind, at its worst slot."""
+    limits = plan.kpis.get("grid", {}).get("limits")
+    if limits is None or not len(plan.grid_buses):
+        return []
+    out = []
+    b = plan.grid_buses
+    for kind, bad, col, worst in (("below", b.vm_pu < limits["voltage_min_pu"] - 1e-6, "vm_pu", "idxmin"),
+                                  ("above", b.vm_pu > limits["voltage_max_pu"] + 1e-6, "vm_pu", "idxmax")):
+        for tid, rows in b[bad].groupby("transformer_id", sort=True):
+            w = rows.loc[getattr(rows[col], worst)()]
+            out.append(f"grid of {tid}: bus {w.bus_id} at {w.slot_start} has {w.vm_pu:.4f} pu, {kind} the band "
+                       f"{limits['voltage_min_pu']:g}..{limits['voltage_max_pu']:g} pu ({len(rows)} bus-slots)")
+    ln = plan.grid_lines
+    hot = ln[ln.loading_pct > limits["line_loading_max_pct"] + 1e-4]
+    for tid, rows in hot.groupby("transformer_id", sort=True):
+        w = rows.loc[rows.loading_pct.idxmax()]
+        out.append(f"grid of {tid}: line {w.line_id} at {w.slot_start} is loaded {w.loading_pct:.1f} %, above "
+                   f"{limits['line_loading_max_pct']:g} % ({len(rows)} line-slots)")
     return out
 
 

@@ -17,6 +17,51 @@ from vpp_sched.problem.sites import Sites
 
 
 @dataclass(frozen=True)
+class GridCuts:
+    """Rows ``sum_e coef · (ev_power_kw[e, slot] - ev_discharge_kw[e, slot]) - slack <= rhs_kw`` of the
+    ``grid_voltage`` (``kind`` "voltage") and ``grid_line`` ("line") families (``models/lv_grid.md``).
+
+    Attributes (shapes in brackets; C rows, Z coefficients)
+    ----------
+    kind : [C] "voltage" or "line"; slot : [C] slot of each row; rhs_kw : [C] [kW]
+    row, ev, coef : [Z] row, EV and coefficient of each entry, the sensitivity of the limited
+        quantity to that EV's power scaled so the row's largest is 1 [-]
+    label : [C] what each row limits (``T13 LV2.101 Bus 57``), for messages
+    """
+
+    kind: np.ndarray
+    slot: np.ndarray
+    rhs_kw: np.ndarray
+    row: np.ndarray
+    ev: np.ndarray
+    coef: np.ndarray
+    label: np.ndarray
+
+    def of_kind(self, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Rows of one family: their slots and rhs, and the entries (position among them, EV, coef)."""
+        mine = np.flatnonzero(self.kind == kind)
+        pos = np.full(len(self.kind), -1)
+        pos[mine] = np.arange(len(mine))
+        at = pos[self.row] >= 0
+        return self.slot[mine], self.rhs_kw[mine], pos[self.row[at]], self.ev[at], self.coef[at]
+
+    def restricted(self, evs: np.ndarray, n_evs: int) -> GridCuts | None:
+        """The rows all of whose EVs are among ``evs`` (indices of ``n_evs``), EVs renumbered in that order
+        (a grid lies below one transformer, so a block of transformers holds its rows whole)."""
+        local = np.full(n_evs, -1)
+        local[np.asarray(evs, dtype=np.int64)] = np.arange(len(evs))
+        outside = np.unique(self.row[local[self.ev] < 0])
+        keep = np.setdiff1d(np.arange(len(self.kind)), outside)
+        if not len(keep):
+            return None
+        new = np.full(len(self.kind), -1)
+        new[keep] = np.arange(len(keep))
+        at = new[self.row] >= 0
+        return GridCuts(kind=self.kind[keep], slot=self.slot[keep], rhs_kw=self.rhs_kw[keep], row=new[self.row[at]],
+                        ev=local[self.ev[at]], coef=self.coef[at], label=self.label[keep])
+
+
+@dataclass(frozen=True)
 class Problem:
     """Arrays of one day-ahead planning problem.
 
@@ -56,6 +101,7 @@ class Problem:
         or where exempt (:mod:`vpp_sched.problem.demand`) [CNY/kW/month]
     demand_exempt : [N, M] bool, a charging facility's exempt month (reported, not charged)
     demand_so_far_kw : [N] the month's peak before the horizon (its first month; later ones start at 0) [kW]
+    grid_cuts : the LV grids' linearised voltage and line limits (:class:`GridCuts`; empty = none)
     """
 
     slots: pd.DatetimeIndex
@@ -113,6 +159,7 @@ class Problem:
     demand_cny_per_kw_month: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     demand_exempt: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
     demand_so_far_kw: np.ndarray = field(default_factory=lambda: np.array([]))
+    grid_cuts: GridCuts | None = None
 
     # sizes -------------------------------------------------------------------------------
     @property

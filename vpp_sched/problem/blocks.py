@@ -72,6 +72,7 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
         event_price_cny_per_kwh=ev["price"], event_penalty_cny_per_kwh=ev["penalty"], **extra,
         sites=None if p.sites is None else p.sites.restrict(local),
         **_demand_inside(p, idx),
+        grid_cuts=p.grid_cuts.restricted(evs, p.n_evs) if p.grid_cuts is not None else None,
     )
 
 

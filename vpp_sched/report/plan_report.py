@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.report import figures as rf
+from vpp_sched.report.grid_section import grid_section
 from vpp_sched.report.sites_section import sites_section
 from vpp_sched.plan.planner import PlanRun
 from vpp_sched.report.html import chip as _chip, details as _details, figure as _figure, info_table, local as _local
@@ -54,6 +55,8 @@ def render_report(run: PlanRun) -> str:
     site = sites_section(run, c)        # swap and fast-charging stations (report/sites_section.py)
     if site is not None:
         sections.append(site)
+    if (grids := grid_section(run)) is not None:
+        sections.append(grids)
     cfg, k = run.scenario.config, run.plan.kpis
     slots, tz = run.problem.slots, run.scenario.tz
     end = slots[-1] + pd.Timedelta(hours=run.problem.dt_h)

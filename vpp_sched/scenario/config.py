@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from vpp_sched.errors import quoted
+from vpp_sched.scenario.uncertainty import Uncertainty
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
@@ -504,6 +505,20 @@ class V2GSettings(_Strict):
                                            "paid to the driver [CNY/kWh]")
 
 
+class GridLimits(_Strict):
+    """Limits of the LV grids below the transformers (``transformers.csv`` column ``grid``).
+
+    Defaults: GB/T 12325-2008, three-phase 380 V +-7 %, single-phase 220 V +7 %/-10 %, on each
+    bus's nominal voltage; line current up to the line type's ``iMax``."""
+
+    voltage_min_pu: float = Field(0.93, gt=0.5, lt=1.0, description="Lowest bus voltage, three-phase [pu]")
+    voltage_max_pu: float = Field(1.07, gt=1.0, lt=1.5, description="Highest bus voltage, three-phase [pu]")
+    phase_voltage_min_pu: float = Field(0.90, gt=0.5, lt=1.0, description="Lowest phase-to-neutral voltage [pu]")
+    phase_voltage_max_pu: float = Field(1.07, gt=1.0, lt=1.5, description="Highest phase-to-neutral voltage [pu]")
+    line_loading_max_pct: float = Field(100.0, gt=0, le=200, description="Highest line current, of iMax [%]")
+    max_iterations: int = Field(5, ge=0, le=50, description="Re-solves with the grid rows at most (models/lv_grid.md)")
+
+
 class ScenarioConfig(_Strict):
     """The contents of ``scenario.yaml``."""
 
@@ -525,6 +540,9 @@ class ScenarioConfig(_Strict):
     v2g: V2GSettings = Field(default_factory=V2GSettings)
     swap_stations: list[SwapStation] = Field(default_factory=list)
     fast_charging_stations: list[FastChargingStation] = Field(default_factory=list)
+    grid: GridLimits = Field(default_factory=GridLimits)
+    uncertainty: Uncertainty = Field(default_factory=Uncertainty, description="How the day may differ from "
+                                     "its forecast: sampled days of evaluate and replay (models/uncertainty.md)")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "ScenarioConfig":

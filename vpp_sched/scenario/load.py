@@ -7,7 +7,7 @@ one line per problem, each naming the file, the row and the field.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from vpp_sched.scenario.sites import read_site_tables
 from vpp_sched.scenario.tariff_presets import preset_prices
 from vpp_sched.scenario.timeutil import dt_hours, local_time_problem, slot_index, to_local
 from vpp_sched.scenario.weather import read_weather_csv
+from vpp_sched.scenario.grid import attach_grids
 
 DEFAULT_SCENARIO = "zezhou-demo"
 
@@ -42,6 +43,7 @@ class Scenario:
     weather: dict                       # station_id -> DataFrame of ghi, dni, dhi, temp_air (or absent)
     load_history: pd.DataFrame | None = None  # slot_start (tz-aware), scope_id, load_kw: metered, for DR baselines
     site_demand: dict | None = None     # station_id -> [slots x demand columns] of swap/fast stations (scenario.sites)
+    grids: dict = field(default_factory=dict)  # transformer_id -> LvGrid (scenario/grid.py), where one is named
 
     @property
     def tz(self) -> str:
@@ -199,9 +201,10 @@ def load_scenario(path: Path | str | None = None, allow_outside_tables: bool | N
     history = None
     if config.load_history is not None and (history_path := at(config.load_history, "load_history")):
         history = tables.read_load_history(history_path, config.load_history, tz, problems)
+    grids = attach_grids(folder, config, trafos, evs, problems) if trafos is not None and evs is not None else {}
     if problems:
         raise InputError(problems.close())
-    return Scenario(config=config, folder=folder, slots=slots,
+    return Scenario(grids=grids, config=config, folder=folder, slots=slots,
                     transformers=trafos.drop(columns=[]).reset_index(drop=True),
                     feeders=feeders, base_load_kw=base, evs=evs.reset_index(drop=True),
                     price_cny_per_kwh=price, weather=weather, load_history=history, site_demand=site_demand)

@@ -169,9 +169,15 @@ class Table:
     def time(self, column: str, tz: str) -> pd.Series:
         raw = self.raw[column]
         times, bad = parse_times(raw, tz)
-        self.report(bad, column, lambda i: time_problem(raw.iat[i], tz))
         years = times.dt.year.to_numpy(dtype=float, na_value=np.nan)
-        far = ~bad & ((years < EARLIEST_YEAR) | (years > LATEST_YEAR))
+        # A well-formed time beyond pandas' nanosecond range (pandas 2: year 2262 on) does not parse;
+        # its year, read off the text, says what is wrong with it better than "not ISO 8601".
+        text_years = pd.to_numeric(raw.astype(str).str.extract(r"^\s*(\d{4})-\d\d-\d\d", expand=False),
+                                   errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        years = np.where(bad, text_years, years)
+        far = (years < EARLIEST_YEAR) | (years > LATEST_YEAR)
+        bad = bad & ~far
+        self.report(bad, column, lambda i: time_problem(raw.iat[i], tz))
         self.report(far, column, lambda i: f"{echo(raw.iat[i])} is outside the years {EARLIEST_YEAR}..{LATEST_YEAR}")
         return times.where(~far)
 
@@ -207,6 +213,8 @@ def read_transformers(path: Path, label: str, problems: Problems) -> pd.DataFram
         "power_factor": t.number("power_factor", minimum=0, strict=True, maximum=1, unit=""),
         "max_loading_pu": t.number("max_loading_pu", minimum=0, strict=True, maximum=5, unit="pu"),
         "feeder_id": t.raw["feeder_id"] if "feeder_id" in t.raw.columns else "",
+        "grid": t.raw["grid"] if "grid" in t.raw.columns else "",     # an LV grid folder (scenario/grid.py)
+        "mv_vm_pu": t.raw["mv_vm_pu"] if "mv_vm_pu" in t.raw.columns else "",   # checked there too
     })
     t.unique("transformer_id")
     if len(df) == 0:
@@ -253,6 +261,8 @@ def read_evs(path: Path, label: str, tz: str, transformer_ids: set[str] | None,
         "min_power_kw": t.number("min_power_kw", minimum=0, maximum=MAX_EV_POWER_KW, default=0.0, unit="kW"),
     })
     t.unique("ev_id")
+    for optional_text in ("bus_id", "phase"):   # the EV's bus and phase in its transformer's LV grid
+        df[optional_text] = t.raw[optional_text] if optional_text in t.raw.columns else ""
     if transformer_ids is not None:
         t.known("transformer_id", transformer_ids, f"transformer_id in {transformers_label}")
     order = (df.departure <= df.arrival).fillna(False).to_numpy()

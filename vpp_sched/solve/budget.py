@@ -6,6 +6,12 @@ MILPs, the coordination and the blocks of the decomposed solve) asks it how much
 take a part of it (:meth:`Deadline.sub`), never more than is left. The solver options stay as
 the user gave them (so ``kpis.solver.options.time_limit`` records the user's limit); the only
 place a time becomes a HiGHS option is :meth:`Deadline.highs_time_limit`, at each run.
+
+Results are bounded by work (simplex to optimality, ``mip_max_nodes``, coordination rounds), so
+they repeat on a busy or an idle machine, except where the clock cut something: a HiGHS run stopped
+by its time limit, or a phase skipped or shortened because too little time was left. Every such cut
+is noted on the budget (:meth:`Deadline.cut`, shared by a budget and all its parts), and a solve
+whose budget was cut ends with status ``time_limit`` (and the plan's warning), whatever its gap.
 """
 
 from __future__ import annotations
@@ -16,8 +22,6 @@ from dataclasses import dataclass, field
 #: A HiGHS run always gets at least this long [s], so a nearly spent budget still lets a run
 #: return the solution it is handed (a warm start) instead of failing at once.
 MIN_RUN_S = 0.01
-#: A solve that has used this share of its budget counts as stopped by the time limit.
-SPENT_SHARE = 0.98
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class Deadline:
     limit_s: float
     start: float = field(default_factory=lambda: time.perf_counter())   # looked up at each call
     end: float | None = None
+    #: What the clock cut (one entry per cut, e.g. ``"highs"``), shared by a budget and its parts.
+    cuts: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.end is None:
@@ -52,9 +58,15 @@ class Deadline:
     def expired(self) -> bool:
         return time.perf_counter() >= self.end
 
-    def spent(self) -> bool:
-        """Used ``SPENT_SHARE`` of this budget: a solve that ends here was stopped by the time limit."""
-        return time.perf_counter() - self.start >= SPENT_SHARE * (self.end - self.start)
+    def cut(self, what: str) -> None:
+        """Note that the clock cut ``what`` (a run stopped, a phase skipped): the result may differ
+        on another run, so the solve must end ``time_limit``."""
+        self.cuts.append(what)
+
+    @property
+    def was_cut(self) -> bool:
+        """The clock cut something of this budget or of any of its parts."""
+        return bool(self.cuts)
 
     def sub(self, seconds: float | None = None, *, fraction: float | None = None,
             reserve_s: float = 0.0) -> Deadline:
@@ -67,7 +79,7 @@ class Deadline:
             take = min(take, max(seconds, 0.0))
         if fraction is not None:
             take = min(take, fraction * left)
-        return Deadline(self.limit_s, start=now, end=now + take)
+        return Deadline(self.limit_s, start=now, end=now + take, cuts=self.cuts)
 
     def highs_time_limit(self, run_time_s: float = 0.0) -> float:
         """HiGHS's ``time_limit`` for a run that should end at this deadline: HiGHS counts its time

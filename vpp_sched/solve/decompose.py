@@ -192,7 +192,8 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     with an equal share of the time left each (at least 5 s, never past the deadline); if the merged
     plan is not within ``mip_rel_gap`` of the bound, the blocks whose own gap is wider are
     planned again with all the time left (their better plans kept). Results do not depend on the
-    executor as long as no block's solve is cut by its time limit.
+    executor as long as the clock cuts nothing; any cut (coordination stopped early, a block stopped
+    in its share, branch and bound skipped) makes the status ``time_limit`` (solve/budget.py).
     """
     start = time.perf_counter()
     budget = Deadline.of(options.time_limit_s, deadline)
@@ -224,9 +225,11 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     if not out.status.has_plan:
         return out
     total = time.perf_counter() - start
-    timed_out = budget.spent() or coord.stopped_by_deadline or out_of_time
-    out.status = (SolveStatus.OPTIMAL if out.mip_gap <= options.mip_rel_gap + 1e-12 else
-                  SolveStatus.TIME_LIMIT if timed_out else SolveStatus.FEASIBLE)
+    # The clock had a hand in the plan (coordination or a block stopped, branch and bound skipped):
+    # it may differ on another run, and says so whatever its gap (solve/budget.py).
+    timed_out = budget.was_cut or coord.stopped_by_deadline or out_of_time
+    out.status = (SolveStatus.TIME_LIMIT if timed_out else
+                  SolveStatus.OPTIMAL if out.mip_gap <= options.mip_rel_gap + 1e-12 else SolveStatus.FEASIBLE)
     out.build_seconds = seconds["partition_s"]
     out.solve_seconds = total - out.build_seconds
     out.solver = _solver_info(p, part, coord, options, executor, solved, max_block_evs,
@@ -284,8 +287,12 @@ def _round_blocks(p: Problem, part: _Partition, coord: Coordination, run, budget
     per_block = min(max(_left(budget) * min(1.0, executor.workers / len(part.blocks)), 5.0),
                     max(_left(budget), 0.0))
     solved = run(everything, per_block)
+    if any(sol.status is SolveStatus.TIME_LIMIT for sol in solved.values()):
+        budget.cut("block stopped in its share")
     missing = [j for j in everything if not solved[j].status.has_plan]
     if missing and _left(budget) > 0:     # a block that needed more than its share of the time: all that is left
+        if any(solved[j].status is SolveStatus.NO_SOLUTION for j in missing):
+            budget.cut("block without a plan in its share")
         solved.update(run(missing, _left(budget)))
     return solved, _assemble(p, part.blocks, solved, part.touched, coord.bound)
 
@@ -305,6 +312,8 @@ def _branch_and_bound(p: Problem, part: _Partition, coord: Coordination, run, bu
         mark = time.perf_counter()
         per_block = max(0.9 * _left(budget) * min(1.0, executor.workers / len(redo)), 1.0)
         for j, sol in run(redo, per_block).items():
+            if sol.status is SolveStatus.TIME_LIMIT:
+                budget.cut("block branch and bound")
             if sol.status.has_plan and sol.objective_cny < solved[j].objective_cny - 1e-9:
                 solved[j], improved = sol, improved + 1
         out = _assemble(p, part.blocks, solved, part.touched, coord.bound)

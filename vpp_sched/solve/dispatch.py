@@ -68,14 +68,16 @@ def solver_info(options: SolverOptions, build: str) -> dict:
 
 
 def solve(problem: Problem, options: SolverOptions, method: str = "lean", executor=None,
-          deadline: Deadline | None = None) -> Solution:
+          deadline: Deadline | None = None, lp_start=None, keep_basis: bool = False) -> Solution:
     """Solve the day-ahead model by ``deadline`` (:class:`~vpp_sched.solve.budget.Deadline`; default
     ``options.time_limit_s`` from now). ``options`` are passed on (and recorded) as given.
 
     ``method``: ``lean`` (numpy build, LP-guided rounding of charger on/off, then the MILP only if
     the rounded plan is not within the gap), ``pyomo`` (the readable model, plain branch and bound),
     ``decomposed`` (per-transformer blocks coordinated on feeders and DR events, run on
-    ``executor``, see :mod:`vpp_sched.solve.decompose`) or ``auto`` (by size).
+    ``executor``, see :mod:`vpp_sched.solve.decompose`) or ``auto`` (by size). ``lp_start`` and
+    ``keep_basis`` (lean only, else ignored): the relaxation's warm start from a previous window's
+    basis and keeping this one's (:mod:`vpp_sched.solve.warm_start`, for rolling re-plans).
     """
     quiet_highs_banner()
     deadline = Deadline.of(options.time_limit_s, deadline)
@@ -85,7 +87,7 @@ def solve(problem: Problem, options: SolverOptions, method: str = "lean", execut
     if method == "pyomo":
         return solve_pyomo(problem, options, deadline=deadline)
     if method == "lean":
-        return solve_lp_guided(problem, options, deadline=deadline)
+        return solve_lp_guided(problem, options, deadline=deadline, lp_start=lp_start, keep_basis=keep_basis)
     raise ArgumentError(f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}")
 
 

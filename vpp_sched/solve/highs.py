@@ -181,6 +181,8 @@ class LeanSolver:
         run_status = run_highs(h)
         solve_seconds = time.perf_counter() - t0
         model_status = h.getModelStatus()
+        if model_status == highspy.HighsModelStatus.kTimeLimit and deadline is not None:
+            deadline.cut("highs")     # where it stopped depends on the machine: the solve says so
         info = h.getInfo()
         has_primal = info.primal_solution_status == highspy.kSolutionStatusFeasible
         status = _STATUS_MAP.get(model_status, SolveStatus.ERROR)

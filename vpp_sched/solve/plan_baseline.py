@@ -52,14 +52,20 @@ class PlanBaseline:
     net_load_kw: np.ndarray | None = None
     cost_cny: float = float("nan")          # C*, the LP relaxation's optimum of the no-event day
     signed_energy_kwh: float = float("nan")  # S*
-    #: False when the time limit stopped steps 2-3: ``net_load_kw`` is then the last step's optimum
-    #: (a no-event plan of cost C*, not the unique baseline), and the plan says so.
+    #: False when the time limit stopped steps 2-3, or HiGHS failed on one (status unknown, a numerical
+    #: failure on the nearly tight rows): ``net_load_kw`` is then the last step's optimum (a no-event
+    #: plan of cost C*, not the unique baseline), and the plan says so.
     unique: bool = True
+    stopped_by: str = ""                    # "time limit" or "solver" when not unique
 
     def warning(self) -> str | None:
         """The plan's warning when the baseline could not be made unique, else ``None``."""
         if self.unique or self.net_load_kw is None:
             return None
+        if self.stopped_by == "solver":
+            return ("the 'plan' baseline of the DR events could not be made unique: HiGHS failed on a later "
+                    "step (models/dr_events.md, The plan baseline); it is a no-event plan of the optimal cost, "
+                    "which another solver may choose differently")
         return ("the 'plan' baseline of the DR events could not be made unique within the time limit "
                 "(models/dr_events.md, The plan baseline): it is a no-event plan of the optimal cost, which "
                 "another machine may choose differently; raise solver.time_limit_s or --time-limit")
@@ -88,8 +94,18 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     +1 peak shaving, -1 valley filling.
     """
     quiet_highs_banner()
+    deadline = Deadline.of(options.time_limit_s, deadline)
     model = build_lean(free_problem, relax_integrality=True)
     h = _baseline_highs(model, options, deadline)
+    out = _solve_steps(h, model, free_problem, scope, slots, sign, wanted)
+    if (not out.unique and out.stopped_by == "time limit") or out.status is SolveStatus.NO_SOLUTION:
+        deadline.cut("plan baseline")   # the clock chose the baseline: the plan ends time_limit, said
+    return out
+
+
+def _solve_steps(h: highspy.Highs, model, free_problem: Problem, scope: np.ndarray, slots: np.ndarray,
+                 sign: np.ndarray, wanted: np.ndarray) -> PlanBaseline:
+    """Steps 1-3 of the module docstring on the baseline LP in ``h``."""
     # step 1: the day's cost
     status = _run(h)
     if status is not SolveStatus.OPTIMAL:
@@ -111,13 +127,13 @@ def plan_baseline(free_problem: Problem, scope: np.ndarray, slots: np.ndarray, s
     return PlanBaseline(SolveStatus.OPTIMAL, x[net_cols], cost, signed)
 
 
-def _baseline_highs(model, options: SolverOptions, deadline: Deadline | None) -> highspy.Highs:
+def _baseline_highs(model, options: SolverOptions, deadline: Deadline) -> highspy.Highs:
     """A quiet HiGHS instance holding the no-event day's LP, its options set."""
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     opts = highs_options(options)
     # HiGHS counts time over the instance's life: one limit, set now, ends every solve at the deadline
-    opts["time_limit"] = Deadline.of(options.time_limit_s, deadline).highs_time_limit()
+    opts["time_limit"] = deadline.highs_time_limit()
     # presolve as the planner's LPs (off below LP_PRESOLVE_MIN_COLS): with it, every re-solve after
     # an added row would presolve again instead of starting from the last basis
     opts["presolve"] = lp_presolve(model.n_cols)
@@ -131,10 +147,12 @@ def _baseline_highs(model, options: SolverOptions, deadline: Deadline | None) ->
 
 
 def _stopped(status: SolveStatus, best: np.ndarray, cost: float, **found) -> PlanBaseline:
-    """A later step ended without its optimum: the time limit keeps the last step's plan, said."""
+    """A later step ended without its optimum: the last step's plan is kept, said. Step 1 found the
+    day feasible, so a later step that fails (HiGHS's status unknown on the nearly tight rows, seen on
+    a 375-EV day at its sixth slot) is the solver's failure, not the day's: no reason to lose the plan."""
     if status is SolveStatus.NO_SOLUTION:  # the wall clock, not the problem
-        return PlanBaseline(SolveStatus.OPTIMAL, best, cost, unique=False, **found)
-    return PlanBaseline(status, cost_cny=cost, **found)
+        return PlanBaseline(SolveStatus.OPTIMAL, best, cost, unique=False, stopped_by="time limit", **found)
+    return PlanBaseline(SolveStatus.OPTIMAL, best, cost, unique=False, stopped_by="solver", **found)
 
 
 def _keep_cost(h: highspy.Highs, model, cost: float) -> None:

@@ -56,6 +56,7 @@ class Solution:
     fast_cap_kw: np.ndarray | None = None        # [G, T] fast-charging stations' power cap
     fast_cap_short_kw: np.ndarray | None = None  # [G, T] cap below the wait-keeping minimum
     col_values: np.ndarray | None = None         # lean build only: raw column vector, to warm-start a solve
+    lp_start: object | None = None               # LP-guided rounding: its relaxation's basis (solve.warm_start.LpStart)
 
 
 def relative_gap(objective: float, bound: float) -> float:

@@ -23,9 +23,10 @@ import pandas as pd
 from vpp_sched.scenario import stay, tables
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.errors import InputError, NoPlanError
-from vpp_sched.problem.build import build_problem, needs_plan_baseline
+from vpp_sched.problem.build import build_problem, needs_plan_baseline, pv_forecast_kw as build_pv_forecast_kw
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.scenario.load import Scenario
+from vpp_sched.scenario.sampling import SampledDay, sample_day
 from vpp_sched.solve.solution import Solution
 from vpp_sched.solve.plan_baseline import scenario_plan_baseline
 from vpp_sched.scenario.timeutil import to_local
@@ -46,12 +47,14 @@ class Actuals:
     base_load_kw : [slots x transformer_id] metered base load [kW], like ``Scenario.base_load_kw``
     pv_kw : [S, T] actual PV AC power per station [kW]; ``None`` means as forecast
     source : where they came from (a folder, or the perturbation and its seed)
+    dr_notified_at : event_id -> when the event was actually notified (``None``: as in the scenario)
     """
 
     evs: pd.DataFrame
     base_load_kw: pd.DataFrame
     pv_kw: np.ndarray | None = None
     source: str = ""
+    dr_notified_at: dict | None = None   # event_id -> actual notice time (None: the scenario's notified_at)
 
 
 def forecast_as_actuals(scenario: Scenario) -> Actuals:
@@ -60,35 +63,27 @@ def forecast_as_actuals(scenario: Scenario) -> Actuals:
                    source="forecast")
 
 
-def perturb_forecast(scenario: Scenario, seed: int = 0, shift_sd_min: float = 20.0, energy_sd: float = 0.1,
-                     base_sd: float = 0.05) -> Actuals:
-    """A seeded perturbation of the forecast (``numpy.random.default_rng(seed)``).
+def perturb_forecast(scenario: Scenario, seed: int = 0, day: int = 0, model=None,
+                     pv_forecast_kw: np.ndarray | None = None) -> Actuals:
+    """Day ``day`` of ``seed`` drawn from the scenario's ``uncertainty:`` model (or ``model``) by the
+    project's one sampler, :func:`vpp_sched.scenario.sampling.sample_day` (``models/uncertainty.md``).
 
-    Arrival and departure move by N(0, ``shift_sd_min``) minutes (whole minutes, each drawn on
-    its own), the departure at least one slot after the arrival; energy is multiplied by
-    N(1, ``energy_sd``), at least 0 and, for a V2G EV, at most what its battery can take [kWh, 3 decimals]; base load by ``1 + N(0, base_sd)`` per slot
-    and transformer [kW, 3 decimals]. PV is as forecast (clear sky). Every EV shows up: no
-    no-shows or unexpected arrivals (give those with ``--actuals``). Rounding keeps a written
-    copy (:func:`write_actuals`) exact.
+    ``pv_forecast_kw`` [S, T]: the PV forecast the day's PV factors multiply (default: pvlib's, computed
+    here when a station has PV) [kW].
     """
-    rng = np.random.default_rng(seed)
-    evs = scenario.evs[EV_COLUMNS].copy()
-    n = len(evs)
-    arrival_min, departure_min = np.round(rng.normal(0.0, shift_sd_min, (2, n)))
-    factor = rng.normal(1.0, energy_sd, n)
-    noise = rng.normal(0.0, base_sd, scenario.base_load_kw.shape)
-    evs["arrival"] = evs.arrival + pd.to_timedelta(arrival_min, unit="min")
-    departure = evs.departure + pd.to_timedelta(departure_min, unit="min")
-    earliest = evs.arrival + pd.Timedelta(minutes=scenario.config.horizon.slot_minutes)
-    evs["departure"] = departure.where(departure >= earliest, earliest)
-    energy = np.maximum(evs.energy_kwh.to_numpy() * factor, 0.0)
-    if "v2g" in scenario.evs.columns:   # a V2G EV's request still fits in its battery
-        v = scenario.evs
-        room = (v.battery_kwh * (1.0 - v.soc_arrival)).to_numpy() / scenario.config.v2g.charge_efficiency
-        energy = np.where(v.v2g.to_numpy(bool), np.minimum(energy, np.floor(room * 1000) / 1000), energy)
-    evs["energy_kwh"] = np.round(energy, 3)
-    base = (scenario.base_load_kw * np.maximum(1.0 + noise, 0.0)).round(3)
-    return Actuals(evs=evs, base_load_kw=base, source=f"forecast perturbed with seed {seed}")
+    source = f"forecast perturbed with seed {seed}" + (f", day {day}" if day else "")
+    return sampled_actuals(scenario, sample_day(scenario, seed, day, model), pv_forecast_kw, source)
+
+
+def sampled_actuals(scenario: Scenario, day: SampledDay, pv_forecast_kw: np.ndarray | None = None,
+                    source: str = "") -> Actuals:
+    """A :class:`SampledDay` as :class:`Actuals` (PV: the forecast times the day's factors; none without PV)."""
+    pv = None
+    if any(st.pv is not None for st in scenario.config.stations):
+        forecast = pv_forecast_kw if pv_forecast_kw is not None else build_pv_forecast_kw(scenario)
+        pv = np.round(np.asarray(forecast, float) * day.pv_factor, 3)
+    return Actuals(evs=day.evs, base_load_kw=day.base_load_kw, pv_kw=pv, dr_notified_at=day.dr_notified_at,
+                   source=source or f"sampled day {day.day} of the uncertainty model")
 
 
 def load_actuals(folder: Path | str, scenario: Scenario) -> Actuals:
@@ -319,9 +314,13 @@ class Context:
         return whole_slots(self.start_s, self.dt_s, f.a_arrival_s, f.a_departure_s)
 
 
-def make_context(scenario: Scenario, actuals: Actuals, options: SolverOptions, method: str = "lean") -> Context:
-    """Forecast problem (events and baselines as ``vpp-sched plan`` builds them) over the fleet."""
-    if needs_plan_baseline(scenario):
+def make_context(scenario: Scenario, actuals: Actuals, options: SolverOptions, method: str = "lean",
+                 forecast: Problem | None = None) -> Context:
+    """Forecast problem (events and baselines as ``vpp-sched plan`` builds them) over the fleet.
+    ``forecast``: that problem made before (it is the same for every day of a scenario)."""
+    if forecast is not None:
+        full = forecast
+    elif needs_plan_baseline(scenario):
         free_problem, free = scenario_plan_baseline(scenario, options)
         if not free.status.has_plan:
             raise NoPlanError(free.status, "no plan without the DR events (their 'plan' baseline)")
@@ -341,8 +340,9 @@ def make_context(scenario: Scenario, actuals: Actuals, options: SolverOptions, m
     pv = full.pv_kw if actuals.pv_kw is None else np.asarray(actuals.pv_kw, float)
     notice = np.zeros(full.n_events, dtype=int)
     for k, ev in enumerate(scenario.config.dr_events):
-        if ev.notified_at is not None:
-            notice[k] = int(np.searchsorted(start, to_local(ev.notified_at, scenario.tz).timestamp(), "left"))
+        notified_at = (actuals.dr_notified_at or {}).get(ev.event_id, ev.notified_at)
+        if notified_at is not None:
+            notice[k] = int(np.searchsorted(start, to_local(notified_at, scenario.tz).timestamp(), "left"))
     return Context(scenario=scenario, actuals=actuals, fleet=fleet, problem=full, base_actual_kw=base,
                    pv_actual_kw=pv, notice_slot=notice, options=options, method=method)
 

@@ -1,0 +1,136 @@
+"""Faults: the server stopped during a plan job (resumed, or failed with the reason), nothing live lost."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from service_helpers import scenario_zip, settings, tokens, wait_job
+from vpp_sched.scenario.load import default_scenario_path
+from vpp_sched.service.app import create_app
+from vpp_sched.service.db import EvSession, MeterValue, PlanJob
+
+ZIP = {"content-type": "application/zip"}
+
+
+def _left_running(url: str, tmp_path: Path, attempts: int) -> tuple[int, dict]:
+    """A server that planned once, then 'stopped' with a job running (as a kill leaves it)."""
+    app = create_app(settings(url))
+    with TestClient(app) as c:
+        t = tokens(app)
+        sid = c.post("/scenarios", content=scenario_zip(tmp_path), headers={**t["plan"], **ZIP}).json()["id"]
+        job = wait_job(c, t["read"], c.post("/plans", json={"scenario_id": sid}, headers=t["plan"]).json()["id"])
+    with app.state.sessions() as db:
+        row = db.get(PlanJob, job["id"])
+        row.status, row.attempts, row.finished_at, row.kpis = "running", attempts, None, {}
+        db.commit()
+    return job["id"], t
+
+
+def test_a_job_left_running_is_resumed_at_the_next_start(tmp_path):
+    url = f"sqlite:///{tmp_path / 'faults.db'}"
+    job_id, t = _left_running(url, tmp_path, attempts=1)
+    app = create_app(settings(url))
+    with TestClient(app) as c:
+        job = wait_job(c, t["read"], job_id)
+        audit = c.get("/audit", headers=t["read"]).json()
+    assert job["status"] == "succeeded" and job["attempts"] == 2 and job["kpis"]["valid"]
+    assert any(a["action"] == "plan.resume" and a["target"] == f"plan:{job_id}" for a in audit)
+
+
+def test_a_job_the_server_stopped_in_too_often_fails_with_the_reason(tmp_path):
+    url = f"sqlite:///{tmp_path / 'faults.db'}"
+    job_id, t = _left_running(url, tmp_path, attempts=2)
+    app = create_app(settings(url))
+    with TestClient(app) as c:
+        job = c.get(f"/plans/{job_id}", headers=t["read"]).json()
+    assert job["status"] == "failed" and "server stopped during this job 2 time(s)" in job["reason"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(db_url: str, port: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-c", "from vpp_sched.cli import main; main()", "serve", "--db", db_url, "--port", str(port),
+           "--method", "lean", "--scheduler", "serial", "--log-level", "warning"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _up(client: httpx.Client, proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        assert proc.poll() is None, "the server exited"
+        try:
+            if client.get("/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the server did not start")
+
+
+def _demo_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(default_scenario_path().iterdir()):
+            if p.is_file():
+                z.write(p, p.name)
+    return buf.getvalue()
+
+
+@pytest.mark.slow
+def test_the_server_killed_during_a_plan_job_resumes_it_and_loses_no_live_data(tmp_path):
+    db = tmp_path / "killed.db"
+    url, port = f"sqlite:///{db}", _free_port()
+    from vpp_sched.service.db import make_engine, make_sessions, migrate
+
+    engine = make_engine(url)
+    migrate(engine)
+    with make_sessions(engine)() as s:
+        from vpp_sched.service.auth import create_token
+
+        h = {"Authorization": f"Bearer {create_token(s, 'plan')}"}
+    engine.dispose()
+    proc = _serve(url, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+            _up(c, proc)
+            sid = c.post("/scenarios", content=_demo_zip(), headers={**h, **ZIP}).json()["id"]
+            c.post("/meter", json={"scenario_id": sid, "transformer_id": "T01", "measured_at": "2026-11-27T19:00:00+08:00",
+                                   "load_kw": 300.0}, headers=h).raise_for_status()
+            c.post("/sessions", json={"scenario_id": sid, "session_id": "LIVE1", "event": "started", "replan": False,
+                                      "time": "2026-11-27T19:00:00+08:00", "transformer_id": "T01",
+                                      "arrival": "2026-11-27T19:00:00+08:00", "departure": "2026-11-28T07:00:00+08:00",
+                                      "energy_kwh": 20.0, "max_power_kw": 7.0}, headers=h).raise_for_status()
+            job_id = c.post("/plans", json={"scenario_id": sid}, headers=h).json()["id"]
+            end = time.monotonic() + 60
+            while c.get(f"/plans/{job_id}", headers=h).json()["status"] != "running":
+                assert time.monotonic() < end
+                time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)   # mid-solve: no shutdown code runs
+        proc.wait(10)
+        proc = _serve(url, port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+            _up(c, proc)
+            job = wait_job(c, h, job_id, timeout_s=120)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    assert job["status"] == "succeeded" and job["attempts"] == 2, job
+    with make_sessions(make_engine(url))() as s:
+        assert s.query(EvSession).filter(EvSession.session_id == "LIVE1").count() == 1
+        assert s.query(MeterValue).count() == 1

@@ -1,0 +1,144 @@
+"""The LV grids' AC power flow of a plan and of uncontrolled charging: tables, KPIs, limit breaches.
+
+``grid_buses`` (``transformer_id, bus_id, slot_start, vm_pu, vm_a_pu, vm_b_pu, vm_c_pu``; the phase
+columns are empty: the power flow is balanced) and ``grid_lines`` (``transformer_id, line_id,
+slot_start, loading_pct``), one row per bus (SimBench node) or line and slot. Breaches are against
+``scenario.yaml`` ``grid`` (:class:`~vpp_sched.scenario.config.GridLimits`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from vpp_sched.network.check import GridCase, flow, grid_cases
+from vpp_sched.network.phases import phase_power_kw, unbalance_pct
+from vpp_sched.network.powerflow import one_blas_thread
+
+
+@dataclass
+class GridFlows:
+    """The power flow of every grid of one plan (or of uncontrolled charging)."""
+
+    cases: list
+    vm_pu: list          # per case [pandapower bus, T]
+    loading_pct: list    # per case [line, T]
+    v: list              # per case [pandapower bus, T] complex voltages [pu]
+
+
+def plan_grid_flows(scenario, problem, ev_kw: np.ndarray, station_kw: np.ndarray, cases=None) -> GridFlows:
+    """AC power flow of each grid for EV net power ``ev_kw`` [E, T] and station power ``station_kw`` [N, T] [kW]."""
+    cases = grid_cases(scenario, problem) if cases is None else cases
+    with one_blas_thread():
+        results = [flow(c, ev_kw, station_kw[c.row], problem.slots) for c in cases]
+    return GridFlows(cases=cases, vm_pu=[r.vm_pu for r in results], loading_pct=[r.loading_pct for r in results],
+                     v=[r.v for r in results])
+
+
+def _slot_text(slots: pd.DatetimeIndex) -> np.ndarray:
+    return np.array([s.isoformat() for s in slots], dtype=object)
+
+
+def grid_tables(flows: GridFlows, slots: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``grid_buses`` and ``grid_lines`` (module docstring)."""
+    T, text = len(slots), _slot_text(slots)
+    buses, lines = [], []
+    for c, vm, ld in zip(flows.cases, flows.vm_pu, flows.loading_pct):
+        names = c.model.net.bus.name.to_numpy()
+        buses.append(pd.DataFrame({"transformer_id": c.transformer_id, "bus_id": np.repeat(names, T),
+                                   "slot_start": np.tile(text, len(names)), "vm_pu": vm.ravel(),
+                                   "vm_a_pu": np.nan, "vm_b_pu": np.nan, "vm_c_pu": np.nan}))
+        lnames = c.model.net.line.name.to_numpy()
+        lines.append(pd.DataFrame({"transformer_id": c.transformer_id, "line_id": np.repeat(lnames, T),
+                                   "slot_start": np.tile(text, len(lnames)), "loading_pct": ld.ravel()}))
+    empty_b = pd.DataFrame(columns=["transformer_id", "bus_id", "slot_start", "vm_pu", "vm_a_pu", "vm_b_pu",
+                                    "vm_c_pu"])
+    empty_l = pd.DataFrame(columns=["transformer_id", "line_id", "slot_start", "loading_pct"])
+    return (pd.concat(buses, ignore_index=True) if buses else empty_b,
+            pd.concat(lines, ignore_index=True) if lines else empty_l)
+
+
+def phase_table(cases, problem, ev_kw: np.ndarray, station_kw: np.ndarray) -> pd.DataFrame:
+    """``grid_phases``: ``transformer_id, slot_start, p_a_kw, p_b_kw, p_c_kw, unbalance_pct`` per slot
+    (EVs on their phase, base load and station balanced; :mod:`vpp_sched.network.phases`)."""
+    text, parts = _slot_text(problem.slots), []
+    for c in cases:
+        per = phase_power_kw(ev_kw[c.ev_rows], list(c.ev_phase), problem.base_load_kw[c.row] + station_kw[c.row])
+        parts.append(pd.DataFrame({"transformer_id": c.transformer_id, "slot_start": text, "p_a_kw": per[0],
+                                   "p_b_kw": per[1], "p_c_kw": per[2], "unbalance_pct": unbalance_pct(per)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def grid_kpis(flows: GridFlows, limits) -> dict:
+    """Lowest voltage, highest line loading, and counts of bus-slots and line-slots beyond the limits."""
+    if not flows.cases:
+        return {}
+    vmin = min(float(v.min()) for v in flows.vm_pu)
+    vmax = max(float(v.max()) for v in flows.vm_pu)
+    lmax = max((float(ld.max()) for ld in flows.loading_pct if ld.size), default=0.0)
+    low = sum(int((v < limits.voltage_min_pu - 1e-9).sum()) for v in flows.vm_pu)
+    high = sum(int((v > limits.voltage_max_pu + 1e-9).sum()) for v in flows.vm_pu)
+    over = sum(int((ld > limits.line_loading_max_pct + 1e-6).sum()) for ld in flows.loading_pct)
+    bad = sorted({c.transformer_id for c, v, ld in zip(flows.cases, flows.vm_pu, flows.loading_pct)
+                  if (v < limits.voltage_min_pu - 1e-9).any() or (v > limits.voltage_max_pu + 1e-9).any()
+                  or (ld > limits.line_loading_max_pct + 1e-6).any()})
+    return {"lowest_vm_pu": vmin, "highest_vm_pu": vmax, "highest_line_loading_pct": lmax,
+            "undervoltage_bus_slots": low, "overvoltage_bus_slots": high, "overloaded_line_slots": over,
+            "transformers_beyond_grid_limits": bad}
+
+
+def weakest(buses: pd.DataFrame, lines: pd.DataFrame, n: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``n`` buses with the lowest voltage and lines with the highest loading (each at its worst slot)."""
+    # nodes joined by closed switches share one voltage: one of them stands for the busbar
+    b = (buses.sort_values("vm_pu").drop_duplicates(["transformer_id", "bus_id"])
+         .assign(_node=lambda d: d.bus_id.str.replace(r"_\d+$", "", regex=True))
+         .drop_duplicates(["transformer_id", "_node"]).head(n)[["transformer_id", "bus_id", "slot_start", "vm_pu"]])
+    ln = (lines.sort_values("loading_pct", ascending=False).drop_duplicates(["transformer_id", "line_id"]).head(n)
+          [["transformer_id", "line_id", "slot_start", "loading_pct"]])
+    return b.reset_index(drop=True), ln.reset_index(drop=True)
+
+
+def station_power_kw(transformer_load: pd.DataFrame, problem) -> np.ndarray:
+    """[N, T] what each transformer's station adds to its grid: battery - PV fed in [kW]."""
+    wide = transformer_load.assign(station_kw=transformer_load["battery_kw"] - transformer_load["pv_kw"])
+    table = wide.pivot(index="transformer_id", columns="slot_start", values="station_kw")
+    return table.reindex(index=list(problem.transformer_ids)).to_numpy(float)
+
+
+__all__ = ["GridCase", "GridFlows", "plan_grid_flows", "grid_tables", "grid_kpis", "weakest", "station_power_kw"]
+
+
+def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_kw: np.ndarray | None = None,
+                   cases=None, memo: dict | None = None) -> GridFlows | None:
+    """Run the grids' power flow of ``plan`` (EV net power ``ev_kw`` [E, T]) and of uncontrolled charging,
+    put the tables on the plan and the KPIs in ``plan.kpis["grid"]``; return the plan's flows (``None``
+    and nothing added when no grid is named). ``memo`` keeps the uncontrolled KPIs between the plans of
+    one run (the same EVs and grids)."""
+    cases = grid_cases(scenario, problem) if cases is None else cases
+    if not cases:
+        return None
+    limits = scenario.config.grid
+    station_kw = station_power_kw(plan.transformer_load, problem)
+    flows = plan_grid_flows(scenario, problem, ev_kw, station_kw, cases)
+    plan.grid_buses, plan.grid_lines = grid_tables(flows, problem.slots)
+    plan.grid_phases = phase_table(cases, problem, ev_kw, station_kw)
+    plan.kpis["grid"] = {"plan": dict(grid_kpis(flows, limits),
+                                      worst_unbalance_pct=float(plan.grid_phases.unbalance_pct.max())),
+                         "limits": limits.model_dump()}
+    memo = {} if memo is None else memo
+    if uncontrolled_ev_kw is not None and "uncontrolled" not in memo:
+        idle = -problem.pv_at_transformer_kw()          # batteries idle, PV fed in whole
+        memo["uncontrolled"] = dict(
+            grid_kpis(plan_grid_flows(scenario, problem, uncontrolled_ev_kw, idle, cases), limits),
+            worst_unbalance_pct=float(phase_table(cases, problem, uncontrolled_ev_kw, idle).unbalance_pct.max()))
+    if "uncontrolled" in memo:
+        plan.kpis["grid"]["uncontrolled"] = memo["uncontrolled"]
+    return flows
+
+
+def breaches(kpis: dict) -> int:
+    """Bus-slots and line-slots beyond the grid limits in one ``grid_kpis`` dict."""
+    return int(kpis.get("undervoltage_bus_slots", 0) + kpis.get("overvoltage_bus_slots", 0)
+               + kpis.get("overloaded_line_slots", 0))

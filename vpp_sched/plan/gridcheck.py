@@ -1,0 +1,96 @@
+"""``vpp-sched gridcheck``: the LV grids' AC power flow of a written plan, from its tables alone.
+
+The EV power comes from ``ev_schedule.csv`` (``power_kw`` - ``discharge_kw``), the stations' from
+``transformer_load.csv`` (``battery_kw - pv_kw``); the grids, base load and EV buses from the
+scenario. The result is compared with the plan's own ``grid_buses.csv`` / ``grid_lines.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vpp_sched.errors import InputError, echo
+from vpp_sched.plan.grid_output import grid_kpis, grid_tables, plan_grid_flows, station_power_kw, weakest
+from vpp_sched.problem.build import build_problem
+
+
+@dataclass
+class GridCheck:
+    """The recomputed tables, KPIs, breaches and the largest differences from the plan's own tables."""
+
+    buses: pd.DataFrame
+    lines: pd.DataFrame
+    kpis: dict
+    weakest_buses: pd.DataFrame
+    weakest_lines: pd.DataFrame
+    max_vm_difference_pu: float | None
+    max_loading_difference_pct: float | None
+
+
+def _read(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
+    path = folder / name
+    if not path.is_file():
+        raise InputError([f"{path}: not found; is {folder} a plan folder (vpp-sched plan --out)?"])
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError([f"{path}: not a readable CSV table ({echo(str(exc), 200)})"]) from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError([f"{path}: missing column {c}" for c in missing])
+    return df
+
+
+def _ev_matrix(schedule: pd.DataFrame, problem) -> np.ndarray:
+    """[E, T] EV net power of the plan (rows in the problem's EV order) [kW]."""
+    row = pd.Index(problem.ev_ids).get_indexer(schedule["ev_id"].astype(str))
+    slot_text = [s.isoformat() for s in problem.slots]
+    col = pd.Index(slot_text).get_indexer(schedule["slot_start"].astype(str))
+    bad = np.flatnonzero((row < 0) | (col < 0))
+    if len(bad):
+        i = int(bad[0])
+        raise InputError([f"ev_schedule.csv row {i + 1}: ev_id {echo(schedule['ev_id'].iat[i])} at "
+                          f"{echo(schedule['slot_start'].iat[i])} is not an EV and slot of the scenario"])
+    net = schedule["power_kw"].to_numpy(float)
+    if "discharge_kw" in schedule.columns:
+        net = net - schedule["discharge_kw"].fillna(0.0).to_numpy(float)
+    out = np.zeros((problem.n_evs, problem.n_slots))
+    np.add.at(out, (row, col), net)
+    return out
+
+
+def _difference(mine: pd.DataFrame, written: Path, keys: list[str], value: str) -> float | None:
+    if not written.is_file():
+        return None
+    theirs = pd.read_csv(written)
+    both = mine.merge(theirs, on=keys, suffixes=("", "_written"), how="outer")
+    return float(np.nanmax(np.abs(both[value] - both[f"{value}_written"]).fillna(np.inf)))
+
+
+def check_written_plan(plan_folder: Path | str, scenario) -> GridCheck:
+    """The grid check of the plan in ``plan_folder`` on ``scenario`` (a loaded scenario)."""
+    folder = Path(plan_folder)
+    kpis = json.loads((folder / "kpis.json").read_text()) if (folder / "kpis.json").is_file() else {}
+    if kpis.get("scenario") not in (None, scenario.config.name):
+        raise InputError([f"{folder / 'kpis.json'}: the plan is of scenario {echo(kpis['scenario'])}, not of "
+                          f"{echo(scenario.config.name)}; name the plan's scenario"])
+    if not scenario.grids:
+        raise InputError([f"{scenario.config.transformers}: no transformer names a grid (column grid)"])
+    schedule = _read(folder, "ev_schedule.csv", ["ev_id", "slot_start", "power_kw"])
+    load = _read(folder, "transformer_load.csv", ["transformer_id", "slot_start", "battery_kw", "pv_kw"])
+    problem = build_problem(scenario)
+    load["slot_start"] = load["slot_start"].astype(str)
+    flows = plan_grid_flows(scenario, problem, _ev_matrix(schedule, problem), station_power_kw(load, problem))
+    buses, lines = grid_tables(flows, problem.slots)
+    wb, wl = weakest(buses, lines)
+    return GridCheck(buses=buses, lines=lines, kpis=grid_kpis(flows, scenario.config.grid), weakest_buses=wb,
+                     weakest_lines=wl,
+                     max_vm_difference_pu=_difference(buses, folder / "grid_buses.csv",
+                                                      ["transformer_id", "bus_id", "slot_start"], "vm_pu"),
+                     max_loading_difference_pct=_difference(lines, folder / "grid_lines.csv",
+                                                            ["transformer_id", "line_id", "slot_start"], "loading_pct"))

@@ -1,0 +1,85 @@
+"""``/stations`` (charging stations allowed to connect), ``/tokens`` and ``/audit``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vpp_sched.service.api.common import get_db, not_found, require, unprocessable
+from vpp_sched.service.auth import SCOPES, create_token, hash_secret
+from vpp_sched.service.db import AuditEntry, ProfileSent, ScenarioRow, Station
+from vpp_sched.service.store import audit
+
+router = APIRouter(tags=["admin"])
+
+
+class StationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    station_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    password: str = Field(min_length=16, max_length=40)   # OCPP 2.0.1 BasicAuthPassword: 16-40 characters
+    scenario_id: int
+    transformer_id: str
+    default_energy_kwh: float = Field(20.0, gt=0, le=1000)   # when the EV does not say [kWh]
+    default_stay_h: float = Field(8.0, gt=0, le=72)           # when the EV does not say [h]
+    max_power_kw: float = Field(7.0, gt=0, le=1000)
+    min_power_kw: float = Field(1.4, ge=0, le=1000)
+
+
+@router.post("/stations", status_code=201)
+def create_station(body: StationIn, request: Request, db: Session = Depends(get_db),
+                   actor: str = Depends(require("admin"))) -> dict:
+    sc = db.get(ScenarioRow, body.scenario_id)
+    if sc is None:
+        raise not_found(f"scenario {body.scenario_id}")
+    if body.transformer_id not in sc.summary["transformers"]:
+        raise unprocessable([(["body", "transformer_id"], f"transformer {body.transformer_id!r} is not in scenario {sc.id}")])
+    if body.min_power_kw > body.max_power_kw:
+        raise unprocessable([(["body", "min_power_kw"], "must not exceed max_power_kw")])
+    if db.get(Station, body.station_id) is not None:
+        raise HTTPException(409, f"station {body.station_id!r} already exists")
+    fields = body.model_dump(exclude={"station_id", "password"})
+    db.add(Station(id=body.station_id, password_hash=hash_secret(body.password, request.app.state.settings.scrypt_n),
+                   **fields))
+    audit(db, actor, "station.create", f"station:{body.station_id}", scenario_id=sc.id)
+    db.commit()
+    return {"station_id": body.station_id, **fields}
+
+
+@router.get("/stations")
+def list_stations(db: Session = Depends(get_db), actor: str = Depends(require("read"))) -> list[dict]:
+    return [station_out(db, s) for s in db.scalars(select(Station).order_by(Station.id))]
+
+
+def station_out(db: Session, s: Station) -> dict:
+    sent = db.scalars(select(ProfileSent).where(ProfileSent.station_id == s.id).order_by(ProfileSent.id.desc())
+                      .limit(1)).first()
+    return {"station_id": s.id, "scenario_id": s.scenario_id, "transformer_id": s.transformer_id,
+            "connected": s.connected, "last_seen_at": s.last_seen_at.isoformat() if s.last_seen_at else None,
+            "status": s.status, "last_profile": None if sent is None else
+            {"action": sent.action, "plan_id": sent.plan_id, "sent_at": sent.sent_at.isoformat(), "answer": sent.answer}}
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scope: str = Field(pattern="^(" + "|".join(SCOPES) + ")$")
+    name: str = Field("", max_length=200)
+
+
+@router.post("/tokens", status_code=201)
+def post_token(body: TokenIn, request: Request, db: Session = Depends(get_db),
+               actor: str = Depends(require("admin"))) -> dict:
+    token = create_token(db, body.scope, body.name, n=request.app.state.settings.scrypt_n, actor=actor)
+    return {"token": token, "scope": body.scope}
+
+
+@router.get("/audit")
+def get_audit(limit: int = 100, db: Session = Depends(get_db), actor: str = Depends(require("read"))) -> list[dict]:
+    rows = db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000))))
+    return [audit_out(a) for a in rows]
+
+
+def audit_out(a: AuditEntry) -> dict:
+    return {"id": a.id, "at": a.at.isoformat(), "actor": a.actor, "action": a.action, "target": a.target,
+            "detail": a.detail}

@@ -1,0 +1,235 @@
+"""The OCPP 2.0.1 CSMS: ``ws://HOST:PORT/ocpp/{charging_station_id}`` on the API's own port.
+
+A FastAPI websocket route accepts the ``ocpp2.0.1`` subprotocol after checking the station's HTTP
+Basic credentials (OCPP 2.0.1 security profile 1: user = the station id, a per-station password,
+hashed at rest) and hands an adapter with ``recv``/``send`` to an ``ocpp.v201.ChargePoint`` (the
+``ocpp`` package's handlers and schema validation). One port for REST and OCPP keeps deployment
+to one process and one TLS terminator.
+
+The CSMS sends ``SetChargingProfile`` (TxProfile from the current plan) to every connected station of a
+scenario after each plan of it, to a station when it connects, and ``ClearChargingProfile`` when a
+session ends; each is recorded (``profiles_sent``, audit) with the station's answer and what it replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import logging
+
+from fastapi import WebSocket, WebSocketDisconnect
+from sqlalchemy.exc import InterfaceError, OperationalError
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201.enums import Action
+
+from vpp_sched.service import csms_store
+from vpp_sched.service.auth import Verifier, verify_secret
+from vpp_sched.service.db import Station
+from vpp_sched.service.group_writer import GroupWriter
+from vpp_sched.service.profiles import station_profiles
+
+log = logging.getLogger("vpp_sched.service.csms")
+SUBPROTOCOL = "ocpp2.0.1"
+HEARTBEAT_S = 300
+#: A message whose database write fails for want of a database is retried this often, this far apart.
+DB_RETRIES, DB_RETRY_S = 60, 0.5
+
+
+class _Connection:
+    """The ``recv``/``send`` interface ``ocpp`` expects, over a Starlette websocket."""
+
+    def __init__(self, ws: WebSocket):
+        self.ws = ws
+
+    async def recv(self) -> str:
+        return await self.ws.receive_text()
+
+    async def send(self, message: str) -> None:
+        await self.ws.send_text(message)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class StationPoint(ChargePoint):
+    """One connected station; each handler stores its message (committed) before answering."""
+
+    def __init__(self, station_id: str, ws: WebSocket, csms: "Csms"):
+        super().__init__(station_id, _Connection(ws), response_timeout=csms.settings.ocpp_response_timeout_s)
+        self.csms = csms
+
+    async def _db(self, fn, *args):
+        return await self.csms.db_retrying(fn, self.id, *args)
+
+    @on(Action.boot_notification)
+    async def on_boot(self, charging_station, reason, **kwargs):
+        await self._db(csms_store.boot, {"charging_station": charging_station, "reason": reason})
+        return call_result.BootNotification(current_time=_now(), interval=HEARTBEAT_S, status="Accepted")
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **kwargs):
+        return call_result.Heartbeat(current_time=_now())
+
+    @on(Action.status_notification)
+    async def on_status(self, timestamp, connector_status, evse_id, connector_id, **kwargs):
+        await self._db(csms_store.status, evse_id, connector_status)
+        return call_result.StatusNotification()
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, evse_id, meter_value, **kwargs):
+        await self._db(csms_store.meter_values, meter_value)
+        return call_result.MeterValues()
+
+    @on(Action.transaction_event)
+    async def on_transaction_event(self, event_type, timestamp, trigger_reason, seq_no, transaction_info,
+                                   meter_value=None, evse=None, **kwargs):
+        job, ended = await self._db(csms_store.transaction_event, event_type, timestamp, transaction_info,
+                                    meter_value, evse)
+        if job is not None:
+            self.csms.wake_jobs()
+        if ended is not None:
+            self.csms.spawn(self.csms.clear(ended))
+        return call_result.TransactionEvent()
+
+    @on(Action.notify_ev_charging_needs)
+    async def on_charging_needs(self, charging_needs, evse_id, **kwargs):
+        if await self._db(csms_store.charging_needs, evse_id, charging_needs) is not None:
+            self.csms.wake_jobs()
+        return call_result.NotifyEVChargingNeeds(status="Accepted")
+
+
+class Csms:
+    """The connected stations and the messages the service sends them."""
+
+    def __init__(self, sessions, settings, verifier: Verifier, wake_jobs):
+        self.sessions, self.settings, self.verifier, self.wake_jobs = sessions, settings, verifier, wake_jobs
+        self.points: dict[str, StationPoint] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.writer = GroupWriter(sessions)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: set[str] = set()
+
+    async def db_retrying(self, fn, *args):
+        """``fn(db, *args)`` in the writer's next group commit, retried while the database is unreachable (a restart):
+        the station's message is answered late rather than lost or the connection dropped."""
+        for attempt in range(DB_RETRIES):
+            try:
+                return await self.writer.run(fn, *args)
+            except (OperationalError, InterfaceError):
+                if attempt == DB_RETRIES - 1:
+                    raise
+                log.warning("database unreachable; retrying %s in %.1f s", fn.__name__, DB_RETRY_S)
+                await asyncio.sleep(DB_RETRY_S)
+
+    def spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- called from other threads (the job worker, the API's sync routes) --
+    def plan_ready(self, scenario_id: int, plan_id: int) -> None:
+        if self.loop is not None:
+            asyncio.run_coroutine_threadsafe(self.push_scenario(scenario_id), self.loop)
+
+    def session_ended(self, session_pk: int) -> None:
+        if self.loop is not None:
+            asyncio.run_coroutine_threadsafe(self.clear(session_pk), self.loop)
+
+    # -- on the event loop --
+    async def handle(self, ws: WebSocket, station_id: str) -> None:
+        self.loop = asyncio.get_running_loop()
+        if SUBPROTOCOL not in ws.scope.get("subprotocols", []):
+            await ws.close(code=1002, reason=f"subprotocol {SUBPROTOCOL} required")
+            return
+        if not await asyncio.to_thread(self._authenticated, station_id, ws.headers.get("authorization", "")):
+            await ws.close(code=1008, reason="unknown station or wrong password")
+            return
+        await ws.accept(subprotocol=SUBPROTOCOL)
+        point = StationPoint(station_id, ws, self)
+        old = self.points.get(station_id)
+        self.points[station_id] = point
+        if old is not None:
+            await old._connection.ws.close(code=1000)
+        await self.db_retrying(csms_store.set_connected, station_id, True)
+        self.spawn(self.push_station(station_id, resend=True))   # a station that reconnects gets its profiles again
+        try:
+            await point.start()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if self.points.get(station_id) is point:
+                del self.points[station_id]
+                await self.db_retrying(csms_store.set_connected, station_id, False)
+
+    def _authenticated(self, station_id: str, header: str) -> bool:
+        """HTTP Basic: user = station id, its password checked against the stored hash."""
+        try:
+            kind, _, b64 = header.partition(" ")
+            user, _, password = base64.b64decode(b64, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return False
+        if kind.lower() != "basic" or user != station_id:
+            return False
+        if self.verifier.remembered(header) == station_id:
+            return True
+        with self.sessions() as db:
+            station = db.get(Station, station_id)
+            ok = station is not None and verify_secret(password, station.password_hash)
+        if ok:
+            self.verifier.remember(header, station_id)
+        return ok
+
+    async def push_scenario(self, scenario_id: int) -> None:
+        ids = await self.db_retrying(_stations_of, scenario_id)
+        await asyncio.gather(*(self.push_station(s) for s in ids if s in self.points))
+
+    async def push_station(self, station_id: str, resend: bool = False) -> None:
+        """Send the station its profiles from the plan current when the send starts. Pushes to one
+        station run one after the other (an older plan's push never lands after a newer one's), and a
+        push still waiting to start stands for any asked for meanwhile (it will read the newest plan)."""
+        if station_id in self._waiting and not resend:
+            return
+        self._waiting.add(station_id)
+        async with self._locks.setdefault(station_id, asyncio.Lock()):
+            self._waiting.discard(station_id)
+            await self._send_profiles(station_id, resend)
+
+    async def _send_profiles(self, station_id: str, resend: bool) -> None:
+        point = self.points.get(station_id)
+        if point is None:
+            return
+        for out in await self.db_retrying(station_profiles, station_id, resend):
+            request = call.SetChargingProfile(evse_id=out.evse_id, charging_profile=out.charging_profile)
+            answer = await self._call(point, request)
+            await self.db_retrying(csms_store.record_sent, station_id, out.session_pk, out.plan_id,
+                                    "SetChargingProfile", {"evseId": out.evse_id, "chargingProfile": out.charging_profile},
+                                    answer)
+
+    async def clear(self, session_pk: int) -> None:
+        station_id, evse_id = await self.db_retrying(csms_store.session_station, session_pk)
+        point = self.points.get(station_id) if station_id else None
+        if point is None:
+            return
+        answer = await self._call(point, call.ClearChargingProfile(charging_profile_id=session_pk))
+        await self.db_retrying(csms_store.record_sent, station_id, session_pk, None,
+                                "ClearChargingProfile", {"chargingProfileId": session_pk}, answer)
+
+    async def _call(self, point: StationPoint, request) -> str:
+        try:
+            result = await point.call(request)
+        except asyncio.TimeoutError:
+            return "timeout"
+        except Exception as exc:  # noqa: BLE001 - a station gone mid-call; recorded, never raised to the caller
+            return f"error: {type(exc).__name__}"
+        return "CallError" if result is None else str(result.status)
+
+
+def _stations_of(db, scenario_id: int) -> list[str]:
+    from sqlalchemy import select
+
+    return list(db.scalars(select(Station.id).where(Station.scenario_id == scenario_id)))

@@ -1,0 +1,133 @@
+"""One plan job's work: the scenario folder with the live data merged in, the plan, its files.
+
+The folder is the uploaded scenario with:
+
+* the live sessions in ``evs.csv`` (a session whose id is an EV of the scenario replaces its row):
+  energy still needed = ``energy_kwh - delivered_kwh``; an ended session leaves the plan;
+* the live DR events appended to ``scenario.yaml``'s ``dr_events`` (replacing one with the same id);
+* for a re-plan of the rest of the day (``as_of`` set, as :mod:`vpp_sched.studies.replay` re-plans
+  from the slot it is in): the horizon starts at the slot holding ``as_of``, EVs gone by then and
+  events over by then are left out, and a metered transformer load in that slot sets its base load
+  (metered load less the EV power the current plan gives that transformer there).
+
+The plan is made by :func:`~vpp_sched.plan.planner.plan_day` and written by
+:func:`~vpp_sched.plan.output.write_plan` with the OCPP 2.0.1 profiles (``ocpp/``, charger minimum
+included, by :func:`~vpp_sched.interop.ocpp.ocpp_writer`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from vpp_sched.errors import InputError
+from vpp_sched.interop.ocpp import ocpp_writer
+from vpp_sched.plan.output import write_plan
+from vpp_sched.plan.planner import plan_day
+from vpp_sched.scenario.load import load_scenario
+from vpp_sched.service.uploads import write_files
+
+MANIFEST = ".vpp-sched-manifest.json"
+
+
+@dataclass
+class LiveData:
+    """What the database holds for one job besides the scenario's own files."""
+
+    files: dict[str, bytes]
+    sessions: list[dict]           # columns of evs.csv + "status"
+    dr_events: list[dict]          # scenario-schema DR events
+    meter_kw: dict[str, float]     # transformer_id -> metered load in the as_of slot [kW]
+    plan_ev_kw: dict[str, float]   # transformer_id -> the current plan's EV power in that slot [kW]
+
+
+@dataclass
+class PlanOutput:
+    kpis: dict
+    warnings: list[str]
+    files: dict[str, bytes]
+
+
+def run_plan(live: LiveData, as_of: dt.datetime | None, method: str, executor) -> PlanOutput:
+    """Merge, plan and write in a temporary folder; return the plan's files (raises InputError, NoPlanError)."""
+    with tempfile.TemporaryDirectory(prefix="vpp-sched-job-") as tmp:
+        folder = Path(tmp) / "scenario"
+        write_files(live.files, folder)
+        _merge(folder, live, as_of)
+        sc = load_scenario(folder, allow_outside_tables=False)
+        run = plan_day(sc, method=method, executor=executor)
+        out = write_plan(run.plan, Path(tmp) / "plan", parquet=False, extra={"ocpp": ocpp_writer("2.0.1")})
+        files = {str(p.relative_to(out).as_posix()): p.read_bytes() for p in sorted(out.rglob("*"))
+                 if p.is_file() and p.name != MANIFEST}
+        return PlanOutput(kpis=run.plan.kpis, warnings=list(run.plan.warnings), files=files)
+
+
+def run_plan_isolated(live: LiveData, as_of: dt.datetime | None, method: str, scheduler: str | None,
+                      workers: int | None) -> PlanOutput | str:
+    """:func:`run_plan` in a worker process: the plan, or the reason it failed as text (our exceptions
+    carry more than their message, so they are not sent back across the process boundary)."""
+    from vpp_sched.errors import VppSchedError
+    from vpp_sched.solve.parallel import get_executor
+
+    try:
+        with get_executor(scheduler, workers) as executor:
+            return run_plan(live, as_of, method, executor)
+    except VppSchedError as exc:
+        return str(exc)
+
+
+def _merge(folder: Path, live: LiveData, as_of: dt.datetime | None) -> None:
+    config = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
+    start = pd.Timestamp(config["horizon"]["start"])
+    slot = pd.Timedelta(minutes=int(config["horizon"].get("slot_minutes", 15)))
+    end = start + slot * int(config["horizon"]["slots"])
+    now = start
+    if as_of is not None:
+        now = start + slot * int((pd.Timestamp(as_of) - start) // slot)
+        if not start <= now < end:
+            raise InputError([f"as_of {pd.Timestamp(as_of).isoformat()}: outside the scenario's horizon "
+                              f"{start.isoformat()} .. {end.isoformat()}"])
+        config["horizon"]["start"] = now.tz_convert(start.tz).isoformat()
+        config["horizon"]["slots"] = int((end - now) // slot)
+    events = {e["event_id"]: e for e in config.get("dr_events") or []}
+    events.update({e["event_id"]: e for e in live.dr_events})
+    config["dr_events"] = [e for e in events.values() if pd.Timestamp(e["end"]) > now]
+    (folder / "scenario.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    _merge_evs(folder / config["evs"], live.sessions, now)
+    if as_of is not None and live.meter_kw:
+        _metered_base(folder / config["base_load"], live, now)
+
+
+def _merge_evs(path: Path, sessions: list[dict], now: pd.Timestamp) -> None:
+    evs = pd.read_csv(path, dtype={"ev_id": str, "transformer_id": str}, keep_default_na=False)
+    live = pd.DataFrame(sessions)
+    if len(live):
+        evs = evs[~evs.ev_id.isin(live.ev_id)]
+        live = live[live.status == "active"].drop(columns="status")
+        live["energy_kwh"] = (live.energy_kwh - live.delivered_kwh).clip(lower=0.0)
+        evs = pd.concat([evs, live.drop(columns="delivered_kwh")], ignore_index=True)
+    departure = pd.to_datetime(evs.departure, utc=True, format="ISO8601")
+    evs = evs[departure > now.tz_convert("UTC")]
+    evs.to_csv(path, index=False, lineterminator="\n")
+
+
+def _metered_base(path: Path, live: LiveData, now: pd.Timestamp) -> None:
+    base = pd.read_csv(path, dtype={"transformer_id": str}, keep_default_na=False)
+    at = pd.to_datetime(base.slot_start, utc=True, format="ISO8601") == now.tz_convert("UTC")
+    for trafo, kw in live.meter_kw.items():
+        rows = at & (base.transformer_id == trafo)
+        base.loc[rows, "load_kw"] = max(kw - live.plan_ev_kw.get(trafo, 0.0), 0.0)
+    base.to_csv(path, index=False, lineterminator="\n")
+
+
+def ev_kw_at(transformer_load_csv: bytes, at: dt.datetime) -> dict[str, float]:
+    """transformer_id -> EV power of a plan in the slot starting at ``at`` [kW]."""
+    load = pd.read_csv(io.BytesIO(transformer_load_csv), dtype={"transformer_id": str})
+    rows = load[pd.to_datetime(load.slot_start, utc=True, format="ISO8601") == pd.Timestamp(at).tz_convert("UTC")]
+    return {str(r.transformer_id): float(r.ev_kw) for r in rows.itertuples()}

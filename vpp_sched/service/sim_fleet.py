@@ -1,0 +1,157 @@
+"""A fleet of simulated stations against a running service: the load test's driver and its measures.
+
+Each station connects (HTTP Basic), boots, starts one transaction at a time spread over ``ramp_s``
+(each start queues a re-plan; bursts join one), then sends MeterValues every ``meter_every_s`` until
+``duration_s`` has passed. ``probe`` (optional) runs meanwhile, after the ramp, e.g. to ask for a
+re-plan and time how fast every station holds the new profile. Measured: every call's response time,
+every call that failed (a lost message), the profiles received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vpp_sched.service.sim_station import Clock, SimStation, connect
+
+#: Stations opening their websocket at the same moment (a real fleet reconnects spread out too).
+CONNECT_AT_ONCE = 50
+
+
+@dataclass
+class FleetResult:
+    stations: list[SimStation]
+    meter_sent: int = 0
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def latencies_s(self) -> np.ndarray:
+        return np.concatenate([np.asarray(s.latencies_s) for s in self.stations]) if self.stations else np.zeros(0)
+
+    def by_action_ms(self, q: float) -> dict[str, float]:
+        """The ``q`` percentile of the response time per action [ms]."""
+        acts = np.concatenate([np.asarray(s.actions) for s in self.stations]) if self.stations else np.zeros(0)
+        lat = self.latencies_s
+        return {a: float(np.percentile(lat[acts == a], q) * 1000.0) for a in sorted(set(acts.tolist()))}
+
+    def percentile_ms(self, q: float) -> float:
+        lat = self.latencies_s
+        return float(np.percentile(lat, q) * 1000.0) if len(lat) else float("nan")
+
+
+async def run_fleet(ws_url: str, station_ids: list[str], password: str, start: dt.datetime, duration_s: float,
+                    meter_every_s: float, ramp_s: float, probe: Callable[[list[SimStation]], Awaitable] | None = None,
+                    power_w: float = 7000.0) -> FleetResult:
+    result = FleetResult(stations=[])
+    gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+    t0 = time.monotonic()
+    end = t0 + duration_s
+    conns = []
+
+    async def one(i: int, sid: str) -> None:
+        station = None
+        try:
+            async with gate:
+                station, ws, task = await connect(ws_url, sid, password, Clock(start))
+            conns.append((ws, task))
+            result.stations.append(station)
+            await station.boot()
+            await asyncio.sleep(ramp_s * i / max(len(station_ids), 1))
+            await station.transaction(f"{sid}-TX", "Started", "CablePluggedIn")
+            while (left := end - time.monotonic()) > 0:
+                await asyncio.sleep(min(meter_every_s, left))
+                await station.meter(power_w, meter_every_s)
+                result.meter_sent += 1
+        except Exception as exc:  # noqa: BLE001 - counted as a lost message, the fleet goes on
+            result.failed.append(f"{sid}: {type(exc).__name__}: {exc}")
+            if station is not None:
+                station.alive = False
+
+    async def probing() -> None:
+        await asyncio.sleep(ramp_s)
+        if probe is not None:
+            await probe(result.stations)
+
+    await asyncio.gather(*(one(i, s) for i, s in enumerate(station_ids)), probing())
+    for ws, task in conns:
+        task.cancel()
+        await ws.close()
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+@dataclass
+class ReplanProbe:
+    """How fast a re-plan reached the fleet: per station, seconds from the plan's end to its new profile."""
+
+    plan_id: int | None = None
+    delays_s: list[float] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)       # stations without the latest plan's profile
+    mismatched: list[str] = field(default_factory=list)    # stations whose profile differs from the plan's
+
+
+async def settle(http, headers: dict, scenario_id: int, timeout_s: float = 120.0) -> None:
+    """Wait until no plan job of the scenario is queued or running."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        jobs = (await http.get("/plans", params={"scenario_id": scenario_id}, headers=headers)).json()
+        if not any(j["status"] in ("queued", "running") for j in jobs):
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError("plan jobs still running")
+
+
+async def replan_probe(http, headers: dict, scenario_id: int, as_of: dt.datetime, stations: list[SimStation],
+                       wait_s: float = 10.0) -> ReplanProbe:
+    """Ask for a re-plan, then check each station's latest profile against the plan's, and when it came."""
+    out = ReplanProbe()
+    end = time.monotonic() + 120.0
+    while not all(s.started for s in stations if s.alive) and time.monotonic() < end:
+        await asyncio.sleep(0.05)   # every arrival's re-plan asked for first
+    stations = [s for s in stations if s.alive and s.started]   # the failed ones count as lost messages
+    await settle(http, headers, scenario_id)
+    job = (await http.post("/plans", json={"scenario_id": scenario_id, "as_of": as_of.isoformat()}, headers=headers)).json()
+    out.plan_id = job["id"]
+    while (job := (await http.get(f"/plans/{out.plan_id}", headers=headers)).json())["status"] not in ("succeeded", "failed"):
+        await asyncio.sleep(0.05)
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"re-plan {out.plan_id} failed: {job['reason']}")
+    finished = dt.datetime.fromisoformat(job["finished_at"]).timestamp()
+    planned = (await http.get(f"/plans/{out.plan_id}/ocpp", headers=headers)).json()["profiles"]
+    want = {s.id: _planned_limits(planned, s) for s in stations}
+    end = time.monotonic() + wait_s
+    # a push of an older plan may still land after this plan ended: wait for this plan's own profile
+    while time.monotonic() < end and not all(_latest_limits(s) == want[s.id] for s in stations):
+        await asyncio.sleep(0.05)
+    for s in stations:   # a profile the plan left unchanged is not sent again: it is held from before (delay 0)
+        if want[s.id] is None or _latest_limits(s) != want[s.id]:
+            (out.missing if _latest_time(s) < finished else out.mismatched).append(
+                f"{s.id}: got {(_latest_limits(s) or [])[:6]}, plan {(want[s.id] or [])[:6]}")
+        else:
+            out.delays_s.append(max(_latest_time(s) - finished, 0.0))
+    return out
+
+
+def _latest(s: SimStation) -> dict | None:
+    return max(s.received.profiles.values(), key=lambda p: s.received.profile_times[p["id"]], default=None)
+
+
+def _latest_limits(s: SimStation) -> list[float] | None:
+    got = _latest(s)
+    return None if got is None else [p["limit"] for p in got["charging_schedule"][0]["charging_schedule_period"]]
+
+
+def _planned_limits(planned: dict, s: SimStation) -> list[float] | None:
+    got = _latest(s)
+    want = planned.get(f"{s.id}.{got['transaction_id']}") if got is not None else None
+    return None if want is None else [p["limit"] for p in want["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"]]
+
+
+def _latest_time(s: SimStation) -> float:
+    return max(s.received.profile_times.values(), default=0.0)
