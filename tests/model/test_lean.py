@@ -330,7 +330,8 @@ def test_solver_metadata_and_lp_bound():
     assert s.solver["name"] == "highs" and s.solver["build"] == "lean"
     assert s.solver["version"] == highspy.Highs().version()
     assert s.solver["options"] == {"time_limit": 20.0, "mip_rel_gap": 0.0, "threads": 1, "random_seed": 0,
-                                   "presolve": "off", "output_flag": False}   # a small LP: see LP_PRESOLVE_MIN_COLS
+                                   "presolve": "off", "output_flag": False,   # a small LP: see LP_PRESOLVE_MIN_COLS
+                                   "simplex_dual_edge_weight_strategy": 1}    # and LP_DEVEX
     assert s.solver["n_integer"] == 0                      # no binaries: an LP
     assert s.bound_cny == s.objective_cny and s.mip_gap == 0.0
     assert s.build_seconds > 0 and s.solve_seconds > 0

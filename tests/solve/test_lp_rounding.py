@@ -57,6 +57,19 @@ def test_fractional_energy_goes_to_the_strongest_slots():
     assert pattern[0].tolist() == [False, True, False, True, False, False, False, False]
 
 
+def test_a_small_remainder_the_full_on_slots_cannot_take_gets_its_own_slot():
+    # 3 slots at pmax and 1.2 kWh below pmin in a fourth (1-hour slots): floor(1.2 / 2) = 0 would drop
+    # the remainder, and the on slots (at pmax) could not take it: the EV would be short. One more
+    # slot on serves it.
+    p = tiny_problem(evs=[{"energy": 22.2, "pmax": 7.0, "pmin": 2.0}], tie_breaks=False)
+    lp_power = np.zeros((1, p.n_slots))
+    lp_power[0, :4] = [7.0, 7.0, 1.2, 7.0]
+    assert round_on_pattern(p, lp_power)[0].tolist() == [True, True, True, True, False, False, False, False]
+    # With room left in the on slots the remainder is theirs (no extra slot at pmin).
+    lp_power[0, :4] = [6.0, 6.0, 1.2, 7.0]
+    assert round_on_pattern(p, lp_power)[0].tolist() == [True, True, False, True, False, False, False, False]
+
+
 def test_no_binaries_solves_directly():
     p = tiny_problem()
     sol = solve_lp_guided(p, SolverOptions())
@@ -85,24 +98,14 @@ def test_serving_the_short_finds_the_plan_cost_rounding_misses(monkeypatch):
     sc = dataclasses.replace(sc, price_cny_per_kwh=_periods_price(sc.slots, SHANXI_TOU_PERIODS))
     p = build_problem(population(hosting.restrict_to_transformer(sc, "T19"), "T19", 268))
     options = SolverOptions(time_limit_s=3600, mip_max_nodes=1)
-    # The plan before serving the short is what ``serve_short=False`` returns (steps 1-5 are the
-    # same, and no limit binds): recorded where step 6 receives it, so the root MILP of freeing the
-    # short (~35 s) is solved once, not once per plan.
-    before = []
-    real = lp_rounding.feasibility_pattern
-
-    def recorded(problem, pattern, sol, *args, **kwargs):
-        if problem is p:
-            before.append(sol)
-        return real(problem, pattern, sol, *args, **kwargs)
-    monkeypatch.setattr(lp_rounding, "feasibility_pattern", recorded)
+    without = lp_rounding.solve_lp_guided(p, options, serve_short=False)
     served = lp_rounding.solve_lp_guided(p, options)
-    assert len(before) == 1
-    without = before[0]
     assert SolveStatus.TIME_LIMIT not in (without.status, served.status)   # the work limit decided
-    # stranded well above round-off (10 Wh); 0.31 kWh since main's ramp-row change (was > 1 kWh)
-    assert without.ev_unmet_kwh.sum() > 0.1
-    assert served.ev_unmet_kwh.sum() < 1e-6 and served.objective_cny < without.objective_cny
+    # Since a remainder below one slot at pmin gets its slot (round_on_pattern), the rounding and
+    # freeing the short serve this day without step 6, which was made for it (unmet > 1 kWh before);
+    # step 6 keeps every EV served and never makes the plan dearer.
+    assert without.ev_unmet_kwh.sum() < 1e-6
+    assert served.ev_unmet_kwh.sum() < 1e-6 and served.objective_cny <= without.objective_cny + 1e-6
     check_solution(p, served)
     check_solution(p, without)
 

@@ -68,6 +68,18 @@ def lp_presolve(n_cols: int) -> str:
     return "off" if n_cols < LP_PRESOLVE_MIN_COLS else "choose"
 
 
+#: Dual simplex pricing of those block-sized LPs: Devex (HiGHS ``simplex_dual_edge_weight_strategy``
+#: 1) instead of HiGHS's choice (steepest edge): about as many iterations, each cheaper (10k-EV day's
+#: decomposed solve, serial CPU: gap 0.5 % 5-10 % less, gap 0.1 % 10.4 -> 8.9 s); larger LPs keep
+#: HiGHS's choice (-1), not measured with Devex.
+LP_DEVEX = 1
+
+
+def lp_dual_edge_weights(n_cols: int) -> int:
+    """HiGHS ``simplex_dual_edge_weight_strategy`` for an LP of ``n_cols`` columns (see ``LP_DEVEX``)."""
+    return LP_DEVEX if n_cols < LP_PRESOLVE_MIN_COLS else -1
+
+
 def highs_options(options: SolverOptions) -> dict:
     """The HiGHS options a solve sets, by HiGHS name (recorded in kpis.json); the one set of every
     build (lean, decomposed, Pyomo), so the recorded options do not depend on the method."""
@@ -118,6 +130,7 @@ class LeanSolver:
         self.opts = highs_options(options)
         if not model.is_mip:
             self.opts["presolve"] = lp_presolve(model.n_cols)
+            self.opts["simplex_dual_edge_weight_strategy"] = lp_dual_edge_weights(model.n_cols)
         h = self.h = highspy.Highs()
         h.setOptionValue("output_flag", False)     # before anything else, so HiGHS stays quiet
         for name, value in self.opts.items():

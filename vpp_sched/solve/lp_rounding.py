@@ -234,8 +234,11 @@ def round_on_pattern(p: Problem, lp_power_kw: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         n_pick = np.floor(frac_kwh / (p.ev_min_power_kw * p.dt_h) + 1e-9)
     n_pick = np.where(np.isfinite(n_pick), n_pick, 0).astype(int)
-    # An EV whose energy is all in fractional slots needs at least one slot on.
-    n_pick = np.where((frac_kwh > TOL) & (n_pick == 0) & ~on.any(axis=1), 1, n_pick)
+    # An EV needs one fractional slot on when its on slots cannot take the fractional energy at max
+    # power (all its energy is fractional, or the on slots already charge at pmax): dropping it
+    # would leave the EV short, which only a MILP (step 5) could then mend.
+    room_on_kwh = (np.clip(p.ev_max_power_kw[:, None] - lp_power_kw, 0.0, None) * on).sum(axis=1) * p.dt_h
+    n_pick = np.where((frac_kwh > TOL) & (n_pick == 0) & (room_on_kwh < frac_kwh - TOL), 1, n_pick)
     # Never more slots than the EV's energy can fill at pmin (else the fixed model is infeasible).
     with np.errstate(divide="ignore", invalid="ignore"):
         most = np.floor(p.ev_energy_kwh / (p.ev_min_power_kw * p.dt_h) + 1e-9)
