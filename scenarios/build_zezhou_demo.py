@@ -2,7 +2,8 @@
 
 Twenty residential distribution transformers (台区) with SimBench base load, about 600 home
 EVs from the ElaadNL statistics, and one PV-storage-charging station on the Taihang No. 1
-tourist road, for the day-ahead horizon 2026-11-27 12:00 to 2026-11-28 12:00 (+08:00).
+tourist road, for the day-ahead horizon 2026-12-04 12:00 to 2026-12-05 12:00 (+08:00), a working
+Friday of Shanxi's winter tariff season.
 
 Sized so that uncontrolled charging (every EV at max power from its first whole slot until
 its energy is met) overloads several transformers in the evening while an orderly plan that
@@ -26,15 +27,16 @@ import pandas as pd
 from vpp_sched.scenario import synthetic as syn
 from vpp_sched.scenario import synthetic_sites as sites
 
-SEED = 20261127
-START = "2026-11-27T12:00:00+08:00"
+SEED = 20261127  # named after the first build's day (27 November); kept when the day moved, so the draws stay
+START = "2026-12-04T12:00:00+08:00"
 SLOTS, SLOT_MINUTES = 96, 15
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "zezhou-demo"
 OVERLOADED_RANGE = (4, 8)  # transformers overloaded by uncontrolled charging
 HEADROOM_RATIO_MIN = 1.5  # headroom energy under the limit / EV energy, every transformer
 CLEAR_OF_LIMIT = 0.02  # uncontrolled peaks stay this far from 1 pu, so no verdict hangs on rounding
-# Shanxi's time-of-use rule (models/tariff.md); the horizon (27-28 November) is in its autumn season.
+# Shanxi's time-of-use rule (models/tariff.md); the horizon (4-5 December) is in its winter season (critical
+# peak 17-20, peak 16-23 and 06-08, valley 10-15 and 02-05).
 # The flat price and the demand charge are illustrative; the station (TS1) is a centralised charging
 # facility on the two-part tariff, exempt from the demand charge up to 2030, so its charge is reported, not paid.
 TARIFF = {"preset": "shanxi-2026", "flat_price_cny_per_kwh": 0.6,
