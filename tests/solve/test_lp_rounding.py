@@ -94,7 +94,8 @@ def test_serving_the_short_finds_the_plan_cost_rounding_misses(monkeypatch):
     monkeypatch.setattr(lp_rounding, "FULL_MILP_MAX_BINARIES", 0)
     sc = load_scenario(None)
     # on the illustrative tariff the test was made with (valley 23:00-07:00): the demo's own, the
-    # shanxi-2026 preset's autumn, has only a 02:00-05:00 night valley and strands no EV
+    # shanxi-2026 preset's winter, has only a 02:00-05:00 night valley (on the demo's earlier autumn
+    # day, with the same night valley, it stranded no EV)
     sc = dataclasses.replace(sc, price_cny_per_kwh=_periods_price(sc.slots, SHANXI_TOU_PERIODS))
     p = build_problem(population(hosting.restrict_to_transformer(sc, "T19"), "T19", 268))
     options = SolverOptions(time_limit_s=3600, mip_max_nodes=1)
