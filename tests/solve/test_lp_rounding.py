@@ -102,11 +102,14 @@ def test_serving_the_short_finds_the_plan_cost_rounding_misses(monkeypatch):
     without = lp_rounding.solve_lp_guided(p, options, serve_short=False)
     served = lp_rounding.solve_lp_guided(p, options)
     assert SolveStatus.TIME_LIMIT not in (without.status, served.status)   # the work limit decided
-    # Since a remainder below one slot at pmin gets its slot (round_on_pattern), the rounding and
-    # freeing the short serve this day without step 6, which was made for it (unmet > 1 kWh before);
-    # step 6 keeps every EV served and never makes the plan dearer.
-    assert without.ev_unmet_kwh.sum() < 1e-6
-    assert served.ev_unmet_kwh.sum() < 1e-6 and served.objective_cny <= without.objective_cny + 1e-6
+    # On the demo's winter day T19 at 268 EVs leaves 359 kWh unmet after the rounding and freeing the
+    # short, most of it beyond the transformer's night headroom (the bound prices it too), so serving
+    # the short (step 6) runs here but finds little to add: it must never serve less or cost more.
+    # (On the earlier autumn day, since round_on_pattern gives a remainder below one slot at pmin its
+    # own slot, no EV was stranded; an instance where step 6 wins by much is still to be found.)
+    assert without.ev_unmet_kwh.sum() > 1.0
+    assert served.ev_unmet_kwh.sum() <= without.ev_unmet_kwh.sum() + 1e-6
+    assert served.objective_cny <= without.objective_cny + 1e-6
     check_solution(p, served)
     check_solution(p, without)
 
