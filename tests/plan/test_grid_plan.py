@@ -60,6 +60,7 @@ def test_plan_is_iterated_into_the_band_and_pandapower_agrees(tmp_path):
         assert n.res_bus.vm_pu[bus["B1"]] == pytest.approx(b1.vm_pu[k], abs=1e-6)   # the CSV keeps 6 digits
 
 
+@pytest.mark.invalid_plan
 def test_a_breach_of_the_base_load_alone_makes_the_plan_invalid(tmp_path):
     run = plan_day(_scenario(tmp_path, 0.98))
     assert not run.plan.kpis["valid"]
