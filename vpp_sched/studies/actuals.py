@@ -55,6 +55,7 @@ class Actuals:
     pv_kw: np.ndarray | None = None
     source: str = ""
     dr_notified_at: dict | None = None   # event_id -> actual notice time (None: the scenario's notified_at)
+    site_demand: dict | None = None      # station_id -> sampled swap/fast demand table (None: as forecast)
 
 
 def forecast_as_actuals(scenario: Scenario) -> Actuals:
@@ -83,7 +84,8 @@ def sampled_actuals(scenario: Scenario, day: SampledDay, pv_forecast_kw: np.ndar
         forecast = pv_forecast_kw if pv_forecast_kw is not None else build_pv_forecast_kw(scenario)
         pv = np.round(np.asarray(forecast, float) * day.pv_factor, 3)
     return Actuals(evs=day.evs, base_load_kw=day.base_load_kw, pv_kw=pv, dr_notified_at=day.dr_notified_at,
-                   source=source or f"sampled day {day.day} of the uncertainty model")
+                   source=source or f"sampled day {day.day} of the uncertainty model",
+                   site_demand=day.site_demand or None)
 
 
 def load_actuals(folder: Path | str, scenario: Scenario) -> Actuals:
