@@ -28,7 +28,8 @@ def flex(
     force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
-    """How far each scope's load can be raised and lowered, per window, keeping every EV's energy and limit."""
+    """How far each scope's load can be raised and lowered, per window, keeping every EV's energy, every swap
+    the plan serves and every limit; the swap and fast-charging stations are scopes of their own (column kind)."""
     with exit_codes(debug), progress_status() as say:
         sc = load_scenario(scenario)  # bad input first (exit 1), then --out (exit 2), both before the solve
         with OutFolder(out, "flex", inputs=[scenario_folder(scenario), *scenario_files(sc)], force=force) as folder:
