@@ -106,3 +106,25 @@ def test_a_phase_that_cannot_carry_its_load_is_one_line_naming_slot_and_bus(tmp_
     assert len(err.value.problems) == 1
     msg = err.value.problems[0]
     assert "slot 12:15" in msg and "bus B1" in msg and "two" in msg
+
+
+def test_phase_sensitivities_match_a_finite_difference():
+    from vpp_sched.network.sensitivity_3ph import phase_vm_sensitivity
+
+    grid, net, bus = _net(SHIPPED_GRIDS / "1-LV-rural1--0-sw")
+    model = grid3_model(net, "rural1")
+    far, near = bus["LV1.101 Bus 5"], bus["LV1.101 Bus 10"]
+    p = np.zeros((3, len(net.bus), 3))
+    p[0, [far, near]] = 8.0
+    p[1, [far, near]] = 3.0
+    p[0, far, 1] += 1.0                               # one more kW on phase a at the far bus
+    p[:, far, 2] += 1.0 / 3                           # one more kW three-phase
+    r = run_flow_3ph(model, p, np.zeros_like(p))
+    share = np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    sens = phase_vm_sensitivity(model, r.v012[:, :, 0], np.array([far]), np.array([far, far]), share)[:, 0]
+    assert sens[0, 0] < 0 and sens[0, 0] < 1.5 * sens[1, 0]        # phase a falls most for a load on a
+    # the loaded phase to 3 %; the others, pulled by the neutral's shift, to 10 % (the change of the
+    # other phases' currents with their voltage is the term the linearisation leaves out)
+    for k, rel in ((0, 0.03), (1, 0.1), (2, 0.1)):
+        assert r.vm_abc_pu[k, far, 1] - r.vm_abc_pu[k, far, 0] == pytest.approx(sens[k, 0], rel=rel, abs=2e-6)
+        assert r.vm_abc_pu[k, far, 2] - r.vm_abc_pu[k, far, 0] == pytest.approx(sens[k, 1], rel=rel, abs=2e-6)

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.errors import InputError, echo
-from vpp_sched.plan.grid_output import grid_kpis, grid_tables, plan_grid_flows, station_power_kw, weakest
+from vpp_sched.plan.grid_output import (grid_kpis, grid_tables, plan_grid_flows, station_power_kw, weakest,
+                                        weakest_phases)
 from vpp_sched.problem.build import build_problem
 
 
@@ -30,6 +31,8 @@ class GridCheck:
     weakest_lines: pd.DataFrame
     max_vm_difference_pu: float | None
     max_loading_difference_pct: float | None
+    weakest_phases: pd.DataFrame = None
+    max_phase_vm_difference_pu: float | None = None
 
 
 def _read(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
@@ -72,6 +75,24 @@ def _difference(mine: pd.DataFrame, written: Path, keys: list[str], value: str) 
     return float(np.nanmax(np.abs(both[value] - both[f"{value}_written"]).fillna(np.inf)))
 
 
+def _phase_difference(mine: pd.DataFrame, written: Path) -> float | None:
+    """Largest difference of ``vm_a_pu..vm_c_pu`` from the written ``grid_buses.csv`` (both empty: equal;
+    one empty: infinite); ``None`` when the plan has no such table or columns."""
+    if not written.is_file():
+        return None
+    theirs = pd.read_csv(written)
+    cols = ["vm_a_pu", "vm_b_pu", "vm_c_pu"]
+    if not all(c in theirs.columns for c in cols):
+        return None
+    both = mine.merge(theirs, on=["transformer_id", "bus_id", "slot_start"], suffixes=("", "_written"), how="outer")
+    worst = 0.0
+    for c in cols:
+        a, b = both[c].to_numpy(float), both[f"{c}_written"].to_numpy(float)
+        d = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b))
+        worst = max(worst, float(np.nan_to_num(d, nan=np.inf).max(initial=0.0)))
+    return worst
+
+
 def check_written_plan(plan_folder: Path | str, scenario) -> GridCheck:
     """The grid check of the plan in ``plan_folder`` on ``scenario`` (a loaded scenario)."""
     folder = Path(plan_folder)
@@ -93,4 +114,6 @@ def check_written_plan(plan_folder: Path | str, scenario) -> GridCheck:
                      max_vm_difference_pu=_difference(buses, folder / "grid_buses.csv",
                                                       ["transformer_id", "bus_id", "slot_start"], "vm_pu"),
                      max_loading_difference_pct=_difference(lines, folder / "grid_lines.csv",
-                                                            ["transformer_id", "line_id", "slot_start"], "loading_pct"))
+                                                            ["transformer_id", "line_id", "slot_start"], "loading_pct"),
+                     weakest_phases=weakest_phases(buses),
+                     max_phase_vm_difference_pu=_phase_difference(buses, folder / "grid_buses.csv"))
