@@ -65,6 +65,16 @@ def test_plan_keeps_the_phase_band_and_runpp_3ph_agrees(tmp_path):
     assert "weakest phases:" in res.output and "T1 B1 phase a" in res.output
     diff = float(res.output.split("against the plan's phase voltages: largest difference ")[1].split(" pu")[0])
     assert diff < 1e-6                                    # the CSV's six digits
+    # bad input: 60 kW on E1 (phase a) in one slot; the balanced flow carries it, phase a does not
+    schedule = pd.read_csv(out / "ev_schedule.csv")
+    row = schedule.index[(schedule.ev_id == "E1")][10]
+    schedule.loc[row, "power_kw"] = 60.0
+    schedule.to_csv(out / "ev_schedule.csv", index=False)
+    bad = CliRunner().invoke(app, ["gridcheck", str(out), "--scenario", str(folder)])
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
+    lines = [x for x in bad.output.splitlines() if x.strip()]
+    assert len(lines) == 2 and "three-phase power flow does not converge" in lines[1]
+    assert f"slot {schedule.slot_start[row]}" in lines[1] and "at bus B1" in lines[1]
 
 
 def test_validity_names_the_bus_phase_and_slot_below_the_phase_band():
