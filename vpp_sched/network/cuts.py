@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vpp_sched.network.check import model3_for
 from vpp_sched.network.phases import PHASE_SHARE
 from vpp_sched.network.sensitivity import loading_sensitivity, vm_sensitivity
 from vpp_sched.network.sensitivity_3ph import phase_vm_sensitivity
@@ -73,8 +74,6 @@ def phase_cuts(case, phases, ev_kw: np.ndarray, limits) -> list[tuple]:
     """``voltage`` rows for the phases of a bus whose phase-to-neutral voltage in the three-phase flow
     ``phases`` is below ``phase_voltage_min_pu + WATCH_PU``: the row of the module docstring with the
     phase band and the sensitivities of :mod:`.sensitivity_3ph` (each EV on its phases)."""
-    from vpp_sched.network.check import model3_for
-
     if not len(case.ev_rows):
         return []
     m3, out = model3_for(case.model), []
