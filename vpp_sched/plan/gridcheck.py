@@ -75,22 +75,24 @@ def _difference(mine: pd.DataFrame, written: Path, keys: list[str], value: str) 
     return float(np.nanmax(np.abs(both[value] - both[f"{value}_written"]).fillna(np.inf)))
 
 
-def _phase_difference(mine: pd.DataFrame, written: Path) -> float | None:
-    """Largest difference of ``vm_a_pu..vm_c_pu`` from the written ``grid_buses.csv`` (both empty: equal;
-    one empty: infinite); ``None`` when the plan has no such table or columns."""
+def _bus_differences(mine: pd.DataFrame, written: Path) -> tuple[float | None, float | None]:
+    """Largest differences of ``vm_pu`` and of ``vm_a_pu..vm_c_pu`` from the written ``grid_buses.csv``
+    (read once; for the phases both empty counts as equal, one empty as infinite; ``None`` when the
+    plan has no such table or phase columns)."""
     if not written.is_file():
-        return None
+        return None, None
     theirs = pd.read_csv(written)
+    both = mine.merge(theirs, on=["transformer_id", "bus_id", "slot_start"], suffixes=("", "_written"), how="outer")
+    vm = float(np.nanmax(np.abs(both["vm_pu"] - both["vm_pu_written"]).fillna(np.inf)))
     cols = ["vm_a_pu", "vm_b_pu", "vm_c_pu"]
     if not all(c in theirs.columns for c in cols):
-        return None
-    both = mine.merge(theirs, on=["transformer_id", "bus_id", "slot_start"], suffixes=("", "_written"), how="outer")
+        return vm, None
     worst = 0.0
     for c in cols:
         a, b = both[c].to_numpy(float), both[f"{c}_written"].to_numpy(float)
         d = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b))
         worst = max(worst, float(np.nan_to_num(d, nan=np.inf).max(initial=0.0)))
-    return worst
+    return vm, worst
 
 
 def check_written_plan(plan_folder: Path | str, scenario) -> GridCheck:
@@ -109,11 +111,9 @@ def check_written_plan(plan_folder: Path | str, scenario) -> GridCheck:
     flows = plan_grid_flows(scenario, problem, _ev_matrix(schedule, problem), station_power_kw(load, problem))
     buses, lines = grid_tables(flows, problem.slots)
     wb, wl = weakest(buses, lines)
+    vm_diff, phase_diff = _bus_differences(buses, folder / "grid_buses.csv")
     return GridCheck(buses=buses, lines=lines, kpis=grid_kpis(flows, scenario.config.grid), weakest_buses=wb,
-                     weakest_lines=wl,
-                     max_vm_difference_pu=_difference(buses, folder / "grid_buses.csv",
-                                                      ["transformer_id", "bus_id", "slot_start"], "vm_pu"),
+                     weakest_lines=wl, max_vm_difference_pu=vm_diff,
                      max_loading_difference_pct=_difference(lines, folder / "grid_lines.csv",
                                                             ["transformer_id", "line_id", "slot_start"], "loading_pct"),
-                     weakest_phases=weakest_phases(buses),
-                     max_phase_vm_difference_pu=_phase_difference(buses, folder / "grid_buses.csv"))
+                     weakest_phases=weakest_phases(buses), max_phase_vm_difference_pu=phase_diff)
