@@ -119,7 +119,7 @@ async def replan_probe(http, headers: dict, scenario_id: int, as_of: dt.datetime
     job = (await http.post("/plans", json={"scenario_id": scenario_id, "as_of": as_of.isoformat()}, headers=headers)).json()
     out.plan_id = job["id"]
     while (job := (await http.get(f"/plans/{out.plan_id}", headers=headers)).json())["status"] not in ("succeeded", "failed"):
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.25)   # a client polling a job, not a busy loop
     if job["status"] != "succeeded":
         raise RuntimeError(f"re-plan {out.plan_id} failed: {job['reason']}")
     finished = dt.datetime.fromisoformat(job["finished_at"]).timestamp()
