@@ -83,3 +83,15 @@ def test_an_as_of_outside_the_horizon_is_one_line(tmp_path):
     sc = _scenario(tmp_path, [_ev()])
     with pytest.raises(InputError, match="outside the scenario's horizon"):
         replan_rest_of_day(sc, pd.DataFrame(), {}, {}, pd.Timestamp("2026-11-28T00:00+08:00"), None)
+
+
+def test_a_replan_on_a_two_part_tariff_charges_the_peak_of_the_slots_left(tmp_path):
+    tariff = {"preset": "shanxi-2026", "flat_price_cny_per_kwh": 0.6,
+              "demand_charge": {"cny_per_kw_month": 40.0, "sites": [{"transformer_id": "T1", "demand_so_far_kw": 12.0}]}}
+    sc = _scenario(tmp_path, [_ev("E1", arrival="16:00", energy=10.0)], tariff=tariff)
+    run = replan_rest_of_day(sc, pd.DataFrame([_session("E1", "16:00", "23:59", 10.0)]), {"E1": 3.0}, {},
+                             pd.Timestamp(f"{DAY}20:00+08:00"), None)
+    k = run.plan.kpis
+    peak = run.plan.transformer_load.net_load_kw.max()
+    assert run.problem.n_slots == 4 and k["valid"]
+    assert k["demand_charge_cny"] == pytest.approx(40.0 * max(peak - 12.0, 0.0), abs=1e-6)

@@ -381,6 +381,9 @@ def window_problem(ctx: Context, t0: int, delivered_kwh: np.ndarray, soc_kwh: np
                    **_battery_window(full, soc_kwh, T - t0),
                    **_event_window(full, ctx.notice_slot <= t0, t0),
                    early_charging_cny_per_kwh=full.early_charging_cny_per_kwh * (T - t0 - 1) / max(T - 1, 1),
+                   # the demand charge's months of the slots left; the month's peak so far stays the
+                   # day-ahead's (models/replay.md, Limitations)
+                   **({"slot_month": np.asarray(full.slot_month)[t0:]} if len(full.slot_month) else {}),
                    sites=None if full.sites is None else full.sites.window(
                        t0, *(site_state or (full.sites.swap_initial_full, full.sites.partial0_kwh)), full.dt_h))
 
