@@ -103,7 +103,7 @@ async def settle(http, headers: dict, scenario_id: int, timeout_s: float = 120.0
         jobs = (await http.get("/plans", params={"scenario_id": scenario_id}, headers=headers)).json()
         if not any(j["status"] in ("queued", "running") for j in jobs):
             return
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)   # a client waiting on jobs polls, it does not hammer
     raise TimeoutError("plan jobs still running")
 
 
