@@ -20,7 +20,7 @@ from vpp_sched.network.lv_net import build_net, rate_transformer, set_mv_voltage
 from vpp_sched.network.phases import PHASE_SHARE, resolve_phases
 from vpp_sched.network.powerflow import FlowResult, GridModel, grid_model, run_flow
 from vpp_sched.network.powerflow_3ph import Flow3Result, Grid3Model, grid3_model, run_flow_3ph
-from vpp_sched.scenario.grid import LvGrid, bus_base_load_kw
+from vpp_sched.scenario.grid import LvGrid, bus_base_load_kw, place_evs
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +81,10 @@ def grid_cases(scenario, problem) -> list[GridCase]:
         model = model_for(grid, float(trafos.rated_kva[tid]), float(mv))
         buses, p_kw, q_kvar = bus_base_load_kw(grid, problem.slots, problem.base_load_kw[n])
         rows = np.flatnonzero(problem.ev_transformer == n)
+        # EVs the scenario does not list (sessions that came unannounced: a replay, the service's
+        # re-plans) get buses by the same seeded rule, among themselves
+        new = sorted(str(e) for e in problem.ev_ids[rows] if not bus_of_ev.get(e))
+        bus_of_ev.update(zip(new, place_evs(grid, str(tid), new, [""] * len(new))))
         lv = grid.tables["Transformer"]["nodeLV"].iat[0]
         cases.append(GridCase(
             transformer_id=str(tid), row=n, model=model,
@@ -88,7 +92,7 @@ def grid_cases(scenario, problem) -> list[GridCase]:
             base_p_kw=p_kw, base_q_kvar=q_kvar, ev_rows=rows,
             ev_bus=np.array([model.bus_of_node[bus_of_ev[e]] for e in problem.ev_ids[rows]], dtype=np.int64),
             lv_bus=int(model.bus_of_node[lv]),
-            ev_phase=tuple(resolve_phases(list(problem.ev_ids[rows]), [phase_of_ev[e] for e in problem.ev_ids[rows]],
+            ev_phase=tuple(resolve_phases(list(problem.ev_ids[rows]), [phase_of_ev.get(e, "") for e in problem.ev_ids[rows]],
                                           problem.ev_max_power_kw[rows]))))
     return cases
 
