@@ -354,7 +354,8 @@ def _ramp_order(day: Problem, blocks: list[np.ndarray], coupled: np.ndarray, net
     return sorted((int(j) for j in coupled), key=lambda j: (-cost[j], j))
 
 
-#: :func:`ramp_bound` prices the ramp in groups of blocks, this many in the first, doubling after.
+#: :func:`ramp_bound` prices the ramp in groups of blocks, this many in the first (then as many as
+#: the bound still needs at the rate so far, :func:`_next_ramp_group`).
 RAMP_BOUND_FIRST_GROUP = 4
 
 
@@ -363,7 +364,8 @@ def ramp_bound(day: Problem, blocks: list[np.ndarray], coupling: Coupling, coupl
     """Raise ``out.bound`` towards ``L(λ)`` of the day with its ramp price at the best prices of the
     rounds: the blocks' LPs with the ramp rows, from scratch (a no-ramp basis is no start for them).
 
-    The blocks go in groups (``RAMP_BOUND_FIRST_GROUP`` blocks, then twice as many each time), largest
+    The blocks go in groups (``RAMP_BOUND_FIRST_GROUP`` blocks, then as many as the rate so far says
+    the bound still needs, at most twice the last group, :func:`_next_ramp_group`), largest
     estimated ramp cost first (``out.ramp_order``), until the bound reaches ``enough``: a block not yet
     priced counts with its no-ramp LP value at the same prices (``out.ramp_lp``), never more than its
     ramp-priced one, so every partial sum is a valid bound. The groups do not depend on the executor,
@@ -374,9 +376,10 @@ def ramp_bound(day: Problem, blocks: list[np.ndarray], coupling: Coupling, coupl
     adder = coupling.adder(lam, day.n_slots)
     portable = not getattr(executor, "in_process", False)
     value = dict(out.ramp_lp)
-    order, size = list(out.ramp_order), RAMP_BOUND_FIRST_GROUP
+    order, size, done = list(out.ramp_order), RAMP_BOUND_FIRST_GROUP, 0
+    start = out.bound
     while order:
-        group, order, size = order[:size], order[size:], 2 * size
+        group, order = order[:size], order[size:]
         tasks = {j: BlockLP(j, BlockSpec(day, blocks[j], relax=True).build() if portable else
                             BlockSpec(day, blocks[j], relax=True), adder[blocks[j]], None, portable)
                  for j in group}
@@ -387,6 +390,17 @@ def ramp_bound(day: Problem, blocks: list[np.ndarray], coupling: Coupling, coupl
         out.bound = max(out.bound, coupling.bound_terms(lam) + sum(value[j] for j in sorted(value)))
         if out.bound >= enough:
             break
+        done += len(group)
+        size = _next_ramp_group(size, done, out.bound - start, enough - out.bound)
+
+
+def _next_ramp_group(size: int, done: int, gained: float, missing: float) -> int:
+    """Blocks in the next group of :func:`ramp_bound`: what the blocks so far raised the bound per
+    block, 1.5x over, for what is still missing (they came largest first, so later ones raise it
+    less), at most twice the last group; twice the last group when they raised nothing."""
+    if gained <= 0:
+        return 2 * size
+    return int(min(2 * size, max(1, np.ceil(1.5 * missing * done / gained))))
 
 
 @dataclass
