@@ -44,9 +44,9 @@ from vpp_sched.problem.arrays import Problem
 from vpp_sched.solve.highs import lp_dual_edge_weights, lp_presolve, quiet_highs_banner
 from vpp_sched.solve.solution import relative_gap
 from vpp_sched.solve.timing import run_highs
+from vpp_sched.solve.warm_start import basis_statuses, statuses
 
 INF = highspy.kHighsInf
-_STATUSES = list(highspy.HighsBasisStatus.__members__.values())
 
 
 @dataclass
@@ -193,8 +193,7 @@ def solve_block_lps(tasks: list[BlockLP]) -> list[BlockLPResult]:
         x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         b = h.getBasis()
         if task.portable:
-            b = (np.fromiter(map(int, b.col_status), np.int8, model.n_cols),
-                 np.fromiter(map(int, b.row_status), np.int8, model.n_rows))
+            b = (statuses(b.col_status), statuses(b.row_status))
         out.append(BlockLPResult(
             block=task.block, objective=float(h.getInfo().objective_function_value),
             net_load_kw=x[fam].reshape(task.problem.n_transformers, task.problem.n_slots),
@@ -217,8 +216,8 @@ def _solve_lp(model, cost: np.ndarray, basis: highspy.HighsBasis | tuple[np.ndar
         start = basis
         if not isinstance(basis, highspy.HighsBasis):
             start = highspy.HighsBasis()
-            start.col_status = [_STATUSES[v] for v in basis[0]]
-            start.row_status = [_STATUSES[v] for v in basis[1]]
+            start.col_status = basis_statuses(basis[0])
+            start.row_status = basis_statuses(basis[1])
             start.valid = True
         h.setBasis(start)
     highspy.Highs.resetThreadScheduler(True)
