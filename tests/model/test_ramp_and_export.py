@@ -168,6 +168,46 @@ def test_coordination_rounds_leave_the_ramp_out_and_price_it_for_the_bound():
     assert priced.bound <= day_lp.objective_cny + 1e-6 * abs(day_lp.objective_cny)
 
 
+
+def test_ramp_bound_stops_once_enough_and_every_partial_bound_lies_between():
+    # The ramp is priced block group by block group, largest estimated ramp first, until the bound
+    # is enough: a partial bound is above the rounds' no-ramp bound and below the full ramp bound.
+    from test_decompose import binding_feeders
+    from vpp_sched.problem.blocks import find_blocks
+    from vpp_sched.solve import coordination
+    from vpp_sched.solve.coordination import coordinate, coupling_rows, ramp_bound
+    from vpp_sched.solve.parallel import SerialExecutor, batches
+
+    p = replace(binding_feeders(0), ramp_penalty_cny_per_kw=0.05)
+    blocks = find_blocks(p, 0)
+    block_of = np.empty(p.n_transformers, dtype=np.int64)
+    for j, idx in enumerate(blocks):
+        block_of[idx] = j
+    coupling = coupling_rows(p, block_of)
+    coupled = np.arange(len(blocks))
+    assert len(coupled) > coordination.RAMP_BOUND_FIRST_GROUP      # else there is nothing to stop early
+    chunks = lambda items: batches(items, np.ones(len(blocks)), 2)  # noqa: E731
+
+    def priced(enough):
+        out = coordinate(p, blocks, coupling, coupled, SerialExecutor(), 1e-6, float("inf"), 8, chunks)
+        rounds_bound, counted = out.bound, []
+        real = coordination.solve_block_lps
+        coordination.solve_block_lps = lambda tasks: counted.extend(tasks) or real(tasks)
+        try:
+            ramp_bound(p, blocks, coupling, coupled, SerialExecutor(), chunks, out, enough)
+        finally:
+            coordination.solve_block_lps = real
+        return rounds_bound, out.bound, len(counted)
+
+    rounds_bound, full, n_full = priced(np.inf)
+    assert n_full == len(coupled)
+    _, first, n_first = priced(-np.inf)                  # any bound is enough: the first group only
+    assert n_first == coordination.RAMP_BOUND_FIRST_GROUP
+    assert rounds_bound + 1e-6 < first <= full + 1e-9   # the largest ramps first: the first group raises it
+    _, halfway, n_half = priced(first + 0.5 * (full - first))
+    assert n_first < n_half <= n_full and halfway >= first + 0.5 * (full - first) - 1e-9
+
+
 EXACT_LP = SolverOptions(mip_rel_gap=0.0, time_limit_s=60)
 
 

@@ -268,8 +268,7 @@ def event_summary(p: Problem, events: pd.DataFrame) -> pd.DataFrame:
 def dr_compensation_cny(p: Problem) -> float:
     """The full DR compensation ``sum_k price_k * dt * red_k * |T_k|``, a constant the solver's
     objective leaves out (it prices only the shortfall) [CNY]."""
-    return float((p.event_price_cny_per_kwh * p.event_reduction_kw
-                  * p.event_slots.sum(axis=1)).sum() * p.dt_h) if p.n_events else 0.0
+    return p.dr_compensation_cny()
 
 
 def objective_kpis(sol: Solution, compensation_cny: float) -> dict:

@@ -251,6 +251,12 @@ class Problem:
         curtailment adds back PV)."""
         return np.maximum(self.pv_at_transformer_kw() - np.asarray(self.base_load_kw, dtype=float), 0.0)
 
+    def dr_compensation_cny(self) -> float:
+        """The full DR compensation ``sum_k price_k * dt * red_k * |T_k|``, a constant the solver's
+        objective leaves out (it prices only the shortfall) [CNY]."""
+        return float((self.event_price_cny_per_kwh * self.event_reduction_kw
+                      * self.event_slots.sum(axis=1)).sum() * self.dt_h) if self.n_events else 0.0
+
     def slot_weight(self) -> np.ndarray:
         """[T] tie-break weight 0..1 rising over the horizon, so earlier charging wins ties [-]."""
         return np.arange(self.n_slots) / max(self.n_slots - 1, 1)

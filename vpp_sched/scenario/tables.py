@@ -76,7 +76,7 @@ class Table:
             problems.add(f"{label}: {problem}")
             return
         self.raw.columns = [str(c).strip() for c in self.raw.columns]
-        self.raw = self.raw.apply(lambda c: c.str.strip())
+        self.raw = self.raw.apply(_stripped)
         self.ok = True
 
     def where(self, i: int) -> str:
@@ -172,9 +172,11 @@ class Table:
         years = times.dt.year.to_numpy(dtype=float, na_value=np.nan)
         # A well-formed time beyond pandas' nanosecond range (pandas 2: year 2262 on) does not parse;
         # its year, read off the text, says what is wrong with it better than "not ISO 8601".
-        text_years = pd.to_numeric(raw.astype(str).str.extract(r"^\s*(\d{4})-\d\d-\d\d", expand=False),
-                                   errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        years = np.where(bad, text_years, years)
+        if bad.any():     # only the texts that did not parse are read for their year
+            text_years = np.full(len(raw), np.nan)
+            text_years[bad] = pd.to_numeric(raw[bad].astype(str).str.extract(r"^\s*(\d{4})-\d\d-\d\d", expand=False),
+                                            errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            years = np.where(bad, text_years, years)
         far = (years < EARLIEST_YEAR) | (years > LATEST_YEAR)
         bad = bad & ~far
         self.report(bad, column, lambda i: time_problem(raw.iat[i], tz))
@@ -194,6 +196,18 @@ class Table:
 
 
 _INF = {"inf", "infinity"}
+#: Whitespace at the start or end of a cell of a column joined with NUL: the cells ``str.strip`` changes.
+_EDGE_SPACE = re.compile(r"^\s|\s$|\s\x00|\x00\s")
+
+
+def _stripped(column: pd.Series) -> pd.Series:
+    """``column.str.strip()``, skipped when no cell starts or ends with whitespace (one regex scan of
+    the joined column instead of a Python call per cell: most columns need no stripping)."""
+    try:
+        joined = "\x00".join(column)
+    except TypeError:             # a cell that is not text (read_csv with dtype=str gives none)
+        return column.str.strip()
+    return column.str.strip() if _EDGE_SPACE.search(joined) else column
 _COLUMN_NAME = re.compile(r"^[\w .()\[\]-]{1,40}$")
 
 

@@ -38,7 +38,17 @@ def parse_times(values: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray]:
     times : Series of tz-aware timestamps in ``tz`` (NaT where unparseable)
     bad : bool array, True where a value could not be parsed
     """
-    text = values.astype(str).str.strip()
+    # Each distinct text parsed once (a slot table repeats its 96 times once per transformer).
+    codes, uniques = pd.factorize(values.astype(str), sort=False)
+    times, bad = _parse_distinct(pd.Series(uniques, dtype=object), tz)
+    out = times.iloc[codes]
+    out.index = values.index
+    return out, bad[codes]
+
+
+def _parse_distinct(values: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray]:
+    """:func:`parse_times` of distinct texts."""
+    text = values.str.strip()
     has_offset = text.str.contains(_OFFSET, regex=True)
     out = pd.Series(pd.NaT, index=values.index, dtype=f"datetime64[s, {tz}]")
     if has_offset.any():

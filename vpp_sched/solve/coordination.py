@@ -44,9 +44,9 @@ from vpp_sched.problem.arrays import Problem
 from vpp_sched.solve.highs import lp_dual_edge_weights, lp_presolve, quiet_highs_banner
 from vpp_sched.solve.solution import relative_gap
 from vpp_sched.solve.timing import run_highs
+from vpp_sched.solve.warm_start import basis_statuses, statuses
 
 INF = highspy.kHighsInf
-_STATUSES = list(highspy.HighsBasisStatus.__members__.values())
 
 
 @dataclass
@@ -193,8 +193,7 @@ def solve_block_lps(tasks: list[BlockLP]) -> list[BlockLPResult]:
         x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         b = h.getBasis()
         if task.portable:
-            b = (np.fromiter(map(int, b.col_status), np.int8, model.n_cols),
-                 np.fromiter(map(int, b.row_status), np.int8, model.n_rows))
+            b = (statuses(b.col_status), statuses(b.row_status))
         out.append(BlockLPResult(
             block=task.block, objective=float(h.getInfo().objective_function_value),
             net_load_kw=x[fam].reshape(task.problem.n_transformers, task.problem.n_slots),
@@ -217,8 +216,8 @@ def _solve_lp(model, cost: np.ndarray, basis: highspy.HighsBasis | tuple[np.ndar
         start = basis
         if not isinstance(basis, highspy.HighsBasis):
             start = highspy.HighsBasis()
-            start.col_status = [_STATUSES[v] for v in basis[0]]
-            start.row_status = [_STATUSES[v] for v in basis[1]]
+            start.col_status = basis_statuses(basis[0])
+            start.row_status = basis_statuses(basis[1])
             start.valid = True
         h.setBasis(start)
     highspy.Highs.resetThreadScheduler(True)
@@ -284,6 +283,8 @@ class Coordination:
     warm_start_failures: int = 0
     stopped_by_deadline: bool = False
     ramp_lam: np.ndarray | None = None   # the day prices its ramp: the prices for ramp_bound, until it ran
+    ramp_lp: dict = field(default_factory=dict)      # block -> its no-ramp LP value at ramp_lam [CNY]
+    ramp_order: list = field(default_factory=list)   # blocks, largest estimated ramp cost first
 
 
 #: The blocks' planning after coordination takes about this many times the first (cold) round of
@@ -313,13 +314,14 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
     cols = _Columns.start(p, blocks, coupling, coupled, executor)
     out = Coordination(-np.inf, np.nan, None)
     lam = best_lam = np.zeros(coupling.n_rows)
+    best_round = 0
     if start_price is not None:
         lam = np.minimum(np.full(coupling.n_rows, start_price), coupling.slack_price)
     for out.rounds in range(1, max_rounds + 1):
         round_start = time.perf_counter()
         value = _lp_round(p, blocks, coupling, coupled, executor, chunks, cols, lam, out)
         if value > out.bound:
-            out.bound, best_lam = value, lam
+            out.bound, best_lam, best_round = value, lam, out.rounds
         out.master_value, master_lam, weights = cols.master.solve()
         out.history.append((round(value, 3), round(out.master_value, 3)))
         if relative_gap(out.master_value, out.bound) <= tol:
@@ -336,26 +338,68 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
     out.shares = _shares(p, coupling, blocks, coupled, cols.master.proposals, weights, cols.proposals)
     if day.has_ramp:
         out.ramp_lam = best_lam      # the bound is the day's without its ramp price until ramp_bound
+        out.ramp_lp = {j: cols.values[j][best_round - 1] for j in coupled}
+        out.ramp_order = _ramp_order(day, blocks, coupled, {j: cols.proposals[j][best_round - 1] for j in coupled})
     return out
 
 
+def _ramp_order(day: Problem, blocks: list[np.ndarray], coupled: np.ndarray, net_load_kw: dict) -> list[int]:
+    """The coupled blocks by the ramp cost of their no-ramp LP plan at the best prices, largest first
+    (ties by block): that plan is feasible with the ramp, so its ramp cost bounds what the ramp can
+    add to the block's LP value (``ev_kw`` read as net load - (base - PV), as ``ev_rise`` does,
+    storage left out: an estimate, used only for the order)."""
+    fixed_kw = np.asarray(day.base_load_kw, dtype=float).reshape(day.n_transformers, day.n_slots) - day.pv_at_transformer_kw()
+    cost = {j: float(day.max_rise_kw(net_load_kw[j] - fixed_kw[blocks[j]]).sum()) for j in coupled}
+    return sorted((int(j) for j in coupled), key=lambda j: (-cost[j], j))
+
+
+#: :func:`ramp_bound` prices the ramp in groups of blocks, this many in the first (then as many as
+#: the bound still needs at the rate so far, :func:`_next_ramp_group`).
+RAMP_BOUND_FIRST_GROUP = 4
+
+
 def ramp_bound(day: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled: np.ndarray, executor,
-               chunks, out: Coordination) -> None:
-    """Raise ``out.bound`` to ``L(λ)`` of the day with its ramp price: one round of the blocks' LPs
-    with the ramp rows, from scratch (a no-ramp basis is no start for them), at the best prices of
-    the rounds. The decomposed solve calls it only when the plan is not within its gap of the
-    rounds' bound (on the 10k-EV day it is a third of the solve's CPU time)."""
+               chunks, out: Coordination, enough: float = np.inf) -> None:
+    """Raise ``out.bound`` towards ``L(λ)`` of the day with its ramp price at the best prices of the
+    rounds: the blocks' LPs with the ramp rows, from scratch (a no-ramp basis is no start for them).
+
+    The blocks go in groups (``RAMP_BOUND_FIRST_GROUP`` blocks, then as many as the rate so far says
+    the bound still needs, at most twice the last group, :func:`_next_ramp_group`), largest
+    estimated ramp cost first (``out.ramp_order``), until the bound reaches ``enough``: a block not yet
+    priced counts with its no-ramp LP value at the same prices (``out.ramp_lp``), never more than its
+    ramp-priced one, so every partial sum is a valid bound. The groups do not depend on the executor,
+    so neither does the bound. The decomposed solve calls it only when the plan is not within its gap of
+    the rounds' bound (on the 10k-EV day pricing every block was a third of the solve's CPU time)."""
     lam = out.ramp_lam
     out.ramp_lam = None
     adder = coupling.adder(lam, day.n_slots)
     portable = not getattr(executor, "in_process", False)
-    tasks = {j: BlockLP(j, BlockSpec(day, blocks[j], relax=True).build() if portable else
-                        BlockSpec(day, blocks[j], relax=True), adder[blocks[j]], None, portable)
-             for j in coupled}
-    results = [r for chunk in executor.map(solve_block_lps, [[tasks[j] for j in c] for c in chunks(list(coupled))])
-               for r in chunk]
-    out.lp_seconds += sum(r.seconds for r in results)
-    out.bound = max(out.bound, coupling.bound_terms(lam) + sum(r.objective for r in results))
+    value = dict(out.ramp_lp)
+    order, size, done = list(out.ramp_order), RAMP_BOUND_FIRST_GROUP, 0
+    start = out.bound
+    while order:
+        group, order = order[:size], order[size:]
+        tasks = {j: BlockLP(j, BlockSpec(day, blocks[j], relax=True).build() if portable else
+                            BlockSpec(day, blocks[j], relax=True), adder[blocks[j]], None, portable)
+                 for j in group}
+        results = [r for chunk in executor.map(solve_block_lps, [[tasks[j] for j in c] for c in chunks(group)])
+                   for r in chunk]
+        out.lp_seconds += sum(r.seconds for r in results)
+        value.update({r.block: max(r.objective, value[r.block]) for r in results})
+        out.bound = max(out.bound, coupling.bound_terms(lam) + sum(value[j] for j in sorted(value)))
+        if out.bound >= enough:
+            break
+        done += len(group)
+        size = _next_ramp_group(size, done, out.bound - start, enough - out.bound)
+
+
+def _next_ramp_group(size: int, done: int, gained: float, missing: float) -> int:
+    """Blocks in the next group of :func:`ramp_bound`: what the blocks so far raised the bound per
+    block, 1.5x over, for what is still missing (they came largest first, so later ones raise it
+    less), at most twice the last group; twice the last group when they raised nothing."""
+    if gained <= 0:
+        return 2 * size
+    return int(min(2 * size, max(1, np.ceil(1.5 * missing * done / gained))))
 
 
 @dataclass
@@ -369,6 +413,7 @@ class _Columns:
     bases: dict[int, tuple] = field(default_factory=dict)
     models: dict[int, LeanModel] = field(default_factory=dict)
     proposals: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    values: dict[int, list[float]] = field(default_factory=dict)   # each proposal's priced LP value [CNY]
 
     @classmethod
     def start(cls, p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled: np.ndarray,
@@ -378,7 +423,7 @@ class _Columns:
         if portable:   # tasks travel: send the subproblems, not the day
             subs = {j: spec.build() for j, spec in subs.items()}
         return cls(subs, portable, {j: n for n, j in enumerate(coupled)}, Master(coupling, len(coupled)),
-                   proposals={j: [] for j in coupled})
+                   proposals={j: [] for j in coupled}, values={j: [] for j in coupled})
 
 
 def _lp_round(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled: np.ndarray, executor, chunks,
@@ -402,6 +447,7 @@ def _lp_round(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled:
         own = r.objective - float(np.sum(adder[blocks[j]] * r.net_load_kw))
         cols.master.add(cols.position[j], len(cols.proposals[j]), own, rows, load)
         cols.proposals[j].append(r.net_load_kw)
+        cols.values[j].append(r.objective)
         value += r.objective
     return value
 

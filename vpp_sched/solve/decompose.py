@@ -216,8 +216,12 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     mark = time.perf_counter()
     solved, out = _round_blocks(p, part, coord, run, budget, executor)
     if coord.ramp_lam is not None and out.status.has_plan and out.mip_gap > options.mip_rel_gap:
-        ramp_bound(p, part.blocks, part.coupling, part.coupled, executor,    # the rounds' bound left the ramp out
-                   lambda items: batches(items, part.weight, part.n_tasks), coord)
+        # The rounds' bound left the ramp out; pricing it stops once the plan is within its gap, as
+        # the plan reports it (with the DR compensation, a constant the solve leaves out).
+        reported = abs(out.objective_cny - p.dr_compensation_cny())
+        enough = coord.bound + out.objective_cny - options.mip_rel_gap * (1 - 1e-6) * reported - out.bound_cny
+        ramp_bound(p, part.blocks, part.coupling, part.coupled, executor,
+                   lambda items: batches(items, part.weight, part.n_tasks), coord, enough)
         out = _assemble(p, part.blocks, solved, part.touched, coord.bound)
     seconds["rounding_s"] = time.perf_counter() - mark
     out, redo, improved, out_of_time = _branch_and_bound(p, part, coord, run, budget, executor, options,
