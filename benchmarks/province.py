@@ -67,7 +67,7 @@ def timed(cmd: list[str], timeout_s: float, sample_s: float = 1.0) -> dict:
     largest single-process RSS and the sampled peak of the process tree's summed RSS."""
     start = time.perf_counter()
     proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env())
+                            text=True, env=env(), start_new_session=True)   # its own group: stopped whole on a timeout
     peak = [0.0]
 
     def sample():
@@ -79,7 +79,9 @@ def timed(cmd: list[str], timeout_s: float, sample_s: float = 1.0) -> dict:
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        proc.kill()      # /usr/bin/time, then what it ran (same process group is not assumed)
+        import signal
+
+        os.killpg(proc.pid, signal.SIGKILL)      # /usr/bin/time, the plan and its worker processes
         out, err = proc.communicate()
         return {"cmd": cmd, "timed_out": True, "wall_s": time.perf_counter() - start, "stderr": err[-3000:]}
     sampler.join()
