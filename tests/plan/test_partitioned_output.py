@@ -57,6 +57,9 @@ def test_schedule_partitioned_by_transformer_group(plan, tmp_path, monkeypatch):
         "transformers_per_partition": 1, "csv": False}
     assert "transformer_load" not in kpis["partitioned"]
     jsonschema.validate(kpis, kpis_schema())
+    kpis["partitioned"]["ev_schedule"]["partitions"] = "many"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(kpis, kpis_schema())
     # the same files on a second write
     again = write_plan_large(plan, tmp_path / "q", partition_rows=len(plan.transformer_load))
     assert _digests(folder) == _digests(again)
