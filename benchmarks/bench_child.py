@@ -144,7 +144,12 @@ def write_seconds(run, spec: dict, write_plan, report_writer) -> dict:
         return {"write_seconds": 0.0, "report_seconds": 0.0}
     folder = Path(spec["write_dir"])
     t0 = time.perf_counter()
-    write_plan(run.plan, folder, parquet=spec.get("parquet", True))
+    if spec.get("parquet", True):   # a province's schedule as partitioned Parquet, smaller plans as write_plan writes them
+        from vpp_sched.plan.output import write_plan_large
+
+        write_plan_large(run.plan, folder)
+    else:
+        write_plan(run.plan, folder, parquet=False)
     t1 = time.perf_counter()
     if spec.get("report") and report_writer is not None:
         report_writer(run)(folder)

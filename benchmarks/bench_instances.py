@@ -36,14 +36,15 @@ QUICK_VARIANTS = "plain,dr+minp"
 
 
 def parse_size(token: str) -> dict:
-    """``1k`` -> 1,000 EVs on 20 transformers; ``200@5`` -> 200 EVs on 5; ``single`` -> 200 EVs on 1."""
+    """``1k`` -> 1,000 EVs on 20 transformers; ``1m`` -> 1,000,000 on 20,000 (the province, issue 17:
+    run it with ``--scheduler local --workers 2``); ``200@5`` -> 200 EVs on 5; ``single`` -> 200 EVs on 1."""
     token = token.strip().lower()
     if token == "single":
         return {"label": "single", "evs": SINGLE_EVS, "transformers": 1, "single": True}
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(k?)(?:@(\d+))?", token)
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([km]?)(?:@(\d+))?", token)
     if not m:
-        raise argparse.ArgumentTypeError(f"size {token!r}: use e.g. 1k, 10k, 100k, 200@5 or single")
-    evs = int(round(float(m.group(1)) * (1000 if m.group(2) else 1)))
+        raise argparse.ArgumentTypeError(f"size {token!r}: use e.g. 1k, 10k, 100k, 1m, 200@5 or single")
+    evs = int(round(float(m.group(1)) * {"k": 1000, "m": 1_000_000}.get(m.group(2), 1)))
     transformers = int(m.group(3)) if m.group(3) else max(1, evs // EVS_PER_TRANSFORMER)
     return {"label": token, "evs": evs, "transformers": transformers, "single": False}
 

@@ -13,7 +13,7 @@ from vpp_sched.cli.errors import err, exit_codes
 from vpp_sched.cli.out import Force, scenario_files, scenario_folder
 from vpp_sched.cli.progress import progress_status
 from vpp_sched.outfolder import OutFolder
-from vpp_sched.plan.output import write_plan
+from vpp_sched.plan.output import PARTITION_ROWS, write_plan, write_plan_large
 from vpp_sched.solve.parallel import get_executor
 from vpp_sched.plan.planner import plan_day
 from vpp_sched.plan.results import kwh_text
@@ -34,6 +34,8 @@ def plan(
     report: Annotated[bool, typer.Option(help="Write report.html (figures and KPIs, opens offline)")] = True,
     ocpp: Annotated[Optional[str], typer.Option("--ocpp", help="Also write ocpp/ SetChargingProfile requests: 1.6 | 2.0.1")] = None,
     robust: Annotated[bool, typer.Option("--robust", help="Keep margins below the limits for the scenario's uncertainty: (models/uncertainty.md); writes margins.csv")] = False,
+    partition_rows: Annotated[int, typer.Option(min=1, help="A table with more rows (a province's schedule) is written as a partitioned Parquet folder <table>/ instead of <table>.parquet")] = PARTITION_ROWS,
+    csv_max_rows: Annotated[Optional[int], typer.Option(min=0, help="Also write the CSV of a partitioned table up to this many rows; default --partition-rows (none)")] = None,
     force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
@@ -70,7 +72,10 @@ def plan(
 
                 extra["report"] = report_writer(run)
             say("writing the plan")
-            write_plan(run.plan, folder, parquet=parquet, extra=extra)
+            if parquet:
+                write_plan_large(run.plan, folder, partition_rows=partition_rows, csv_max_rows=csv_max_rows, extra=extra)
+            else:
+                write_plan(run.plan, folder, parquet=False, extra=extra)
         _summary(run.plan, folder.path, write_s=time.perf_counter() - t_write, dt_h=run.problem.dt_h)
         for line in run.plan.warnings:
             err(f"warning: {line}")

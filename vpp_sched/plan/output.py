@@ -167,3 +167,94 @@ def _has_pyarrow() -> bool:
     except ImportError:
         return False
     return True
+
+
+# ------------------------------------------------------------------------------------------
+# large plans: partitioned Parquet (a province: 1,000,000 EVs make ~43 M schedule rows)
+# ------------------------------------------------------------------------------------------
+#: A table with more rows is written as a partitioned Parquet folder ``<stem>/`` (not ``<stem>.parquet``)
+#: and, by default, without its CSV (a 43 M-row CSV is ~2.5 GB and minutes of formatting). The 100,000-EV
+#: day (4.3 M schedule rows) stays below it, so every plan up to that size keeps its files.
+PARTITION_ROWS = 5_000_000
+#: Transformers per partition of a partitioned table (20,000 transformers: 200 partitions).
+TRANSFORMERS_PER_PARTITION = 100
+#: The partition column (hive style, ``ev_schedule/transformer_group=7/part-0.parquet``): the
+#: transformer's position in ``transformers.csv`` // :data:`TRANSFORMERS_PER_PARTITION`.
+PARTITION_COLUMN = "transformer_group"
+
+
+def row_transformer_group(plan: Plan, stem: str, table: pd.DataFrame) -> np.ndarray:
+    """[rows] partition number of each row of ``table`` (``plan_tables(plan)[stem]``): its transformer's
+    (or, for ``ev_schedule``, its EV's transformer's) position in the plan's transformer order //
+    :data:`TRANSFORMERS_PER_PARTITION`."""
+    order = pd.Index(pd.unique(plan.transformer_load.transformer_id))
+    if "transformer_id" in table.columns:
+        position = order.get_indexer(table.transformer_id)
+    elif stem == "ev_schedule":
+        ev_position = order.get_indexer(plan.evs.transformer_id)
+        position = ev_position[pd.Index(plan.evs.ev_id).get_indexer(table.ev_id)]
+    else:
+        raise ValueError(f"{stem}: no transformer to partition by")
+    return (position // TRANSFORMERS_PER_PARTITION).astype(np.int32)
+
+
+def write_partitioned(table: pd.DataFrame, group: np.ndarray, folder: Path, batch_rows: int = 1_000_000) -> int:
+    """Write ``table`` as a hive-partitioned Parquet dataset in ``folder`` (new), partitioned by
+    :data:`PARTITION_COLUMN` = ``group`` [rows], one file per partition; ``pandas.read_parquet(folder)``
+    reads it back (the partition column last). Rows go in batches of at most ``batch_rows`` in the
+    table's order within a partition, so no second copy of the table is held. Returns the partitions."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    order = np.argsort(group, kind="stable")
+    cuts = np.flatnonzero(np.diff(group[order])) + 1
+    runs = np.split(order, cuts) if len(order) else []
+    # the column types as pandas -> arrow gives them (text columns need rows to be seen as strings)
+    schema = pa.Schema.from_pandas(table.head(10_000), preserve_index=False).append(pa.field(PARTITION_COLUMN, pa.int32()))
+
+    def batches():
+        for run in runs:
+            for start in range(0, len(run), batch_rows):
+                rows = run[start:start + batch_rows]
+                part = table.take(rows).assign(**{PARTITION_COLUMN: group[rows]})
+                yield from pa.Table.from_pandas(part, schema=schema, preserve_index=False).to_batches()
+
+    ds.write_dataset(batches(), folder, schema=schema, format="parquet",
+                     partitioning=ds.partitioning(pa.schema([schema.field(PARTITION_COLUMN)]), flavor="hive"),
+                     basename_template="part-{i}.parquet", existing_data_behavior="error",
+                     max_partitions=max(len(runs), 1), max_rows_per_group=batch_rows,
+                     use_threads=False)   # rows in the table's order: the same files run to run
+    return len(runs)
+
+
+def write_plan_large(plan: Plan, out_dir: Path | str | OutFolder, partition_rows: int = PARTITION_ROWS,
+                     csv_max_rows: int | None = None, extra: dict | None = None,
+                     inputs: Iterable[Path | str | None] = (), force: bool = False) -> Path:
+    """:func:`write_plan` for any size: tables up to ``partition_rows`` rows as CSV + Parquet files
+    (as :func:`write_plan` writes them), larger ones as a partitioned Parquet folder ``<stem>/``
+    (:func:`write_partitioned`) plus their CSV only when they have at most ``csv_max_rows`` rows
+    (default ``partition_rows``). ``kpis.json`` lists the partitioned tables under ``partitioned``."""
+    csv_max_rows = partition_rows if csv_max_rows is None else csv_max_rows
+    tables = plan_tables(plan)
+    if not _has_pyarrow() or all(len(t) <= partition_rows for t in tables.values()):
+        return write_plan(plan, out_dir, parquet=True, extra=extra, inputs=inputs, force=force)   # the same files
+    with writing(out_dir, "plan", inputs, force) as tmp:
+        partitioned = {}
+        for stem, table in tables.items():
+            if len(table) <= partition_rows:
+                write_csv(table, tmp / f"{stem}.csv")
+                table.to_parquet(tmp / f"{stem}.parquet", index=False)
+                continue
+            if len(table) <= csv_max_rows:
+                write_csv(table, tmp / f"{stem}.csv")
+            n = write_partitioned(table, row_transformer_group(plan, stem, table), tmp / stem)
+            partitioned[stem] = {"rows": len(table), "partitions": n, "partition_column": PARTITION_COLUMN,
+                                 "transformers_per_partition": TRANSFORMERS_PER_PARTITION,
+                                 "csv": len(table) <= csv_max_rows}
+        kpis = dict(plan.kpis, warnings=plan.warnings)
+        if partitioned:
+            kpis["partitioned"] = partitioned
+        (tmp / "kpis.json").write_text(json.dumps(_json_safe(kpis), indent=2, sort_keys=False) + "\n")
+        for _, writer in (extra or {}).items():
+            writer(tmp)
+    return target_path(out_dir)

@@ -259,6 +259,14 @@ KPIS = {
                        "items": {"type": "object", "properties": DEMAND_SITE, "required": list(DEMAND_SITE)}},
 }
 KPIS.update(SITE_KPIS)
+KPIS["partitioned"] = {    # plan/output.py write_plan_large: a province's schedule
+    "type": "object", "description": "Tables written as a hive-partitioned Parquet folder <table>/ instead of "
+    "<table>.csv/.parquet (more rows than plan --partition-rows; only in such plans)",
+    "additionalProperties": {"type": "object", "properties": {
+        "rows": {"type": "integer"}, "partitions": {"type": "integer"}, "partition_column": {"type": "string"},
+        "transformers_per_partition": {"type": "integer"},
+        "csv": {"type": "boolean", "description": "<table>.csv written too (--csv-max-rows)"}},
+        "required": ["rows", "partitions", "partition_column", "transformers_per_partition", "csv"]}}
 REQUIRED_KPIS = ["status", "objective_cny", "grid_energy_cost_cny", "peak_net_load_kw", "max_loading_pu",
                  "unmet_energy_kwh", "mip_gap", "build_seconds", "solve_seconds", "solver", "slot_minutes",
                  "valid", "warnings", "uncontrolled", "max_ramp_kw"]

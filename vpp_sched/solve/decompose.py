@@ -166,16 +166,27 @@ def plan_objective(p: Problem, s: Solution) -> float:
 # ------------------------------------------------------------------------------------------
 # the decomposed solve
 # ------------------------------------------------------------------------------------------
-def solve_blocks(tasks: list[tuple[int, Problem, SolverOptions, float]]) -> list[tuple[int, Solution]]:
+def solve_blocks(tasks: list[tuple[int, Problem, SolverOptions, float]]) -> list[tuple[int, Solution, float]]:
     """Plan a chunk of blocks with LP-guided rounding (one executor task), each within its
-    ``seconds`` from when it starts (a duration: tasks may travel to other processes)."""
+    ``seconds`` from when it starts (a duration: tasks may travel to other processes): the block,
+    its plan and the CPU seconds of this thread it took (the per-block cost a cluster would spread)."""
     quiet_highs_banner()
     out = []
     for block, sub, options, seconds in tasks:
+        cpu = time.thread_time()
         sol = solve_lp_guided(built(sub), options, deadline=Deadline(options.time_limit_s).sub(seconds))
         sol.col_values = None          # not needed, and large to send back
-        out.append((block, sol))
+        out.append((block, sol, time.thread_time() - cpu))
     return out
+
+
+def cost_summary(cpu_s: list[float]) -> dict:
+    """Count, total, mean, median, 95th percentile and largest of per-block CPU seconds [s]."""
+    a = np.asarray(cpu_s, dtype=float)
+    if not a.size:
+        return {"n": 0}
+    return {"n": int(a.size), "total_s": float(a.sum()), "mean_s": float(a.mean()),
+            "p50_s": float(np.percentile(a, 50)), "p95_s": float(np.percentile(a, 95)), "max_s": float(a.max())}
 
 
 def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
@@ -239,6 +250,8 @@ def solve_decomposed(problem: Problem, options: SolverOptions, *, executor=None,
     out.solver = _solver_info(p, part, coord, options, executor, solved, max_block_evs,
                               n_redone=len(redo) if "branch_and_bound_s" in seconds else 0,
                               improved=improved, seconds=dict(seconds, total_s=total))
+    out.solver["block_cpu_s"] = {"rounding": cost_summary(run.cpu_s[0]),
+                                 "later": cost_summary([c for later in run.cpu_s[1:] for c in later])}
     return out
 
 
@@ -275,7 +288,10 @@ def _block_runner(p: Problem, part: _Partition, coord: Coordination, options: So
 
     def run(which: list[int], seconds: float) -> dict[int, Solution]:
         work = [[(j, subs[j], options, seconds) for j in c] for c in batches(which, part.weight, part.n_tasks)]
-        return dict(r for chunk in executor.map(solve_blocks, work) for r in chunk)
+        done = [r for chunk in executor.map(solve_blocks, work) for r in chunk]
+        run.cpu_s.append([cpu for _, _, cpu in done])
+        return {j: sol for j, sol, _ in done}
+    run.cpu_s = []       # per call (rounding, a retry, branch and bound): each block's CPU seconds
     return run
 
 
