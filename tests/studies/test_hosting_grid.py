@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from grid_factory import IMAX_A, receiving_voltage_pu, two_bus_grid
 from scenario_factory import write_scenario
+from test_whatif import cli_app
 from vpp_sched.scenario.load import load_scenario
 from vpp_sched.studies import hosting
 from vpp_sched.studies.hosting_grid import grid_searches
@@ -25,8 +27,12 @@ HORIZON = {"start": "2026-11-27T12:00:00+08:00", "slots": 24, "slot_minutes": 60
 V_MIN_PU = 0.93
 
 
-def _scenario(folder, *, rated_kva: float, length_km: float, n: int = 4, ev_kw: float = 11.0, phase: str = "",
-              base_kw: float = BASE_KW):
+def _scenario(folder, **kw):
+    return load_scenario(_folder(folder, **kw))
+
+
+def _folder(folder, *, rated_kva: float, length_km: float, n: int = 4, ev_kw: float = 11.0, phase: str = "",
+            base_kw: float = BASE_KW):
     two_bus_grid(folder / "grids" / "two", length_km=length_km)
     trafos = pd.DataFrame({"transformer_id": ["T1"], "rated_kva": [rated_kva], "power_factor": [0.95],
                            "max_loading_pu": [1.0], "grid": ["grids/two/"]})
@@ -35,8 +41,7 @@ def _scenario(folder, *, rated_kva: float, length_km: float, n: int = 4, ev_kw: 
                         "energy_kwh": ev_kw, "max_power_kw": ev_kw, "min_power_kw": 0.0, "phase": phase})
     idx = pd.date_range(HORIZON["start"], periods=24, freq="60min")
     base = pd.DataFrame({"slot_start": [s.isoformat() for s in idx], "transformer_id": "T1", "load_kw": base_kw})
-    return load_scenario(write_scenario(folder, yaml_overrides={"horizon": HORIZON}, transformers=trafos, evs=evs,
-                                        base_load=base))
+    return write_scenario(folder, yaml_overrides={"horizon": HORIZON}, transformers=trafos, evs=evs, base_load=base)
 
 
 def _first_count(fails, start: int = 0, stop: int = 10_000) -> int:
@@ -78,6 +83,10 @@ def test_the_transformer_count_is_the_transformer_only_studys(tmp_path):
     lim = result.grid_limits.set_index("limit")
     assert lim.loc["transformer", "first"] and not lim.loc["voltage", "first"]
     assert (result.grid_levels.policy == "uncontrolled").all() and result.grid_levels.n_evs.is_unique
+    from vpp_sched.studies.report import render_hosting_report
+
+    html = render_hosting_report(result)
+    assert "Limits of the LV grid" in html and "<td>transformer</td>" in html
 
 
 def test_added_evs_placed_by_the_seeded_rule_and_nested(tmp_path):
@@ -134,3 +143,22 @@ def test_orderly_hosts_more_than_uncontrolled_within_the_grid(tmp_path):
     assert len(lv) <= 6
     held = lv[lv.failed == ""]
     assert (held.lowest_vm_pu >= V_MIN_PU - 1e-6).all() and (held.unmet_by_grid_kwh <= 0.1).all()
+
+
+def test_cli_writes_the_grid_tables_and_says_which_limit_fails_first(tmp_path):
+    folder = _folder(tmp_path / "s", rated_kva=250.0, length_km=0.5)
+    out = tmp_path / "study"
+    res = CliRunner().invoke(cli_app(), ["hosting", str(folder), "--out", str(out), "--policy", "uncontrolled",
+                                         "--no-report", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    hand = _by_hand(250.0, 0.5)
+    assert f"T1 uncontrolled: first fails voltage at {hand['voltage']} EVs" in res.output
+    limits = pd.read_csv(out / "grid_limits.csv").set_index("limit")
+    assert limits.loc["voltage", "fail_evs"] == hand["voltage"] and limits.loc["voltage", "first"]
+    assert limits.loc["line", "fail_evs"] == hand["line"] and np.isnan(limits.loc["unbalance", "fail_evs"])
+    assert len(pd.read_csv(out / "grid_levels.csv")) == pd.read_csv(out / "hosting.csv").uncontrolled_grid_evaluations[0]
+    summary = (out / "summary.md").read_text()
+    assert "## Limits of the LV grid" in summary and f"| T1 | grids/two | uncontrolled | voltage | {hand['voltage']} |" in summary
+    bad = CliRunner().invoke(cli_app(), ["hosting", str(folder), "--out", str(tmp_path / "x"), "--added-phase", "d"])
+    assert bad.exit_code == 2 and "--added-phase must be one of spread, a, b, c" in bad.output
+    assert not (tmp_path / "x").exists()

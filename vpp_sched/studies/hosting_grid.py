@@ -139,3 +139,22 @@ def grid_summary_lines(table, policies) -> list[str]:
             lines.append("| " + " | ".join(cells) + " |")
     return lines + ["", "`-`: not within the search range (uncontrolled: 64x today's EVs; orderly: up to the "
                     "population the LP relaxation shows the transformer alone cannot host).", ""]
+
+
+GRID_REPORT_HEAD = ("transformer", "grid", "policy", "first limit to fail", "at EVs", "hosted within all limits",
+                    "each limit (EVs at which it fails)")
+
+
+def grid_report_rows(table, policies) -> list[list[str]]:
+    """The report's rows of the grid search (plain text; one per transformer with a grid and policy)."""
+    if "grid" not in table.columns:
+        return []
+    rows = table[(table.status == "ok") & table.grid.notna() & (table.grid != "")]
+    out = []
+    for r in rows.itertuples():
+        for pol in policies:
+            at = getattr(r, f"{pol}_grid_first_fail_evs")
+            out.append([str(r.transformer_id), str(r.grid), pol, str(getattr(r, f"{pol}_grid_first_limit")),
+                        "–" if at is None or at != at else f"{int(at):,}", f"{int(getattr(r, f'{pol}_grid_evs')):,}",
+                        str(getattr(r, f"{pol}_grid_limits"))])
+    return out
