@@ -33,7 +33,7 @@ def hosting(
     threads: Annotated[Optional[int], typer.Option(min=1, help="Solver threads per plan; overrides scenario.yaml")] = None,
     grid: Annotated[bool, typer.Option("--grid/--no-grid", help="Also judge the LV grid's limits (line, voltage, unbalance) where a transformer names a grid")] = True,
     added_phase: Annotated[str, typer.Option("--added-phase", help="Phase of the added single-phase chargers: spread (round robin a, b, c) | a | b | c")] = "spread",
-    max_plans: Annotated[int, typer.Option("--max-plans", min=1, help="Planner runs per transformer at most in the orderly grid search")] = 12,
+    max_plans: Annotated[int, typer.Option("--max-plans", min=1, help="Planner runs per transformer at most in the orderly grid search")] = 16,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write report.html")] = False,
     force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,

@@ -22,7 +22,7 @@ from vpp_sched.studies.hosting_grid_search import NOT_IN_RANGE, LimitSearch, sea
 from vpp_sched.studies.hosting_search import TOLERANCE
 
 UNCONTROLLED_MAX_EVALUATIONS = 60
-ORDERLY_MAX_PLANS = 12
+ORDERLY_MAX_PLANS = 16
 
 
 def grid_searches(sc1: Scenario, transformer_id: str, policies, *, seed: int = 0, added_phase: str = "spread",
