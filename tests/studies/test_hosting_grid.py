@@ -32,7 +32,7 @@ def _scenario(folder, **kw):
 
 
 def _folder(folder, *, rated_kva: float, length_km: float, n: int = 4, ev_kw: float = 11.0, phase: str = "",
-            base_kw: float = BASE_KW):
+            base_kw: float = BASE_KW, grid: dict | None = None):
     two_bus_grid(folder / "grids" / "two", length_km=length_km)
     trafos = pd.DataFrame({"transformer_id": ["T1"], "rated_kva": [rated_kva], "power_factor": [0.95],
                            "max_loading_pu": [1.0], "grid": ["grids/two/"]})
@@ -41,7 +41,8 @@ def _folder(folder, *, rated_kva: float, length_km: float, n: int = 4, ev_kw: fl
                         "energy_kwh": ev_kw, "max_power_kw": ev_kw, "min_power_kw": 0.0, "phase": phase})
     idx = pd.date_range(HORIZON["start"], periods=24, freq="60min")
     base = pd.DataFrame({"slot_start": [s.isoformat() for s in idx], "transformer_id": "T1", "load_kw": base_kw})
-    return write_scenario(folder, yaml_overrides={"horizon": HORIZON}, transformers=trafos, evs=evs, base_load=base)
+    return write_scenario(folder, yaml_overrides={"horizon": HORIZON, **({"grid": grid} if grid else {})},
+                          transformers=trafos, evs=evs, base_load=base)
 
 
 def _first_count(fails, start: int = 0, stop: int = 10_000) -> int:
@@ -113,6 +114,12 @@ def test_unbalance_fails_first_when_the_added_evs_go_on_one_phase(tmp_path):
     by_hand = n + _first_count(lambda k: 7.0 * k / (x + 7.0 * k) * 100 > 15.0 + 1e-9)
     one = grid_searches(sc1, "T1", ["uncontrolled"], added_phase="a")["uncontrolled"]
     assert one.first_limits == ("unbalance",) and one.fail_evs["unbalance"] == by_hand == n + 2
+    assert sc.config.grid.unbalance_max_pct == 15.0                      # the default
+    loose = _scenario(tmp_path / "l", rated_kva=250.0, length_km=0.1, n=n, ev_kw=7.0, phase="abc", base_kw=base,
+                      grid={"unbalance_max_pct": 40.0})
+    at_40 = n + _first_count(lambda k: 7.0 * k / (x + 7.0 * k) * 100 > 40.0 + 1e-9)
+    assert grid_searches(hosting.restrict_to_transformer(loose, "T1"), "T1", ["uncontrolled"],
+                         added_phase="a")["uncontrolled"].fail_evs["unbalance"] == at_40 > by_hand
     spread = grid_searches(sc1, "T1", ["uncontrolled"], added_phase="spread")["uncontrolled"]
     assert spread.fail_evs["unbalance"] is None            # at most one charger more on a phase: 7 / (x + 7) < 15 %
     assert spread.first_limits != ("unbalance",)
