@@ -110,10 +110,13 @@ def search_limits(judge: Callable[[int], LimitJudgement], n: int, mode: str, *, 
         c = _next_count(fail, ok, tolerance, step)
         if c is None:
             break
-        if c == step:
+        doubling = c == step
+        if doubling:
             step = None if step >= cap else min(2 * step, cap)
-        if c not in cache:   # a bracket's midpoint never is (it lies strictly between two counts judged)
+        if c not in cache:
             at(c)
+        elif not doubling:   # a bracket's midpoint lies strictly between two counts judged: never cached
+            break
     fail, ok = _brackets(cache)
     lowest = min((f for f in fail.values() if f is not None), default=None)
     first = tuple(lim for lim in LIMITS if lowest is not None and fail[lim] == lowest)
