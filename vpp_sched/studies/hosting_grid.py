@@ -102,15 +102,15 @@ def limit_rows(transformer_id: str, searches: dict[str, LimitSearch]) -> list[di
             for pol, s in searches.items() for lim in LIMITS]
 
 
-LEVEL_COLUMNS = ["transformer_id", "policy", "n_evs", "failed", "lowest_vm_pu", "highest_line_loading_pct",
-                 "worst_unbalance_pct", "overload_kwh", "unmet_by_grid_kwh", "note"]
+LEVEL_COLUMNS = ["transformer_id", "policy", "n_evs", "failed", "lowest_vm_pu", "lowest_phase_vm_pu",
+                 "highest_line_loading_pct", "worst_unbalance_pct", "overload_kwh", "unmet_by_grid_kwh", "note"]
 
 
 def level_rows(transformer_id: str, searches: dict[str, LimitSearch]) -> list[dict]:
     """Rows of ``grid_levels.csv``: every population the grid search judged and what failed there."""
     return [{"transformer_id": transformer_id, "policy": pol, "n_evs": j.n_evs,
              "failed": "+".join(lim for lim in LIMITS if lim in j.failed),
-             **{k: j.worst.get(k, float("nan")) for k in LEVEL_COLUMNS[4:9]}, "note": j.note}
+             **{k: j.worst.get(k, float("nan")) for k in LEVEL_COLUMNS[4:10]}, "note": j.note}
             for pol, s in searches.items() for j in s.judged]
 
 

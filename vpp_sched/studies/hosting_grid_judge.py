@@ -5,8 +5,9 @@ The four limits (:data:`LIMITS`), in a population of ``c`` EVs:
 * ``transformer``: overload or EVs short of energy by the grid, as the transformer-only study judges
   (:func:`~vpp_sched.studies.hosting_judge.judge_outcome`);
 * ``line``: a line above ``grid.line_loading_max_pct`` of its ``iMax`` in some slot;
-* ``voltage``: a bus outside ``grid.voltage_min_pu .. voltage_max_pu`` in some slot (a power flow
-  that does not converge, i.e. a voltage collapse, counts as voltage failing);
+* ``voltage``: a bus outside ``grid.voltage_min_pu .. voltage_max_pu`` in some slot, or a phase of the
+  three-phase flow outside ``grid.phase_voltage_min_pu .. phase_voltage_max_pu`` (a power flow that does
+  not converge, i.e. a voltage collapse, counts as voltage failing);
 * ``unbalance``: the transformer's current unbalance ``(max - min) / max`` of its phase powers
   (:mod:`vpp_sched.network.phases`) above ``grid.unbalance_max_pct`` in some slot.
 
@@ -49,6 +50,9 @@ from vpp_sched.studies.outcome import orderly_outcome, uncontrolled_outcome
 
 LIMITS = ("transformer", "line", "voltage", "unbalance")
 ADDED_PHASES = ("spread", "a", "b", "c")
+#: grid_kpis counts that break the voltage limit: the balanced band, and the phase band of the 3-phase flow
+VOLTAGE_BREACHES = ("undervoltage_bus_slots", "overvoltage_bus_slots", "phase_undervoltage_bus_slots",
+                    "phase_overvoltage_bus_slots")
 
 
 @dataclass
@@ -93,7 +97,7 @@ def _grid_limits_failed(kpis: dict, unbalance_pct: float, limits) -> set:
     failed = set()
     if kpis.get("overloaded_line_slots", 0):
         failed.add("line")
-    if kpis.get("undervoltage_bus_slots", 0) or kpis.get("overvoltage_bus_slots", 0):
+    if any(kpis.get(k, 0) for k in VOLTAGE_BREACHES):
         failed.add("voltage")
     if unbalance_pct > limits.unbalance_max_pct + 1e-9:
         failed.add("unbalance")
@@ -128,6 +132,7 @@ def judge_uncontrolled(sc: Scenario) -> LimitJudgement:
 def _worst(kpis: dict, unbalance_pct: float) -> dict:
     return {"lowest_vm_pu": kpis.get("lowest_vm_pu", float("nan")),
             "highest_vm_pu": kpis.get("highest_vm_pu", float("nan")),
+            "lowest_phase_vm_pu": kpis.get("lowest_phase_vm_pu", float("nan")),
             "highest_line_loading_pct": kpis.get("highest_line_loading_pct", float("nan")),
             "worst_unbalance_pct": unbalance_pct}
 
