@@ -31,22 +31,30 @@ def hosting(
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.001, help=f"Solver time limit per plan [s]; default the scenario's, at most {HOSTING_TIME_LIMIT_S:g}")] = None,
     mip_gap: Annotated[Optional[float], typer.Option("--mip-gap", min=0.0, max=1.0, help="Relative MIP gap; overrides scenario.yaml")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="Solver threads per plan; overrides scenario.yaml")] = None,
+    grid: Annotated[bool, typer.Option("--grid/--no-grid", help="Also judge the LV grid's limits (line, voltage, unbalance) where a transformer names a grid")] = True,
+    added_phase: Annotated[str, typer.Option("--added-phase", help="Phase of the added single-phase chargers: spread (round robin a, b, c) | a | b | c")] = "spread",
+    max_plans: Annotated[int, typer.Option("--max-plans", min=1, help="Planner runs per transformer at most in the orderly grid search")] = 16,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write report.html")] = False,
     force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
     """EV hosting capacity per transformer (bisection on the EV multiple); write hosting.csv, bisection.csv,
-    summary.md and report.html."""
+    summary.md and report.html; where a transformer names an LV grid, also which limit (transformer, line,
+    voltage, unbalance) fails first and at how many EVs (grid_limits.csv, grid_levels.csv)."""
     # Imported on use, so that `vpp-sched --help` and the other commands start without them.
     from vpp_sched.studies import hosting as study
     from vpp_sched.outfolder import OutFolder
     from vpp_sched.scenario.load import load_scenario
     from vpp_sched.studies.output import write_hosting
+    from vpp_sched.studies.hosting_grid_judge import ADDED_PHASES
     from vpp_sched.studies.vary import VaryError, parse_policies
     from vpp_sched.studies.whatif import executor_for
 
     if method not in METHODS:
         err(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if added_phase not in ADDED_PHASES:
+        err(f"error: --added-phase must be one of {', '.join(ADDED_PHASES)}, not {added_phase!r}")
         raise typer.Exit(EXIT_USAGE)
     try:
         policies = parse_policies(policy)
@@ -61,7 +69,8 @@ def hosting(
             n = len(transformer) if transformer else len(study.default_transformers(sc))
             with executor_for(scheduler, workers, tasks=n) as ex:
                 result = study.run_hosting(sc, transformer, policies, seed=seed, method=method, options=options,
-                                           tolerance=tolerance, executor=ex)
+                                           tolerance=tolerance, executor=ex, grid=grid, added_phase=added_phase,
+                                           max_plans=max_plans)
             write_hosting(result, out_folder, report=not no_report)
         folder = out_folder.path
         t = result.table
@@ -74,8 +83,24 @@ def hosting(
             if len(ok):
                 typer.echo(f"  {pol}: {int((ok[col] < 1).sum())} transformer(s) below today's EVs; "
                            f"lowest {ok[col].min():.2f}x ({ok.loc[ok[col].idxmin(), 'transformer_id']})")
+        for line in grid_lines(result):
+            typer.echo(line)
         for line in result.warnings:
             err(f"warning: {line}")
         if len(t) and (t.status == "failed").all():
             err("error: every transformer failed (see hosting.csv)")
             raise typer.Exit(EXIT_SOLVER)
+
+
+def grid_lines(result) -> list[str]:
+    """The CLI's lines of the grid search: per transformer with a grid and policy, the first limit to fail."""
+    t = result.table
+    if "grid" not in t.columns:
+        return []
+    out = []
+    for row in t[(t.status == "ok") & t.grid.notna() & (t.grid != "")].itertuples():
+        for pol in result.policies:
+            first, at = getattr(row, f"{pol}_grid_first_limit"), getattr(row, f"{pol}_grid_first_fail_evs")
+            where = f" at {int(at)} EVs" if at == at and at is not None else ""
+            out.append(f"  {row.transformer_id} {pol}: first fails {first}{where} ({getattr(row, f'{pol}_grid_limits')})")
+    return out

@@ -519,6 +519,9 @@ class GridLimits(_Strict):
     max_iterations: int = Field(5, ge=0, le=50, description="Re-solves with the grid rows at most (models/lv_grid.md)")
     voltage_unbalance_max_pct: float = Field(2.0, gt=0, le=100, description="Highest voltage unbalance |V2|/|V1| "
                                              "of the three-phase flow (GB/T 15543: 2 %), reported [%]")
+    unbalance_max_pct: float = Field(15.0, gt=0, le=100, description="Largest current unbalance (max - min) / max of a "
+                                     "gridded transformer's phases (State Grid, Yyn0 distribution transformers); "
+                                     "100 = no limit (models/lv_grid.md) [%]")
 
 
 class ScenarioConfig(_Strict):

@@ -64,6 +64,8 @@ from vpp_sched.errors import InputError
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.parallel import SerialExecutor
+from vpp_sched.studies.hosting_grid import (LEVEL_COLUMNS, LIMIT_COLUMNS, ORDERLY_MAX_PLANS, grid_columns, grid_row,
+                                            grid_searches, level_rows, limit_rows)
 from vpp_sched.studies.hosting_judge import Evaluation, evaluate, judge_outcome, kva_value
 from vpp_sched.studies.hosting_search import (EVALUATION_COLUMNS, TOLERANCE, Threshold, binding_text, fails_with_text,
                                               find_threshold, orderly_bound)
@@ -118,6 +120,9 @@ class HostingTask:
     method: str = "lean"
     options: SolverOptions | None = None
     tolerance: float = TOLERANCE
+    grid: bool = True                # also search the LV grid's limits (studies/hosting_grid.py), where named
+    added_phase: str = "spread"
+    max_plans: int = ORDERLY_MAX_PLANS
 
 
 def hosting_thresholds(sc1: Scenario, transformer_id: str, policies: Sequence[str] = POLICIES, *, seed: int = 0,
@@ -196,6 +201,8 @@ def host_transformer(task: HostingTask) -> dict:
         if "orderly" in found:
             row["kva_value_cny_per_kva_day"] = found["orderly"].kva_value
             row["planner_at_threshold"] = found["orderly"].planner
+        if task.grid and tid in sc.grids:
+            _add_grid_search(row, task, found)
         row.update(status="ok", error="", evaluations=sum(th.evaluations for th in found.values()))
     except Exception as exc:  # noqa: BLE001 - one transformer failing is reported, not fatal
         where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
@@ -203,6 +210,19 @@ def host_transformer(task: HostingTask) -> dict:
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}{at}")
     row["wall_seconds"] = time.perf_counter() - t0
     return row
+
+
+def _add_grid_search(row: dict, task: HostingTask, found: dict[str, Threshold]) -> None:
+    """The grid columns of ``row`` and its ``_grid_limits`` / ``_grid_levels`` rows (studies/hosting_grid.py)."""
+    sc, tid = task.scenario, task.transformer_id
+    orderly, lp = found.get("orderly"), found.get("orderly_lp")
+    searches = grid_searches(sc, tid, task.policies, seed=task.seed, added_phase=task.added_phase,
+                             method=task.method, options=task.options, tolerance=task.tolerance,
+                             orderly_evs=orderly.n_evs if orderly else None,
+                             orderly_end_evs=lp.fail_evs if lp else None, max_plans=task.max_plans)
+    row.update(grid_row(searches, sc.grids[tid].name, task.added_phase))
+    row["_grid_limits"] = limit_rows(tid, searches)
+    row["_grid_levels"] = level_rows(tid, searches)
 
 
 @dataclass
@@ -220,9 +240,11 @@ class HostingResult:
     scenario_folder: str = ""
     method: str = "lean"
     time_limit_s: float | None = None         # solver time limit per plan [s]
+    grid_limits: pd.DataFrame | None = None   # per transformer with a grid, policy and limit (grid_limits.csv)
+    grid_levels: pd.DataFrame | None = None   # every population the grid search judged (grid_levels.csv)
 
 
-def hosting_columns(policies: Sequence[str]) -> list[str]:
+def hosting_columns(policies: Sequence[str], grid: bool = False) -> list[str]:
     cols = ["transformer_id", "rated_kva", "limit_kw", "evs_today"]
     for pol in policies:
         cols += [f"{pol}_multiple", f"{pol}_evs", f"{pol}_fail_multiple", f"{pol}_fail_evs", f"{pol}_capped",
@@ -230,6 +252,8 @@ def hosting_columns(policies: Sequence[str]) -> list[str]:
     if "orderly" in policies:
         cols += ["orderly_upper_multiple", "orderly_upper_evs", "orderly_upper_capped",
                  "planner_at_threshold", "kva_value_cny_per_kva_day"]
+    if grid:
+        cols += grid_columns(policies)
     return cols + ["tolerance", "evaluations", "status", "error", "wall_seconds"]
 
 
@@ -242,7 +266,8 @@ def default_transformers(scenario: Scenario) -> list[str]:
 def run_hosting(scenario: Scenario, transformer_ids: Sequence[str] | None = None,
                 policies: Sequence[str] = POLICIES, *, seed: int = 0, method: str = "lean",
                 options: SolverOptions | None = None, tolerance: float = TOLERANCE,
-                executor=None) -> HostingResult:
+                executor=None, grid: bool = True, added_phase: str = "spread",
+                max_plans: int = ORDERLY_MAX_PLANS) -> HostingResult:
     """Hosting thresholds of each transformer (default :func:`default_transformers`).
 
     Raises ``InputError`` for an unknown transformer id; a transformer whose search fails is a
@@ -257,8 +282,8 @@ def run_hosting(scenario: Scenario, transformer_ids: Sequence[str] | None = None
                           f"(known: {', '.join(known[:8])}{', ...' if len(known) > 8 else ''})" for t in unknown])
     policies = tuple(p for p in POLICIES if p in policies)
     options = work_bounded(options or scenario.config.solver, HOSTING_MAX_NODES)
-    tasks = [HostingTask(t, restrict_to_transformer(scenario, t), policies, seed, method, options, tolerance)
-             for t in ids]
+    tasks = [HostingTask(t, restrict_to_transformer(scenario, t), policies, seed, method, options, tolerance,
+                         grid, added_phase, max_plans) for t in ids]
     # Most EVs first: the longest searches start early.
     order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i].scenario.evs))
     ex = executor or SerialExecutor()
@@ -267,13 +292,18 @@ def run_hosting(scenario: Scenario, transformer_ids: Sequence[str] | None = None
     for i, r in zip(order, done):
         rows[i] = r
     tried = [t for r in rows for t in r.pop("_tried", [])]
-    table = pd.DataFrame(rows).reindex(columns=hosting_columns(policies))
+    limits = [t for r in rows for t in r.pop("_grid_limits", [])]
+    levels = [t for r in rows for t in r.pop("_grid_levels", [])]
+    with_grid = grid and any(t in scenario.grids for t in ids)
+    table = pd.DataFrame(rows).reindex(columns=hosting_columns(policies, with_grid))
     table["tolerance"] = tolerance
     result = HostingResult(scenario.config.name, list(policies), table, tolerance, seed, time.perf_counter() - t0,
                            getattr(ex, "name", type(ex).__name__), int(getattr(ex, "workers", 1)),
                            evaluations=pd.DataFrame(tried, columns=EVALUATION_COLUMNS),
                            scenario_folder=str(getattr(scenario, "folder", "") or ""), method=method,
-                           time_limit_s=(options or scenario.config.solver).time_limit_s)
+                           time_limit_s=(options or scenario.config.solver).time_limit_s,
+                           grid_limits=pd.DataFrame(limits, columns=LIMIT_COLUMNS) if with_grid else None,
+                           grid_levels=pd.DataFrame(levels, columns=LEVEL_COLUMNS) if with_grid else None)
     failed = table[table.status == "failed"]
     if len(failed):
         result.warnings.append(f"{len(failed)} of {len(table)} transformer(s) failed (status 'failed' in "

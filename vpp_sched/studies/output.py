@@ -58,6 +58,9 @@ def write_hosting(result: HostingResult, out_dir, report: bool = True, inputs=()
         write_csv(result.table, tmp / "hosting.csv")
         if result.evaluations is not None:
             write_csv(result.evaluations, tmp / "bisection.csv")
+        for name, frame in (("grid_limits.csv", result.grid_limits), ("grid_levels.csv", result.grid_levels)):
+            if frame is not None:   # transformers with an LV grid (studies/hosting_grid.py)
+                write_csv(frame, tmp / name)
         (tmp / "summary.md").write_text(hosting_summary(result), encoding="utf-8")
         if report:
             from vpp_sched.studies.report import render_hosting_report  # matplotlib: only when a report is written

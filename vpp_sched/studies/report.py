@@ -28,6 +28,7 @@ import pandas as pd
 from vpp_sched.studies import figures as sf
 from vpp_sched.report.figures import RC, to_svg
 from vpp_sched.report.html import details, figure, info_table, num, package_version, page, table, timing, warnings_box
+from vpp_sched.studies.hosting_grid import GRID_REPORT_HEAD, grid_report_rows
 from vpp_sched.studies.hosting_search import MAX_MULTIPLE
 from vpp_sched.studies.summary import hosting_findings, hosting_method, whatif_findings
 
@@ -270,7 +271,7 @@ def render_hosting_report(result: HostingResult) -> str:
     """The hosting study's report as one self-contained HTML page."""
     with matplotlib.rc_context(RC):
         sections = [_hosting_summary(result), _hosting_capacity(result), _hosting_bisection(result),
-                    _hosting_binding(result),
+                    _hosting_binding(result), *_hosting_grid(result),
                     ("findings", "Findings", _markdown_list(hosting_findings(result.table, result.policies)))]
     n = len(result.table)
     intro = (f'<p class="sub">{n:,} transformer{"s" if n != 1 else ""}, policies {escape(", ".join(result.policies))}, '
@@ -358,6 +359,18 @@ def _hosting_binding(r: HostingResult):
                                                                 escape(str(b.error))] for b in bad.itertuples()],
                           text=(0, 1, 2), marked=set(range(len(bad)))))
     return "binding", "Binding constraints", "\n".join(html)
+
+
+def _hosting_grid(r: HostingResult) -> list:
+    """The limits of the LV grids (studies/hosting_grid.py), when a transformer names one."""
+    rows = grid_report_rows(r.table, r.policies)
+    if not rows:
+        return []
+    note = ("<p>Per transformer with an LV grid: the EV count at which each limit first fails, uncontrolled (AC power "
+            "flow of the uncontrolled profile) and orderly (the planner's plan with its grid rows, judged by its AC "
+            "power flow). Per limit: grid_limits.csv; every population judged: grid_levels.csv.</p>")
+    body = table(GRID_REPORT_HEAD, [[escape(c) for c in row] for row in rows], text=(0, 1, 2, 3, 6))
+    return [("grid", "Limits of the LV grid", note + "\n" + body)]
 
 
 # --- helpers ----------------------------------------------------------------------------------

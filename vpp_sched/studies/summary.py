@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from vpp_sched.studies.hosting_grid import grid_summary_lines
+
 if TYPE_CHECKING:
     from vpp_sched.studies.hosting import HostingResult
     from vpp_sched.studies.whatif import WhatIfResult
@@ -154,6 +156,8 @@ def hosting_summary(r: HostingResult) -> str:
                 up = row.get("orderly_upper_evs")
                 cells += [f"<= {int(up)} EVs" if pd.notna(up) else "-", f"{v:.3f}" if pd.notna(v) else "-"]
         lines.append("| " + " | ".join(cells) + " |")
+    grid = grid_summary_lines(df, pols)          # transformers with an LV grid (studies/hosting_grid.py)
+    lines += ["", *grid[:-1]] if grid else []
     lines += ["", "## Findings", "", *hosting_findings(df, pols), "",
               "Binding constraints and what fails just above each threshold: `*_binding` and `*_fails_with` "
               "in hosting.csv; every population the search judged: bisection.csv."]
