@@ -494,6 +494,9 @@ class Penalties(_Strict):
                                               "(models/swap_stations.md); far above a pack's energy cost, so every swap that can be served is [CNY/swap]")
     fast_cap_shortfall_cny_per_kwh: float = Field(1000.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per kWh a fast-charging station's power cap "
                                                   "falls below the cap that keeps its expected wait under target (models/fast_charging.md) [CNY/kWh]")
+    unbalance_cny_per_kwh: float = Field(10.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per kWh a gridded transformer's "
+                                         "weakest phase falls short of the unbalance limit (models/lv_grid.md); above any "
+                                         "tariff spread, below unmet energy: the plan balances before it saves, never strands an EV [CNY/kWh]")
 
 
 class V2GSettings(_Strict):
@@ -517,6 +520,9 @@ class GridLimits(_Strict):
     phase_voltage_max_pu: float = Field(1.07, gt=1.0, lt=1.5, description="Highest phase-to-neutral voltage [pu]")
     line_loading_max_pct: float = Field(100.0, gt=0, le=200, description="Highest line current, of iMax [%]")
     max_iterations: int = Field(5, ge=0, le=50, description="Re-solves with the grid rows at most (models/lv_grid.md)")
+    unbalance_max_pct: float = Field(15.0, gt=0, le=100, description="Largest current unbalance (max - min) / max of a "
+                                     "gridded transformer's phases (State Grid, Yyn0 distribution transformers); "
+                                     "100 = no limit (models/lv_grid.md) [%]")
 
 
 class ScenarioConfig(_Strict):
