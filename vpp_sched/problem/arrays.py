@@ -165,7 +165,7 @@ class Problem:
     demand_so_far_kw: np.ndarray = field(default_factory=lambda: np.array([]))
     grid_cuts: GridCuts | None = None
     phases: PhaseLimits | None = None
-    unbalance_penalty_cny_per_kwh: float = 10.0
+    unbalance_penalty_cny_per_kwh: float = 3.0
 
     # sizes -------------------------------------------------------------------------------
     @property

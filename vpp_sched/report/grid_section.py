@@ -30,6 +30,10 @@ def grid_section(run):
         ("highest bus voltage, pu", pair("highest_vm_pu", 4)),
         ("highest line loading, %", pair("highest_line_loading_pct", 1)),
         ("worst phase unbalance, % (EVs on their phase)", pair("worst_unbalance_pct", 1)),
+        ("slots above the unbalance limit (its slack, kWh)",
+         f"{pair('unbalance_slots_above_limit', 0)}; {pair('unbalance_slack_kwh', 1)}"),
+        ("highest phase loading, pu (phase slots above the limit)",
+         f"{pair('highest_phase_loading_pu', 3)}; {pair('phase_overload_slots', 0)}"),
         ("voltage band, pu", f"{lim['voltage_min_pu']:g} .. {lim['voltage_max_pu']:g}"),
         ("transformers beyond a grid limit", f"{escape(beyond)} (uncontrolled {escape(unc_beyond)})"),
         ("re-solves with grid rows", f"{g.get('iterations', 0)} ({g.get('model_rows', 0)} rows), extra energy cost "
