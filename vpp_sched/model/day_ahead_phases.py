@@ -6,7 +6,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from vpp_sched.problem.arrays import Problem
-from vpp_sched.problem.phases import PHASE_PAIRS, phase_row_slots, unbalance_slots
+from vpp_sched.problem.phases import PHASE_PAIRS, phase_ev_bounds_kw, phase_row_slots, unbalance_slots
 
 
 def define_phase_limits(m: pyo.ConcreteModel, p: Problem) -> None:
@@ -23,7 +23,9 @@ def define_phase_limits(m: pyo.ConcreteModel, p: Problem) -> None:
                           dimen=3, ordered=True)
     m.NT_unbalance = pyo.Set(initialize=unb, dimen=2, ordered=True)
     m.NKT_unbalance = pyo.Set(initialize=[(n, k, t) for k in range(6) for n, t in unb], dimen=3, ordered=True)
-    m.phase_ev_kw = pyo.Var(m.NPT_phase, domain=pyo.Reals)
+    local = {n: i for i, n in enumerate(trafo)}
+    low, up = phase_ev_bounds_kw(p) if trafo else (None, None)
+    m.phase_ev_kw = pyo.Var(m.NPT_phase, bounds=lambda m, n, q, t: (float(low[local[n], q, t]), float(up[local[n], q, t])))
     m.phase_overload_kw = pyo.Var(m.NPT_phase, domain=pyo.NonNegativeReals)
     m.unbalance_slack_kw = pyo.Var(m.NT_unbalance, domain=pyo.NonNegativeReals)
     share = None if ph is None else np.asarray(ph.ev_share, float)

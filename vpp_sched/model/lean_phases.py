@@ -10,7 +10,7 @@ import numpy as np
 
 from vpp_sched.model.lean_layout import INF, LeanBuilder
 from vpp_sched.problem.arrays import Problem
-from vpp_sched.problem.phases import PHASE_PAIRS, phase_row_slots, unbalance_slots
+from vpp_sched.problem.phases import PHASE_PAIRS, phase_ev_bounds_kw, phase_row_slots, unbalance_slots
 
 
 def define_phase_limits(b: LeanBuilder, s, p: Problem) -> None:
@@ -24,7 +24,8 @@ def define_phase_limits(b: LeanBuilder, s, p: Problem) -> None:
     rl, rt = np.nonzero(rows_at)                              # (local transformer, slot) with phase rows
     J = len(rl)
     npt = (np.repeat(trafo[rl], 3), np.tile(np.arange(3), J), np.repeat(rt, 3))   # position j·3 + phase
-    b.add_cols("phase_ev_kw", npt, lower=-INF)
+    low, up = phase_ev_bounds_kw(p) if len(trafo) else (np.zeros((0, 3, T)),) * 2
+    b.add_cols("phase_ev_kw", npt, lower=low[rl, :, rt].reshape(-1), upper=up[rl, :, rt].reshape(-1))
     b.add_cols("phase_overload_kw", npt)
     ul, ut = np.nonzero(unbalance_slots(p)) if len(trafo) else (np.zeros(0, np.int64),) * 2
     b.add_cols("unbalance_slack_kw", (trafo[ul], ut))
