@@ -12,7 +12,8 @@ Per phase ``p`` and slot ``t`` of such a transformer (``models/lv_grid.md``, "Ph
 (base load, station and sites balanced), ``P_p <= limit_kw / 3 + phase_overload_kw`` and, for
 each ordered pair of phases, ``P_q >= (1 - u) · P_p - unbalance_slack_kw`` with
 ``u = unbalance_max_pct / 100`` in the slots where the transformer can be loaded above
-``UNBALANCE_MIN_LOADING_PU`` of its rating (:func:`unbalance_slots`).
+``UNBALANCE_MIN_LOADING_PU`` of its rating (:func:`unbalance_slots`). The rows exist only in the
+:func:`phase_row_slots`; :func:`phase_slacks_kw` gives the slacks a plan needs (reported, priced, checked).
 """
 
 from __future__ import annotations
