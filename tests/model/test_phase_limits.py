@@ -168,3 +168,19 @@ def test_an_unbalance_limit_outside_0_100_is_one_line_naming_the_field(tmp_path,
         load_scenario(_scenario(tmp_path, yaml={"grid": {"unbalance_max_pct": value}}))
     lines = [x for x in err.value.problems if "unbalance_max_pct" in x]
     assert len(lines) == 1 and "grid" in lines[0], err.value.problems
+
+
+@pytest.mark.slow
+def test_a_replay_fleet_gets_its_own_phases(tmp_path):
+    # the replay's fleet replaces the scenario's EVs (walk-ins included): the phase rows follow it
+    from vpp_sched.studies.replay import replay_day
+
+    sc = load_scenario(_scenario(tmp_path))
+    r = replay_day(sc, seed=1, replan_every=24)
+    assert r.day_ahead.phases.ev_share.shape == (r.day_ahead.n_evs, 3)
+    on_t1 = r.day_ahead.ev_transformer == 0
+    given = dict(zip(sc.evs.ev_id, sc.evs.phase))
+    for e in np.flatnonzero(on_t1):                 # the scenario's EVs keep their phase a
+        if given.get(r.day_ahead.ev_ids[e]) == "a":
+            assert list(r.day_ahead.phases.ev_share[e]) == [1.0, 0.0, 0.0]
+    assert r.runs and all(np.isfinite(run.net_load_kw).all() for run in r.runs.values())

@@ -182,3 +182,14 @@ def phase_ev_bounds_kw(p) -> tuple[np.ndarray, np.ndarray]:
         dis = avail * (np.asarray(p.ev_max_discharge_kw, float) * p.ev_is_v2g)[:, None]
         np.add.at(low, p.ev_transformer, -share * dis[:, None, :])
     return low[ph.transformer], up[ph.transformer]
+
+
+def phases_for_evs(p, phase_of: dict) -> PhaseLimits | None:
+    """``p.phases`` for the EVs ``p`` holds now (e.g. a replay's fleet replacing the scenario's EVs): the
+    same transformers and limit, each EV's phase from ``phase_of`` (``ev_id`` -> phase; missing: the rule)."""
+    if p.phases is None:
+        return None
+    gridded = np.zeros(p.n_transformers, dtype=bool)
+    gridded[p.phases.transformer] = True
+    return phase_limits(p.ev_ids, p.ev_transformer, np.array([phase_of.get(e, "") for e in p.ev_ids], dtype=object),
+                        p.ev_max_power_kw, gridded, p.phases.unbalance_max_pct)
