@@ -175,8 +175,13 @@ def test_a_replay_fleet_gets_its_own_phases(tmp_path):
     # the replay's fleet replaces the scenario's EVs (walk-ins included): the phase rows follow it
     from vpp_sched.studies.replay import replay_day
 
+    from vpp_sched.studies.actuals import forecast_as_actuals
+
     sc = load_scenario(_scenario(tmp_path))
-    r = replay_day(sc, seed=1, replan_every=24)
+    actuals = forecast_as_actuals(sc)
+    walk_in = actuals.evs.iloc[[0]].assign(ev_id="W1")           # a walk-in on T1, not in the scenario
+    actuals = replace(actuals, evs=pd.concat([walk_in, actuals.evs], ignore_index=True))
+    r = replay_day(sc, actuals, replan_every=24)
     assert r.day_ahead.phases.ev_share.shape == (r.day_ahead.n_evs, 3)
     on_t1 = r.day_ahead.ev_transformer == 0
     given = dict(zip(sc.evs.ev_id, sc.evs.phase))
