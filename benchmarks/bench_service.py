@@ -35,18 +35,20 @@ import zipfile
 from pathlib import Path
 
 import httpx
+import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vpp_sched.scenario.load import default_scenario_path  # noqa: E402
+from vpp_sched.scenario.load import default_scenario_path, load_scenario  # noqa: E402
 from vpp_sched.service.auth import create_token  # noqa: E402
 from vpp_sched.service.db import MeterValue, make_engine, make_sessions, migrate  # noqa: E402
 from vpp_sched.service.sim_fleet import replan_probe, run_fleet, settle  # noqa: E402
 
 PASSWORD = "bench-station-password"
-START = dt.datetime.fromisoformat("2026-11-27T19:00:00+08:00")
 TARGET_P99_MS, TARGET_PUSH_S = 200.0, 5.0
+#: The fleet's clock starts at 19:00 of the bundled day (its evening peak), read off the scenario's horizon.
+START = pd.Timestamp(load_scenario().config.horizon.start).to_pydatetime() + dt.timedelta(hours=7)
 
 
 def main() -> None:
@@ -141,12 +143,19 @@ async def _bench(a, host: str, token: str, server, url: str) -> dict:
                     return
                 await asyncio.sleep(max(a.probe_every - (time.monotonic() - t0), 0))
 
-        fleet_t0 = time.monotonic()
+        fleet_t0, cpu0 = time.monotonic(), (_cpu_s(server.pid), time.process_time())
         fleet = await run_fleet(f"ws://{host}/ocpp", ids, PASSWORD, START, a.minutes * 60, a.meter_every, a.ramp, probing)
+        cpu = (_cpu_s(server.pid) - cpu0[0], time.process_time() - cpu0[1])
         plans = (await http.get("/plans", params={"scenario_id": sc["id"]}, headers=h)).json()
     with make_sessions(make_engine(url))() as db:
         stored = db.query(MeterValue).filter(MeterValue.power_kw.is_not(None)).count()
-    return _report(a, fleet, probes, stored, plans)
+    return _report(a, fleet, probes, stored, plans, cpu)
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU time of one process (user + system, not its children: the plan worker is one) [s]."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _up(http, server, timeout_s: float = 120.0) -> None:
@@ -163,7 +172,7 @@ async def _up(http, server, timeout_s: float = 120.0) -> None:
     raise RuntimeError("the server did not start")
 
 
-def _report(a, fleet, probes, stored: int, plans: list[dict]) -> dict:
+def _report(a, fleet, probes, stored: int, plans: list[dict], cpu: tuple[float, float]) -> dict:
     delays = [p["max_delay_s"] for p in probes if p["max_delay_s"] is not None]
     done = [p for p in plans if p["status"] == "succeeded"]
     out = {
@@ -178,6 +187,9 @@ def _report(a, fleet, probes, stored: int, plans: list[dict]) -> dict:
         "plan_seconds": [round(dt.datetime.fromisoformat(p["finished_at"]).timestamp()
                                - dt.datetime.fromisoformat(p["started_at"]).timestamp(), 2) for p in done],
         "probes": probes, "max_push_delay_s": max(delays, default=None),
+        # load-independent: the server's own CPU per answered call (plans run in a worker process)
+        "server_cpu_s": round(cpu[0], 1), "stations_cpu_s": round(cpu[1], 1),
+        "server_cpu_ms_per_call": round(1000 * cpu[0] / max(len(fleet.latencies_s), 1), 2),
     }
     out["targets"] = {"no_message_lost": out["failed"] == 0 and stored == fleet.meter_sent,
                       "p99_under_200_ms": out["p99_ms"] < TARGET_P99_MS,

@@ -77,6 +77,8 @@ CASES = dict(CASES_BASE, ramp_all_families=lambda: replace(CASES_BASE["all_famil
 CASES["demand_charge"] = lambda: with_demand_charge(
     replace(CASES_BASE["all_families"](), ramp_penalty_cny_per_kw=0.02), [[12.0, 8.0], [0.0, 0.0], [20.0, 20.0]],
     [3.0, 0.0, 50.0], start="2026-11-30 18:00", exempt=[[False, False], [False, False], [True, False]])
+# ev_rise with swap and fast-charging sites: their load leaves the EV power read off the balance
+CASES["ramp_sites"] = lambda: replace(CASES_BASE["swap_fast_sites"](), ramp_penalty_cny_per_kw=0.05)
 CASES["demand_charge_battery"] = lambda: with_demand_charge(CASES_BASE["tiny_battery_pv"](), 30.0, 2.0)
 
 

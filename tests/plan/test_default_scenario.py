@@ -48,6 +48,11 @@ def test_default_plan_from_any_folder(tmp_path, monkeypatch):
     assert grid["iterations"] >= 1 and grid["plan"]["transformers_beyond_grid_limits"] == []
     assert grid["plan"]["undervoltage_bus_slots"] == 0 and grid["plan"]["overloaded_line_slots"] == 0
     assert grid["plan"]["lowest_vm_pu"] >= grid["limits"]["voltage_min_pu"]
+    # the three-phase flow (EVs on their phases): uncontrolled, T11's weakest phase falls below the phase
+    # band (317 bus-slots, 0.881 pu measured 2026-12-01); the plan's phase rows keep it inside
+    assert grid["uncontrolled"]["phase_undervoltage_bus_slots"] > 0
+    assert grid["plan"]["phase_undervoltage_bus_slots"] == 0
+    assert grid["plan"]["lowest_phase_vm_pu"] >= grid["limits"]["phase_voltage_min_pu"]
     # the station's transformer is a charging facility on the two-part tariff: exempt in 2026
     (ts1,) = kpis["demand_charges"]
     assert (ts1["transformer_id"], ts1["exempt"], ts1["demand_charge_cny"]) == ("TS1", True, 0.0)

@@ -17,6 +17,10 @@ def test_grid_section_lists_the_weakest_bus(tmp_path):
     low = run.plan.grid_buses.sort_values("vm_pu").iloc[0]
     assert key == "grids" and f"{low.vm_pu:.4f}" in body and "uncontrolled" in body
     assert "LV grids (AC power flow)" in render_report(run)
+    b = run.plan.grid_buses
+    weakest_phase = b[["vm_a_pu", "vm_b_pu", "vm_c_pu"]].min().min()       # the three-phase flow's weakest phase
+    assert "Weakest phase voltages" in body and f"{weakest_phase:.4f}" in body
+    assert "lowest phase voltage" in body and "voltage unbalance" in body
 
 
 def test_no_grid_no_section(tmp_path):

@@ -22,7 +22,7 @@ JOB_TIMEOUT_S = 60.0
 
 def settings(db_url: str, **kw) -> Settings:
     """Small and fast: plans in the job thread (no worker process to start) unless asked otherwise."""
-    return Settings(db_url=db_url, scheduler="serial", method="lean", scrypt_n=TEST_SCRYPT_N,
+    return Settings(db_url=db_url, scheduler="serial", method="lean", scrypt_n=TEST_SCRYPT_N, station_scrypt_n=TEST_SCRYPT_N,
                     **{"plan_process": False, **kw})
 
 

@@ -134,3 +134,23 @@ def test_the_server_killed_during_a_plan_job_resumes_it_and_loses_no_live_data(t
     with make_sessions(make_engine(url))() as s:
         assert s.query(EvSession).filter(EvSession.session_id == "LIVE1").count() == 1
         assert s.query(MeterValue).count() == 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_shuts_the_server_down_cleanly_with_exit_0(tmp_path, signum):
+    """SIGTERM (systemd, docker stop) and Ctrl-C are a service's normal stop: one line, exit 0."""
+    url, port = f"sqlite:///{tmp_path / 'stop.db'}", _free_port()
+    cmd = [sys.executable, "-c", "from vpp_sched.cli import main; main()", "serve", "--db", url, "--port", str(port),
+           "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+            _up(c, proc)
+        os.killpg(proc.pid, signum)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stderr
+    assert "error" not in stderr.lower() and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].endswith("shut down cleanly"), stderr

@@ -43,12 +43,26 @@ def _print(result, limits) -> None:
     typer.echo(f"{breaches} breach(es): {k['undervoltage_bus_slots']} bus-slots below, {k['overvoltage_bus_slots']} "
                f"above the band, {k['overloaded_line_slots']} line-slots overloaded"
                + (f" on {', '.join(k['transformers_beyond_grid_limits'])}" if breaches else ""))
+    if "lowest_phase_vm_pu" in k:
+        typer.echo(f"three-phase flow: lowest phase voltage {k['lowest_phase_vm_pu']:.4f} pu, highest "
+                   f"{k['highest_phase_vm_pu']:.4f} pu (phase band {limits.phase_voltage_min_pu:g}.."
+                   f"{limits.phase_voltage_max_pu:g}; {k['phase_undervoltage_bus_slots']} bus-slots below, "
+                   f"{k['phase_overvoltage_bus_slots']} above); worst voltage unbalance "
+                   f"{k['worst_voltage_unbalance_pct']:.2f} % (limit {limits.voltage_unbalance_max_pct:g} %, "
+                   f"{k['voltage_unbalance_bus_slots']} bus-slots above), transformer current unbalance "
+                   f"{k['worst_transformer_current_unbalance_pct']:.1f} %")
     typer.echo("weakest buses:")
     for r in result.weakest_buses.itertuples():
         typer.echo(f"  {r.transformer_id} {r.bus_id} at {r.slot_start}: {r.vm_pu:.4f} pu")
     typer.echo("most loaded lines:")
     for r in result.weakest_lines.itertuples():
         typer.echo(f"  {r.transformer_id} {r.line_id} at {r.slot_start}: {r.loading_pct:.1f} %")
+    if result.weakest_phases is not None and len(result.weakest_phases):
+        typer.echo("weakest phases:")
+        for r in result.weakest_phases.itertuples():
+            typer.echo(f"  {r.transformer_id} {r.bus_id} phase {r.phase} at {r.slot_start}: {r.vm_phase_pu:.4f} pu")
+    if result.max_phase_vm_difference_pu is not None:
+        typer.echo(f"against the plan's phase voltages: largest difference {result.max_phase_vm_difference_pu:.2e} pu")
     if result.max_vm_difference_pu is not None:
         typer.echo(f"against the plan's grid tables: largest difference {result.max_vm_difference_pu:.2e} pu, "
                    f"{result.max_loading_difference_pct:.2e} % loading")

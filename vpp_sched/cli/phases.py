@@ -17,7 +17,8 @@ def phases(
     force: Force = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
 ) -> None:
-    """Suggest phases (a, b, c) for single-phase chargers without one; print the worst unbalance before and after."""
+    """Suggest phases (a, b, c) for single-phase chargers without one; print the worst unbalance, lowest phase
+    voltage and voltage unbalance (three-phase flow) before and after."""
     from vpp_sched.plan.output import atomic_folder, write_csv
     from vpp_sched.scenario.load import load_scenario
     from vpp_sched.studies.phases import suggest_phases
@@ -32,4 +33,7 @@ def phases(
                 write_csv(summary, tmp / "phases_summary.csv")
     for r in summary.itertuples():
         typer.echo(f"{r.transformer_id}: worst unbalance {r.worst_unbalance_rule_pct:.1f} % by the rule, "
-                   f"{r.worst_unbalance_suggested_pct:.1f} % suggested ({r.evs_moved} EVs moved)")
+                   f"{r.worst_unbalance_suggested_pct:.1f} % suggested ({r.evs_moved} EVs moved, {r.chosen}); "
+                   f"lowest phase voltage {r.lowest_phase_vm_rule_pu:.4f} -> {r.lowest_phase_vm_suggested_pu:.4f} pu, "
+                   f"voltage unbalance {r.worst_voltage_unbalance_rule_pct:.2f} -> "
+                   f"{r.worst_voltage_unbalance_suggested_pct:.2f} %")

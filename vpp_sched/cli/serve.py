@@ -32,4 +32,11 @@ def serve(
     except (UrlError, ModuleNotFoundError) as exc:
         err(f"error: --db {db!r}: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets-sansio")
+    from vpp_sched.cli.interrupt import Stopped
+
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets-sansio")
+    except Stopped as stop:
+        # uvicorn shuts down cleanly on SIGINT/SIGTERM (connections closed, jobs left resumable),
+        # then raises the signal again for the caller: here that is the end of a normal stop.
+        err(f"vpp-sched serve: {stop.what}, shut down cleanly")

@@ -242,7 +242,7 @@ def define_ev_ramp(m: pyo.ConcreteModel, p: Problem) -> None:
     m.ev_kw = pyo.Expression(m.N_ramp, m.T, rule=lambda m, n, t: (
         m.net_load_kw[n, t] - float(rest_kw[n, t])
         - sum(m.battery_charge_kw[b, t] - m.battery_discharge_kw[b, t] for b in batteries_at[n])
-        - sum(m.pv_curtail_kw[s, t] for s in stations_at[n])))
+        - sum(m.pv_curtail_kw[s, t] for s in stations_at[n]) - sites.site_load(m, p, n, t)))   # sites: not EV power
     m.ev_rise = pyo.Constraint([(n, t) for n in m.N_ramp for t in range(1, p.n_slots)], rule=lambda m, n, t: (
         m.ev_max_rise_kw[n] - m.ev_kw[n, t] + m.ev_kw[n, t - 1] >= 0))
 

@@ -278,7 +278,8 @@ def define_ev_ramp(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
     ev_kw[n,t] = sum_e (ev_power_kw - ev_discharge_kw) behind n. Only when the ramp is priced.
 
     ``ev_kw`` is read off the transformer balance instead of summed over the EVs: ev_kw[n,t] =
-    net_load_kw[n,t] - sum_b (ch - dis)[n,t] - sum_s curtail[n,t] - (base - pv)[n,t], so a row holds
+    net_load_kw[n,t] - sum_b (ch - dis)[n,t] - sum_s curtail[n,t] - site[n,t] - (base - pv)[n,t] (site: the
+    swap charging and fast-charging caps behind n, models/swap_stations.md), so a row holds
     3 entries (plus the station columns) instead of every EV column of two slots; the constants
     move to the row's lower bound (base - pv)[n,t-1] - (base - pv)[n,t].
     """
@@ -298,6 +299,11 @@ def define_ev_ramp(b: LeanBuilder, s: LeanSets, p: Problem) -> None:
     units = [("battery_charge_kw", np.repeat(s.bat_n, T), s.B, 1.0),           # - ev_kw holds + (ch - dis)
              ("battery_discharge_kw", np.repeat(s.bat_n, T), s.B, -1.0),
              ("pv_curtail_kw", np.repeat(s.st_n, T), s.S, 1.0)]                # ... and + curtail
+    # the swap and fast-charging sites' load is in the balance too, but it is not EV power: + site
+    st = p.sites
+    if st is not None:
+        units += [("swap_charge_kw", np.repeat(st.swap_transformer, T), st.n_swap, 1.0),
+                  ("fast_cap_kw", np.repeat(st.fast_transformer, T), st.n_fast, 1.0)]
     for family, at_n, count, sign in units:
         if not count:
             continue

@@ -1,4 +1,5 @@
-"""Where the power of a plan sits in each LV grid, and the grid's AC power flow over the slots.
+"""Where the power of a plan sits in each LV grid, and the grid's AC power flow over the slots
+(balanced, :func:`flow`, and three-phase with the EVs on their phases, :func:`flow_3ph`).
 
 Per transformer with a grid: base load on the grid's load buses (:func:`~vpp_sched.scenario.grid.bus_base_load_kw`),
 each EV's net power (charging - discharging, unity power factor) at its ``bus_id``, and what the
@@ -16,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.network.lv_net import build_net, rate_transformer, set_mv_voltage
-from vpp_sched.network.phases import resolve_phases
+from vpp_sched.network.phases import PHASE_SHARE, resolve_phases
 from vpp_sched.network.powerflow import FlowResult, GridModel, grid_model, run_flow
-from vpp_sched.scenario.grid import LvGrid, bus_base_load_kw
+from vpp_sched.network.powerflow_3ph import Flow3Result, Grid3Model, grid3_model, run_flow_3ph
+from vpp_sched.scenario.grid import LvGrid, bus_base_load_kw, place_evs
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +81,10 @@ def grid_cases(scenario, problem) -> list[GridCase]:
         model = model_for(grid, float(trafos.rated_kva[tid]), float(mv))
         buses, p_kw, q_kvar = bus_base_load_kw(grid, problem.slots, problem.base_load_kw[n])
         rows = np.flatnonzero(problem.ev_transformer == n)
+        # EVs the scenario does not list (sessions that came unannounced: a replay, the service's
+        # re-plans) get buses by the same seeded rule, among themselves
+        new = sorted(str(e) for e in problem.ev_ids[rows] if not bus_of_ev.get(e))
+        bus_of_ev.update(zip(new, place_evs(grid, str(tid), new, [""] * len(new))))
         lv = grid.tables["Transformer"]["nodeLV"].iat[0]
         cases.append(GridCase(
             transformer_id=str(tid), row=n, model=model,
@@ -86,7 +92,7 @@ def grid_cases(scenario, problem) -> list[GridCase]:
             base_p_kw=p_kw, base_q_kvar=q_kvar, ev_rows=rows,
             ev_bus=np.array([model.bus_of_node[bus_of_ev[e]] for e in problem.ev_ids[rows]], dtype=np.int64),
             lv_bus=int(model.bus_of_node[lv]),
-            ev_phase=tuple(resolve_phases(list(problem.ev_ids[rows]), [phase_of_ev[e] for e in problem.ev_ids[rows]],
+            ev_phase=tuple(resolve_phases(list(problem.ev_ids[rows]), [phase_of_ev.get(e, "") for e in problem.ev_ids[rows]],
                                           problem.ev_max_power_kw[rows]))))
     return cases
 
@@ -106,3 +112,28 @@ def flow(case: GridCase, ev_kw: np.ndarray, station_kw: np.ndarray, slots: pd.Da
     """The AC power flow of one grid over the slots for EV power ``ev_kw`` [E_all, T] [kW]."""
     p, q = bus_power_kw(case, ev_kw, station_kw)
     return run_flow(case.model, p, q, slot_labels=[f"{s.isoformat()}" for s in slots])
+
+
+@lru_cache(maxsize=32)
+def model3_for(model: GridModel) -> Grid3Model:
+    """The three-phase (sequence) model of the same net as ``model``, built once per process (``model`` is
+    itself cached per grid, rating and MV voltage, so its identity is the key)."""
+    return grid3_model(model.net, model.name)
+
+
+def bus_phase_power_kw(case: GridCase, ev_kw: np.ndarray, station_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[3, pandapower bus, T] load of each phase: base load and station a third on each phase, each EV on
+    its phase (``abc`` a third each, :data:`~vpp_sched.network.phases.PHASE_SHARE`) [kW, kvar]."""
+    n_bus, T = len(case.model.net.bus), case.base_p_kw.shape[1]
+    p, q = bus_power_kw(case, np.zeros_like(ev_kw), station_kw)
+    p3, q3 = np.repeat(p[None] / 3.0, 3, axis=0), np.repeat(q[None] / 3.0, 3, axis=0)
+    share = np.array([PHASE_SHARE[ph] for ph in case.ev_phase], dtype=float).reshape(len(case.ev_phase), 3)
+    for k in range(3):
+        np.add.at(p3[k], case.ev_bus, share[:, k, None] * ev_kw[case.ev_rows])
+    return p3, q3
+
+
+def flow_3ph(case: GridCase, ev_kw: np.ndarray, station_kw: np.ndarray, slots: pd.DatetimeIndex) -> Flow3Result:
+    """The three-phase power flow of one grid over the slots, EVs on their phases (:func:`bus_phase_power_kw`)."""
+    p3, q3 = bus_phase_power_kw(case, ev_kw, station_kw)
+    return run_flow_3ph(model3_for(case.model), p3, q3, slot_labels=[f"{s.isoformat()}" for s in slots])

@@ -9,14 +9,19 @@ loading is above ``line_loading_max_pct - watch_pct``) in the flow of EV power `
 and likewise ``loading_l(p) <= line_loading_max_pct - margin_pct``. Each row is divided by its
 largest coefficient, so the coefficients are at most 1 and the right-hand side and the slack are
 in kW at the most sensitive EV (``models/lv_grid.md``). Only EVs behind the grid's transformer
-have coefficients; base load and the station's power are held at the flow's values.
+have coefficients; base load and the station's power are held at the flow's values. The phases of a
+bus whose phase-to-neutral voltage in the three-phase flow is near ``phase_voltage_min_pu`` get the
+same ``voltage`` row with that band and the phase sensitivities (:func:`phase_cuts`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from vpp_sched.network.check import model3_for
+from vpp_sched.network.phases import PHASE_SHARE
 from vpp_sched.network.sensitivity import loading_sensitivity, vm_sensitivity
+from vpp_sched.network.sensitivity_3ph import phase_vm_sensitivity
 from vpp_sched.problem.arrays import GridCuts
 
 WATCH_PU, MARGIN_PU = 0.003, 0.001      # rows for buses within 0.3 % of the band; aim 0.1 % inside it
@@ -32,10 +37,12 @@ def _rows(sens: np.ndarray, slack_kw: np.ndarray, p0: np.ndarray) -> tuple[np.nd
     return np.flatnonzero(keep), a, b
 
 
-def grid_cuts(case, v: np.ndarray, loading_pct: np.ndarray, ev_kw: np.ndarray, limits) -> list[tuple]:
+def grid_cuts(case, v: np.ndarray, loading_pct: np.ndarray, ev_kw: np.ndarray, limits, phases=None) -> list[tuple]:
     """Rows ``(kind, slot, rhs_kw, evs, coefs, label)`` for one grid (``case``, its flow ``v`` [bus, T] and
-    ``loading_pct`` [line, T]) at EV power ``ev_kw`` [E_all, T]."""
-    model, out = case.model, []
+    ``loading_pct`` [line, T]) at EV power ``ev_kw`` [E_all, T]; with ``phases`` (its three-phase flow,
+    ``Flow3Result``) also the phase-voltage rows (:func:`phase_cuts`)."""
+    out = [] if phases is None else phase_cuts(case, phases, ev_kw, limits)
+    model = case.model
     vm = np.abs(v)
     lv = np.flatnonzero(model.at >= 0)
     names = model.net.bus.name.to_numpy()
@@ -60,6 +67,33 @@ def grid_cuts(case, v: np.ndarray, loading_pct: np.ndarray, ev_kw: np.ndarray, l
             lnames = model.net.line.name.to_numpy()
             out += [("line", t, b[k], evs, a[k], f"{case.transformer_id} {lnames[hot[i]]}")
                     for k, i in enumerate(keep)]
+    return out
+
+
+def phase_cuts(case, phases, ev_kw: np.ndarray, limits) -> list[tuple]:
+    """``voltage`` rows for the phases of a bus whose phase-to-neutral voltage in the three-phase flow
+    ``phases`` is below ``phase_voltage_min_pu + WATCH_PU``: the row of the module docstring with the
+    phase band and the sensitivities of :mod:`.sensitivity_3ph` (each EV on its phases)."""
+    if not len(case.ev_rows):
+        return []
+    m3, out = model3_for(case.model), []
+    vm = phases.vm_abc_pu
+    lv = np.flatnonzero(m3.ppci_of_bus >= 0)
+    lv = lv[np.unique(m3.ppci_of_bus[lv], return_index=True)[1]]        # one bus per fused node
+    names = case.model.net.bus.name.to_numpy()
+    share = np.array([PHASE_SHARE[ph] for ph in case.ev_phase], dtype=float).reshape(len(case.ev_phase), 3)
+    for t in range(vm.shape[2]):
+        low_k, low_i = np.nonzero(vm[:, lv, t] < limits.phase_voltage_min_pu + WATCH_PU)
+        if not len(low_i):
+            continue
+        buses = np.unique(lv[low_i])
+        sens = phase_vm_sensitivity(m3, phases.v012[:, :, t], buses, case.ev_bus, share)     # [3, I, J]
+        at = np.searchsorted(buses, lv[low_i])
+        rows = -sens[low_k, at]                                           # [R, J]
+        room = vm[low_k, lv[low_i], t] - limits.phase_voltage_min_pu - MARGIN_PU
+        keep, a, b = _rows(rows, room, ev_kw[case.ev_rows, t])
+        out += [("voltage", t, b[r], case.ev_rows, a[r], f"{case.transformer_id} {names[lv[low_i[i]]]} phase "
+                 f"{'abc'[low_k[i]]}") for r, i in enumerate(keep)]
     return out
 
 

@@ -1,7 +1,8 @@
 """Plans that respect the LV grids: linearised limits added and re-solved until the AC power flow agrees.
 
-Stopping rule (``models/lv_grid.md``): after each solve the plan's AC power flow is run; the loop
-stops when no bus is outside the voltage band and no line above its rating, when a round adds no
+Stopping rule (``models/lv_grid.md``): after each solve the plan's AC power flows are run (balanced
+and three-phase); the loop stops when no bus is outside the voltage band, no phase outside the phase
+band and no line above its rating, when a round adds no
 new row (the linearisation has nothing more to say), when a re-solve leaves the EVs' power as it
 was (what breaks the limit is not the EVs' doing, e.g. the base load alone), or after
 ``grid.max_iterations`` re-solves.
@@ -34,8 +35,9 @@ def respect_grids(scenario, problem, solution, make_plan, resolve):
     while breaches(plan.kpis["grid"]["plan"]) and rounds < limits.max_iterations:
         ev_kw = ev_net_kw(solution)
         with one_blas_thread():
-            rows = [r for c, v, ld in zip(flows.cases, flows.v, flows.loading_pct)
-                    for r in grid_cuts(c, v, ld, ev_kw, limits)]
+            rows = [r for c, v, ld, ph in zip(flows.cases, flows.v, flows.loading_pct,
+                                              flows.phases or [None] * len(flows.cases))
+                    for r in grid_cuts(c, v, ld, ev_kw, limits, phases=ph)]
         if not rows:
             break
         rounds += 1

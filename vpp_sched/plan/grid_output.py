@@ -1,9 +1,11 @@
 """The LV grids' AC power flow of a plan and of uncontrolled charging: tables, KPIs, limit breaches.
 
-``grid_buses`` (``transformer_id, bus_id, slot_start, vm_pu, vm_a_pu, vm_b_pu, vm_c_pu``; the phase
-columns are empty: the power flow is balanced) and ``grid_lines`` (``transformer_id, line_id,
-slot_start, loading_pct``), one row per bus (SimBench node) or line and slot. Breaches are against
-``scenario.yaml`` ``grid`` (:class:`~vpp_sched.scenario.config.GridLimits`).
+``grid_buses`` (``transformer_id, bus_id, slot_start, vm_pu, vm_a_pu, vm_b_pu, vm_c_pu``: ``vm_pu``
+of the balanced flow, the phase-to-neutral voltages of the three-phase flow with the EVs on their
+phases) and ``grid_lines`` (``transformer_id, line_id, slot_start, loading_pct``), one row per bus
+(SimBench node) or line and slot. Breaches are against ``scenario.yaml`` ``grid``
+(:class:`~vpp_sched.scenario.config.GridLimits`): ``vm_pu`` against the three-phase band, the phase
+voltages against the phase band.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vpp_sched.network.check import GridCase, flow, grid_cases
+from vpp_sched.network.check import GridCase, flow, flow_3ph, grid_cases
 from vpp_sched.network.phases import phase_power_kw, unbalance_pct
 from vpp_sched.network.powerflow import one_blas_thread
 from vpp_sched.problem.build import sum_rows_by
@@ -28,6 +30,7 @@ class GridFlows:
     vm_pu: list          # per case [pandapower bus, T]
     loading_pct: list    # per case [line, T]
     v: list              # per case [pandapower bus, T] complex voltages [pu]
+    phases: list = None  # per case the three-phase flow (network/powerflow_3ph.Flow3Result)
 
 
 def plan_grid_flows(scenario, problem, ev_kw: np.ndarray, station_kw: np.ndarray, cases=None) -> GridFlows:
@@ -35,8 +38,9 @@ def plan_grid_flows(scenario, problem, ev_kw: np.ndarray, station_kw: np.ndarray
     cases = grid_cases(scenario, problem) if cases is None else cases
     with one_blas_thread():
         results = [flow(c, ev_kw, station_kw[c.row], problem.slots) for c in cases]
+        phases = [flow_3ph(c, ev_kw, station_kw[c.row], problem.slots) for c in cases]
     return GridFlows(cases=cases, vm_pu=[r.vm_pu for r in results], loading_pct=[r.loading_pct for r in results],
-                     v=[r.v for r in results])
+                     v=[r.v for r in results], phases=phases)
 
 
 def _slot_text(slots: pd.DatetimeIndex) -> np.ndarray:
@@ -47,11 +51,13 @@ def grid_tables(flows: GridFlows, slots: pd.DatetimeIndex) -> tuple[pd.DataFrame
     """``grid_buses`` and ``grid_lines`` (module docstring)."""
     T, text = len(slots), _slot_text(slots)
     buses, lines = [], []
-    for c, vm, ld in zip(flows.cases, flows.vm_pu, flows.loading_pct):
+    phases = flows.phases or [None] * len(flows.cases)
+    for c, vm, ld, ph in zip(flows.cases, flows.vm_pu, flows.loading_pct, phases):
         names = c.model.net.bus.name.to_numpy()
+        abc = ph.vm_abc_pu if ph is not None else np.full((3, *vm.shape), np.nan)
         buses.append(pd.DataFrame({"transformer_id": c.transformer_id, "bus_id": np.repeat(names, T),
                                    "slot_start": np.tile(text, len(names)), "vm_pu": vm.ravel(),
-                                   "vm_a_pu": np.nan, "vm_b_pu": np.nan, "vm_c_pu": np.nan}))
+                                   "vm_a_pu": abc[0].ravel(), "vm_b_pu": abc[1].ravel(), "vm_c_pu": abc[2].ravel()}))
         lnames = c.model.net.line.name.to_numpy()
         lines.append(pd.DataFrame({"transformer_id": c.transformer_id, "line_id": np.repeat(lnames, T),
                                    "slot_start": np.tile(text, len(lnames)), "loading_pct": ld.ravel()}))
@@ -103,7 +109,7 @@ def phase_limit_columns(problem, ev_kw: np.ndarray, net_load_kw: np.ndarray) -> 
     return pd.DataFrame(cols)
 
 
-def phase_kpis(table: pd.DataFrame, dt_h: float) -> dict:
+def phase_limit_kpis(table: pd.DataFrame, dt_h: float) -> dict:
     """Worst unbalance, highest phase loading, slots above the unbalance limit (slack needed) and with a
     phase above its limit, and the slacks' energy, of one ``grid_phases`` table."""
     out = {"worst_unbalance_pct": float(table.unbalance_pct.max())}
@@ -137,9 +143,31 @@ def grid_kpis(flows: GridFlows, limits) -> dict:
     bad = sorted({c.transformer_id for c, v, ld in zip(flows.cases, flows.vm_pu, flows.loading_pct)
                   if (v < limits.voltage_min_pu - 1e-9).any() or (v > limits.voltage_max_pu + 1e-9).any()
                   or (ld > limits.line_loading_max_pct + 1e-6).any()})
+    three, bad_phase = phase_kpis(flows, limits)
     return {"lowest_vm_pu": vmin, "highest_vm_pu": vmax, "highest_line_loading_pct": lmax,
             "undervoltage_bus_slots": low, "overvoltage_bus_slots": high, "overloaded_line_slots": over,
-            "transformers_beyond_grid_limits": bad}
+            "transformers_beyond_grid_limits": sorted(set(bad) | bad_phase), **three}
+
+
+def phase_kpis(flows: GridFlows, limits) -> tuple[dict, set]:
+    """KPIs of the three-phase flows: lowest and highest phase-to-neutral voltage [pu], worst voltage
+    unbalance ``|V2|/|V1|`` [%] and transformer current unbalance [%], bus-slots beyond the phase band
+    (``phase_voltage_min_pu..phase_voltage_max_pu``) and above ``voltage_unbalance_max_pct``; and the
+    transformers whose phase voltages leave the band."""
+    if not flows.phases:
+        return {}, set()
+    vm = [r.vm_abc_pu for r in flows.phases]
+    low = [np.nan_to_num(v, nan=np.inf) < limits.phase_voltage_min_pu - 1e-9 for v in vm]
+    high = [np.nan_to_num(v, nan=-np.inf) > limits.phase_voltage_max_pu + 1e-9 for v in vm]
+    unb = [np.nan_to_num(r.unbalance_pct) > limits.voltage_unbalance_max_pct + 1e-9 for r in flows.phases]
+    bad = {c.transformer_id for c, lo, hi in zip(flows.cases, low, high) if lo.any() or hi.any()}
+    return {"lowest_phase_vm_pu": min(float(np.nanmin(v)) for v in vm),
+            "highest_phase_vm_pu": max(float(np.nanmax(v)) for v in vm),
+            "worst_voltage_unbalance_pct": max(float(np.nanmax(r.unbalance_pct)) for r in flows.phases),
+            "worst_transformer_current_unbalance_pct": max(float(r.trafo_unbalance_pct.max()) for r in flows.phases),
+            "phase_undervoltage_bus_slots": sum(int(x.sum()) for x in low),
+            "phase_overvoltage_bus_slots": sum(int(x.sum()) for x in high),
+            "voltage_unbalance_bus_slots": sum(int(x.sum()) for x in unb)}, bad
 
 
 def weakest(buses: pd.DataFrame, lines: pd.DataFrame, n: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -153,6 +181,21 @@ def weakest(buses: pd.DataFrame, lines: pd.DataFrame, n: int = 5) -> tuple[pd.Da
     return b.reset_index(drop=True), ln.reset_index(drop=True)
 
 
+def weakest_phases(buses: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """The ``n`` buses with the lowest phase-to-neutral voltage, each at its worst slot and phase
+    (``transformer_id, bus_id, slot_start, phase, vm_phase_pu``); empty without three-phase columns."""
+    cols = ["vm_a_pu", "vm_b_pu", "vm_c_pu"]
+    if not all(c in buses.columns for c in cols) or buses[cols].isna().all().all():
+        return pd.DataFrame(columns=["transformer_id", "bus_id", "slot_start", "phase", "vm_phase_pu"])
+    long = buses.melt(id_vars=["transformer_id", "bus_id", "slot_start"], value_vars=cols, var_name="phase",
+                      value_name="vm_phase_pu").dropna(subset=["vm_phase_pu"])
+    long["phase"] = long["phase"].str[3]
+    w = (long.sort_values("vm_phase_pu", kind="stable").drop_duplicates(["transformer_id", "bus_id"])
+         .assign(_node=lambda d: d.bus_id.str.replace(r"_\d+$", "", regex=True))
+         .drop_duplicates(["transformer_id", "_node"]).head(n))
+    return w[["transformer_id", "bus_id", "slot_start", "phase", "vm_phase_pu"]].reset_index(drop=True)
+
+
 def station_power_kw(transformer_load: pd.DataFrame, problem) -> np.ndarray:
     """[N, T] what each transformer's station adds to its grid: battery - PV fed in [kW]."""
     wide = transformer_load.assign(station_kw=transformer_load["battery_kw"] - transformer_load["pv_kw"])
@@ -160,7 +203,8 @@ def station_power_kw(transformer_load: pd.DataFrame, problem) -> np.ndarray:
     return table.reindex(index=list(problem.transformer_ids)).to_numpy(float)
 
 
-__all__ = ["GridCase", "GridFlows", "plan_grid_flows", "grid_tables", "grid_kpis", "weakest", "station_power_kw"]
+__all__ = ["GridCase", "GridFlows", "plan_grid_flows", "grid_tables", "grid_kpis", "phase_kpis", "weakest",
+           "weakest_phases", "station_power_kw"]
 
 
 def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_kw: np.ndarray | None = None,
@@ -178,14 +222,14 @@ def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_k
     plan.grid_buses, plan.grid_lines = grid_tables(flows, problem.slots)
     net = plan.transformer_load.net_load_kw.to_numpy(float).reshape(problem.n_transformers, problem.n_slots)
     plan.grid_phases = phase_table(cases, problem, ev_kw, station_kw, net)
-    plan.kpis["grid"] = {"plan": dict(grid_kpis(flows, limits), **phase_kpis(plan.grid_phases, problem.dt_h)),
+    plan.kpis["grid"] = {"plan": dict(grid_kpis(flows, limits), **phase_limit_kpis(plan.grid_phases, problem.dt_h)),
                          "limits": limits.model_dump()}
     memo = {} if memo is None else memo
     if uncontrolled_ev_kw is not None and "uncontrolled" not in memo:
         idle = -problem.pv_at_transformer_kw()          # batteries idle, PV fed in whole
         memo["uncontrolled"] = dict(
             grid_kpis(plan_grid_flows(scenario, problem, uncontrolled_ev_kw, idle, cases), limits),
-            **phase_kpis(phase_table(cases, problem, uncontrolled_ev_kw, idle), problem.dt_h))
+            **phase_limit_kpis(phase_table(cases, problem, uncontrolled_ev_kw, idle), problem.dt_h))
     if "uncontrolled" in memo:
         plan.kpis["grid"]["uncontrolled"] = memo["uncontrolled"]
     return flows
@@ -194,4 +238,5 @@ def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_k
 def breaches(kpis: dict) -> int:
     """Bus-slots and line-slots beyond the grid limits in one ``grid_kpis`` dict."""
     return int(kpis.get("undervoltage_bus_slots", 0) + kpis.get("overvoltage_bus_slots", 0)
-               + kpis.get("overloaded_line_slots", 0))
+               + kpis.get("overloaded_line_slots", 0) + kpis.get("phase_undervoltage_bus_slots", 0)
+               + kpis.get("phase_overvoltage_bus_slots", 0))

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.errors import InputError, echo
-from vpp_sched.plan.grid_output import grid_kpis, grid_tables, plan_grid_flows, station_power_kw, weakest
+from vpp_sched.plan.grid_output import (grid_kpis, grid_tables, plan_grid_flows, station_power_kw, weakest,
+                                        weakest_phases)
 from vpp_sched.problem.build import build_problem
 
 
@@ -30,6 +31,8 @@ class GridCheck:
     weakest_lines: pd.DataFrame
     max_vm_difference_pu: float | None
     max_loading_difference_pct: float | None
+    weakest_phases: pd.DataFrame = None
+    max_phase_vm_difference_pu: float | None = None
 
 
 def _read(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
@@ -72,6 +75,26 @@ def _difference(mine: pd.DataFrame, written: Path, keys: list[str], value: str) 
     return float(np.nanmax(np.abs(both[value] - both[f"{value}_written"]).fillna(np.inf)))
 
 
+def _bus_differences(mine: pd.DataFrame, written: Path) -> tuple[float | None, float | None]:
+    """Largest differences of ``vm_pu`` and of ``vm_a_pu..vm_c_pu`` from the written ``grid_buses.csv``
+    (read once; for the phases both empty counts as equal, one empty as infinite; ``None`` when the
+    plan has no such table or phase columns)."""
+    if not written.is_file():
+        return None, None
+    theirs = pd.read_csv(written)
+    both = mine.merge(theirs, on=["transformer_id", "bus_id", "slot_start"], suffixes=("", "_written"), how="outer")
+    vm = float(np.nanmax(np.abs(both["vm_pu"] - both["vm_pu_written"]).fillna(np.inf)))
+    cols = ["vm_a_pu", "vm_b_pu", "vm_c_pu"]
+    if not all(c in theirs.columns for c in cols):
+        return vm, None
+    worst = 0.0
+    for c in cols:
+        a, b = both[c].to_numpy(float), both[f"{c}_written"].to_numpy(float)
+        d = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b))
+        worst = max(worst, float(np.nan_to_num(d, nan=np.inf).max(initial=0.0)))
+    return vm, worst
+
+
 def check_written_plan(plan_folder: Path | str, scenario) -> GridCheck:
     """The grid check of the plan in ``plan_folder`` on ``scenario`` (a loaded scenario)."""
     folder = Path(plan_folder)
@@ -88,9 +111,9 @@ def check_written_plan(plan_folder: Path | str, scenario) -> GridCheck:
     flows = plan_grid_flows(scenario, problem, _ev_matrix(schedule, problem), station_power_kw(load, problem))
     buses, lines = grid_tables(flows, problem.slots)
     wb, wl = weakest(buses, lines)
+    vm_diff, phase_diff = _bus_differences(buses, folder / "grid_buses.csv")
     return GridCheck(buses=buses, lines=lines, kpis=grid_kpis(flows, scenario.config.grid), weakest_buses=wb,
-                     weakest_lines=wl,
-                     max_vm_difference_pu=_difference(buses, folder / "grid_buses.csv",
-                                                      ["transformer_id", "bus_id", "slot_start"], "vm_pu"),
+                     weakest_lines=wl, max_vm_difference_pu=vm_diff,
                      max_loading_difference_pct=_difference(lines, folder / "grid_lines.csv",
-                                                            ["transformer_id", "line_id", "slot_start"], "loading_pct"))
+                                                            ["transformer_id", "line_id", "slot_start"], "loading_pct"),
+                     weakest_phases=weakest_phases(buses), max_phase_vm_difference_pu=phase_diff)

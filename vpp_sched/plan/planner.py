@@ -48,11 +48,13 @@ class PlanRun:
 
 def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean",
              options: SolverOptions | None = None, progress: Callable[[str], None] | None = None,
-             executor=None, robust: bool = False) -> PlanRun:
+             executor=None, robust: bool = False, problem: Problem | None = None) -> PlanRun:
     """Plan one day (``robust``: the robust plan of ``models/uncertainty.md``, margins kept below the limits). ``scenario`` is a loaded scenario, a path, or ``None`` for the bundled default.
 
     ``progress`` is called with the name of each stage as it starts (the CLI shows it on a terminal);
     ``executor`` (:func:`vpp_sched.solve.parallel.get_executor`) runs the blocks of ``method="decomposed"``.
+    ``problem``: plan this problem of the scenario instead of building it (a re-plan of the rest of the
+    day, :func:`vpp_sched.studies.actuals.window_problem`; its DR baselines are the day-ahead ones).
 
     Raises
     ------
@@ -69,8 +71,13 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     options = options or scenario.config.solver
     stages = _Stages()
     with highs_clock() as highs:
-        say("forecasting PV and building the problem")
-        problem, budget, baseline_warning = _build(scenario, options, stages, say)
+        if problem is None:
+            say("forecasting PV and building the problem")
+            problem, budget, baseline_warning = _build(scenario, options, stages, say)
+        else:
+            if robust:
+                raise ValueError("plan_day: a given problem is planned as it is, not robust")
+            budget, baseline_warning = None, None
         solve_problem, margins = problem, None
         if robust:
             say("sampling days for the robust margins")

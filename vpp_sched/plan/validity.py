@@ -53,12 +53,34 @@ def check_grid(plan: Plan) -> list[str]:
             w = rows.loc[getattr(rows[col], worst)()]
             out.append(f"grid of {tid}: bus {w.bus_id} at {w.slot_start} has {w.vm_pu:.4f} pu, {kind} the band "
                        f"{limits['voltage_min_pu']:g}..{limits['voltage_max_pu']:g} pu ({len(rows)} bus-slots)")
+    out += check_phase_voltages(b, limits)
     ln = plan.grid_lines
     hot = ln[ln.loading_pct > limits["line_loading_max_pct"] + 1e-4]
     for tid, rows in hot.groupby("transformer_id", sort=True):
         w = rows.loc[rows.loading_pct.idxmax()]
         out.append(f"grid of {tid}: line {w.line_id} at {w.slot_start} is loaded {w.loading_pct:.1f} %, above "
                    f"{limits['line_loading_max_pct']:g} % ({len(rows)} line-slots)")
+    return out
+
+
+def check_phase_voltages(b: pd.DataFrame, limits: dict) -> list[str]:
+    """The three-phase flow's phase-to-neutral voltages (``vm_a_pu..vm_c_pu``, where it ran) within the
+    phase band ``phase_voltage_min_pu..phase_voltage_max_pu``: one message per transformer and kind."""
+    cols = [c for c in ("vm_a_pu", "vm_b_pu", "vm_c_pu") if c in b.columns]
+    if len(cols) < 3 or "phase_voltage_min_pu" not in limits:
+        return []
+    lo, hi = limits["phase_voltage_min_pu"], limits["phase_voltage_max_pu"]
+    vm = b[cols].to_numpy(float)
+    worst_low, worst_high = np.nanmin(vm, axis=1, initial=np.inf), np.nanmax(vm, axis=1, initial=-np.inf)
+    out = []
+    for kind, bad, val, pick in (("below", worst_low < lo - 1e-6, worst_low, np.argmin),
+                                 ("above", worst_high > hi + 1e-6, worst_high, np.argmax)):
+        for tid in sorted(set(b.transformer_id[bad])):
+            rows = np.flatnonzero(bad & (b.transformer_id == tid).to_numpy())
+            i = rows[pick(val[rows])]
+            phase = "abc"[int(pick(vm[i]))]
+            out.append(f"grid of {tid}: bus {b.bus_id.iat[i]} phase {phase} at {b.slot_start.iat[i]} has "
+                       f"{val[i]:.4f} pu, {kind} the phase band {lo:g}..{hi:g} pu ({len(rows)} bus-slots)")
     return out
 
 

@@ -244,3 +244,13 @@ def find_blocks(problem: Problem, max_block_evs: int = MAX_BLOCK_EVS) -> list[np
     labels = np.array([root(n) for n in range(N)])
     _, first = np.unique(labels, return_index=True)
     return [np.flatnonzero(labels == labels[i]) for i in np.sort(first)]
+
+
+def with_evs(p: Problem, keep: np.ndarray) -> Problem:
+    """``p`` with only the EVs ``keep`` (bool [E] or indices), e.g. without those that have left."""
+    sel = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep, dtype=np.int64)
+    return replace(p, ev_ids=np.asarray(p.ev_ids)[sel], ev_transformer=np.asarray(p.ev_transformer)[sel],
+                   ev_energy_kwh=np.asarray(p.ev_energy_kwh)[sel], ev_max_power_kw=np.asarray(p.ev_max_power_kw)[sel],
+                   ev_min_power_kw=np.asarray(p.ev_min_power_kw)[sel], ev_available=np.asarray(p.ev_available)[sel],
+                   **({name: np.asarray(getattr(p, name))[sel] for name in _V2G_FIELDS} if p.has_v2g else {}),
+                   grid_cuts=p.grid_cuts.restricted(sel, p.n_evs) if p.grid_cuts is not None else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from vpp_sched.plan.grid_output import weakest
+from vpp_sched.plan.grid_output import weakest, weakest_phases
 from vpp_sched.report.html import info_table, num, table
 
 WEAKEST = 8
@@ -35,6 +35,10 @@ def grid_section(run):
         ("highest phase loading, pu (phase slots above the limit)",
          f"{pair('highest_phase_loading_pu', 3)}; {pair('phase_overload_slots', 0)}"),
         ("voltage band, pu", f"{lim['voltage_min_pu']:g} .. {lim['voltage_max_pu']:g}"),
+        ("lowest phase voltage, pu (three-phase flow)", pair("lowest_phase_vm_pu", 4)),
+        ("worst voltage unbalance |V2|/|V1|, %", pair("worst_voltage_unbalance_pct", 2)),
+        ("worst transformer current unbalance, %", pair("worst_transformer_current_unbalance_pct", 1)),
+        ("phase band, pu", f"{lim.get('phase_voltage_min_pu', 0):g} .. {lim.get('phase_voltage_max_pu', 0):g}"),
         ("transformers beyond a grid limit", f"{escape(beyond)} (uncontrolled {escape(unc_beyond)})"),
         ("re-solves with grid rows", f"{g.get('iterations', 0)} ({g.get('model_rows', 0)} rows), extra energy cost "
                                      f"{num(g.get('extra_energy_cost_cny', 0.0), 2)} CNY"),
@@ -51,4 +55,12 @@ def grid_section(run):
             + table(("transformer", "line", "slot", "loading %"), line_rows, text=(0, 1, 2),
                     marked={i for i, r in enumerate(lines.itertuples())
                             if r.loading_pct > lim["line_loading_max_pct"]}))
+    phases = weakest_phases(run.plan.grid_buses, WEAKEST)
+    if len(phases):
+        phase_rows = [[escape(r.transformer_id), escape(r.bus_id), escape(r.phase), escape(r.slot_start),
+                       num(r.vm_phase_pu, 4)] for r in phases.itertuples()]
+        body += ("<h3>Weakest phase voltages (three-phase flow, EVs on their phases)</h3>"
+                 + table(("transformer", "bus", "phase", "slot", "voltage pu"), phase_rows, text=(0, 1, 2, 3),
+                         marked={i for i, r in enumerate(phases.itertuples())
+                                 if r.vm_phase_pu < lim.get("phase_voltage_min_pu", 0)}))
     return "grids", "LV grids (AC power flow)", body

@@ -520,6 +520,8 @@ class GridLimits(_Strict):
     phase_voltage_max_pu: float = Field(1.07, gt=1.0, lt=1.5, description="Highest phase-to-neutral voltage [pu]")
     line_loading_max_pct: float = Field(100.0, gt=0, le=200, description="Highest line current, of iMax [%]")
     max_iterations: int = Field(5, ge=0, le=50, description="Re-solves with the grid rows at most (models/lv_grid.md)")
+    voltage_unbalance_max_pct: float = Field(2.0, gt=0, le=100, description="Highest voltage unbalance |V2|/|V1| "
+                                             "of the three-phase flow (GB/T 15543: 2 %), reported [%]")
     unbalance_max_pct: float = Field(15.0, gt=0, le=100, description="Largest current unbalance (max - min) / max of a "
                                      "gridded transformer's phases (State Grid, Yyn0 distribution transformers); "
                                      "100 = no limit (models/lv_grid.md) [%]")

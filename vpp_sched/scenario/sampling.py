@@ -5,7 +5,7 @@ replay`` without ``--actuals``, the robust plan's margins). Day ``d`` of seed ``
 ``numpy.random.default_rng(SeedSequence(s, spawn_key=(d,)))``, so each day depends only on
 ``(s, d)``: days are independent of each other and of the order an executor runs them in. The
 draws, in this order: EV arrival and departure shifts, energy factors, no-shows, unannounced
-sessions, base-load errors, PV factors, DR notices. Method: ``models/uncertainty.md``.
+sessions, base-load errors, PV factors, DR notices, the sites' demand. Method: ``models/uncertainty.md``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.scenario.load import Scenario
+from vpp_sched.scenario.sampling_sites import sample_site_demand
 from vpp_sched.scenario.synthetic_sessions import sample_home_evs
 from vpp_sched.scenario.timeutil import to_local
 from vpp_sched.scenario.uncertainty import Uncertainty
@@ -37,6 +38,8 @@ class SampledDay:
     base_load_kw : [slots x transformer_id] actual base load [kW], like ``Scenario.base_load_kw``
     pv_factor : [S, T] actual PV / forecast PV per station [-]
     dr_notified_at : event_id -> when the event is actually notified (tz-aware; ``None``: day ahead)
+    site_demand : station_id -> [slots x demand columns] the swap and fast-charging stations' sampled
+        demand, like ``Scenario.site_demand`` (:mod:`vpp_sched.scenario.sampling_sites`)
     """
 
     day: int
@@ -44,6 +47,7 @@ class SampledDay:
     base_load_kw: pd.DataFrame
     pv_factor: np.ndarray
     dr_notified_at: dict = field(default_factory=dict)
+    site_demand: dict = field(default_factory=dict)
 
 
 def day_rng(seed: int, day: int) -> np.random.Generator:
@@ -79,7 +83,9 @@ def sample_day(scenario: Scenario, seed: int, day: int = 0, model: Uncertainty |
     base = (base * np.maximum(1.0 + error, 0.0)).round(3)
     n_st, T = len(scenario.config.stations), len(scenario.slots)
     pv = np.clip(u.pv_factor_mean + ar1_noise(rng, n_st, T, u.pv_factor_sd, u.pv_factor_ar1), 0.0, 1.0)
-    return SampledDay(day=day, evs=evs, base_load_kw=base, pv_factor=pv, dr_notified_at=_notices(scenario, u, rng))
+    notices = _notices(scenario, u, rng)
+    sites = sample_site_demand(scenario, u, rng, ar1_noise)   # last: the draws before are those of a day without sites
+    return SampledDay(day=day, evs=evs, base_load_kw=base, pv_factor=pv, dr_notified_at=notices, site_demand=sites)
 
 
 def _sessions(scenario: Scenario, u: Uncertainty, rng: np.random.Generator) -> pd.DataFrame:

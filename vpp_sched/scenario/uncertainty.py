@@ -41,6 +41,16 @@ class Uncertainty(BaseModel):
                                               "notified only dr_late_notice_min before its start [-]")
     dr_late_notice_min: float = Field(60.0, ge=0, le=1440, description="How long before its start a late "
                                       "notice comes [min]")
+    # The sites (issue 14): swap demand and fast-charging arrivals (vpp_sched/scenario/sampling_sites.py).
+    swap_demand_error_sd: float = Field(0.15, ge=0, le=10, description="Spread of the relative error of a swap "
+                                        "station's expected swaps per slot (stationary AR(1)); the slot's swaps are "
+                                        "then Poisson of the perturbed expectation [-]")
+    swap_demand_error_ar1: float = Field(0.9, ge=0, lt=1, description="Correlation of the swap-demand error of "
+                                         "consecutive slots [-]")
+    fast_arrivals_error_sd: float = Field(0.25, ge=0, le=10, description="Spread of the relative error of a "
+                                          "fast-charging station's arrivals per hour (stationary AR(1)) [-]")
+    fast_arrivals_error_ar1: float = Field(0.9, ge=0, lt=1, description="Correlation of the fast-charging arrivals "
+                                           "error of consecutive slots [-]")
     # The robust plan (plan --robust, evaluate's robust policy): its chance constraint (models/uncertainty.md).
     robust_epsilon: float = Field(0.05, gt=0, lt=1, description="Share of days on which a transformer may pass "
                                   "its limit when the robust plan loads it up to its reduced limit [-]")

@@ -29,7 +29,7 @@ from vpp_sched.service import csms_store
 from vpp_sched.service.auth import Verifier, verify_secret
 from vpp_sched.service.db import Station
 from vpp_sched.service.group_writer import GroupWriter
-from vpp_sched.service.profiles import station_profiles
+from vpp_sched.service.profiles import PlanProfiles, station_profiles
 
 log = logging.getLogger("vpp_sched.service.csms")
 SUBPROTOCOL = "ocpp2.0.1"
@@ -111,6 +111,7 @@ class Csms:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
         self.writer = GroupWriter(sessions)
+        self.plans = PlanProfiles()
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: set[str] = set()
 
@@ -120,6 +121,23 @@ class Csms:
         for attempt in range(DB_RETRIES):
             try:
                 return await self.writer.run(fn, *args)
+            except (OperationalError, InterfaceError):
+                if attempt == DB_RETRIES - 1:
+                    raise
+                log.warning("database unreachable; retrying %s in %.1f s", fn.__name__, DB_RETRY_S)
+                await asyncio.sleep(DB_RETRY_S)
+
+    async def db_reading(self, fn, *args):
+        """``fn(db, *args)`` in a worker thread with its own session, retried as :meth:`db_retrying` is. Reads
+        (a station's profiles) stay off the writer's thread, so a push to 500 stations after a re-plan never
+        holds up the commits that answer their messages (SQLite in WAL mode reads beside a writer)."""
+        def read():
+            with self.sessions() as db:
+                return fn(db, *args)
+
+        for attempt in range(DB_RETRIES):
+            try:
+                return await asyncio.to_thread(read)
             except (OperationalError, InterfaceError):
                 if attempt == DB_RETRIES - 1:
                     raise
@@ -185,7 +203,7 @@ class Csms:
         return ok
 
     async def push_scenario(self, scenario_id: int) -> None:
-        ids = await self.db_retrying(_stations_of, scenario_id)
+        ids = await self.db_reading(_stations_of, scenario_id)
         await asyncio.gather(*(self.push_station(s) for s in ids if s in self.points))
 
     async def push_station(self, station_id: str, resend: bool = False) -> None:
@@ -203,7 +221,7 @@ class Csms:
         point = self.points.get(station_id)
         if point is None:
             return
-        for out in await self.db_retrying(station_profiles, station_id, resend):
+        for out in await self.db_reading(station_profiles, station_id, resend, self.plans):
             request = call.SetChargingProfile(evse_id=out.evse_id, charging_profile=out.charging_profile)
             answer = await self._call(point, request)
             await self.db_retrying(csms_store.record_sent, station_id, out.session_pk, out.plan_id,

@@ -1,7 +1,9 @@
 """What the CSMS writes to the database for each OCPP message (synchronous; run in a worker thread).
 
-Each function flushes into the caller's transaction; the caller (:class:`GroupWriter`) commits before
-the station gets its answer, so a station that got its answer never loses the message. A transaction that starts becomes a session (its id ``<station>.<transaction>``): arrival at
+Each function adds to the caller's transaction; the caller (:class:`GroupWriter`) commits before the
+station gets its answer, so a station that got its answer never loses the message. The frequent ones
+(boot, status, meter values, connect) leave the flush to that commit, so a group's inserts go to the
+database together; a write that fails there fails its group, which the writer then runs one by one. A transaction that starts becomes a session (its id ``<station>.<transaction>``): arrival at
 the event's time, energy and departure from the EV's charging needs when it sends them
 (NotifyEVChargingNeeds), else the station's defaults.
 """
@@ -31,20 +33,17 @@ def set_connected(db: Session, station_id: str, connected: bool) -> None:
     station = db.get(Station, station_id)
     station.connected, station.last_seen_at = connected, utcnow()
     audit(db, f"station:{station_id}", "station.connect" if connected else "station.disconnect", f"station:{station_id}")
-    db.flush()
 
 
 def boot(db: Session, station_id: str, info: dict) -> None:
     station = db.get(Station, station_id)
     station.boot, station.last_seen_at = info, utcnow()
-    db.flush()
 
 
 def status(db: Session, station_id: str, evse_id: int, connector_status: str) -> None:
     station = db.get(Station, station_id)
     station.status = {**(station.status or {}), str(evse_id): connector_status}
     station.last_seen_at = utcnow()
-    db.flush()
 
 
 def meter_samples(meter_value: list[dict] | None) -> list[tuple[dt.datetime, float | None, float | None]]:
@@ -78,7 +77,6 @@ def meter_values(db: Session, station_id: str, meter_value: list[dict]) -> None:
     station = db.get(Station, station_id)
     store_meter(db, station, meter_value)
     station.last_seen_at = utcnow()
-    db.flush()
 
 
 def transaction_event(db: Session, station_id: str, event_type: str, timestamp: str, info: dict,

@@ -5,12 +5,13 @@ The folder is the uploaded scenario with:
 * the live sessions in ``evs.csv`` (a session whose id is an EV of the scenario replaces its row):
   energy still needed = ``energy_kwh - delivered_kwh``; an ended session leaves the plan;
 * the live DR events appended to ``scenario.yaml``'s ``dr_events`` (replacing one with the same id);
-* for a re-plan of the rest of the day (``as_of`` set, as :mod:`vpp_sched.studies.replay` re-plans
-  from the slot it is in): the horizon starts at the slot holding ``as_of``, EVs gone by then and
-  events over by then are left out, and a metered transformer load in that slot sets its base load
-  (metered load less the EV power the current plan gives that transformer there).
-
-The plan is made by :func:`~vpp_sched.plan.planner.plan_day` and written by
+The day-ahead plan (no ``as_of``) is made by :func:`~vpp_sched.plan.planner.plan_day` on that folder.
+A re-plan of the rest of the day (``as_of`` set) is replay's
+(:func:`vpp_sched.studies.live_replan.replan_rest_of_day`): the uploaded scenario is the forecast (its
+DR baselines stay the day-ahead ones), the live sessions are the day's actual EVs so far, a metered
+transformer load in the slot holding ``as_of`` sets its base load (metered load less the EV power the
+current plan gives that transformer there), and batteries and swap stations start where the current
+plan left them (its ``replan_state.json``). Either is written by
 :func:`~vpp_sched.plan.output.write_plan` with the OCPP 2.0.1 profiles (``ocpp/``, charger minimum
 included, by :func:`~vpp_sched.interop.ocpp.ocpp_writer`).
 """
@@ -32,6 +33,7 @@ from vpp_sched.plan.output import write_plan
 from vpp_sched.plan.planner import plan_day
 from vpp_sched.scenario.load import load_scenario
 from vpp_sched.service.uploads import write_files
+from vpp_sched.studies.live_replan import STATE_FILE, PlanState, plan_state, replan_rest_of_day
 
 MANIFEST = ".vpp-sched-manifest.json"
 
@@ -45,6 +47,7 @@ class LiveData:
     dr_events: list[dict]          # scenario-schema DR events
     meter_kw: dict[str, float]     # transformer_id -> metered load in the as_of slot [kW]
     plan_ev_kw: dict[str, float]   # transformer_id -> the current plan's EV power in that slot [kW]
+    plan_state: bytes | None = None  # the current plan's replan_state.json (storage state per slot)
 
 
 @dataclass
@@ -59,12 +62,18 @@ def run_plan(live: LiveData, as_of: dt.datetime | None, method: str, executor) -
     with tempfile.TemporaryDirectory(prefix="vpp-sched-job-") as tmp:
         folder = Path(tmp) / "scenario"
         write_files(live.files, folder)
-        _merge(folder, live, as_of)
-        sc = load_scenario(folder, allow_outside_tables=False)
-        run = plan_day(sc, method=method, executor=executor)
+        if as_of is None:
+            _merge(folder, live)
+            run = plan_day(load_scenario(folder, allow_outside_tables=False), method=method, executor=executor)
+        else:
+            _merge_events(folder, live)
+            sc = load_scenario(folder, allow_outside_tables=False)
+            run = replan_rest_of_day(sc, pd.DataFrame(live.sessions), _delivered(live.sessions), _metered(live), as_of,
+                                     PlanState.from_json(live.plan_state), method=method, executor=executor)
         out = write_plan(run.plan, Path(tmp) / "plan", parquet=False, extra={"ocpp": ocpp_writer("2.0.1")})
         files = {str(p.relative_to(out).as_posix()): p.read_bytes() for p in sorted(out.rglob("*"))
                  if p.is_file() and p.name != MANIFEST}
+        files[STATE_FILE] = plan_state(run.problem, run.solution).to_json()
         return PlanOutput(kpis=run.plan.kpis, warnings=list(run.plan.warnings), files=files)
 
 
@@ -82,26 +91,30 @@ def run_plan_isolated(live: LiveData, as_of: dt.datetime | None, method: str, sc
         return str(exc)
 
 
-def _merge(folder: Path, live: LiveData, as_of: dt.datetime | None) -> None:
+def _delivered(sessions: list[dict]) -> dict[str, float]:
+    return {s["ev_id"]: float(s["delivered_kwh"] or 0.0) for s in sessions}
+
+
+def _metered(live: LiveData) -> dict[str, float]:
+    """transformer_id -> base load in the as_of slot: metered load less the current plan's EV power there [kW]."""
+    return {t: max(kw - live.plan_ev_kw.get(t, 0.0), 0.0) for t, kw in live.meter_kw.items()}
+
+
+def _merge_events(folder: Path, live: LiveData) -> None:
+    """The live DR events into ``scenario.yaml`` (replacing one with the same id)."""
     config = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
-    start = pd.Timestamp(config["horizon"]["start"])
-    slot = pd.Timedelta(minutes=int(config["horizon"].get("slot_minutes", 15)))
-    end = start + slot * int(config["horizon"]["slots"])
-    now = start
-    if as_of is not None:
-        now = start + slot * int((pd.Timestamp(as_of) - start) // slot)
-        if not start <= now < end:
-            raise InputError([f"as_of {pd.Timestamp(as_of).isoformat()}: outside the scenario's horizon "
-                              f"{start.isoformat()} .. {end.isoformat()}"])
-        config["horizon"]["start"] = now.tz_convert(start.tz).isoformat()
-        config["horizon"]["slots"] = int((end - now) // slot)
     events = {e["event_id"]: e for e in config.get("dr_events") or []}
     events.update({e["event_id"]: e for e in live.dr_events})
-    config["dr_events"] = [e for e in events.values() if pd.Timestamp(e["end"]) > now]
+    start = pd.Timestamp(config["horizon"]["start"])
+    config["dr_events"] = [e for e in events.values() if pd.Timestamp(e["end"]) > start]
     (folder / "scenario.yaml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    _merge_evs(folder / config["evs"], live.sessions, now)
-    if as_of is not None and live.meter_kw:
-        _metered_base(folder / config["base_load"], live, now)
+
+
+def _merge(folder: Path, live: LiveData) -> None:
+    """The day-ahead folder: the live DR events and sessions merged in (module docstring)."""
+    _merge_events(folder, live)
+    config = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
+    _merge_evs(folder / config["evs"], live.sessions, pd.Timestamp(config["horizon"]["start"]))
 
 
 def _merge_evs(path: Path, sessions: list[dict], now: pd.Timestamp) -> None:
@@ -111,19 +124,10 @@ def _merge_evs(path: Path, sessions: list[dict], now: pd.Timestamp) -> None:
         evs = evs[~evs.ev_id.isin(live.ev_id)]
         live = live[live.status == "active"].drop(columns="status")
         live["energy_kwh"] = (live.energy_kwh - live.delivered_kwh).clip(lower=0.0)
-        evs = pd.concat([evs, live.drop(columns="delivered_kwh")], ignore_index=True)
+        evs = pd.concat([evs, live.drop(columns=["delivered_kwh", "ended_at"], errors="ignore")], ignore_index=True)
     departure = pd.to_datetime(evs.departure, utc=True, format="ISO8601")
     evs = evs[departure > now.tz_convert("UTC")]
     evs.to_csv(path, index=False, lineterminator="\n")
-
-
-def _metered_base(path: Path, live: LiveData, now: pd.Timestamp) -> None:
-    base = pd.read_csv(path, dtype={"transformer_id": str}, keep_default_na=False)
-    at = pd.to_datetime(base.slot_start, utc=True, format="ISO8601") == now.tz_convert("UTC")
-    for trafo, kw in live.meter_kw.items():
-        rows = at & (base.transformer_id == trafo)
-        base.loc[rows, "load_kw"] = max(kw - live.plan_ev_kw.get(trafo, 0.0), 0.0)
-    base.to_csv(path, index=False, lineterminator="\n")
 
 
 def ev_kw_at(transformer_load_csv: bytes, at: dt.datetime) -> dict[str, float]:

@@ -9,16 +9,20 @@ the transaction id and EVSE of the live transaction, and a profile id that stays
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vpp_sched.service.db import EvSession, ProfileSent, Station
-from vpp_sched.service.store import current_plan, plan_file
+from vpp_sched.service.db import EvSession, PlanFile, ProfileSent, Station
+from vpp_sched.service.store import current_plan
+
+#: Plans whose parsed profiles are kept in memory (the current one and those just replaced) [-].
+PLANS_KEPT = 4
 
 
 @dataclass
@@ -29,7 +33,8 @@ class Outgoing:
     charging_profile: dict
 
 
-def station_profiles(db: Session, station_id: str, resend: bool = False) -> list[Outgoing]:
+def station_profiles(db: Session, station_id: str, resend: bool = False,
+                     plans: PlanProfiles | None = None) -> list[Outgoing]:
     """SetChargingProfile contents for each active transaction of the station in its scenario's current plan.
 
     A profile the station already accepted, unchanged by the new plan, is not sent again unless
@@ -45,12 +50,12 @@ def station_profiles(db: Session, station_id: str, resend: bool = False) -> list
                                                        EvSession.transaction_id.is_not(None))))
     if not sessions:
         return []
-    files = _index(db, plan.id)
+    profiles = (plans or PlanProfiles()).get(db, plan.id)
     out = []
     for s in sessions:
-        if not files.get(s.session_id):
+        payload = profiles.get(s.session_id)
+        if payload is None:
             continue     # not in this plan (no slot of its stay left in the horizon)
-        payload = json.loads(plan_file(db, plan.id, f"ocpp/{files[s.session_id]}"))
         profile = dict(payload["chargingProfile"], id=s.id, transactionId=s.transaction_id)
         profile["chargingSchedule"] = [dict(c, id=s.id) for c in profile["chargingSchedule"]]
         if not resend and _holds(db, s.id, profile):
@@ -60,14 +65,31 @@ def station_profiles(db: Session, station_id: str, resend: bool = False) -> list
     return out
 
 
-@functools.lru_cache(maxsize=8)
-def _index_of(plan_id: int, content: bytes) -> dict[str, str]:
-    return {r["ev_id"]: r["file"] for r in csv.DictReader(io.StringIO(content.decode("utf-8")))}
+class PlanProfiles:
+    """ev_id -> OCPP profile payload of a plan (``ocpp/index.csv`` and its files), read and parsed once per
+    plan: a stored plan's files never change, and after a re-plan every station reads the same ones.
+    One per app (plan ids are a database's own)."""
 
+    def __init__(self, kept: int = PLANS_KEPT):
+        self._kept: OrderedDict[int, dict[str, dict]] = OrderedDict()
+        self._lock, self._most = threading.Lock(), kept
 
-def _index(db: Session, plan_id: int) -> dict[str, str]:
-    """ev_id -> profile file of a plan's ``ocpp/index.csv`` (parsed once per plan: every station reads it)."""
-    return _index_of(plan_id, plan_file(db, plan_id, "ocpp/index.csv"))
+    def get(self, db: Session, plan_id: int) -> dict[str, dict]:
+        with self._lock:
+            if plan_id in self._kept:
+                self._kept.move_to_end(plan_id)
+                return self._kept[plan_id]
+        files = {f.name: f.content for f in db.scalars(select(PlanFile).where(PlanFile.plan_id == plan_id,
+                                                                              PlanFile.name.like("ocpp/%")))}
+        index = files.get("ocpp/index.csv")
+        rows = csv.DictReader(io.StringIO(index.decode("utf-8"))) if index is not None else []
+        parsed = {r["ev_id"]: json.loads(files[f"ocpp/{r['file']}"]) for r in rows
+                  if r["file"] and f"ocpp/{r['file']}" in files}
+        with self._lock:
+            self._kept[plan_id] = parsed
+            while len(self._kept) > self._most:
+                self._kept.popitem(last=False)
+        return parsed
 
 
 def _holds(db: Session, session_pk: int, profile: dict) -> bool:

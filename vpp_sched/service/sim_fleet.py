@@ -103,7 +103,7 @@ async def settle(http, headers: dict, scenario_id: int, timeout_s: float = 120.0
         jobs = (await http.get("/plans", params={"scenario_id": scenario_id}, headers=headers)).json()
         if not any(j["status"] in ("queued", "running") for j in jobs):
             return
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)   # a client waiting on jobs polls, it does not hammer
     raise TimeoutError("plan jobs still running")
 
 
@@ -119,7 +119,7 @@ async def replan_probe(http, headers: dict, scenario_id: int, as_of: dt.datetime
     job = (await http.post("/plans", json={"scenario_id": scenario_id, "as_of": as_of.isoformat()}, headers=headers)).json()
     out.plan_id = job["id"]
     while (job := (await http.get(f"/plans/{out.plan_id}", headers=headers)).json())["status"] not in ("succeeded", "failed"):
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.25)   # a client polling a job, not a busy loop
     if job["status"] != "succeeded":
         raise RuntimeError(f"re-plan {out.plan_id} failed: {job['reason']}")
     finished = dt.datetime.fromisoformat(job["finished_at"]).timestamp()

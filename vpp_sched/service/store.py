@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from vpp_sched.service.db import (AuditEntry, DrEventRow, EvSession, MeterValue, PlanFile, PlanJob, ScenarioFile,
                                   ScenarioRow)
 from vpp_sched.service.planning import LiveData, ev_kw_at
+from vpp_sched.studies.live_replan import STATE_FILE
 
 
 def audit(db: Session, actor: str, action: str, target: str = "", **detail) -> None:
@@ -32,7 +33,8 @@ def session_row(s: EvSession) -> dict:
     """A session as a row of evs.csv (+ delivered energy and status)."""
     return {"ev_id": s.session_id, "transformer_id": s.transformer_id, "arrival": s.arrival.isoformat(),
             "departure": s.departure.isoformat(), "energy_kwh": s.energy_kwh, "max_power_kw": s.max_power_kw,
-            "min_power_kw": s.min_power_kw, "delivered_kwh": s.delivered_kwh, "status": s.status}
+            "min_power_kw": s.min_power_kw, "delivered_kwh": s.delivered_kwh, "status": s.status,
+            "ended_at": s.ended_at.isoformat() if s.ended_at is not None else None}
 
 
 def live_data(db: Session, job: PlanJob) -> LiveData:
@@ -42,7 +44,7 @@ def live_data(db: Session, job: PlanJob) -> LiveData:
                                                    .order_by(EvSession.id))]
     events = [e.payload for e in db.scalars(select(DrEventRow).where(DrEventRow.scenario_id == sc.id)
                                             .order_by(DrEventRow.id))]
-    meter, plan_kw = {}, {}
+    meter, plan_kw, state = {}, {}, None
     if job.as_of is not None:
         slot = dt.timedelta(minutes=sc.summary["slot_minutes"])
         rows = db.scalars(select(MeterValue).where(
@@ -56,4 +58,6 @@ def live_data(db: Session, job: PlanJob) -> LiveData:
             start = dt.datetime.fromisoformat(sc.summary["start"])
             slot_start = start + slot * ((job.as_of - start) // slot)
             plan_kw = ev_kw_at(load, slot_start)
-    return LiveData(files=files, sessions=sessions, dr_events=events, meter_kw=meter, plan_ev_kw=plan_kw)
+        state = plan_file(db, current.id, STATE_FILE) if current is not None else None
+    return LiveData(files=files, sessions=sessions, dr_events=events, meter_kw=meter, plan_ev_kw=plan_kw,
+                    plan_state=state)

@@ -56,6 +56,7 @@ class Actuals:
     pv_kw: np.ndarray | None = None
     source: str = ""
     dr_notified_at: dict | None = None   # event_id -> actual notice time (None: the scenario's notified_at)
+    site_demand: dict | None = None      # station_id -> sampled swap/fast demand table (None: as forecast)
 
 
 def forecast_as_actuals(scenario: Scenario) -> Actuals:
@@ -84,7 +85,8 @@ def sampled_actuals(scenario: Scenario, day: SampledDay, pv_forecast_kw: np.ndar
         forecast = pv_forecast_kw if pv_forecast_kw is not None else build_pv_forecast_kw(scenario)
         pv = np.round(np.asarray(forecast, float) * day.pv_factor, 3)
     return Actuals(evs=day.evs, base_load_kw=day.base_load_kw, pv_kw=pv, dr_notified_at=day.dr_notified_at,
-                   source=source or f"sampled day {day.day} of the uncertainty model")
+                   source=source or f"sampled day {day.day} of the uncertainty model",
+                   site_demand=day.site_demand or None)
 
 
 def load_actuals(folder: Path | str, scenario: Scenario) -> Actuals:
@@ -260,14 +262,14 @@ def make_fleet(scenario: Scenario, actuals: Actuals, transformer_ids: np.ndarray
     forecast_ids = set(fc.ev_id)
     ids = list(fc.ev_id) + [e for e in ac.ev_id if e not in forecast_ids]
     t_index = {t: i for i, t in enumerate(transformer_ids)}
-    both = pd.concat([ac[EV_COLUMNS], fc[EV_COLUMNS]]).drop_duplicates("ev_id").set_index("ev_id").loc[ids]
+    both = pd.concat([d for d in (ac[EV_COLUMNS], fc[EV_COLUMNS]) if len(d)] or [fc[EV_COLUMNS]]).drop_duplicates("ev_id").set_index("ev_id").loc[ids]
 
     def side(df: pd.DataFrame) -> tuple[np.ndarray, ...]:
         df = df.set_index("ev_id").reindex(ids)
         present = df.arrival.notna().to_numpy()
         secs = [np.where(present, _seconds(df[c].fillna(pd.Timestamp(0, tz=scenario.tz))), 0)
                 for c in ("arrival", "departure")]
-        nums = [df[c].fillna(0.0).to_numpy(float) for c in ("energy_kwh", "max_power_kw", "min_power_kw")]
+        nums = [df[c].astype(float).fillna(0.0).to_numpy() for c in ("energy_kwh", "max_power_kw", "min_power_kw")]
         return (present, *secs, *nums)
 
     f, a = side(fc), side(ac)
@@ -351,7 +353,7 @@ def make_context(scenario: Scenario, actuals: Actuals, options: SolverOptions, m
 
 def window_problem(ctx: Context, t0: int, delivered_kwh: np.ndarray, soc_kwh: np.ndarray,
                    use_actuals: bool = True, ev_soc_kwh: np.ndarray | None = None,
-                   site_state: tuple[np.ndarray, np.ndarray] | None = None) -> Problem:
+                   site_state: tuple[np.ndarray, np.ndarray] | None = None, known_at_s: int | None = None) -> Problem:
     """The planning problem of slots ``t0..T-1`` as the planner sees it at the start of slot ``t0``.
 
     EVs as :meth:`Fleet.belief`; base load and PV actual in ``t0``, forecast later; battery SOC
@@ -361,10 +363,13 @@ def window_problem(ctx: Context, t0: int, delivered_kwh: np.ndarray, soc_kwh: np
     ``use_actuals=False`` at ``t0 = 0`` is the day-ahead problem. ``ev_soc_kwh`` [U]: V2G EVs'
     battery energy now (default: at arrival); ``delivered_kwh`` counts their discharge as taken back.
     ``site_state``: swap stations' full packs and energy in the packs not full now [W] (default: the start's).
+    ``known_at_s``: when the planner looks (epoch s; default the start of slot ``t0``; a live re-plan looks
+    during the slot, knowing the EVs plugged in so far).
     """
     full, T = ctx.problem, ctx.problem.n_slots
     start = ctx.start_s
-    arrival, departure, energy, pmax, pmin = ctx.fleet.belief(int(start[t0]), ctx.dt_s, delivered_kwh, use_actuals)
+    now_s = int(start[t0]) if known_at_s is None else int(known_at_s)
+    arrival, departure, energy, pmax, pmin = ctx.fleet.belief(now_s, ctx.dt_s, delivered_kwh, use_actuals)
     avail = whole_slots(start[t0:], ctx.dt_s, arrival, departure)
     energy = np.where(avail.any(axis=1), energy, 0.0)
     # Less left than one slot at min power: the charger runs below it while the car tops up.
@@ -380,6 +385,9 @@ def window_problem(ctx: Context, t0: int, delivered_kwh: np.ndarray, soc_kwh: np
                    **_battery_window(full, soc_kwh, T - t0),
                    **_event_window(full, ctx.notice_slot <= t0, t0),
                    early_charging_cny_per_kwh=full.early_charging_cny_per_kwh * (T - t0 - 1) / max(T - 1, 1),
+                   # the demand charge's months of the slots left; the month's peak so far stays the
+                   # day-ahead's (models/replay.md, Limitations)
+                   **({"slot_month": np.asarray(full.slot_month)[t0:]} if len(full.slot_month) else {}),
                    sites=None if full.sites is None else full.sites.window(
                        t0, *(site_state or (full.sites.swap_initial_full, full.sites.partial0_kwh)), full.dt_h))
 

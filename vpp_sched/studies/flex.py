@@ -3,7 +3,9 @@
 For each window (``duration`` slots starting at a slot) and scope, two LPs find the highest and
 the lowest mean net load of the scope over the window such that every EV still gets what the
 plan gives it by departure and no transformer, feeder, battery or DR limit is broken beyond
-what the plan itself needs. The difference to the plan is what the VPP desk can offer.
+what the plan itself needs. The difference to the plan is what the VPP desk can offer. A swap or
+fast-charging station may be a scope of its own (``sites``; what its load is and what it may not
+give up: :mod:`vpp_sched.studies.flex_sites`); every scope's rows carry its ``kind``.
 
 The LPs are the relaxation of the day-ahead model (chargers modulate down to zero, battery
 modes relaxed), so the envelope is an upper estimate where chargers have a minimum power.
@@ -27,18 +29,21 @@ from vpp_sched.problem.arrays import Problem
 from vpp_sched.solve.budget import Deadline
 from vpp_sched.solve.highs import LeanSolver
 from vpp_sched.solve.solution import Solution, SolveStatus
+from vpp_sched.studies.flex_sites import Scope, site_caps_upper, site_scope, transformer_scope
 
 
 def flexibility_envelope(p: Problem, plan: Solution, options: SolverOptions, duration_slots: int,
-                         scopes: dict[str, np.ndarray], step: int = 1) -> pd.DataFrame:
-    """Envelope table: ``scope, slot_start, duration_min, planned_kw, max_kw, min_kw, up_kw, down_kw``;
+                         scopes: dict[str, np.ndarray], step: int = 1, sites: list[str] | None = None) -> pd.DataFrame:
+    """Envelope table: ``scope, kind, slot_start, duration_min, planned_kw, max_kw, min_kw, up_kw, down_kw``;
     ``attrs["time_limited"]``: the number of window LPs stopped by the time limit (their cells NaN).
 
     Parameters
     ----------
     p : the day-ahead problem; ``plan`` its solved plan (the reference and the slack allowances)
     duration_slots : window length [slots]; ``step`` : evaluate a window every ``step`` slots
-    scopes : scope name -> bool [N] of its transformers
+    scopes : scope name -> bool [N] of its transformers (``kind`` ``transformers``: their net load)
+    sites : station_ids of swap and fast-charging stations, each a scope of its own load (``kind``
+        ``swap_station`` or ``fast_charging_station``; :mod:`vpp_sched.studies.flex_sites`)
     """
     relaxed = p.relaxation()
     model = build_lean(relaxed, relax_integrality=True)
@@ -51,18 +56,20 @@ def flexibility_envelope(p: Problem, plan: Solution, options: SolverOptions, dur
         upper[cols] = allowed + 1e-6
     e_k, e_t = model.col_index["dr_shortfall_kw"]
     upper[model.col_families["dr_shortfall_kw"]] = plan.dr_shortfall_kw[e_k, e_t] + 1e-6
+    site_caps_upper(model, p, plan, upper)   # nor unserved swaps, fast caps short, caps raised
     zero_cost = np.zeros(model.n_cols)
     solver = LeanSolver(replace(model, col_upper=upper, col_cost=zero_cost), relaxed, options)
-    net_cols = model.col_families["net_load_kw"].start + np.arange(p.n_transformers * p.n_slots).reshape(
-        p.n_transformers, p.n_slots)
+    measured = [transformer_scope(model, p, plan, name, members) for name, members in scopes.items()]
+    measured += [site_scope(model, p, plan, station_id) for station_id in sites or []]
     rows, stops = [], [0]
-    for name, members in scopes.items():
+    for scope in measured:
         for t0 in range(0, p.n_slots - duration_slots + 1, step):
-            window = net_cols[members, t0:t0 + duration_slots].reshape(-1)
-            planned = plan.net_load_kw[members, t0:t0 + duration_slots].sum(axis=0).mean()
-            high = _extreme(solver, window, -1.0, duration_slots, options, stops)
-            low = _extreme(solver, window, 1.0, duration_slots, options, stops)
-            rows.append({"scope": name, "slot_start": p.slots[t0], "duration_min": int(round(duration_slots * p.dt_h * 60)),
+            window = slice(t0, t0 + duration_slots)
+            planned = scope.planned_kw[window].mean()
+            high = _extreme(solver, scope, window, -1.0, duration_slots, options, stops)
+            low = _extreme(solver, scope, window, 1.0, duration_slots, options, stops)
+            rows.append({"scope": scope.name, "kind": scope.kind, "slot_start": p.slots[t0],
+                         "duration_min": int(round(duration_slots * p.dt_h * 60)),
                          "planned_kw": planned, "max_kw": high, "min_kw": low,
                          "up_kw": max(high - planned, 0.0), "down_kw": max(planned - low, 0.0)})
     table = pd.DataFrame(rows)
@@ -74,18 +81,20 @@ def flexibility_envelope(p: Problem, plan: Solution, options: SolverOptions, dur
 _STOPPED = (SolveStatus.TIME_LIMIT, SolveStatus.FEASIBLE, SolveStatus.NO_SOLUTION)
 
 
-def _extreme(solver: LeanSolver, window_cols: np.ndarray, sense: float, duration_slots: int,
+def _extreme(solver: LeanSolver, scope: Scope, window: slice, sense: float, duration_slots: int,
              options: SolverOptions, stops: list[int]) -> float:
-    """Min (sense +1) or max (sense -1) of the scope's mean net load over the window [kW]; NaN
+    """Min (sense +1) or max (sense -1) of the scope's mean load over the window [kW]; NaN
     (and ``stops[0]`` counted up) when the run's own time limit stops it before the optimum."""
     h = solver.h
     n = solver.model.n_cols
+    cols = scope.cols[:, window]
     h.changeColsCost(n, np.arange(n, dtype=np.int32), np.zeros(n))
-    h.changeColsCost(len(window_cols), window_cols.astype(np.int32), np.full(len(window_cols), sense))
+    h.changeColsCost(cols.size, cols.reshape(-1).astype(np.int32),
+                     np.repeat(sense * scope.coef, cols.shape[1]).astype(np.float64))
     sol = solver.run(Deadline(float(options.time_limit_s)))   # this run's own limit, from now
     if sol.status in _STOPPED:
         stops[0] += 1   # not the optimum: an empty cell, said so, rather than a number a clock chose
         return float("nan")
     if not sol.status.has_plan:
         return float("nan")
-    return sense * sol.objective_cny / duration_slots
+    return sense * sol.objective_cny / duration_slots + scope.constant_kw[window].mean()

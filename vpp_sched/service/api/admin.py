@@ -40,7 +40,7 @@ def create_station(body: StationIn, request: Request, db: Session = Depends(get_
     if db.get(Station, body.station_id) is not None:
         raise HTTPException(409, f"station {body.station_id!r} already exists")
     fields = body.model_dump(exclude={"station_id", "password"})
-    db.add(Station(id=body.station_id, password_hash=hash_secret(body.password, request.app.state.settings.scrypt_n),
+    db.add(Station(id=body.station_id, password_hash=hash_secret(body.password, request.app.state.settings.station_scrypt_n),
                    **fields))
     audit(db, actor, "station.create", f"station:{body.station_id}", scenario_id=sc.id)
     db.commit()
