@@ -17,6 +17,7 @@ from problem_factory import random_problem, tiny_problem
 from sites_factory import sites
 from problem_factory import random_problem, tiny_problem, with_demand_charge
 from vpp_sched.problem.arrays import GridCuts
+from vpp_sched.problem.phases import PHASE_SHARE, PhaseLimits
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.model.lean import build_lean
 from vpp_sched.solve.highs import solve_lean_model
@@ -91,6 +92,19 @@ def _with_grid_rows(problem):
 
 
 CASES["grid_rows_v2g"] = lambda: _with_grid_rows(CASES_BASE["v2g"]())
+
+
+def _with_phase_rows(problem, transformers=(1,)):
+    """phase_ev / phase_limit / phase_unbalance (models/lv_grid.md) on some transformers: EVs on a, b, c and abc
+    (V2G discharge included), a limit tight enough that phase_overload_kw and unbalance_slack_kw are in play."""
+    share = np.array([PHASE_SHARE["abca"[e % 4] if e % 4 < 3 else "abc"] for e in range(problem.n_evs)])
+    return replace(problem, phases=PhaseLimits(transformer=np.array(transformers), ev_share=share,
+                                               unbalance_max_pct=15.0),
+                   limit_kw=np.minimum(problem.limit_kw, 12.0), rating_kw=np.minimum(problem.rating_kw, 12.0))
+
+
+CASES["phase_rows_v2g"] = lambda: _with_phase_rows(CASES_BASE["v2g"]())
+CASES["phase_rows_all_families"] = lambda: _with_phase_rows(CASES_BASE["all_families"](), (0, 2))
 
 
 def _pyomo_rows(problem):

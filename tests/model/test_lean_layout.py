@@ -15,9 +15,11 @@ import pytest
 
 from problem_factory import random_problem, with_demand_charge
 from sites_factory import sites
-from vpp_sched.model import day_ahead, day_ahead_sites, lean_families, lean_layout, lean_sites
+from vpp_sched.model import (day_ahead, day_ahead_phases, day_ahead_sites, lean_families, lean_layout, lean_phases,
+                              lean_sites)
 from vpp_sched.model.lean import build_lean
 from vpp_sched.problem.arrays import GridCuts
+from vpp_sched.problem.phases import PhaseLimits
 from vpp_sched.model.lean_layout import BINARY_FAMILIES, COL_FAMILY_DIMS, ROW_FAMILY_DIMS, LeanBuilder
 
 #: The family functions in the order build_lean calls them (the order of the columns and rows).
@@ -27,6 +29,8 @@ FAMILY_FUNCTIONS = ("define_ev_power", "define_ev_energy", "define_v2g", "define
 #: The swap and fast-charging stations' families (model/lean_sites.py, model/day_ahead_sites.py), built
 #: after the others in the lean build and before define_transformer in the Pyomo model.
 SITE_FUNCTIONS = ("define_swap_stations", "define_fast_charging")
+#: The phase family (model/lean_phases.py, model/day_ahead_phases.py), last in both builds.
+PHASE_FUNCTIONS = ("define_phase_limits",)
 
 
 def _every_family_problem():
@@ -36,8 +40,9 @@ def _every_family_problem():
     cuts = GridCuts(kind=np.array(["voltage", "line"], dtype=object), slot=np.array([4, 6]),
                     rhs_kw=np.array([3.0, 5.0]), row=np.array([0, 0, 1, 1]), ev=np.array([0, 1, 1, 2]),
                     coef=np.array([1.0, 0.5, 1.0, 0.7]), label=np.array(["bus", "line"], dtype=object))
+    phases = PhaseLimits(transformer=np.array([0, 2]), ev_share=np.eye(3)[np.arange(20) % 3])
     return with_demand_charge(replace(p, event_sign=np.array([1.0, -1.0]), ramp_penalty_cny_per_kw=0.05, sites=st,
-                                      grid_cuts=cuts), 10.0, 1.0)
+                                      grid_cuts=cuts, phases=phases), 10.0, 1.0)
 
 
 def _lean_families_by_function(p):
@@ -52,6 +57,10 @@ def _lean_families_by_function(p):
         cols, rows = set(b.cols.families), set(b.rows.families)
         getattr(lean_sites, name)(b, s.T, s.dt, p)
         made[name] = (set(b.cols.families) - cols) | (set(b.rows.families) - rows)
+    for name in PHASE_FUNCTIONS:
+        cols, rows = set(b.cols.families), set(b.rows.families)
+        getattr(lean_phases, name)(b, s, p)
+        made[name] = (set(b.cols.families) - cols) | (set(b.rows.families) - rows)
     return made
 
 
@@ -60,10 +69,11 @@ def _pyomo_families_by_function(p):
     day_ahead.define_sets(m, p)
     made = {}
     pyomo_order = (("define_ev_power", "define_v2g", "define_ev_energy", "define_stations") + SITE_FUNCTIONS
-                   + FAMILY_FUNCTIONS[4:])  # as create_model
+                   + FAMILY_FUNCTIONS[4:] + PHASE_FUNCTIONS)  # as create_model
     for name in pyomo_order:
         before = {c.name for c in m.component_objects((pyo.Var, pyo.Constraint))}
-        fn = getattr(day_ahead_sites if name in SITE_FUNCTIONS else day_ahead, name)
+        fn = getattr(day_ahead_sites if name in SITE_FUNCTIONS else day_ahead_phases if name in PHASE_FUNCTIONS
+                     else day_ahead, name)
         fn(m, p, False) if name in ("define_ev_power", "define_v2g", "define_stations") else fn(m, p)
         made[name] = {c.name for c in m.component_objects((pyo.Var, pyo.Constraint))} - before
     return made
@@ -72,7 +82,7 @@ def _pyomo_families_by_function(p):
 def test_each_family_function_builds_the_same_families_as_its_pyomo_namesake():
     p = _every_family_problem()
     lean, pyomo = _lean_families_by_function(p), _pyomo_families_by_function(p)
-    for name in FAMILY_FUNCTIONS + SITE_FUNCTIONS:
+    for name in FAMILY_FUNCTIONS + SITE_FUNCTIONS + PHASE_FUNCTIONS:
         assert lean[name] == pyomo[name], name
         assert lean[name] or name == "define_stations", name     # every function adds a row family
     built = set().union(*lean.values())

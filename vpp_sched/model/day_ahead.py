@@ -13,6 +13,7 @@ from collections import defaultdict
 import numpy as np
 import pyomo.environ as pyo
 
+from vpp_sched.model import day_ahead_phases as phases
 from vpp_sched.model import day_ahead_sites as sites
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.demand import demand_pairs, so_far_kw
@@ -37,6 +38,7 @@ def create_model(problem: Problem, relax_integrality: bool = False) -> pyo.Concr
     define_storage_export(m, problem)
     define_demand_charge(m, problem)
     define_grid_limits(m, problem)
+    phases.define_phase_limits(m, problem)
     define_objective(m, problem)
     return m
 
@@ -322,4 +324,5 @@ def define_objective(m: pyo.ConcreteModel, p: Problem) -> None:
         + sum(float(p.demand_cny_per_kw_month[n, mo]) * m.new_peak_kw[n, mo] for n, mo in m.NM_demand)
         + p.overload_penalty_cny_per_kwh * dt * (sum(m.grid_voltage_slack_kw.values())
                                                  + sum(m.grid_line_slack_kw.values()))
-        + sites.site_objective(m, p)))
+        + sites.site_objective(m, p)
+        + phases.phase_objective(m, p)))

@@ -39,7 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from vpp_sched.model import lean_families as fam
-from vpp_sched.model import lean_sites
+from vpp_sched.model import lean_phases, lean_sites
 from vpp_sched.model.lean_layout import BINARY_FAMILIES, COL_FAMILY_DIMS, INF, ROW_FAMILY_DIMS, LeanBuilder
 from vpp_sched.problem.arrays import Problem
 
@@ -168,6 +168,7 @@ def build_lean(problem: Problem, *, relax_integrality: bool = False) -> LeanMode
     objective_constant = fam.define_objective(b, s, p)
     lean_sites.define_swap_stations(b, s.T, s.dt, p)
     lean_sites.define_fast_charging(b, s.T, s.dt, p)
+    lean_phases.define_phase_limits(b, s, p)
     a = b.finish()
     return LeanModel(
         n_cols=b.cols.size, n_rows=b.rows.size,

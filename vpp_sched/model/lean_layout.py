@@ -50,6 +50,9 @@ COL_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "swap_partial_kwh": ("w", "t"),
     "fast_cap_kw": ("g", "t"),
     "fast_cap_short_kw": ("g", "t"),
+    "phase_ev_kw": ("n", "p", "t"),
+    "phase_overload_kw": ("n", "p", "t"),
+    "unbalance_slack_kw": ("n", "t"),
 }
 
 #: Index names of each row family, in the order of ``LeanModel.row_index[family]``.
@@ -83,6 +86,9 @@ ROW_FAMILY_DIMS: dict[str, tuple[str, ...]] = {
     "swap_bays": ("w", "t"),
     "swap_partial_room": ("w", "t"),
     "fast_wait_cap": ("g", "t"),
+    "phase_ev": ("n", "p", "t"),
+    "phase_limit": ("n", "p", "t"),
+    "phase_unbalance": ("n", "pq", "t"),   # pq: the ordered pair of phases (problem/phases.py PHASE_PAIRS)
 }
 
 #: Column families that are binary in the MIP.

@@ -12,23 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SINGLE_PHASE_MAX_KW = 7.4
-PHASE_SHARE = {"a": (1.0, 0.0, 0.0), "b": (0.0, 1.0, 0.0), "c": (0.0, 0.0, 1.0), "abc": (1 / 3, 1 / 3, 1 / 3)}
-
-
-def resolve_phases(ev_ids, phases, max_power_kw) -> list[str]:
-    """Phase of each EV of one transformer: its own, else the rule of the module docstring."""
-    out = list(phases)
-    k = 0
-    for i in sorted(range(len(out)), key=lambda i: ev_ids[i]):
-        if out[i]:
-            continue
-        if max_power_kw[i] > SINGLE_PHASE_MAX_KW:
-            out[i] = "abc"
-        else:
-            out[i] = "abc"[k % 3]
-            k += 1
-    return out
+# the phase of each EV is resolved in the problem layer (the model's phase rows need it too)
+from vpp_sched.problem.phases import PHASE_SHARE, SINGLE_PHASE_MAX_KW, resolve_phases  # noqa: E402,F401
 
 
 def phase_power_kw(ev_kw: np.ndarray, phases: list[str], balanced_kw: np.ndarray) -> np.ndarray:

@@ -18,6 +18,8 @@ import pandas as pd
 from vpp_sched.network.check import GridCase, flow, flow_3ph, grid_cases
 from vpp_sched.network.phases import phase_power_kw, unbalance_pct
 from vpp_sched.network.powerflow import one_blas_thread
+from vpp_sched.problem.build import sum_rows_by
+from vpp_sched.problem.phases import phase_power_kw as phase_power_kw_model, phase_slacks_kw, unbalance_slots
 
 
 @dataclass
@@ -66,15 +68,66 @@ def grid_tables(flows: GridFlows, slots: pd.DatetimeIndex) -> tuple[pd.DataFrame
             pd.concat(lines, ignore_index=True) if lines else empty_l)
 
 
-def phase_table(cases, problem, ev_kw: np.ndarray, station_kw: np.ndarray) -> pd.DataFrame:
+def phase_table(cases, problem, ev_kw: np.ndarray, station_kw: np.ndarray,
+                net_load_kw: np.ndarray | None = None) -> pd.DataFrame:
     """``grid_phases``: ``transformer_id, slot_start, p_a_kw, p_b_kw, p_c_kw, unbalance_pct`` per slot
-    (EVs on their phase, base load and station balanced; :mod:`vpp_sched.network.phases`)."""
+    (EVs on their phase, the rest balanced; :mod:`vpp_sched.network.phases`) and, where the model has
+    phase rows (``problem.phases``, :func:`phase_limit_columns`), per-phase loading and the slacks.
+    ``net_load_kw`` [N, T]: the transformers' net load (default base load + EVs + station) [kW]."""
+    if problem.phases is not None:
+        if net_load_kw is None:
+            net_load_kw = problem.base_load_kw + sum_rows_by(problem.ev_transformer, ev_kw, problem.n_transformers) + station_kw
+        return phase_limit_columns(problem, ev_kw, net_load_kw)
     text, parts = _slot_text(problem.slots), []
     for c in cases:
         per = phase_power_kw(ev_kw[c.ev_rows], list(c.ev_phase), problem.base_load_kw[c.row] + station_kw[c.row])
         parts.append(pd.DataFrame({"transformer_id": c.transformer_id, "slot_start": text, "p_a_kw": per[0],
                                    "p_b_kw": per[1], "p_c_kw": per[2], "unbalance_pct": unbalance_pct(per)}))
     return pd.concat(parts, ignore_index=True)
+
+
+def phase_limit_columns(problem, ev_kw: np.ndarray, net_load_kw: np.ndarray) -> pd.DataFrame:
+    """``grid_phases`` of the transformers with phase rows (``models/lv_grid.md``, "Phases"): the phase
+    powers, ``unbalance_pct``, ``loading_a_pu..loading_c_pu`` (of ``rating_kw / 3``), ``phase_limit_bound``
+    (a phase at ``limit_kw / 3``), ``phase_overload_kw`` (summed over the phases), ``unbalance_limited``
+    (the slot has the unbalance rows) and ``unbalance_slack_kw``."""
+    p, ph, T = problem, problem.phases, problem.n_slots
+    per = phase_power_kw_model(p, ev_kw, net_load_kw)                 # [P, 3, T]
+    over, short = phase_slacks_kw(p, per)
+    phase_rating = np.asarray(p.rating_kw, float)[ph.transformer, None, None] / 3.0
+    phase_limit = np.asarray(p.limit_kw, float)[ph.transformer, None] / 3.0
+    flat = lambda a: np.asarray(a).reshape(-1)    # noqa: E731  transformer-major, then slot
+    cols = {"transformer_id": np.repeat(np.asarray(p.transformer_ids, dtype=object)[ph.transformer], T),
+            "slot_start": np.tile(_slot_text(p.slots), len(ph.transformer))}
+    cols.update({f"p_{x}_kw": flat(per[:, i]) for i, x in enumerate("abc")})
+    cols["unbalance_pct"] = flat(np.stack([unbalance_pct(q) for q in per]) if len(per) else per[:, 0])
+    cols.update({f"loading_{x}_pu": flat(per[:, i] / phase_rating[:, 0]) for i, x in enumerate("abc")})
+    cols["phase_limit_bound"] = flat(per.max(axis=1) >= phase_limit - BOUND_TOL_KW)
+    cols["phase_overload_kw"] = flat(over.sum(axis=1))
+    cols["unbalance_limited"] = flat(unbalance_slots(p))
+    cols["unbalance_slack_kw"] = flat(short)
+    return pd.DataFrame(cols)
+
+
+def phase_limit_kpis(table: pd.DataFrame, dt_h: float) -> dict:
+    """Worst unbalance, highest phase loading, slots above the unbalance limit (slack needed) and with a
+    phase above its limit, and the slacks' energy, of one ``grid_phases`` table."""
+    out = {"worst_unbalance_pct": float(table.unbalance_pct.max())}
+    if "unbalance_slack_kw" not in table.columns:
+        return out
+    loaded = table[table.unbalance_limited.astype(bool)]
+    out.update(worst_unbalance_limited_pct=float(loaded.unbalance_pct.max()) if len(loaded) else 0.0,
+               highest_phase_loading_pu=float(table[["loading_a_pu", "loading_b_pu", "loading_c_pu"]].max().max()),
+               unbalance_slots_above_limit=int((table.unbalance_slack_kw > SLACK_TOL_KW).sum()),
+               phase_overload_slots=int((table.phase_overload_kw > SLACK_TOL_KW).sum()),
+               unbalance_slack_kwh=float(table.unbalance_slack_kw.sum() * dt_h),
+               phase_overload_kwh=float(table.phase_overload_kw.sum() * dt_h))
+    return out
+
+
+#: A phase within this of its limit counts as bound; a slack above this as needed [kW].
+BOUND_TOL_KW = 1e-3
+SLACK_TOL_KW = 1e-3
 
 
 def grid_kpis(flows: GridFlows, limits) -> dict:
@@ -167,16 +220,16 @@ def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_k
     station_kw = station_power_kw(plan.transformer_load, problem)
     flows = plan_grid_flows(scenario, problem, ev_kw, station_kw, cases)
     plan.grid_buses, plan.grid_lines = grid_tables(flows, problem.slots)
-    plan.grid_phases = phase_table(cases, problem, ev_kw, station_kw)
-    plan.kpis["grid"] = {"plan": dict(grid_kpis(flows, limits),
-                                      worst_unbalance_pct=float(plan.grid_phases.unbalance_pct.max())),
+    net = plan.transformer_load.net_load_kw.to_numpy(float).reshape(problem.n_transformers, problem.n_slots)
+    plan.grid_phases = phase_table(cases, problem, ev_kw, station_kw, net)
+    plan.kpis["grid"] = {"plan": dict(grid_kpis(flows, limits), **phase_limit_kpis(plan.grid_phases, problem.dt_h)),
                          "limits": limits.model_dump()}
     memo = {} if memo is None else memo
     if uncontrolled_ev_kw is not None and "uncontrolled" not in memo:
         idle = -problem.pv_at_transformer_kw()          # batteries idle, PV fed in whole
         memo["uncontrolled"] = dict(
             grid_kpis(plan_grid_flows(scenario, problem, uncontrolled_ev_kw, idle, cases), limits),
-            worst_unbalance_pct=float(phase_table(cases, problem, uncontrolled_ev_kw, idle).unbalance_pct.max()))
+            **phase_limit_kpis(phase_table(cases, problem, uncontrolled_ev_kw, idle), problem.dt_h))
     if "uncontrolled" in memo:
         plan.kpis["grid"]["uncontrolled"] = memo["uncontrolled"]
     return flows

@@ -169,6 +169,15 @@ _GRID_TABLES: dict[str, tuple[str, dict[str, dict]]] = {
 }
 TABLES.update(_GRID_TABLES)
 OPTIONAL_TABLES = OPTIONAL_TABLES + tuple(_GRID_TABLES)
+# grid_phases of transformers with phase rows in the model (models/lv_grid.md, "Phases")
+OPTIONAL_COLUMNS["grid_phases"] = {
+    **{f"loading_{x}_pu": _num(f"Phase {x} power over a third of rating_kw [pu]") for x in "abc"},
+    "phase_limit_bound": {"type": "boolean", "description": "Some phase is at a third of limit_kw (phase_limit binds) [-]"},
+    "phase_overload_kw": _num("Power above a third of limit_kw, summed over the phases (phase_overload_kw) [kW]", 0),
+    "unbalance_limited": {"type": "boolean", "description": "The slot has the unbalance rows: base load and every "
+                          "plugged-in EV at full power reach 30 % of rating_kw [-]"},
+    "unbalance_slack_kw": _num("(1 - unbalance_max_pct/100) x strongest - weakest phase, where positive and "
+                               "unbalance_limited (unbalance_slack_kw) [kW]", 0)}
 
 
 def table_row_schema(stem: str) -> dict:

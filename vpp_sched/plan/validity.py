@@ -14,6 +14,7 @@ from vpp_sched.problem.build import sum_rows_by
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.plan.results import Plan
 from vpp_sched.plan.sites_validity import check_sites
+from vpp_sched.plan.phase_validity import check_phases
 
 TOL_KW = 1e-3
 TOL_KWH = 1e-2
@@ -34,6 +35,7 @@ def check_plan(p: Problem, plan: Plan) -> list[str]:
     out += _check_events(p, plan.transformer_load, plan.dr_events)
     out += check_sites(p, plan)
     out += check_grid(plan)
+    out += check_phases(p, plan, ev_kw - dis_kw)
     return out
 
 

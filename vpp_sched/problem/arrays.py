@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from vpp_sched.problem.phases import PhaseLimits
 from vpp_sched.problem.sites import Sites
 
 
@@ -102,6 +103,9 @@ class Problem:
     demand_exempt : [N, M] bool, a charging facility's exempt month (reported, not charged)
     demand_so_far_kw : [N] the month's peak before the horizon (its first month; later ones start at 0) [kW]
     grid_cuts : the LV grids' linearised voltage and line limits (:class:`GridCuts`; empty = none)
+    phases : per-phase limits and the unbalance limit of the transformers with a grid
+        (:class:`~vpp_sched.problem.phases.PhaseLimits`; None = no phase rows)
+    unbalance_penalty_cny_per_kwh : price of ``unbalance_slack_kw`` [CNY/kWh]
     """
 
     slots: pd.DatetimeIndex
@@ -160,6 +164,8 @@ class Problem:
     demand_exempt: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
     demand_so_far_kw: np.ndarray = field(default_factory=lambda: np.array([]))
     grid_cuts: GridCuts | None = None
+    phases: PhaseLimits | None = None
+    unbalance_penalty_cny_per_kwh: float = 3.0
 
     # sizes -------------------------------------------------------------------------------
     @property

@@ -73,6 +73,7 @@ def subproblem(problem: Problem, transformers: np.ndarray, *, cap_kw: np.ndarray
         sites=None if p.sites is None else p.sites.restrict(local),
         **_demand_inside(p, idx),
         grid_cuts=p.grid_cuts.restricted(evs, p.n_evs) if p.grid_cuts is not None else None,
+        phases=p.phases.restricted(idx, evs) if p.phases is not None else None,
     )
 
 

@@ -11,6 +11,7 @@ from vpp_sched.forecast import baselines
 from vpp_sched.errors import ArgumentError, InputError
 
 from vpp_sched.problem.arrays import Problem
+from vpp_sched.problem.phases import scenario_phases
 from vpp_sched.problem.sites import build_sites, uncontrolled_site_kw
 from vpp_sched.problem.demand import demand_fields
 from vpp_sched.scenario.load import Scenario, event_slot_mask
@@ -92,6 +93,8 @@ def build_problem(scenario: Scenario, pv_kw: np.ndarray | None = None, plan_net_
         sites=build_sites(cfg, scenario.site_demand or {}, list(t_ids), len(slots)),
         **demand_fields(cfg.tariff, slots, t_ids),
     )
+    problem = replace(problem, phases=scenario_phases(scenario, problem),   # models/lv_grid.md, "Phases"
+                      unbalance_penalty_cny_per_kwh=cfg.penalties.unbalance_cny_per_kwh)
     return _with_events(problem, scenario, plan_net_load_kw) if with_events else problem
 
 

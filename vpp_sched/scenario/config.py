@@ -494,6 +494,9 @@ class Penalties(_Strict):
                                               "(models/swap_stations.md); far above a pack's energy cost, so every swap that can be served is [CNY/swap]")
     fast_cap_shortfall_cny_per_kwh: float = Field(1000.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per kWh a fast-charging station's power cap "
                                                   "falls below the cap that keeps its expected wait under target (models/fast_charging.md) [CNY/kWh]")
+    unbalance_cny_per_kwh: float = Field(3.0, gt=0, le=MAX_PENALTY_CNY_PER_KWH, description="Per kWh a gridded transformer's "
+                                         "weakest phase falls short of the unbalance limit (models/lv_grid.md); above any "
+                                         "tariff spread, below unmet energy: the plan balances before it saves, never strands an EV [CNY/kWh]")
 
 
 class V2GSettings(_Strict):

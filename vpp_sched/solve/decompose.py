@@ -37,6 +37,7 @@ import numpy as np
 
 from vpp_sched.errors import ArgumentError
 from vpp_sched.scenario.config import SolverOptions
+from vpp_sched.problem.phases import phase_objective_cny
 from vpp_sched.problem.demand import demand_charge_cny
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.problem.blocks import MAX_BLOCK_EVS, BlockSpec, built, event_signs, find_blocks
@@ -160,6 +161,9 @@ def plan_objective(p: Problem, s: Solution) -> float:
         before = np.zeros_like(on)
         before[:, 1:] = on[:, :-1] & avail[:, :-1]
         cost += p.switch_on_cny * float(np.count_nonzero(on & ~before))
+    if p.phases is not None:   # per-phase overload and unbalance slack the plan needs (models/lv_grid.md)
+        ev_net = s.ev_power_kw if s.ev_discharge_kw is None else s.ev_power_kw - s.ev_discharge_kw
+        cost += phase_objective_cny(p, ev_net, s.net_load_kw)
     return cost + solve_sites.objective_cny(p, s)
 
 

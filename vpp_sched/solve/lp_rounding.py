@@ -293,7 +293,7 @@ def feasibility_problem(p: Problem) -> Problem:
                    overload_penalty_cny_per_kwh=1.0, early_charging_cny_per_kwh=0.0, switch_on_cny=0.0,
                    ramp_penalty_cny_per_kw=0.0, demand_cny_per_kw_month=np.zeros_like(p.demand_cny_per_kw_month),
                    v2g_degradation_cny_per_kwh=0.0, event_price_cny_per_kwh=np.zeros(K),
-                   event_penalty_cny_per_kwh=np.zeros(K))
+                   event_penalty_cny_per_kwh=np.zeros(K), unbalance_penalty_cny_per_kwh=0.0)
 
 
 def feasibility_pattern(p: Problem, pattern: np.ndarray, sol: Solution, options: SolverOptions,

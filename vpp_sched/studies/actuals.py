@@ -23,6 +23,7 @@ import pandas as pd
 from vpp_sched.scenario import stay, tables
 from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.errors import InputError, NoPlanError
+from vpp_sched.problem.phases import phases_for_evs
 from vpp_sched.problem.build import build_problem, needs_plan_baseline, pv_forecast_kw as build_pv_forecast_kw
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.scenario.load import Scenario
@@ -338,6 +339,7 @@ def make_context(scenario: Scenario, actuals: Actuals, options: SolverOptions, m
                    **(dict(ev_v2g=fleet.v2g, ev_max_discharge_kw=fleet.max_discharge_kw,
                            ev_battery_kwh=fleet.battery_kwh, ev_soc_arrival_kwh=fleet.soc_arrival_kwh)
                       if fleet.has_v2g else dict(ev_v2g=np.zeros(0, dtype=bool))))
+    full = replace(full, phases=phases_for_evs(full, dict(zip(scenario.evs.ev_id, scenario.evs.phase))))  # the fleet's phases
     base = actuals.base_load_kw[list(full.transformer_ids)].to_numpy(float).T
     pv = full.pv_kw if actuals.pv_kw is None else np.asarray(actuals.pv_kw, float)
     notice = np.zeros(full.n_events, dtype=int)
