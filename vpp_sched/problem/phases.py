@@ -92,7 +92,8 @@ def phase_limits(ev_ids, ev_transformer, ev_phase, ev_max_power_kw, gridded: np.
         mine = np.flatnonzero(ev_transformer == n)
         phases = resolve_phases(list(ev_ids[mine]), ["" if x is None or x != x else str(x) for x in ev_phase[mine]],
                                 np.asarray(ev_max_power_kw)[mine])
-        share[mine] = [PHASE_SHARE[x] for x in phases]
+        if len(mine):   # a transformer without EVs (a hosting study's empty population) has no shares
+            share[mine] = [PHASE_SHARE[x] for x in phases]
     return PhaseLimits(transformer=rows.astype(np.int64), ev_share=share, unbalance_max_pct=float(unbalance_max_pct))
 
 
