@@ -26,7 +26,7 @@ of a stock by the resolution, so ``stock = kWh / dt_h``):
 Not stated to FlexMeasures: DR events (a portfolio cap over all transformers with a priced
 shortfall); the driver checks its schedule against them like any other. Solver options: FlexMeasures'
 HiGHS profile (``mip_rel_gap = 0``, tolerances 1e-9), with ``--mip-gap`` (default the benchmark's
-0.5 %) and ``--time-limit`` per call set through ``FLEXMEASURES_LP_SOLVER_OPTIONS``, which
+0.5 %) and ``--time-limit`` (shared by the calls: each gets an equal share of what is left) set through ``FLEXMEASURES_LP_SOLVER_OPTIONS``, which
 FlexMeasures applies last; ``--fm-defaults`` leaves its own gap (0).
 
     python run_flexmeasures.py INSTANCE.npz RESULT.npz --mip-gap 0.005 --time-limit 120
@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     ap.add_argument("instance")
     ap.add_argument("result")
     ap.add_argument("--mip-gap", type=float, default=0.005)
-    ap.add_argument("--time-limit", type=float, default=120.0, help="HiGHS time limit of each call [s]")
+    ap.add_argument("--time-limit", type=float, default=120.0,
+                    help="HiGHS time limit of all calls together; each gets an equal share of what is left [s]")
     ap.add_argument("--fm-defaults", action="store_true", help="keep FlexMeasures' own mip_rel_gap (0)")
     args = ap.parse_args(argv)
     d = dict(np.load(args.instance))
@@ -132,8 +133,12 @@ def main(argv=None) -> int:
     power = np.zeros((E, T))
     statuses: dict[str, int] = {}
     t0, c0 = time.perf_counter(), time.process_time()
-    with flask_app(options).app_context():
-        for n in range(len(d["limit_kw"])):
+    N = len(d["limit_kw"])
+    with flask_app(options).app_context() as ctx:
+        for n in range(N):
+            # the budget is the run's: each call gets an equal share of what is left
+            left = float(args.time_limit) - (time.perf_counter() - t0)
+            ctx.app.config["FLEXMEASURES_LP_SOLVER_OPTIONS"] = {**options, "time_limit": max(left / (N - n), 1.0)}
             evs, p, status = schedule_transformer(d, n, index, targets)
             power[evs] = p
             statuses[status] = statuses.get(status, 0) + 1
