@@ -18,6 +18,7 @@ the table goes into ``benchmarks/README.md`` between the ``peers`` markers.
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import json
 import os
@@ -99,6 +100,19 @@ def vpp_row(folder: Path, args, work: Path, tag: str) -> dict:
     return {**r, **{k: child.get(k) for k in keep}}
 
 
+def calls_status(statuses: str) -> str:
+    """FlexMeasures' calls' termination conditions (``str`` of a dict of counts) as one status:
+    ``optimal``, or ``time_limit (k of N calls)``, or the counts as they are."""
+    calls = ast.literal_eval(statuses)
+    calls.pop("no EVs", None)
+    total = sum(calls.values())
+    if set(calls) <= {"optimal"}:
+        return "optimal"
+    if set(calls) <= {"optimal", "maxTimeLimit"}:
+        return f"time_limit ({calls['maxTimeLimit']} of {total} calls)"
+    return statuses
+
+
 def peer_row(peer: str, p, npz: Path, bound: float | None, args, logs: Path) -> dict:
     extra = ["--mip-gap", str(args.mip_gap), "--time-limit", str(0.6 * args.time_limit)]
     if peer == "flexmeasures" and args.fm_defaults:
@@ -112,8 +126,7 @@ def peer_row(peer: str, p, npz: Path, bound: float | None, args, logs: Path) -> 
     if "condition" in r:                      # linopy: HiGHS's termination condition
         r["status"] = r.pop("condition")
     elif "statuses" in r:                     # FlexMeasures: one termination condition per call
-        calls = eval(r["statuses"], {})       # noqa: S307 (our own child's str(dict) of counts)
-        r["status"] = "optimal" if set(calls) <= {"optimal", "no EVs"} else r["statuses"]
+        r["status"] = calls_status(r["statuses"])
     if power is not None:
         r.update(judge(p, power, bound))
     return r
@@ -187,7 +200,8 @@ def table(rows: list[dict]) -> str:
 def header(run: dict) -> str:
     m = run["machine"]
     a = run["args"]
-    return (f"Run of {run['date']}: `python benchmarks/peers/run_peers.py {run['argv']}`. Machine: "
+    commands = " and ".join(f"`python benchmarks/peers/run_peers.py {argv}`" for argv in [run["argv"], *run.get("merged", [])])
+    return (f"Run of {run['date']}: {commands}. Machine: "
             f"{m['cores']} cores, load average at start {m['loadavg_start'][0]:.2f}; commit "
             f"{(m['git']['commit'] or '?')[:10]}{' + uncommitted changes' if m['git']['dirty'] else ''}; "
             f"FlexMeasures {run['versions'].get('flexmeasures')}, linopy {run['versions'].get('linopy')}, "
