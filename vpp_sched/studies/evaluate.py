@@ -183,7 +183,9 @@ def run_day(task: DayTask) -> tuple[list[dict], list[dict], float]:
     replan_options = task.options.model_copy(update={"mip_max_nodes": min(task.options.mip_max_nodes
                                                                           or REPLAN_MAX_NODES, REPLAN_MAX_NODES)})
     rows, per_t = [], []
-    ctx = make_context(sc, actuals, task.options, task.method, forecast=plans.forecast)
+    # with margins when replan keeps them: uncontrolled and day-ahead never re-plan, so they are the same on it
+    forecast = plans.forecast if plans.replan_forecast is None else plans.replan_forecast
+    ctx = make_context(sc, actuals, task.options, task.method, forecast=forecast)
     for policy in task.policies:
         run_ctx = ctx
         if policy == "uncontrolled":
@@ -193,8 +195,6 @@ def run_day(task: DayTask) -> tuple[list[dict], list[dict], float]:
             if robust:
                 run_ctx = make_context(plans.robust_scenario, actuals, task.options, task.method,
                                        forecast=plans.robust_forecast)
-            elif policy == "replan" and plans.replan_forecast is not None:   # re-plans keep the margins
-                run_ctx = make_context(sc, actuals, task.options, task.method, forecast=plans.replan_forecast)
             sol = padded(plans.robust if robust else plans.day_ahead, len(run_ctx.fleet.ev_ids))
             start = _day_ahead_problem(run_ctx)
             decisions = {} if policy == "day-ahead" else periodic_decisions(run_ctx, task.replan_every)
