@@ -13,7 +13,7 @@ from vpp_sched.cli.whatif import SCHEDULER_HELP
 from vpp_sched.solve.dispatch import METHODS
 
 #: Default of --replan-every; the study module's value, repeated here so `--help` imports no study.
-DEFAULT_REPLAN_EVERY = 12
+DEFAULT_REPLAN_EVERY = 24
 
 
 def evaluate(

@@ -9,13 +9,18 @@ under each policy:
   (an unannounced EV gets nothing, a late one what its planned slots still offer);
 * ``replan``: the same plan, re-planned from the metered state every ``replan_every`` slots and at
   DR notices, as ``vpp-sched replay`` re-plans (arrivals do not trigger a re-plan here: they are
-  many on a sampled day, and the periodic re-plans pick them up);
-* ``robust``: the robust plan (its margins below each limit, :mod:`vpp_sched.problem.margins`),
-  re-planned like ``replan`` with the margins kept in every re-plan.
+  many on a sampled day, and the periodic re-plans pick them up), every re-plan keeping the robust
+  margins below each limit (:mod:`vpp_sched.problem.margins`);
+* ``robust``: the robust plan (its margins and robust sessions), re-planned like ``replan`` with the
+  margins and the robust sessions kept in every re-plan.
+
+``replan`` and ``robust`` run under the charging platform's slot controller
+(:mod:`vpp_sched.studies.slot_control`): in every slot, EVs that would otherwise miss their stated
+request are caught up, and the controllable loads are cut to the transformer's metered headroom.
 
 The two plans are made once (the forecast is the same every day); the days run on an executor of
-:mod:`vpp_sched.solve.parallel`, each a function of its number only, so every executor gives the
-same tables. Re-plans are bounded by work (``REPLAN_MAX_NODES`` nodes per MILP run). Method and
+:mod:`vpp_sched.solve.parallel` in runs of consecutive days, each day a function of its number only,
+so every executor gives the same tables. Re-plans are bounded by work (``REPLAN_MAX_NODES`` nodes per MILP run). Method and
 definitions: ``models/uncertainty.md``.
 """
 
@@ -35,17 +40,24 @@ from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.scenario.sampling import sample_day
 from vpp_sched.solve.dispatch import solve
-from vpp_sched.solve.parallel import SerialExecutor
+from vpp_sched.solve.parallel import SerialExecutor, batches
 from vpp_sched.solve.solution import Solution
 from vpp_sched.studies.actuals import Context, forecast_as_actuals, make_context, sampled_actuals, window_problem
 from vpp_sched.studies.replay import (REPLAN_MAX_NODES, ReplayRun, decision_points, event_table, simulate,
                                       uncontrolled_run)
 
 POLICIES = ("uncontrolled", "day-ahead", "replan", "robust")
-#: Re-plan every this many slots by default (3 h of 15-min slots): 7 re-plans a day per re-planning
-#: policy, which keeps 100 days x 4 policies of the bundled scenario within 5 minutes on 2 cores
-#: (every 4 slots: 3.7x the re-plan work; benchmarks/bench_evaluate.py).
-EVALUATE_REPLAN_EVERY = 12
+#: Re-plan every this many slots by default (6 h of 15-min slots): 3 re-plans a day per re-planning
+#: policy. The slot controller keeps the limits and the drivers' requests between re-plans, so the
+#: re-plans are for cost only: on days 0-9 of the bundled scenario every 24 slots took 38 % less CPU
+#: than every 12 with the same unmet energy and overloads (none), at -0.1 % (replan) and +0.2 %
+#: (robust) energy cost (benchmarks/bench_evaluate.py, models/uncertainty.md "Measured").
+EVALUATE_REPLAN_EVERY = 24
+#: Days go to the executor in about this many runs of consecutive days per worker (load balance
+#: against pickling the scenario and the plans once per task).
+CHUNKS_PER_WORKER = 4
+#: Policies whose set-points the charging platform fits to every metered slot (catch-up, headroom cap).
+SLOT_CONTROLLED = ("replan", "robust")
 #: A slot is an overload when the metered load passes the usable limit by more than this share [-].
 OVERLOAD_TOLERANCE = 0.01
 DAY_COLUMNS = ["day", "policy", "energy_cost_cny", "overload_kwh", "overloaded_transformers", "unmet_kwh",
@@ -64,6 +76,7 @@ class DayPlans:
     robust: Solution | None = None
     margins: Margins | None = None
     robust_scenario: Scenario | None = None   # the scenario with the robust stays of its EVs
+    replan_forecast: Problem | None = None    # ``forecast`` with the margin events: what ``replan`` re-plans on
 
 
 @dataclass(frozen=True)
@@ -122,11 +135,11 @@ def make_plans(scenario: Scenario, options: SolverOptions, method: str = "lean",
     margins = robust_margins(scenario, ctx.problem, seed)
     robust_sc = robust_scenario(scenario, margins.epsilon)
     price = scenario.config.uncertainty.robust_margin_cny_per_kwh
-    rctx = make_context(robust_sc, forecast_as_actuals(scenario), options, method,
-                        forecast=with_margins(ctx.problem, margins.margin_kw, price))
+    margined = with_margins(ctx.problem, margins.margin_kw, price)
+    rctx = make_context(robust_sc, forecast_as_actuals(scenario), options, method, forecast=margined)
     robust_plan = _solved(_day_ahead_problem(rctx), options, method, "the robust plan")
     return DayPlans(forecast=ctx.problem, day_ahead=day_ahead, robust_forecast=rctx.problem, robust=robust_plan,
-                    margins=margins, robust_scenario=robust_sc)
+                    margins=margins, robust_scenario=robust_sc, replan_forecast=margined)
 
 
 def _day_ahead_problem(ctx: Context) -> Problem:
@@ -170,7 +183,9 @@ def run_day(task: DayTask) -> tuple[list[dict], list[dict], float]:
     replan_options = task.options.model_copy(update={"mip_max_nodes": min(task.options.mip_max_nodes
                                                                           or REPLAN_MAX_NODES, REPLAN_MAX_NODES)})
     rows, per_t = [], []
-    ctx = make_context(sc, actuals, task.options, task.method, forecast=plans.forecast)
+    # with margins when replan keeps them: uncontrolled and day-ahead never re-plan, so they are the same on it
+    forecast = plans.forecast if plans.replan_forecast is None else plans.replan_forecast
+    ctx = make_context(sc, actuals, task.options, task.method, forecast=forecast)
     for policy in task.policies:
         run_ctx = ctx
         if policy == "uncontrolled":
@@ -183,11 +198,18 @@ def run_day(task: DayTask) -> tuple[list[dict], list[dict], float]:
             sol = padded(plans.robust if robust else plans.day_ahead, len(run_ctx.fleet.ev_ids))
             start = _day_ahead_problem(run_ctx)
             decisions = {} if policy == "day-ahead" else periodic_decisions(run_ctx, task.replan_every)
-            run = simulate(run_ctx, policy, (start, sol), decisions, replan_options)
+            # the re-planning policies run under the platform's slot controller (studies/slot_control.py)
+            run = simulate(run_ctx, policy, (start, sol), decisions, replan_options,
+                           slot_control=policy in SLOT_CONTROLLED)
         row, trafo = day_kpis(run_ctx, run)
         rows.append({"day": task.day, "policy": policy, **row})
         per_t += [{"day": task.day, "policy": policy, **r} for r in trafo]
     return rows, per_t, time.thread_time() - cpu
+
+
+def run_days(tasks: list[DayTask]) -> list[tuple[list[dict], list[dict], float]]:
+    """:func:`run_day` of each task, in order (one executor task for a run of days)."""
+    return [run_day(t) for t in tasks]
 
 
 def day_kpis(ctx: Context, run: ReplayRun) -> tuple[dict, list[dict]]:
@@ -231,10 +253,12 @@ def run_evaluate(scenario: Scenario, days: int, seed: int = 0, policies=POLICIES
     t0, cpu0 = time.perf_counter(), time.process_time()
     policies = tuple(parse_policies(list(policies)))
     options = options or scenario.config.solver
-    plans = make_plans(scenario, options, method, robust="robust" in policies, seed=seed)
+    plans = make_plans(scenario, options, method, robust=bool({"robust", "replan"} & set(policies)), seed=seed)
     tasks = [DayTask(d, seed, scenario, policies, plans, options, method, replan_every) for d in range(days)]
     ex = executor or SerialExecutor()
-    done = ex.map(run_day, tasks)
+    # a few runs of consecutive days per task: one pickled copy of the scenario and the plans each
+    chunks = batches(list(range(days)), np.ones(days), CHUNKS_PER_WORKER * int(getattr(ex, "workers", 1)))
+    done = [d for part in ex.map(run_days, [[tasks[i] for i in run] for run in chunks]) for d in part]
     rows = [r for day_rows, _, _ in done for r in day_rows]
     per_t = pd.DataFrame([r for _, day_t, _ in done for r in day_t])
     table = pd.DataFrame(rows)

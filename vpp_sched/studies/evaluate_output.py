@@ -39,7 +39,8 @@ def evaluate_summary(r: EvaluateResult) -> str:
     stats = policy_stats(r).set_index("policy")
     lines = [f"# Evaluation of {r.scenario_name} on {r.n_days} sampled day(s)", "",
              f"Seed {r.seed}; days 0..{r.n_days - 1} of the scenario's `uncertainty:` model; re-plans every "
-             f"{r.replan_every} slot(s) and at DR notices (policies `replan`, `robust`). An overload is a slot whose "
+             f"{r.replan_every} slot(s) and at DR notices (policies `replan`, `robust`, both under the slot "
+             "controller). An overload is a slot whose "
              f"metered load passes the usable limit by more than {OVERLOAD_TOLERANCE:.0%}. Method: "
              "`models/uncertainty.md`.", "",
              "| policy | energy cost mean [CNY] | p5..p95 [CNY] | days with an overload | overload mean [kWh] "

@@ -35,6 +35,7 @@ from vpp_sched.plan.results import TOL_KW, dr_compensation_cny, event_summary, g
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.solution import Solution, SolveStatus
 from vpp_sched.solve.dispatch import solve
+from vpp_sched.studies.slot_control import controlled_kw, must_charge_kw, swap_state_after_cut
 
 RUNS = ("replanned", "day_ahead_only", "uncontrolled")
 # A re-plan is a controller's decision at the start of a slot: it must come within seconds. What it
@@ -124,12 +125,13 @@ class _State:
 
 def simulate(ctx: Context, name: str, day_ahead: tuple[Problem, Solution], decisions: dict[int, list[str]],
              options: SolverOptions | None = None, skip_unchanged: bool = True,
-             progress: Callable[[str], None] | None = None) -> ReplayRun:
+             progress: Callable[[str], None] | None = None, slot_control: bool = False) -> ReplayRun:
     """Walk through the day applying the current plan; re-plan at ``decisions`` (slot -> reasons).
 
     ``options``: solver options of the re-plans (default ``ctx.options``). ``skip_unchanged``: keep
     the current plan when the re-plan's inputs are what it expected (:func:`same_inputs`), so
-    set-points do not flap between equally good plans.
+    set-points do not flap between equally good plans. ``slot_control``: the charging platform's
+    slot controller fits the set-points to each metered slot (:mod:`vpp_sched.studies.slot_control`).
     """
     p, T = ctx.problem, ctx.problem.n_slots
     run = ReplayRun(name, p.dt_h, np.zeros((len(ctx.fleet.ev_ids), T)), *np.zeros((3, p.n_batteries, T)),
@@ -139,6 +141,7 @@ def simulate(ctx: Context, name: str, day_ahead: tuple[Problem, Solution], decis
         run.ev_discharge_kw, run.round_trip = np.zeros_like(run.ev_kw), p.v2g_round_trip
     plan_p, plan = day_ahead
     t_plan = 0
+    slots_left = np.cumsum(available[:, ::-1], axis=1)[:, ::-1]   # [U, T] whole slots from t on
     for t in range(T):
         if t in decisions:
             record = {"slot": t, "slot_start": p.slots[t].isoformat(), "reasons": decisions[t], "solved": False}
@@ -161,14 +164,16 @@ def simulate(ctx: Context, name: str, day_ahead: tuple[Problem, Solution], decis
                                         f"of {(options or ctx.options).time_limit_s:g} s (solver.time_limit_s): "
                                         "this replay may not repeat on another machine")
             run.decisions.append(record)
-        _apply(ctx, plan, t - t_plan, t, state, available, run)
+        _apply(ctx, plan, t - t_plan, t, state, available, run, slots_left if slot_control else None)
     return run
 
 
-def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, available: np.ndarray, run: ReplayRun) -> None:
+def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, available: np.ndarray, run: ReplayRun,
+           slots_left: np.ndarray | None = None) -> None:
     """Slot ``t`` in reality with the plan's column ``k``: EVs take at most their set-point, their charger
     limit and what they still need, only when plugged in for the whole slot; the battery follows its
-    set-point within its SOC bounds; PV curtailment at most the actual PV."""
+    set-point within its SOC bounds; PV curtailment at most the actual PV. ``slots_left`` [U, T] (whole
+    slots of each EV's actual stay from ``t`` on): the slot controller corrects EVs and swap racks first."""
     p, f, dt = ctx.problem, ctx.fleet, ctx.problem.dt_h
     need_kw = np.maximum(f.a_energy_kwh - state.delivered, 0.0) / dt
     ev_dis = np.zeros_like(need_kw)
@@ -185,19 +190,33 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
     dis = _within(plan.battery_discharge_kw[:, k], (state.soc - p.battery_soc_min_kwh) * eta_d / dt)
     curtail = _within(plan.pv_curtail_kw[:, k], ctx.pv_actual_kw[:, t])
     N = p.n_transformers
-    run.net_load_kw[:, t] = (ctx.base_actual_kw[:, t] + np.bincount(f.transformer, ev - ev_dis, N)
-                             + np.bincount(p.station_transformer[p.battery_station], ch - dis, N)
-                             - np.bincount(p.station_transformer, ctx.pv_actual_kw[:, t] - curtail, N))
+    other_kw = (ctx.base_actual_kw[:, t] - np.bincount(f.transformer, ev_dis, N)
+                + np.bincount(p.station_transformer[p.battery_station], ch - dis, N)
+                - np.bincount(p.station_transformer, ctx.pv_actual_kw[:, t] - curtail, N))
+    st = p.sites                 # the sites follow the plan: their demand is the forecast's
+    swap_kw, fast_kw = (plan.swap_charge_kw[:, k], plan.fast_cap_kw[:, k]) if st is not None else (None, None)
+    if slots_left is not None:
+        must = np.where(available[:, t] & (ev_dis <= 0),
+                        must_charge_kw(need_kw * dt, slots_left[:, t], f.a_max_power_kw, dt), 0.0)
+        loads = [(np.minimum(must, need_kw), ev, f.transformer)]
+        if st is not None:
+            fast_min = st.fast_min_cap_kw[:, t] if st.n_fast else np.zeros(0)
+            loads += [(np.zeros(st.n_swap), swap_kw, st.swap_transformer),
+                      (np.minimum(fast_min, fast_kw), fast_kw, st.fast_transformer)]
+        ev, *site_kw = controlled_kw(p.limit_kw, other_kw, loads)
+        swap_kw, fast_kw = site_kw or (None, None)
+    run.net_load_kw[:, t] = other_kw + np.bincount(f.transformer, ev, N)
     state.delivered += ev * dt
     if state.ev_soc is not None:
         state.delivered -= p.v2g_round_trip * ev_dis * dt
         state.ev_soc = state.ev_soc + (p.v2g_charge_efficiency * ev - ev_dis / p.v2g_discharge_efficiency) * dt
         run.ev_discharge_kw[:, t] = ev_dis
     state.soc = state.soc + eta_c * dt * ch - dt / eta_d * dis
-    if p.sites is not None:      # the sites follow the plan: their demand is the forecast's
-        run.net_load_kw[:, t] += p.sites.site_at_transformer_kw(plan.swap_charge_kw[:, k:k + 1],
-                                                                plan.fast_cap_kw[:, k:k + 1], N)[:, 0]
-        state.sites = (plan.swap_full_packs[:, k].copy(), plan.swap_partial_kwh[:, k].copy())
+    if st is not None:
+        run.net_load_kw[:, t] += st.site_at_transformer_kw(swap_kw[:, None], fast_kw[:, None], N)[:, 0]
+        state.sites = swap_state_after_cut(plan.swap_full_packs[:, k], plan.swap_partial_kwh[:, k],
+                                           plan.swap_charge_kw[:, k] - swap_kw, st.swap_efficiency,
+                                           st.swap_pack_charge_kwh, dt)
     run.ev_kw[:, t], run.charge_kw[:, t], run.discharge_kw[:, t] = ev, ch, dis
     run.soc_kwh[:, t], run.curtail_kw[:, t] = state.soc, curtail
 
