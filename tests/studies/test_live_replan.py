@@ -95,3 +95,18 @@ def test_a_replan_on_a_two_part_tariff_charges_the_peak_of_the_slots_left(tmp_pa
     peak = run.plan.transformer_load.net_load_kw.max()
     assert run.problem.n_slots == 4 and k["valid"]
     assert k["demand_charge_cny"] == pytest.approx(40.0 * max(peak - 12.0, 0.0), abs=1e-6)
+
+
+def test_a_replan_on_an_lv_grid_with_phase_rows_drops_the_ev_that_left_and_places_a_walk_in(tmp_path):
+    from test_phase_limits import _scenario as phase_scenario
+    from vpp_sched.scenario.load import load_scenario
+
+    sc = load_scenario(phase_scenario(tmp_path))      # T1 on a two-bus grid, E1-E3 on phase a
+    live = pd.DataFrame([_session("E1", "18:00", "23:59", 20.0, status="ended", ended_at="20:00", pmax=7.0),
+                         _session("S9", "20:05", "23:30", 8.0, pmax=7.0)])
+    run = replan_rest_of_day(sc, live, {"E1": 12.0, "S9": 0.0}, {}, pd.Timestamp(f"{DAY}20:10+08:00"), None)
+    p = run.problem
+    assert "E1" not in set(p.ev_ids) and "S9" in set(p.ev_ids)
+    assert p.phases is not None and len(p.phases.ev_share) == p.n_evs         # phase data row for row
+    assert run.plan.kpis["valid"], run.plan.warnings
+    assert run.plan.evs.set_index("ev_id").unmet_kwh.sum() == pytest.approx(0.0, abs=1e-6)

@@ -253,4 +253,5 @@ def with_evs(p: Problem, keep: np.ndarray) -> Problem:
                    ev_energy_kwh=np.asarray(p.ev_energy_kwh)[sel], ev_max_power_kw=np.asarray(p.ev_max_power_kw)[sel],
                    ev_min_power_kw=np.asarray(p.ev_min_power_kw)[sel], ev_available=np.asarray(p.ev_available)[sel],
                    **({name: np.asarray(getattr(p, name))[sel] for name in _V2G_FIELDS} if p.has_v2g else {}),
-                   grid_cuts=p.grid_cuts.restricted(sel, p.n_evs) if p.grid_cuts is not None else None)
+                   grid_cuts=p.grid_cuts.restricted(sel, p.n_evs) if p.grid_cuts is not None else None,
+                   phases=None if p.phases is None else replace(p.phases, ev_share=np.asarray(p.phases.ev_share)[sel]))
