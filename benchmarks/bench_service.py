@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import io
 import json
 import os
 import platform
@@ -31,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import httpx
@@ -43,7 +41,7 @@ sys.path.insert(0, str(REPO))
 from vpp_sched.scenario.load import default_scenario_path, load_scenario  # noqa: E402
 from vpp_sched.service.auth import create_token  # noqa: E402
 from vpp_sched.service.db import MeterValue, make_engine, make_sessions, migrate  # noqa: E402
-from vpp_sched.service.sim_fleet import replan_probe, run_fleet, settle  # noqa: E402
+from vpp_sched.service.sim_fleet import folder_zip, replan_probe, run_fleet, settle  # noqa: E402
 
 PASSWORD = "bench-station-password"
 TARGET_P99_MS, TARGET_PUSH_S = 200.0, 5.0
@@ -104,20 +102,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _demo_zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for p in sorted(default_scenario_path().iterdir()):
-            if p.is_file():
-                z.write(p, p.name)
-    return buf.getvalue()
-
-
 async def _bench(a, host: str, token: str, server, url: str) -> dict:
     h = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=f"http://{host}", timeout=120) as http:
         await _up(http, server)
-        sc = (await http.post("/scenarios", content=_demo_zip(), headers={**h, "content-type": "application/zip"})).json()
+        sc = (await http.post("/scenarios", content=folder_zip(default_scenario_path()), headers={**h, "content-type": "application/zip"})).json()
         ids = [f"B{i:04d}" for i in range(a.stations)]
         for i, sid in enumerate(ids):
             trafo = sc["transformers"][i % len(sc["transformers"])]

@@ -17,17 +17,9 @@ import warnings
 
 import numpy as np
 
+from bench_gridcheck import _clock   # median CPU and wall seconds of a call (benchmarks/ is the script's folder)
+
 REF_SLOTS = 4
-
-
-def _clock(fn, repeat: int = 5) -> tuple[float, float]:
-    cpu, wall = [], []
-    for _ in range(repeat):
-        c, w = time.process_time(), time.perf_counter()
-        fn()
-        cpu.append(time.process_time() - c)
-        wall.append(time.perf_counter() - w)
-    return float(np.median(cpu)), float(np.median(wall))
 
 
 def bench_grid(name: str) -> None:

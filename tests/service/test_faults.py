@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import httpx
@@ -20,6 +18,7 @@ from service_helpers import scenario_zip, settings, tokens, wait_job
 from vpp_sched.scenario.load import default_scenario_path
 from vpp_sched.service.app import create_app
 from vpp_sched.service.db import EvSession, MeterValue, PlanJob
+from vpp_sched.service.sim_fleet import folder_zip
 
 ZIP = {"content-type": "application/zip"}
 
@@ -83,15 +82,6 @@ def _up(client: httpx.Client, proc: subprocess.Popen, timeout_s: float = 60) -> 
     raise AssertionError("the server did not start")
 
 
-def _demo_zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for p in sorted(default_scenario_path().iterdir()):
-            if p.is_file():
-                z.write(p, p.name)
-    return buf.getvalue()
-
-
 @pytest.mark.slow
 def test_the_server_killed_during_a_plan_job_resumes_it_and_loses_no_live_data(tmp_path):
     db = tmp_path / "killed.db"
@@ -109,7 +99,7 @@ def test_the_server_killed_during_a_plan_job_resumes_it_and_loses_no_live_data(t
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
             _up(c, proc)
-            sid = c.post("/scenarios", content=_demo_zip(), headers={**h, **ZIP}).json()["id"]
+            sid = c.post("/scenarios", content=folder_zip(default_scenario_path()), headers={**h, **ZIP}).json()["id"]
             c.post("/meter", json={"scenario_id": sid, "transformer_id": "T01", "measured_at": "2026-11-27T19:00:00+08:00",
                                    "load_kw": 300.0}, headers=h).raise_for_status()
             c.post("/sessions", json={"scenario_id": sid, "session_id": "LIVE1", "event": "started", "replan": False,

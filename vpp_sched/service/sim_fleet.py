@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
+import zipfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +23,16 @@ from vpp_sched.service.sim_station import Clock, SimStation, connect
 
 #: Stations opening their websocket at the same moment (a real fleet reconnects spread out too).
 CONNECT_AT_ONCE = 50
+
+
+def folder_zip(folder) -> bytes:
+    """A scenario folder's files (its top level) as the zip ``POST /scenarios`` takes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(folder.iterdir()):
+            if p.is_file():
+                z.write(p, p.name)
+    return buf.getvalue()
 
 
 @dataclass
