@@ -164,7 +164,8 @@ def test_binding_feeders_hold(seed):
 
 def test_blocks_over_their_event_shares_are_planned_again_until_the_event_holds(monkeypatch):
     """Seed 2's rounding leaves a block 0.31 kW over its share of the event in one slot (a charger
-    on at pmin); planned again under a lowered share, the event holds at a lower objective."""
+    on at pmin); planned again under lowered shares (the block over it and a helper), the event holds
+    and the plan stays within its gap (the event is kept even where its penalty was the cheaper way)."""
     import vpp_sched.solve.decompose as decompose
 
     p = binding_event(2)
@@ -176,7 +177,7 @@ def test_blocks_over_their_event_shares_are_planned_again_until_the_event_holds(
     assert before.dr_shortfall_kw.sum() > 0.1 and before.solver["blocks_event_retry"] == 0
     assert sol.solver["blocks_event_retry"] >= 1
     assert sol.dr_shortfall_kw.sum() < 1e-6
-    assert sol.objective_cny <= before.objective_cny + 1e-6
+    assert sol.objective_cny <= before.objective_cny * (1 + OPTIONS.mip_rel_gap)
     assert sol.mip_gap <= OPTIONS.mip_rel_gap and sol.status is SolveStatus.OPTIMAL
     assert sol.bound_cny == before.bound_cny      # the bound is the coordination's: planning again leaves it
 

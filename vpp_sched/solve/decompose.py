@@ -24,8 +24,9 @@ long feeder) are *coordinated* by :mod:`vpp_sched.solve.coordination`:
    overload and event shortfall recomputed from the merged net loads
    (:func:`merge_solutions`), so nothing is hidden.
 4. **Events kept.** Where the merged plan falls short of a coordinated event, the blocks over their
-   shares there are planned again with those shares lowered (:func:`_meet_events`): a charger
-   rounded on at ``pmin`` can push a block over a share its relaxation kept.
+   shares there, and the block with the most load in the row besides, are planned again with those
+   shares lowered (:func:`_meet_events`): a charger rounded on at ``pmin`` can push a block over a
+   share its relaxation kept.
 
 The bound reported is the best Lagrangian bound (plus, for blocks touching no coordinated
 row, their own MILP bounds); ``mip_gap`` is measured against it.
@@ -315,9 +316,11 @@ def _meet_events(p: Problem, part: _Partition, coord: Coordination, options: Sol
                  budget: Deadline, solved: dict[int, Solution], out: Solution) -> tuple[Solution, int]:
     """Where the merged plan falls short of a coordinated event, the blocks over their shares there
     planned again with those shares lowered by what they exceeded them by plus one charger's ``pmin``
-    (the largest): the rounding's on/off steps (a charger on at ``pmin``) push a block over a share its
-    relaxation kept, and paying the row's price is then cheaper than serving an EV less (10k-EV day,
-    event at twice the generator's target: 3.4 kW over a 25,000 kW cap in one slot, from 3 blocks).
+    (the largest), and a helper block with its shares lowered by the shortfall
+    (:func:`_over_short_events`): the rounding's on/off steps (a charger on at ``pmin``) push a block
+    over a share its relaxation kept, and paying the row's price is then cheaper than serving an EV
+    less (10k-EV day, event at twice the generator's target: 3.4 kW over a 25,000 kW cap in one slot,
+    from 3 blocks; planned again with a helper, 0).
     A round is kept when the shortfall falls and the plan stays within its gap (or no wider than
     before); at most ``EVENT_RETRY_ROUNDS``. Also the number of block plans made."""
     binary = p.ev_binary
@@ -325,10 +328,10 @@ def _meet_events(p: Problem, part: _Partition, coord: Coordination, options: Sol
     cut = np.zeros_like(coord.shares)
     planned = 0
     for _ in range(EVENT_RETRY_ROUNDS):
-        over, excess = _over_short_events(p, part, coord.shares - cut, out)
+        over, excess, help_ = _over_short_events(p, part, coord.shares - cut, out)
         if not over or _left(budget) <= 0:
             break
-        cut = cut + excess + np.sign(excess) * margin_kw
+        cut = cut + excess + np.sign(excess) * margin_kw + help_
         retry = _block_runner(p, part, replace(coord, shares=coord.shares - cut), options, executor)
         per_block = max(0.9 * _left(budget) * min(1.0, executor.workers / len(over)), 1.0)
         again = {j: sol for j, sol in retry(over, per_block).items() if sol.status.has_plan}
@@ -345,18 +348,24 @@ def _meet_events(p: Problem, part: _Partition, coord: Coordination, options: Sol
 
 
 def _over_short_events(p: Problem, part: _Partition, shares: np.ndarray,
-                       out: Solution) -> tuple[list[int], np.ndarray]:
-    """The blocks whose net load exceeds their share (``shares`` [L, N, T]) in a coordinated event row
-    the merged plan is short on, and by how much each transformer exceeds its share there ([L, N, T]
-    in the shares' sign: a cap's excess positive, a floor's negative; 0 elsewhere)."""
+                       out: Solution) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """For the coordinated event rows the merged plan is short on: the blocks to plan again, how much
+    each transformer exceeds its share (``shares`` [L, N, T]) there, and how much a helper block's
+    transformers give up (both [L, N, T] in the shares' sign: a cap lowered by a positive amount, a
+    floor raised by a negative one; 0 elsewhere). The helper is the block, of those not over their
+    shares in the row, with the largest load in it: a block over its share may not be able to go
+    lower (an EV whose stay lies in the event needs its slots), so the row's shortfall plus one
+    charger's ``pmin`` is taken from the helper's shares, split by transformer limit."""
     c = part.coupling
-    excess = np.zeros_like(shares)
+    excess, help_ = np.zeros_like(shares), np.zeros_like(shares)
     if not c.n_rows or not p.n_events or not np.any(out.dr_shortfall_kw > 0):
-        return [], excess
+        return [], excess, help_
     block_of = np.empty(p.n_transformers, dtype=np.int64)
     for j, idx in enumerate(part.blocks):
         block_of[idx] = j
     member = c.member.tocsr()
+    limit = np.asarray(p.limit_kw, dtype=float)
+    margin_kw = float(p.ev_min_power_kw[p.ev_binary].max()) if p.ev_binary.any() else 0.0
     over: set[int] = set()
     for r in range(c.n_rows):
         kind, k = c.groups[c.row_group[r]]
@@ -369,8 +378,19 @@ def _over_short_events(p: Problem, part: _Partition, shares: np.ndarray,
         above = np.clip(sign * (out.net_load_kw[n, t] - shares[layer, n, t]), 0.0, None)
         hit = above > 1e-6
         excess[layer, n[hit], t] = sign[hit] * above[hit]
-        over.update(int(j) for j in np.unique(block_of[n[hit]]))
-    return sorted(over), excess
+        here = np.unique(block_of[n[hit]])
+        over.update(int(j) for j in here)
+        free = ~np.isin(block_of[n], here)
+        if free.any():
+            load = np.bincount(block_of[n[free]], weights=sign[free] * out.net_load_kw[n[free], t],
+                               minlength=len(part.blocks))
+            candidates = np.unique(block_of[n[free]])
+            helper = int(candidates[np.argmax(load[candidates])])      # ties: the first block
+            mine = free & (block_of[n] == helper)
+            give = (out.dr_shortfall_kw[k, t] + margin_kw) * limit[n[mine]] / limit[n[mine]].sum()
+            help_[layer, n[mine], t] += sign[mine] * give
+            over.add(helper)
+    return sorted(over), excess, help_
 
 
 def _left(budget: Deadline) -> float:
