@@ -207,6 +207,16 @@ def test_threads_and_local_cluster_give_the_in_process_plan():
         _same(serial, clustered)
 
 
+def test_the_event_retry_gives_the_in_process_plan_on_threads():
+    p = binding_event(2)
+    serial = solve_decomposed(p, OPTIONS, max_block_evs=0)
+    assert serial.solver["blocks_event_retry"] >= 1
+    with get_executor("threads", 2) as ex:
+        threaded = solve_decomposed(p, OPTIONS, max_block_evs=0, executor=ex)
+    _same(serial, threaded)
+    assert threaded.solver["blocks_event_retry"] == serial.solver["blocks_event_retry"]
+
+
 def test_get_executor_defaults_to_threads_on_every_core(monkeypatch):
     import vpp_sched.solve.parallel as parallel
 
