@@ -173,7 +173,7 @@ class JobRunner:
         with self.sessions() as db:
             job = db.get(PlanJob, job_id)
             db.execute(delete(PlanFile).where(PlanFile.plan_id == job_id))   # a resumed job's earlier partial files
-            db.add_all(PlanFile(plan_id=job_id, name=n, content=c) for n, c in out.files.items())
+            db.add_all(PlanFile.of(job_id, n, c) for n, c in out.files.items())
             job.status, job.finished_at = "succeeded", utcnow()
             job.kpis, job.warnings = _json_safe(out.kpis), out.warnings
             audit(db, "service", "plan.succeeded", f"plan:{job_id}", scenario_id=job.scenario_id,
