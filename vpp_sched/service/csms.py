@@ -29,7 +29,7 @@ from ocpp.v201.enums import Action
 from vpp_sched.service import csms_store
 from vpp_sched.service.auth import Verifier, verify_secret
 from vpp_sched.service.db import Station
-from vpp_sched.service.group_writer import GroupWriter
+from vpp_sched.service.group_writer import LATER, NOW, GroupWriter
 from vpp_sched.service.profiles import Outgoing, PlanProfiles, scenario_profiles, station_profiles
 
 log = logging.getLogger("vpp_sched.service.csms")
@@ -131,12 +131,12 @@ class Csms:
         self._reads.shutdown(wait=False, cancel_futures=True)
         self._auth.shutdown(wait=False, cancel_futures=True)
 
-    async def db_retrying(self, fn, *args):
+    async def db_retrying(self, fn, *args, priority: int = NOW):
         """``fn(db, *args)`` in the writer's next group commit, retried while the database is unreachable (a restart):
         the station's message is answered late rather than lost or the connection dropped."""
         for attempt in range(DB_RETRIES):
             try:
-                return await self.writer.run(fn, *args)
+                return await self.writer.run(fn, *args, priority=priority)
             except (OperationalError, InterfaceError):
                 if attempt == DB_RETRIES - 1:
                     raise
@@ -262,7 +262,7 @@ class Csms:
                 answer = await self._call(point, request, skip_schema_validation=True)
             await self.db_retrying(csms_store.record_sent, station_id, out.session_pk, out.plan_id,
                                     "SetChargingProfile", {"evseId": out.evse_id, "chargingProfile": out.charging_profile},
-                                    answer)
+                                    answer, priority=LATER)
 
     async def clear(self, session_pk: int) -> None:
         station_id, evse_id = await self.db_retrying(csms_store.session_station, session_pk)
@@ -274,7 +274,7 @@ class Csms:
                 return
             answer = await self._call(point, call.ClearChargingProfile(charging_profile_id=session_pk))
             await self.db_retrying(csms_store.record_sent, station_id, session_pk, None,
-                                    "ClearChargingProfile", {"chargingProfileId": session_pk}, answer)
+                                    "ClearChargingProfile", {"chargingProfileId": session_pk}, answer, priority=LATER)
 
     async def _call(self, point: StationPoint, request, skip_schema_validation: bool = False) -> str:
         try:
@@ -285,8 +285,3 @@ class Csms:
             return f"error: {type(exc).__name__}"
         return "CallError" if result is None else str(result.status)
 
-
-def _stations_of(db, scenario_id: int) -> list[str]:
-    from sqlalchemy import select
-
-    return list(db.scalars(select(Station.id).where(Station.scenario_id == scenario_id)))
