@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 
 from test_csms import START, until
 from service_helpers import STATION_PASSWORD
-from vpp_sched.service.db import Base, PlanFile, make_engine, migrate
+from vpp_sched.service.db import Base, PlanFile, ProfileSent, make_engine, migrate
 from vpp_sched.service.ocpp_schema import SchemaError, check
 from vpp_sched.service.profiles import PlanProfiles, scenario_profiles, station_profiles
 from vpp_sched.service.sim_station import Clock, connect
@@ -27,6 +27,7 @@ def _two_transactions(live):
             await station.transaction(tx, "Started", "CablePluggedIn")
             out.append((station, ws, task))
         await until(lambda: all(s.received.profiles for s, _, _ in out))
+        await until(lambda: _recorded(live) == 2)     # the answers are recorded after they arrive
         with live.app.state.sessions() as db:
             batch = scenario_profiles(db, live.scenario_id, {"CS1", "CS2"}, resend=True)
             alone = {s: station_profiles(db, s, resend=True) for s in ("CS1", "CS2")}
@@ -37,6 +38,11 @@ def _two_transactions(live):
         return batch, alone, unchanged, [s.received for s, _, _ in out]
 
     return asyncio.run(scenario())
+
+
+def _recorded(live) -> int:
+    with live.app.state.sessions() as db:
+        return db.query(ProfileSent.session_pk).filter(ProfileSent.answer == "Accepted").distinct().count()
 
 
 def test_the_batch_read_is_each_stations_read_and_skips_what_they_hold(live):

@@ -11,7 +11,7 @@ from vpp_sched.service.group_writer import LATER, NOW, GroupWriter
 
 class _Db:
     def __init__(self, log):
-        self.log = log
+        self.log, self.info = log, {}
 
     def commit(self):
         self.log.append("commit")

@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             runner.stop()
+            await csms.touch()
             csms.close()
             engine.dispose()
 

@@ -40,6 +40,8 @@ DB_RETRIES, DB_RETRY_S = 60, 0.5
 #: SetChargingProfile calls in flight at once after a re-plan [-]: enough to keep the stations busy, few
 #: enough that a station's MeterValues is never queued behind hundreds of sends on the event loop.
 PUSHES_IN_FLIGHT = 32
+#: Stations' ``last_seen_at`` is written this often, for all heard from meanwhile in one update [s].
+SEEN_EVERY_S = 5.0
 
 
 class _Connection:
@@ -76,6 +78,7 @@ class StationPoint(ChargePoint):
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, **kwargs):
+        self.csms.heard(self.id)
         return call_result.Heartbeat(current_time=_now())
 
     @on(Action.status_notification)
@@ -85,7 +88,8 @@ class StationPoint(ChargePoint):
 
     @on(Action.meter_values)
     async def on_meter_values(self, evse_id, meter_value, **kwargs):
-        await self._db(csms_store.meter_values, meter_value)
+        self.csms.heard(self.id)
+        await self._db(csms_store.meter_values, meter_value, self.csms.scenario_of[self.id])
         return call_result.MeterValues()
 
     @on(Action.transaction_event)
@@ -125,8 +129,27 @@ class Csms:
         # package's schema checks of every incoming message, which must never wait behind 500 reads.
         self._reads = ThreadPoolExecutor(1, thread_name_prefix="vpp-sched-reads")
         self._auth = ThreadPoolExecutor(2, thread_name_prefix="vpp-sched-auth")
+        self.scenario_of: dict[str, int] = {}             # connected station -> its scenario (set at connect)
+        self._seen: dict[str, dt.datetime] = {}           # heard from since the last touch
+        self._touching: asyncio.Task | None = None
+
+    def heard(self, station_id: str) -> None:
+        self._seen[station_id] = dt.datetime.now(dt.timezone.utc)
+
+    async def touch(self) -> None:
+        """Write the stations' ``last_seen_at`` heard since the last touch (one bulk update)."""
+        seen, self._seen = self._seen, {}
+        if seen:
+            await self.db_retrying(csms_store.touch, seen, priority=LATER)
+
+    async def _touch_every(self) -> None:
+        while True:
+            await asyncio.sleep(SEEN_EVERY_S)
+            await self.touch()
 
     def close(self) -> None:
+        if self._touching is not None:
+            self._touching.cancel()
         self.writer.stop()
         self._reads.shutdown(wait=False, cancel_futures=True)
         self._auth.shutdown(wait=False, cancel_futures=True)
@@ -191,7 +214,9 @@ class Csms:
         self.points[station_id] = point
         if old is not None:
             await old._connection.ws.close(code=1000)
-        await self.db_retrying(csms_store.set_connected, station_id, True)
+        self.scenario_of[station_id] = await self.db_retrying(csms_store.set_connected, station_id, True)
+        if self._touching is None:
+            self._touching = asyncio.ensure_future(self._touch_every())
         self.spawn(self.push_station(station_id, resend=True))   # a station that reconnects gets its profiles again
         try:
             await point.start()
