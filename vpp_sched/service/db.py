@@ -119,7 +119,7 @@ class PlanFile(Base):
     @classmethod
     def of(cls, plan_id: int, name: str, data: bytes) -> "PlanFile":
         """A file as stored: one above ``COMPRESS_ABOVE_BYTES`` zlib-compressed (the demo's 28 MB
-        ``grid_buses.csv`` takes ~4 MB; a county re-planning every few minutes keeps every plan)."""
+        ``grid_buses.csv`` takes 4.8 MB; a county re-planning every few minutes keeps every plan)."""
         if len(data) > COMPRESS_ABOVE_BYTES:
             return cls(plan_id=plan_id, name=name, content=zlib.compress(data, 1), encoding="zlib")
         return cls(plan_id=plan_id, name=name, content=data, encoding="")
