@@ -70,7 +70,7 @@ def test_migrations_api_and_replans_on_postgresql(pg_url, tmp_path):
         assert "S1" in c.get(f"/plans/{replan['id']}/ocpp", headers=t["read"]).json()["profiles"]
         assert c.post("/sessions", json=session, headers=t["plan"]).status_code == 409
     with create_engine(pg_url).connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
 @pytest.mark.slow

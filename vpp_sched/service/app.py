@@ -43,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             runner.stop()
-            csms.writer.stop()
+            await csms.touch()
+            csms.close()
             engine.dispose()
 
     app = FastAPI(title="vpp-sched", summary="Plans EV charging on distribution transformers; an OCPP 2.0.1 CSMS.",

@@ -18,6 +18,7 @@ import base64
 import binascii
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -28,14 +29,19 @@ from ocpp.v201.enums import Action
 from vpp_sched.service import csms_store
 from vpp_sched.service.auth import Verifier, verify_secret
 from vpp_sched.service.db import Station
-from vpp_sched.service.group_writer import GroupWriter
-from vpp_sched.service.profiles import PlanProfiles, station_profiles
+from vpp_sched.service.group_writer import LATER, NOW, GroupWriter
+from vpp_sched.service.profiles import Outgoing, PlanProfiles, scenario_profiles, station_profiles
 
 log = logging.getLogger("vpp_sched.service.csms")
 SUBPROTOCOL = "ocpp2.0.1"
 HEARTBEAT_S = 300
 #: A message whose database write fails for want of a database is retried this often, this far apart.
 DB_RETRIES, DB_RETRY_S = 60, 0.5
+#: SetChargingProfile calls in flight at once after a re-plan [-]: enough to keep the stations busy, few
+#: enough that a station's MeterValues is never queued behind hundreds of sends on the event loop.
+PUSHES_IN_FLIGHT = 32
+#: Stations' ``last_seen_at`` is written this often, for all heard from meanwhile in one update [s].
+SEEN_EVERY_S = 5.0
 
 
 class _Connection:
@@ -72,6 +78,7 @@ class StationPoint(ChargePoint):
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, **kwargs):
+        self.csms.heard(self.id)
         return call_result.Heartbeat(current_time=_now())
 
     @on(Action.status_notification)
@@ -81,7 +88,8 @@ class StationPoint(ChargePoint):
 
     @on(Action.meter_values)
     async def on_meter_values(self, evse_id, meter_value, **kwargs):
-        await self._db(csms_store.meter_values, meter_value)
+        self.csms.heard(self.id)
+        await self._db(csms_store.meter_values, meter_value, self.csms.scenario_of[self.id])
         return call_result.MeterValues()
 
     @on(Action.transaction_event)
@@ -114,13 +122,44 @@ class Csms:
         self.plans = PlanProfiles()
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: set[str] = set()
+        self._pushes: dict[int, int] = {}                 # scenario id -> pushes asked for
+        self._scenario_locks: dict[int, asyncio.Lock] = {}
+        self._in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
+        # Own threads for our reads and the password checks: the loop's default pool runs the ``ocpp``
+        # package's schema checks of every incoming message, which must never wait behind 500 reads.
+        self._reads = ThreadPoolExecutor(1, thread_name_prefix="vpp-sched-reads")
+        self._auth = ThreadPoolExecutor(2, thread_name_prefix="vpp-sched-auth")
+        self.scenario_of: dict[str, int] = {}             # connected station -> its scenario (set at connect)
+        self._seen: dict[str, dt.datetime] = {}           # heard from since the last touch
+        self._touching: asyncio.Task | None = None
 
-    async def db_retrying(self, fn, *args):
+    def heard(self, station_id: str) -> None:
+        self._seen[station_id] = dt.datetime.now(dt.timezone.utc)
+
+    async def touch(self) -> None:
+        """Write the stations' ``last_seen_at`` heard since the last touch (one bulk update)."""
+        seen, self._seen = self._seen, {}
+        if seen:
+            await self.db_retrying(csms_store.touch, seen, priority=LATER)
+
+    async def _touch_every(self) -> None:
+        while True:
+            await asyncio.sleep(SEEN_EVERY_S)
+            await self.touch()
+
+    def close(self) -> None:
+        if self._touching is not None:
+            self._touching.cancel()
+        self.writer.stop()
+        self._reads.shutdown(wait=False, cancel_futures=True)
+        self._auth.shutdown(wait=False, cancel_futures=True)
+
+    async def db_retrying(self, fn, *args, priority: int = NOW):
         """``fn(db, *args)`` in the writer's next group commit, retried while the database is unreachable (a restart):
         the station's message is answered late rather than lost or the connection dropped."""
         for attempt in range(DB_RETRIES):
             try:
-                return await self.writer.run(fn, *args)
+                return await self.writer.run(fn, *args, priority=priority)
             except (OperationalError, InterfaceError):
                 if attempt == DB_RETRIES - 1:
                     raise
@@ -135,9 +174,10 @@ class Csms:
             with self.sessions() as db:
                 return fn(db, *args)
 
+        loop = asyncio.get_running_loop()
         for attempt in range(DB_RETRIES):
             try:
-                return await asyncio.to_thread(read)
+                return await loop.run_in_executor(self._reads, read)
             except (OperationalError, InterfaceError):
                 if attempt == DB_RETRIES - 1:
                     raise
@@ -164,7 +204,8 @@ class Csms:
         if SUBPROTOCOL not in ws.scope.get("subprotocols", []):
             await ws.close(code=1002, reason=f"subprotocol {SUBPROTOCOL} required")
             return
-        if not await asyncio.to_thread(self._authenticated, station_id, ws.headers.get("authorization", "")):
+        header = ws.headers.get("authorization", "")
+        if not await self.loop.run_in_executor(self._auth, self._authenticated, station_id, header):
             await ws.close(code=1008, reason="unknown station or wrong password")
             return
         await ws.accept(subprotocol=SUBPROTOCOL)
@@ -173,7 +214,9 @@ class Csms:
         self.points[station_id] = point
         if old is not None:
             await old._connection.ws.close(code=1000)
-        await self.db_retrying(csms_store.set_connected, station_id, True)
+        self.scenario_of[station_id] = await self.db_retrying(csms_store.set_connected, station_id, True)
+        if self._touching is None:
+            self._touching = asyncio.ensure_future(self._touch_every())
         self.spawn(self.push_station(station_id, resend=True))   # a station that reconnects gets its profiles again
         try:
             await point.start()
@@ -203,51 +246,67 @@ class Csms:
         return ok
 
     async def push_scenario(self, scenario_id: int) -> None:
-        ids = await self.db_reading(_stations_of, scenario_id)
-        await asyncio.gather(*(self.push_station(s) for s in ids if s in self.points))
+        """Send every connected station of the scenario its profiles from the current plan, read for all
+        of them at once. Pushes of one scenario run one after the other, and one still waiting to start
+        stands for any asked for meanwhile (it reads the newest plan)."""
+        asked = self._pushes[scenario_id] = self._pushes.get(scenario_id, 0) + 1
+        async with self._scenario_locks.setdefault(scenario_id, asyncio.Lock()):
+            if asked != self._pushes[scenario_id]:
+                return
+            batch = await self.db_reading(scenario_profiles, scenario_id, set(self.points), self.plans)
+            await asyncio.gather(*(self._send_station(s, outs) for s, outs in batch.items()))
 
     async def push_station(self, station_id: str, resend: bool = False) -> None:
-        """Send the station its profiles from the plan current when the send starts. Pushes to one
-        station run one after the other (an older plan's push never lands after a newer one's), and a
-        push still waiting to start stands for any asked for meanwhile (it will read the newest plan)."""
+        """Send one station its profiles from the plan current when the send starts (a station that
+        connects). Sends to one station run one after the other (an older plan's send never lands after
+        a newer one's), and a push still waiting to start stands for any asked for meanwhile."""
         if station_id in self._waiting and not resend:
             return
         self._waiting.add(station_id)
-        async with self._locks.setdefault(station_id, asyncio.Lock()):
+        async with self._station_lock(station_id):
             self._waiting.discard(station_id)
-            await self._send_profiles(station_id, resend)
+            outs = await self.db_reading(station_profiles, station_id, resend, self.plans)
+            await self._send(station_id, outs)
 
-    async def _send_profiles(self, station_id: str, resend: bool) -> None:
-        point = self.points.get(station_id)
-        if point is None:
-            return
-        for out in await self.db_reading(station_profiles, station_id, resend, self.plans):
+    async def _send_station(self, station_id: str, outs: list[Outgoing]) -> None:
+        async with self._station_lock(station_id):
+            await self._send(station_id, outs)
+
+    def _station_lock(self, station_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(station_id, asyncio.Lock())
+
+    async def _send(self, station_id: str, outs: list[Outgoing]) -> None:
+        """SetChargingProfile for each; the profiles were checked against the schema when their plan was
+        parsed (:func:`~vpp_sched.service.profiles.PlanProfiles.get`), so the call skips the per-send check."""
+        for out in outs:
+            point = self.points.get(station_id)
+            if point is None:
+                return
             request = call.SetChargingProfile(evse_id=out.evse_id, charging_profile=out.charging_profile)
-            answer = await self._call(point, request)
+            async with self._in_flight:
+                answer = await self._call(point, request, skip_schema_validation=True)
             await self.db_retrying(csms_store.record_sent, station_id, out.session_pk, out.plan_id,
                                     "SetChargingProfile", {"evseId": out.evse_id, "chargingProfile": out.charging_profile},
-                                    answer)
+                                    answer, priority=LATER)
 
     async def clear(self, session_pk: int) -> None:
         station_id, evse_id = await self.db_retrying(csms_store.session_station, session_pk)
-        point = self.points.get(station_id) if station_id else None
-        if point is None:
+        if station_id is None or station_id not in self.points:
             return
-        answer = await self._call(point, call.ClearChargingProfile(charging_profile_id=session_pk))
-        await self.db_retrying(csms_store.record_sent, station_id, session_pk, None,
-                                "ClearChargingProfile", {"chargingProfileId": session_pk}, answer)
+        async with self._station_lock(station_id):
+            point = self.points.get(station_id)
+            if point is None:
+                return
+            answer = await self._call(point, call.ClearChargingProfile(charging_profile_id=session_pk))
+            await self.db_retrying(csms_store.record_sent, station_id, session_pk, None,
+                                    "ClearChargingProfile", {"chargingProfileId": session_pk}, answer, priority=LATER)
 
-    async def _call(self, point: StationPoint, request) -> str:
+    async def _call(self, point: StationPoint, request, skip_schema_validation: bool = False) -> str:
         try:
-            result = await point.call(request)
+            result = await point.call(request, skip_schema_validation=skip_schema_validation)
         except asyncio.TimeoutError:
             return "timeout"
         except Exception as exc:  # noqa: BLE001 - a station gone mid-call; recorded, never raised to the caller
             return f"error: {type(exc).__name__}"
         return "CallError" if result is None else str(result.status)
 
-
-def _stations_of(db, scenario_id: int) -> list[str]:
-    from sqlalchemy import select
-
-    return list(db.scalars(select(Station.id).where(Station.scenario_id == scenario_id)))

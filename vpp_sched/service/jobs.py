@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -93,7 +94,8 @@ class JobRunner:
         if not s.plan_process:
             return run_plan(live, as_of, s.method, executor)
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_lower_priority, initargs=(s.plan_nice,))
         try:
             out = self._pool.submit(run_plan_isolated, live, as_of, s.method, s.scheduler, s.workers).result()
         except BrokenProcessPool:
@@ -173,7 +175,7 @@ class JobRunner:
         with self.sessions() as db:
             job = db.get(PlanJob, job_id)
             db.execute(delete(PlanFile).where(PlanFile.plan_id == job_id))   # a resumed job's earlier partial files
-            db.add_all(PlanFile(plan_id=job_id, name=n, content=c) for n, c in out.files.items())
+            db.add_all(PlanFile.of(job_id, n, c) for n, c in out.files.items())
             job.status, job.finished_at = "succeeded", utcnow()
             job.kpis, job.warnings = _json_safe(out.kpis), out.warnings
             audit(db, "service", "plan.succeeded", f"plan:{job_id}", scenario_id=job.scenario_id,
@@ -194,6 +196,12 @@ class JobRunner:
     def _fail(db, job: PlanJob, reason: str) -> None:
         job.status, job.finished_at, job.reason = "failed", utcnow(), reason
         audit(db, "service", "plan.failed", f"plan:{job.id}", reason=reason)
+
+
+def _lower_priority(by: int) -> None:
+    """The worker process's CPU priority, ``by`` below the server's (its initializer)."""
+    if by > 0 and hasattr(os, "nice"):
+        os.nice(by)
 
 
 def live_scenario(sessions: sessionmaker, job_id: int) -> int:

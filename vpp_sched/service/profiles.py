@@ -11,15 +11,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vpp_sched.service.db import EvSession, PlanFile, ProfileSent, Station
+from vpp_sched.service.ocpp_schema import SchemaError, check
 from vpp_sched.service.store import current_plan
+
+log = logging.getLogger("vpp_sched.service.csms")
 
 #: Plans whose parsed profiles are kept in memory (the current one and those just replaced) [-].
 PLANS_KEPT = 4
@@ -42,27 +46,51 @@ def station_profiles(db: Session, station_id: str, resend: bool = False,
     profiles stay as they were, and 500 stations need not be told so.
     """
     station = db.get(Station, station_id)
-    plan = current_plan(db, station.scenario_id) if station is not None else None
-    if plan is None:
+    if station is None:
         return []
-    sessions = list(db.scalars(select(EvSession).where(EvSession.station_id == station_id,
-                                                       EvSession.status == "active",
-                                                       EvSession.transaction_id.is_not(None))))
+    active = _active_sessions(station.scenario_id).where(EvSession.station_id == station_id)
+    return scenario_profiles(db, station.scenario_id, {station_id}, plans, resend, active).get(station_id, [])
+
+
+def scenario_profiles(db: Session, scenario_id: int, station_ids: set[str], plans: PlanProfiles | None = None,
+                      resend: bool = False, active=None) -> dict[str, list[Outgoing]]:
+    """:func:`station_profiles` of many stations of one scenario in three queries (the plan, the active
+    transactions, the last profile sent to each), not four per station: after a re-plan the CSMS reads
+    what all its connected stations should hold at once."""
+    plan = current_plan(db, scenario_id)
+    if plan is None or not station_ids:
+        return {}
+    active = _active_sessions(scenario_id) if active is None else active
+    sessions = [s for s in db.scalars(active) if s.station_id in station_ids]
     if not sessions:
-        return []
+        return {}
+    last = {} if resend else _last_sent_of(db, active.with_only_columns(EvSession.id))
     profiles = (plans or PlanProfiles()).get(db, plan.id)
-    out = []
+    out: dict[str, list[Outgoing]] = {}
     for s in sessions:
         payload = profiles.get(s.session_id)
         if payload is None:
             continue     # not in this plan (no slot of its stay left in the horizon)
         profile = dict(payload["chargingProfile"], id=s.id, transactionId=s.transaction_id)
         profile["chargingSchedule"] = [dict(c, id=s.id) for c in profile["chargingSchedule"]]
-        if not resend and _holds(db, s.id, profile):
+        if not resend and _accepted(last.get(s.id), profile):
             continue
-        out.append(Outgoing(session_pk=s.id, plan_id=plan.id, evse_id=s.evse_id or payload["evseId"],
-                            charging_profile=profile))
+        out.setdefault(s.station_id, []).append(Outgoing(session_pk=s.id, plan_id=plan.id,
+                                                         evse_id=s.evse_id or payload["evseId"],
+                                                         charging_profile=profile))
     return out
+
+
+def _active_sessions(scenario_id: int):
+    return select(EvSession).where(EvSession.scenario_id == scenario_id, EvSession.status == "active",
+                                   EvSession.transaction_id.is_not(None))
+
+
+def _last_sent_of(db: Session, session_pks) -> dict[int, ProfileSent]:
+    """session pk -> the last profile message sent for it, for the sessions ``session_pks`` selects."""
+    latest = (select(func.max(ProfileSent.id)).where(ProfileSent.session_pk.in_(session_pks))
+              .group_by(ProfileSent.session_pk))
+    return {r.session_pk: r for r in db.scalars(select(ProfileSent).where(ProfileSent.id.in_(latest)))}
 
 
 class PlanProfiles:
@@ -79,12 +107,13 @@ class PlanProfiles:
             if plan_id in self._kept:
                 self._kept.move_to_end(plan_id)
                 return self._kept[plan_id]
-        files = {f.name: f.content for f in db.scalars(select(PlanFile).where(PlanFile.plan_id == plan_id,
+        files = {f.name: f.data for f in db.scalars(select(PlanFile).where(PlanFile.plan_id == plan_id,
                                                                               PlanFile.name.like("ocpp/%")))}
         index = files.get("ocpp/index.csv")
         rows = csv.DictReader(io.StringIO(index.decode("utf-8"))) if index is not None else []
         parsed = {r["ev_id"]: json.loads(files[f"ocpp/{r['file']}"]) for r in rows
                   if r["file"] and f"ocpp/{r['file']}" in files}
+        parsed = {ev: payload for ev, payload in parsed.items() if _valid(plan_id, ev, payload)}
         with self._lock:
             self._kept[plan_id] = parsed
             while len(self._kept) > self._most:
@@ -92,8 +121,20 @@ class PlanProfiles:
         return parsed
 
 
-def _holds(db: Session, session_pk: int, profile: dict) -> bool:
-    sent = last_sent(db, session_pk)
+def _valid(plan_id: int, ev_id: str, payload: dict) -> bool:
+    """The profile matches OCPP 2.0.1's SetChargingProfileRequest (checked here once per plan, so each send
+    skips the ``ocpp`` package's slower check: :mod:`.ocpp_schema`). One that does not is our bug: logged,
+    not sent, and the station keeps the profile it has."""
+    try:
+        check("SetChargingProfile", payload)
+    except SchemaError as exc:
+        log.error("plan %s: the profile of %s is not sent: %s", plan_id, ev_id, exc)
+        return False
+    return True
+
+
+def _accepted(sent: ProfileSent | None, profile: dict) -> bool:
+    """The station accepted this very profile last."""
     return (sent is not None and sent.action == "SetChargingProfile" and sent.answer == "Accepted"
             and sent.payload.get("chargingProfile") == profile)
 

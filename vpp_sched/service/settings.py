@@ -29,6 +29,9 @@ class Settings:
     max_job_attempts : starts of a plan job (a server stopped mid-job re-runs it) before it is failed [-]
     plan_process : plan in a worker process (``True``, for a server: a solve never slows the answers to
         the stations) or in the job thread (``False``: no process start-up, for small tests)
+    plan_nice : how much lower the worker process's CPU priority is than the server's (``os.nice``; 0 to
+        keep it equal) [-]: on a machine whose cores the planner fills, the answers to the stations
+        still come first, and the plan takes only what they leave
     """
 
     db_url: str = DEFAULT_DB_URL
@@ -44,3 +47,4 @@ class Settings:
     ocpp_response_timeout_s: float = 10.0
     max_job_attempts: int = 2
     plan_process: bool = True
+    plan_nice: int = 10

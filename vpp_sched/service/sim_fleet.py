@@ -108,8 +108,8 @@ class ReplanProbe:
     mismatched: list[str] = field(default_factory=list)    # stations whose profile differs from the plan's
 
 
-async def settle(http, headers: dict, scenario_id: int, timeout_s: float = 120.0) -> None:
-    """Wait until no plan job of the scenario is queued or running."""
+async def settle(http, headers: dict, scenario_id: int, timeout_s: float = 600.0) -> None:
+    """Wait until no plan job of the scenario is queued or running (a re-plan on a busy machine takes minutes)."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         jobs = (await http.get("/plans", params={"scenario_id": scenario_id}, headers=headers)).json()

@@ -26,7 +26,7 @@ def current_plan(db: Session, scenario_id: int) -> PlanJob | None:
 
 def plan_file(db: Session, plan_id: int, name: str) -> bytes | None:
     row = db.scalars(select(PlanFile).where(PlanFile.plan_id == plan_id, PlanFile.name == name)).first()
-    return None if row is None else row.content
+    return None if row is None else row.data
 
 
 def session_row(s: EvSession) -> dict:
