@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -50,7 +51,10 @@ class ThreadExecutor:
 
 
 class DaskExecutor:
-    """A ``distributed.Client``: tasks run on its workers; items are scattered first."""
+    """A ``distributed.Client``: tasks run on its workers; items are scattered first.
+
+    The HiGHS runs of a task are timed on its worker and recorded on the caller's open clocks
+    (:mod:`vpp_sched.solve.timing`) when the results come back, placed by the wall clock."""
 
     name = "dask"
     in_process = False
@@ -59,16 +63,67 @@ class DaskExecutor:
         self.client = client
         info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
         self.workers = max(sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()), 1)
+        self._pinned: dict = {}      # pin -> worker address (map_pinned)
 
     def map(self, fn: Callable, items: Sequence) -> list:
         if not items:
             return []
         data = self.client.scatter(list(items))
-        futures = self.client.map(fn, data, pure=False)
+        futures = self.client.map(_timed_task, [fn] * len(data), data, pure=False)
+        return self._gather(futures, data)
+
+    def map_pinned(self, fn: Callable, items: Sequence, pins: Sequence) -> list:
+        """Like :meth:`map`, but every item of the same ``pin`` runs on the same worker (the first
+        pin seen goes to the first worker, the next to the next, round robin), so a worker can keep
+        state between calls (:mod:`vpp_sched.solve.worker_cache`)."""
+        if not items:
+            return []
+        alive = sorted(self._worker_addresses())
+        futures, data = [], []
+        for item, pin in zip(items, pins):
+            if self._pinned.get(pin) not in alive:
+                self._pinned[pin] = alive[len(self._pinned) % len(alive)]
+            where = [self._pinned[pin]]
+            (scattered,) = self.client.scatter([item], workers=where, hash=False)
+            data.append(scattered)
+            futures.append(self.client.submit(_timed_task, fn, scattered, workers=where,
+                                              allow_other_workers=False, pure=False))
+        return self._gather(futures, data)
+
+    def run_everywhere(self, fn: Callable, *args) -> dict:
+        """``fn(*args)`` once on every worker: worker address -> its result."""
+        return self.client.run(fn, *args)
+
+    def _worker_addresses(self) -> list[str]:
+        info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) else self.client.scheduler_info()
+        return list(info.get("workers", {}))
+
+    def _gather(self, futures: list, data: list) -> list:
         try:
-            return self.client.gather(futures)
+            done = self.client.gather(futures)
         finally:
             self.client.cancel(futures + data)
+        return [_recorded(*d) for d in done]
+
+
+def _timed_task(fn: Callable, item):
+    """``fn(item)`` on a worker, with its HiGHS runs' intervals and this process's clocks now."""
+    from vpp_sched.solve.timing import highs_clock
+
+    with highs_clock() as clock:
+        result = fn(item)
+    return result, clock.intervals, time.perf_counter(), time.time()
+
+
+def _recorded(result, intervals: list, worker_perf: float, worker_wall: float):
+    """The result of a :func:`_timed_task`, its HiGHS runs recorded on this process's open clocks
+    (moved from the worker's ``perf_counter`` to ours through the wall clock)."""
+    from vpp_sched.solve.timing import record
+
+    shift = (worker_wall - worker_perf) - (time.time() - time.perf_counter())
+    for start, end in intervals:
+        record(start + shift, end + shift)
+    return result
 
 
 def _takes_n_workers(client) -> bool:
