@@ -81,6 +81,12 @@ def test_a_task_without_problem_and_nothing_kept_answers_none():
     assert worker_cache.solve_kept_block_lps(solve_block_lps, [_Keyed("nobody", BlockLP(7, None))]) == [None]
 
 
+def _profiling_on() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     worker_cache._KEPT.clear()
@@ -98,6 +104,8 @@ def test_local_cluster_keeps_the_lps_times_the_workers_highs_and_cleans_up():
     with get_executor("local", 2) as ex, highs_clock() as clock:
         clustered = solve_decomposed(p, OPTIONS, max_block_evs=0, executor=ex)
         left = ex.client.run(worker_cache.kept_count)
+        profiling = ex.client.run(_profiling_on)
+    assert set(profiling.values()) == {False}             # parallel.LOCAL_CLUSTER_CONFIG reached the workers
     _same(serial, clustered)
     assert set(left.values()) == {0}
     # every block LP of every round and every block's rounding ran on a worker, and is on the clock
