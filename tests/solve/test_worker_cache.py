@@ -100,9 +100,10 @@ def test_local_cluster_keeps_the_lps_times_the_workers_highs_and_cleans_up():
     from vpp_sched.solve.timing import highs_clock
 
     p = binding_event(1, n_evs=80, n_transformers=4)
-    serial = solve_decomposed(p, OPTIONS, max_block_evs=0)
+    options = OPTIONS.model_copy(update={"time_limit_s": 900.0})   # no clock cut on a loaded machine
+    serial = solve_decomposed(p, options, max_block_evs=0)
     with get_executor("local", 2) as ex, highs_clock() as clock:
-        clustered = solve_decomposed(p, OPTIONS, max_block_evs=0, executor=ex)
+        clustered = solve_decomposed(p, options, max_block_evs=0, executor=ex)
         left = ex.client.run(worker_cache.kept_count)
         profiling = ex.client.run(_profiling_on)
     assert set(profiling.values()) == {False}             # parallel.LOCAL_CLUSTER_CONFIG reached the workers

@@ -111,11 +111,17 @@ class DaskExecutor:
         return list(info.get("workers", {}))
 
     def _gather(self, futures: list, data: list) -> list:
+        """The futures' results in their order, each fetched as soon as its task ends (``gather``
+        fetches none before all have ended: the transfers then overlap the tasks still running)."""
+        from distributed import as_completed
+
+        done = {}
         try:
-            done = self.client.gather(futures)
+            for future, result in as_completed(futures, with_results=True):
+                done[future.key] = _recorded(*result)
         finally:
             self.client.cancel(futures + data)
-        return [_recorded(*d) for d in done]
+        return [done[f.key] for f in futures]
 
 
 def _timed_task(fn: Callable, item):
