@@ -113,3 +113,33 @@ def test_local_cluster_keeps_the_lps_times_the_workers_highs_and_cleans_up():
     rounds = clustered.solver["rounds"]
     assert clock.runs >= 4 * rounds + 4 + rounds       # + the master LP on the client each round
     assert clock.seconds >= clustered.solver["block_lp_seconds"] / 2 * 0.5
+
+
+def _one_lp(_item) -> str:
+    import highspy
+    import numpy as np
+
+    from vpp_sched.solve.timing import run_highs
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.addVars(2, np.zeros(2), np.ones(2))
+    h.changeColsCost(2, np.arange(2, dtype=np.int32), np.array([-1.0, -2.0]))
+    h.addRow(-highspy.kHighsInf, 1.5, 2, np.arange(2, dtype=np.int32), np.ones(2))
+    run_highs(h)
+    return "done"
+
+
+def test_a_workers_highs_runs_are_recorded_on_the_callers_clock():
+    from vpp_sched.solve.parallel import _recorded, _timed_task
+    from vpp_sched.solve.timing import highs_clock
+
+    shipped = pickle.loads(pickle.dumps(_timed_task(_one_lp, None)))   # as it comes back from a worker
+    result, intervals, _, _ = shipped
+    assert result == "done" and len(intervals) == 1
+    with highs_clock() as clock:
+        assert _recorded(*shipped) == "done"
+    assert clock.runs == 1
+    assert clock.seconds == pytest.approx(intervals[0][1] - intervals[0][0])
+    start, _ = clock.intervals[0]
+    assert abs(start - intervals[0][0]) < 1.0        # this process's clock: moved by the wall clock, not by hours
