@@ -143,3 +143,12 @@ def test_a_workers_highs_runs_are_recorded_on_the_callers_clock():
     assert clock.seconds == pytest.approx(intervals[0][1] - intervals[0][0])
     start, _ = clock.intervals[0]
     assert abs(start - intervals[0][0]) < 1.0        # this process's clock: moved by the wall clock, not by hours
+
+
+def test_a_client_drops_what_its_coordinations_left():
+    from vpp_sched.solve.worker_cache import drop_kept_of, token_prefix
+
+    worker_cache._KEPT[(f"{token_prefix()}1-0", 3)] = (None, None, None)
+    worker_cache._KEPT[("999999999-1-0", 3)] = (None, None, None)        # another client's
+    assert drop_kept_of(token_prefix()) == 1
+    assert worker_cache.kept_count() == 1

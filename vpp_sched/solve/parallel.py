@@ -210,4 +210,16 @@ def get_executor(scheduler: str | None = None, workers: int | None = None) -> It
         from distributed import Client
 
         with Client(scheduler) as client:
-            yield DaskExecutor(client)
+            try:
+                yield DaskExecutor(client)
+            finally:      # the workers outlive this plan: drop any block LPs it left (a coordination that failed)
+                _drop_kept_lps(client)
+
+
+def _drop_kept_lps(client) -> None:
+    from vpp_sched.solve.worker_cache import drop_kept_of, token_prefix
+
+    try:
+        client.run(drop_kept_of, token_prefix())
+    except Exception:     # noqa: BLE001 - workers gone or the connection lost: nothing left to drop
+        pass

@@ -82,6 +82,21 @@ def drop_kept(token: str) -> int:
     return len(keys)
 
 
+def drop_kept_of(prefix: str) -> int:
+    """Forget the LPs of every coordination whose token starts with ``prefix`` (a client process's:
+    :func:`token_prefix`) in this process; how many there were."""
+    with _KEPT_LOCK:
+        keys = [k for k in _KEPT if k[0].startswith(prefix)]
+        for k in keys:
+            del _KEPT[k]
+    return len(keys)
+
+
+def token_prefix() -> str:
+    """The start of every coordination token this process makes."""
+    return f"{os.getpid()}-"
+
+
 def kept_count(token: str | None = None) -> int:
     """LPs this process keeps (of ``token``, or of all coordinations)."""
     with _KEPT_LOCK:
@@ -94,7 +109,7 @@ class BlockLPCache:
     def __init__(self, executor, solve_block_lps: Callable):
         self.executor = executor
         self.solve = partial(solve_kept_block_lps, solve_block_lps)
-        self.token = f"{os.getpid()}-{id(self)}-{next(_TOKENS)}"
+        self.token = f"{token_prefix()}{id(self)}-{next(_TOKENS)}"
         self.sent: set[int] = set()
 
     @staticmethod
