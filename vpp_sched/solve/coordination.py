@@ -26,6 +26,8 @@ basis stays primal feasible, but on these LPs dual simplex from it took a third 
 tasks (no state in the workers), so results do not depend on where a task runs: as HiGHS's own
 basis object when the tasks run in this process (serial, threads; converting a basis of 10^5
 columns to Python and back costs as much as a tenth of its LP), as int8 arrays otherwise (Dask).
+Worker processes that can be pinned (Dask) keep each block's LP and basis between the rounds
+instead, starting from the same basis object as in-process (:mod:`vpp_sched.solve.worker_cache`).
 """
 
 from __future__ import annotations
