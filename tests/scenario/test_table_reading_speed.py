@@ -30,3 +30,15 @@ def test_columns_are_stripped_exactly_where_a_cell_has_edge_whitespace():
         column = pd.Series(messy, dtype=object)
         assert _stripped(column).tolist() == column.str.strip().tolist()
         assert _stripped(column).tolist() != messy
+
+
+def test_the_edge_space_scan_finds_what_the_regex_finds():
+    from vpp_sched.scenario.tables import _EDGE_SPACE, _has_edge_space
+
+    rng = np.random.default_rng(0)
+    alphabet = ["a", "7", " ", "\t", "\n", "\x1c", "\x0b", ":", "+", "\u00a0", "\x85", "é"]
+    for _ in range(400):
+        cells = ["".join(rng.choice(alphabet, size=rng.integers(0, 4))) for _ in range(rng.integers(1, 5))]
+        joined = "\x00".join(cells)
+        assert _has_edge_space(joined) == (_EDGE_SPACE.search(joined) is not None), cells
+    assert not _has_edge_space("") and not _has_edge_space("2026-12-04 00:00:00\x00b c")

@@ -200,14 +200,30 @@ _INF = {"inf", "infinity"}
 _EDGE_SPACE = re.compile(r"^\s|\s$|\s\x00|\x00\s")
 
 
+#: ``str.isspace()`` of each byte (what ``\s`` matches among ASCII characters), for :func:`_has_edge_space`.
+_ASCII_SPACE = np.array([chr(b).isspace() for b in range(128)] + [False] * 128)
+
+
+def _has_edge_space(joined: str) -> bool:
+    """Whether a cell of the ``\x00``-joined column starts or ends with whitespace: ``_EDGE_SPACE``'s
+    search, on ASCII text as byte arrays (4-5x faster; a 1M-EV day's columns are ~150 MB of text)."""
+    if not joined:
+        return False
+    if not joined.isascii():
+        return _EDGE_SPACE.search(joined) is not None
+    b = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    space, sep = _ASCII_SPACE[b], b == 0
+    return bool(space[0] or space[-1] or (space[:-1] & sep[1:]).any() or (sep[:-1] & space[1:]).any())
+
+
 def _stripped(column: pd.Series) -> pd.Series:
-    """``column.str.strip()``, skipped when no cell starts or ends with whitespace (one regex scan of
+    """``column.str.strip()``, skipped when no cell starts or ends with whitespace (one scan of
     the joined column instead of a Python call per cell: most columns need no stripping)."""
     try:
         joined = "\x00".join(column)
     except TypeError:             # a cell that is not text (read_csv with dtype=str gives none)
         return column.str.strip()
-    return column.str.strip() if _EDGE_SPACE.search(joined) else column
+    return column.str.strip() if _has_edge_space(joined) else column
 _COLUMN_NAME = re.compile(r"^[\w .()\[\]-]{1,40}$")
 
 

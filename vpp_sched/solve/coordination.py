@@ -26,6 +26,8 @@ basis stays primal feasible, but on these LPs dual simplex from it took a third 
 tasks (no state in the workers), so results do not depend on where a task runs: as HiGHS's own
 basis object when the tasks run in this process (serial, threads; converting a basis of 10^5
 columns to Python and back costs as much as a tenth of its LP), as int8 arrays otherwise (Dask).
+Worker processes that can be pinned (Dask) keep each block's LP and basis between the rounds
+instead, starting from the same basis object as in-process (:mod:`vpp_sched.solve.worker_cache`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from vpp_sched.solve.highs import lp_dual_edge_weights, lp_presolve, quiet_highs
 from vpp_sched.solve.solution import relative_gap
 from vpp_sched.solve.timing import run_highs
 from vpp_sched.solve.warm_start import basis_statuses, statuses
+from vpp_sched.solve.worker_cache import BlockLPCache, map_block_lps
 
 INF = highspy.kHighsInf
 
@@ -335,6 +338,8 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
         # Wentges smoothing: the master's prices jump between rounds; staying near the best prices
         # so far converges in fewer rounds (PRICE_SMOOTHING).
         lam = PRICE_SMOOTHING * best_lam + (1 - PRICE_SMOOTHING) * master_lam
+    if cols.cache is not None:       # the workers' kept LPs are this coordination's only
+        cols.cache.release()
     out.shares = _shares(p, coupling, blocks, coupled, cols.master.proposals, weights, cols.proposals)
     if day.has_ramp:
         out.ramp_lam = best_lam      # the bound is the day's without its ramp price until ramp_bound
@@ -414,6 +419,7 @@ class _Columns:
     models: dict[int, LeanModel] = field(default_factory=dict)
     proposals: dict[int, list[np.ndarray]] = field(default_factory=dict)
     values: dict[int, list[float]] = field(default_factory=dict)   # each proposal's priced LP value [CNY]
+    cache: BlockLPCache | None = None        # worker processes keep the LPs and bases (solve/worker_cache.py)
 
     @classmethod
     def start(cls, p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled: np.ndarray,
@@ -423,7 +429,8 @@ class _Columns:
         if portable:   # tasks travel: send the subproblems, not the day
             subs = {j: spec.build() for j, spec in subs.items()}
         return cls(subs, portable, {j: n for n, j in enumerate(coupled)}, Master(coupling, len(coupled)),
-                   proposals={j: [] for j in coupled}, values={j: [] for j in coupled})
+                   proposals={j: [] for j in coupled}, values={j: [] for j in coupled},
+                   cache=BlockLPCache.for_executor(executor, solve_block_lps))
 
 
 def _lp_round(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled: np.ndarray, executor, chunks,
@@ -433,8 +440,7 @@ def _lp_round(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled:
     adder = coupling.adder(lam, p.n_slots)
     tasks = {j: BlockLP(j, cols.subs[j], adder[blocks[j]], cols.bases.get(j), cols.portable, cols.models.get(j))
              for j in coupled}
-    results = [r for chunk in executor.map(solve_block_lps, [[tasks[j] for j in c] for c in chunks(list(coupled))])
-               for r in chunk]
+    results = map_block_lps(executor, solve_block_lps, [[tasks[j] for j in c] for c in chunks(list(coupled))], cols.cache)
     value = coupling.bound_terms(lam)
     for r in results:
         j = r.block

@@ -8,7 +8,8 @@ HiGHS was working, so ``wall - clock.seconds`` is the time nothing but Python (o
 Open clocks live in a context variable: the tasks of :class:`~vpp_sched.solve.parallel.ThreadExecutor`
 run in a copy of the caller's context, so a plan's clock sees its own blocks' runs, and plans made
 side by side on threads (a study's cases) each see only their own. HiGHS runs in other processes
-(a Dask ``LocalCluster``) are not seen and count as overhead.
+(a Dask ``LocalCluster`` or a scheduler's workers) are timed there and recorded here when their
+task's result comes back (:class:`~vpp_sched.solve.parallel.DaskExecutor`), placed by the wall clock.
 """
 
 from __future__ import annotations
