@@ -149,6 +149,19 @@ def test_a_folder_with_neither_layout_is_one_line_each(plans, tmp_path):
         read_plan_table(tmp_path / "empty", "transformer_load")
 
 
+def test_gridcheck_names_a_cell_that_is_not_a_number(plans, tmp_path):
+    import shutil
+
+    scenario, csv, _, _ = plans
+    edited = shutil.copytree(csv, tmp_path / "edited")
+    schedule = pd.read_csv(edited / "ev_schedule.csv", dtype=str, keep_default_na=False)
+    schedule.loc[2, "power_kw"] = "7 kW"
+    schedule.to_csv(edited / "ev_schedule.csv", index=False)
+    res = runner.invoke(app, ["gridcheck", str(edited), "--scenario", str(scenario)])
+    assert res.exit_code == 1
+    assert "ev_schedule.csv row 3: power_kw '7 kW' is not a number" in res.output, res.output
+
+
 def test_a_partitioned_table_without_a_column_names_it(plans, tmp_path):
     import shutil
 

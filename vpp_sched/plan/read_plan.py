@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vpp_sched.errors import InputError, echo
+from vpp_sched.errors import InputError, echo, quoted
 from vpp_sched.outfolder import MANIFEST
 from vpp_sched.plan.output import FLOAT_FORMAT, PARTITION_COLUMN
 from vpp_sched.plan.schema import OPTIONAL_COLUMNS, TABLES
@@ -77,10 +77,11 @@ def read_plan_table(folder: Path | str, stem: str, columns: list[str] | tuple[st
         ``columns`` is missing (file and column named).
     """
     source = plan_table_source(folder, stem)
-    frame = _read_parquet(source) if source.partitioned else _read_csv(source, stem, text)
     if source.partitioned:
+        frame = _read_parquet(source)
         frame = _as_text(frame) if text else frame
     else:
+        frame = _read_csv(source, stem, text)
         frame = frame if text else _typed(frame, stem)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -107,11 +108,13 @@ def plan_document(folder: Path | str) -> dict:
 def numbers(frame: pd.DataFrame, column: str, label: str) -> np.ndarray:
     """[rows] ``frame[column]`` as floats; a cell that is not a number is an :class:`InputError`
     naming the row (1-based, as the CSV's data rows) and the field."""
+    if pd.api.types.is_numeric_dtype(frame[column]):   # as read: nothing to check (a province's 43 M rows)
+        return frame[column].to_numpy(float)
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
     bad = np.flatnonzero(np.isnan(values) & frame[column].notna().to_numpy()
                          & (frame[column].astype(str) != "").to_numpy())
     if len(bad):
-        raise InputError([f"{label} row {i + 1}: {column} {echo(frame[column].iat[i])} is not a number"
+        raise InputError([f"{label} row {i + 1}: {column} {quoted(str(frame[column].iat[i]))} is not a number"
                           for i in bad[:20]])
     return values
 
