@@ -36,4 +36,4 @@ def test_gridcheck_of_a_folder_that_is_no_plan(tmp_path):
     assert res.exit_code == 1
     lines = [x for x in res.output.splitlines() if x.strip()]
     assert lines[0] == "error: invalid input (1 problem):"
-    assert len(lines) == 2 and "ev_schedule.csv: not found" in lines[1]
+    assert len(lines) == 2 and "ev_schedule.csv: file not found" in lines[1] and "ev_schedule/" in lines[1]

@@ -166,7 +166,8 @@ def test_v2g_plan_folder_matches_the_schema(tmp_path):
 
     import jsonschema
 
-    from vpp_sched.plan.schema import plan_document, plan_json_schema
+    from vpp_sched.plan.read_plan import plan_document
+    from vpp_sched.plan.schema import plan_json_schema
 
     evs = [_v2g_ev(), _ev("E2", energy=12.0, pmax=3.5)]   # one V2G EV, one that is not
     result = run(tmp_path, "lean", evs)

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from scenario_factory import write_scenario
 from vpp_sched.cli import app
 from vpp_sched.plan.output import write_plan
-from vpp_sched.plan.schema import kpis_schema, plan_document, plan_json_schema, table_row_schema
+from vpp_sched.plan.read_plan import plan_document
+from vpp_sched.plan.schema import kpis_schema, plan_json_schema, table_row_schema
 from vpp_sched.plan.planner import plan_day
 
 runner = CliRunner()

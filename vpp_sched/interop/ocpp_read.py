@@ -1,5 +1,6 @@
 """Reading a written plan folder for the OCPP export: one :class:`~vpp_sched.interop.ocpp_profile.Session`
-per EV with set-points (``kpis.json``, ``evs.csv``, ``ev_schedule.csv``)."""
+per EV with set-points (``kpis.json``, ``evs.csv``, ``ev_schedule.csv``; a table written as partitioned
+Parquet is read as the text of its CSV, :mod:`vpp_sched.plan.read_plan`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pandas as pd
 
 from vpp_sched.errors import InputError
 from vpp_sched.interop.ocpp_profile import Session
+from vpp_sched.plan.read_plan import plan_table_source, read_plan_table
 from vpp_sched.scenario.tables import Problems, Table
 from vpp_sched.scenario.timeutil import parse_times
 
@@ -79,6 +81,18 @@ def _ev_columns(t: Table, version: str, default_connector: int) -> tuple[np.ndar
     return connectors, tx
 
 
+def _plan_table(folder: Path, stem: str, problems: Problems) -> Table | None:
+    """The plan table ``stem`` (CSV or partitioned Parquet) as text cells to check, or ``None`` with
+    its problem added (so one run names the problems of both tables)."""
+    try:
+        raw = read_plan_table(folder, stem, text=True)
+    except InputError as exc:
+        for line in exc.problems:
+            problems.add(line)
+        return None
+    return Table.from_frame(raw, plan_table_source(folder, stem).label, "ev_id", problems)
+
+
 def read_sessions(folder: Path | str, version: str, connector_id: int = 1) -> tuple[list[Session], int, list[str]]:
     """The EV sessions of a plan folder.
 
@@ -96,10 +110,9 @@ def read_sessions(folder: Path | str, version: str, connector_id: int = 1) -> tu
     folder = Path(folder)
     slot_s = _slot_seconds(folder)
     problems = Problems()
-    evs = Table(folder / "evs.csv", "evs.csv", "ev_id", problems)
-    sched = Table(folder / "ev_schedule.csv", "ev_schedule.csv", "ev_id", problems)
-    ok_evs = evs.ok and evs.require(["ev_id"])
-    ok_sched = sched.ok and sched.require(["ev_id", "slot_start", "power_kw"])
+    evs, sched = _plan_table(folder, "evs", problems), _plan_table(folder, "ev_schedule", problems)
+    ok_evs = evs is not None and evs.require(["ev_id"])
+    ok_sched = sched is not None and sched.require(["ev_id", "slot_start", "power_kw"])
     if not (ok_evs and ok_sched):
         raise InputError(problems.close())
     ids = evs.text("ev_id")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.errors import InputError
+from vpp_sched.plan.read_plan import find_plan_table, read_plan_table
 
 
 def _utc(seconds: int) -> str:
@@ -39,11 +40,10 @@ def station_payloads(folder: Path | str, version: str, slot_s: int, stack_level:
     """``{station_id: request}`` of a plan folder's ``fast_charging.csv`` (empty without the file).
 
     Profile ids count up from ``first_profile_id``, apart from the EVs' (which start at 1)."""
-    path = Path(folder) / "fast_charging.csv"
-    if not path.exists():
+    if find_plan_table(folder, "fast_charging") is None:
         return {}
+    table = read_plan_table(folder, "fast_charging", ["station_id", "slot_start", "power_cap_kw"])
     try:
-        table = pd.read_csv(path, usecols=["station_id", "slot_start", "power_cap_kw"], dtype={"station_id": str})
         starts = pd.to_datetime(table.slot_start, utc=True)
     except (ValueError, KeyError) as exc:
         raise InputError([f"fast_charging.csv: not a plan's table ({exc})"]) from None

@@ -17,6 +17,7 @@ import pandas as pd
 from vpp_sched.errors import InputError, echo
 from vpp_sched.plan.grid_output import (grid_kpis, grid_tables, plan_grid_flows, station_power_kw, weakest,
                                         weakest_phases)
+from vpp_sched.plan.read_plan import find_plan_table, numbers, read_plan_table
 from vpp_sched.problem.build import build_problem
 
 
@@ -35,53 +36,41 @@ class GridCheck:
     max_phase_vm_difference_pu: float | None = None
 
 
-def _read(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
-    path = folder / name
-    if not path.is_file():
-        raise InputError([f"{path}: not found; is {folder} a plan folder (vpp-sched plan --out)?"])
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError([f"{path}: not a readable CSV table ({echo(str(exc), 200)})"]) from None
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError([f"{path}: missing column {c}" for c in missing])
-    return df
-
-
-def _ev_matrix(schedule: pd.DataFrame, problem) -> np.ndarray:
-    """[E, T] EV net power of the plan (rows in the problem's EV order) [kW]."""
+def _ev_matrix(schedule: pd.DataFrame, problem, label: str = "ev_schedule.csv") -> np.ndarray:
+    """[E, T] EV net power of the plan (rows in the problem's EV order) [kW]; ``label`` names the
+    table in messages."""
     row = pd.Index(problem.ev_ids).get_indexer(schedule["ev_id"].astype(str))
     slot_text = [s.isoformat() for s in problem.slots]
     col = pd.Index(slot_text).get_indexer(schedule["slot_start"].astype(str))
     bad = np.flatnonzero((row < 0) | (col < 0))
     if len(bad):
         i = int(bad[0])
-        raise InputError([f"ev_schedule.csv row {i + 1}: ev_id {echo(schedule['ev_id'].iat[i])} at "
+        raise InputError([f"{label} row {i + 1}: ev_id {echo(schedule['ev_id'].iat[i])} at "
                           f"{echo(schedule['slot_start'].iat[i])} is not an EV and slot of the scenario"])
-    net = schedule["power_kw"].to_numpy(float)
+    net = numbers(schedule, "power_kw", label)
     if "discharge_kw" in schedule.columns:
-        net = net - schedule["discharge_kw"].fillna(0.0).to_numpy(float)
+        net = net - np.nan_to_num(numbers(schedule, "discharge_kw", label), nan=0.0)
     out = np.zeros((problem.n_evs, problem.n_slots))
     np.add.at(out, (row, col), net)
     return out
 
 
-def _difference(mine: pd.DataFrame, written: Path, keys: list[str], value: str) -> float | None:
-    if not written.is_file():
+def _difference(mine: pd.DataFrame, folder: Path, stem: str, keys: list[str], value: str) -> float | None:
+    """Largest difference of ``value`` from the plan's own table ``stem`` (``None`` without it)."""
+    if find_plan_table(folder, stem) is None:
         return None
-    theirs = pd.read_csv(written)
+    theirs = read_plan_table(folder, stem, keys + [value])
     both = mine.merge(theirs, on=keys, suffixes=("", "_written"), how="outer")
     return float(np.nanmax(np.abs(both[value] - both[f"{value}_written"]).fillna(np.inf)))
 
 
-def _bus_differences(mine: pd.DataFrame, written: Path) -> tuple[float | None, float | None]:
+def _bus_differences(mine: pd.DataFrame, folder: Path) -> tuple[float | None, float | None]:
     """Largest differences of ``vm_pu`` and of ``vm_a_pu..vm_c_pu`` from the written ``grid_buses.csv``
     (read once; for the phases both empty counts as equal, one empty as infinite; ``None`` when the
     plan has no such table or phase columns)."""
-    if not written.is_file():
+    if find_plan_table(folder, "grid_buses") is None:
         return None, None
-    theirs = pd.read_csv(written)
+    theirs = read_plan_table(folder, "grid_buses", ["transformer_id", "bus_id", "slot_start", "vm_pu"])
     both = mine.merge(theirs, on=["transformer_id", "bus_id", "slot_start"], suffixes=("", "_written"), how="outer")
     vm = float(np.nanmax(np.abs(both["vm_pu"] - both["vm_pu_written"]).fillna(np.inf)))
     cols = ["vm_a_pu", "vm_b_pu", "vm_c_pu"]
@@ -104,16 +93,16 @@ def check_written_plan(plan_folder: Path | str, scenario) -> GridCheck:
                           f"{echo(scenario.config.name)}; name the plan's scenario"])
     if not scenario.grids:
         raise InputError([f"{scenario.config.transformers}: no transformer names a grid (column grid)"])
-    schedule = _read(folder, "ev_schedule.csv", ["ev_id", "slot_start", "power_kw"])
-    load = _read(folder, "transformer_load.csv", ["transformer_id", "slot_start", "battery_kw", "pv_kw"])
+    schedule = read_plan_table(folder, "ev_schedule", ["ev_id", "slot_start", "power_kw"])
+    load = read_plan_table(folder, "transformer_load", ["transformer_id", "slot_start", "battery_kw", "pv_kw"])
     problem = build_problem(scenario)
-    load["slot_start"] = load["slot_start"].astype(str)
-    flows = plan_grid_flows(scenario, problem, _ev_matrix(schedule, problem), station_power_kw(load, problem))
+    label = find_plan_table(folder, "ev_schedule").label
+    flows = plan_grid_flows(scenario, problem, _ev_matrix(schedule, problem, label), station_power_kw(load, problem))
     buses, lines = grid_tables(flows, problem.slots)
     wb, wl = weakest(buses, lines)
-    vm_diff, phase_diff = _bus_differences(buses, folder / "grid_buses.csv")
+    vm_diff, phase_diff = _bus_differences(buses, folder)
     return GridCheck(buses=buses, lines=lines, kpis=grid_kpis(flows, scenario.config.grid), weakest_buses=wb,
                      weakest_lines=wl, max_vm_difference_pu=vm_diff,
-                     max_loading_difference_pct=_difference(lines, folder / "grid_lines.csv",
+                     max_loading_difference_pct=_difference(lines, folder, "grid_lines",
                                                             ["transformer_id", "line_id", "slot_start"], "loading_pct"),
                      weakest_phases=weakest_phases(buses), max_phase_vm_difference_pu=phase_diff)

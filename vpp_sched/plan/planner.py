@@ -65,61 +65,122 @@ def plan_day(scenario: Scenario | Path | str | None = None, method: str = "lean"
     """
     start = time.perf_counter()
     say = progress or (lambda stage: None)
-    if not isinstance(scenario, Scenario):
-        say("reading the scenario")
-        scenario = load_scenario(scenario)
+    scenario = _loaded(scenario, say)
     options = options or scenario.config.solver
     stages = _Stages()
     with highs_clock() as highs:
-        if problem is None:
-            say("forecasting PV and building the problem")
-            problem, budget, baseline_warning = _build(scenario, options, stages, say)
-        else:
-            if robust:
-                raise ValueError("plan_day: a given problem is planned as it is, not robust")
-            budget, baseline_warning = None, None
-        solve_problem, margins = problem, None
-        if robust:
-            say("sampling days for the robust margins")
-            with stages("prepare_s"):
-                margins = robust_margins(scenario, problem)
-                solve_problem = robust_problem(problem, scenario, margins)
-                problem = without_margins(solve_problem, problem.n_events)
-        say(f"solving {problem.n_evs} EVs on {problem.n_transformers} transformers ({method})")
-        deadline = budget or Deadline(options.time_limit_s)
-        with stages("solve_s"):
-            solution = solve(solve_problem, options, method=method, executor=executor, deadline=deadline)
-        if not solution.status.has_plan:
-            raise NoPlanError(solution.status, _no_plan_message(solution, options))
-        used: dict = {}   # plan --robust: the margin the plan used, of its last solve
-
-        def scenario_events(solution_, solved):   # the plan's tables are the scenario's events only
-            if margins is None:
-                return solution_
-            used["kw"] = margin_used_kw(solved, solution_.dr_shortfall_kw)
-            return replace(solution_, dr_shortfall_kw=solution_.dr_shortfall_kw[:problem.n_events])
-
-        solution = scenario_events(solution, solve_problem)
+        problem, budget, baseline_warning = _problem_to_plan(scenario, problem, robust, options, stages, say)
+        solve_problem, problem, margins = _with_robust_margins(scenario, problem, robust, stages, say)
+        solver = _DaySolver(options=options, method=method, executor=executor,
+                            deadline=budget or Deadline(options.time_limit_s), stages=stages,
+                            n_events=problem.n_events, robust=margins is not None)
+        solution = solver.first_solution(solve_problem, problem, say)
         say("checking the plan")
-
-        memo: dict = {}   # the uncontrolled grid KPIs, once per run
-
-        def checked(problem_, solution_, cases):    # one plan and its LV grids' power flow
-            return _checked_plan(scenario, problem_, solution_, method, stages, baseline_warning, cases, memo)
-
-        def resolve(problem_):                       # a re-solve with the grid rows (plan/grid_iterations.py)
-            solved = problem_ if margins is None else replace(solve_problem, grid_cuts=problem_.grid_cuts)
-            with stages("solve_s"):
-                return scenario_events(solve(solved, options, method=method, executor=executor,
-                                             deadline=deadline), solved)
-
-        problem, solution, plan = respect_grids(scenario, problem, solution, checked, resolve)
+        problem, solution, plan = _plan_within_grids(scenario, problem, solution, solve_problem, solver,
+                                                     baseline_warning)
         if margins is not None:
-            plan.kpis["robust"] = margin_kpis(margins, used["kw"], problem.dt_h)
+            plan.kpis["robust"] = margin_kpis(margins, solver.margin_used_kw, problem.dt_h)
     plan.kpis["total_seconds"] = time.perf_counter() - start
     plan.kpis["timing"] = timing_kpis(stages.seconds, highs.seconds, highs.runs, problem.n_evs)
     return PlanRun(scenario=scenario, problem=problem, solution=solution, plan=plan, margins=margins,
-                   margin_used_kw=used.get("kw"))
+                   margin_used_kw=solver.margin_used_kw)
+
+
+def _loaded(scenario: Scenario | Path | str | None, say: Callable[[str], None]) -> Scenario:
+    """``scenario`` itself when loaded, else the scenario at that path (``None``: the bundled default)."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    say("reading the scenario")
+    return load_scenario(scenario)
+
+
+def _problem_to_plan(scenario: Scenario, problem: Problem | None, robust: bool, options: SolverOptions,
+                     stages: _Stages, say: Callable[[str], None]) -> tuple[Problem, Deadline | None, str | None]:
+    """:func:`_build`'s problem, time budget and baseline warning, or the given ``problem`` as it is (no
+    budget of its own, no warning; not robust: its margins would have to be sampled for it)."""
+    if problem is None:
+        say("forecasting PV and building the problem")
+        return _build(scenario, options, stages, say)
+    if robust:
+        raise ValueError("plan_day: a given problem is planned as it is, not robust")
+    return problem, None, None
+
+
+def _with_robust_margins(scenario: Scenario, problem: Problem, robust: bool, stages: _Stages,
+                         say: Callable[[str], None]) -> tuple[Problem, Problem, Margins | None]:
+    """``(problem to solve, problem of the plan's tables, margins)``: with ``robust``, the margins of
+    ``models/uncertainty.md`` as extra rows of the solved problem, which the tables' problem leaves out;
+    otherwise ``problem`` twice and no margins."""
+    if not robust:
+        return problem, problem, None
+    say("sampling days for the robust margins")
+    with stages("prepare_s"):
+        margins = robust_margins(scenario, problem)
+        solve_problem = robust_problem(problem, scenario, margins)
+        return solve_problem, without_margins(solve_problem, problem.n_events), margins
+
+
+@dataclass
+class _DaySolver:
+    """The run's solves: one budget (``deadline``) for all, timed as ``solve_s``; with ``robust``, each
+    solution cut back to the scenario's ``n_events`` events and the margin it used kept."""
+
+    options: SolverOptions
+    method: str
+    executor: object
+    deadline: Deadline
+    stages: _Stages
+    n_events: int
+    robust: bool
+    margin_used_kw: np.ndarray | None = None   # [N, T] robust: the margin the last solve used [kW]
+
+    def _solve(self, problem: Problem) -> Solution:
+        return solve(problem, self.options, method=self.method, executor=self.executor, deadline=self.deadline)
+
+    def scenario_events(self, solution: Solution, solved: Problem) -> Solution:
+        """``solution`` with the tables' events only (robust: the margins' rows dropped, their use kept)."""
+        if not self.robust:
+            return solution
+        self.margin_used_kw = margin_used_kw(solved, solution.dr_shortfall_kw)
+        return replace(solution, dr_shortfall_kw=solution.dr_shortfall_kw[:self.n_events])
+
+    def first_solution(self, solve_problem: Problem, problem: Problem, say: Callable[[str], None]) -> Solution:
+        """The first solve of ``solve_problem`` (``problem``: the tables' problem, named in the progress).
+
+        Raises
+        ------
+        NoPlanError
+            The solver ended without a plan.
+        """
+        say(f"solving {problem.n_evs} EVs on {problem.n_transformers} transformers ({self.method})")
+        with self.stages("solve_s"):
+            solution = self._solve(solve_problem)
+        if not solution.status.has_plan:
+            raise NoPlanError(solution.status, _no_plan_message(solution, self.options))
+        return self.scenario_events(solution, solve_problem)
+
+    def resolve(self, solved: Problem) -> Solution:
+        """A re-solve of ``solved`` (a problem with more grid rows, plan/grid_iterations.py)."""
+        with self.stages("solve_s"):
+            return self.scenario_events(self._solve(solved), solved)
+
+
+def _plan_within_grids(scenario: Scenario, problem: Problem, solution: Solution, solve_problem: Problem,
+                       solver: _DaySolver, baseline_warning: str | None) -> tuple[Problem, Solution, Plan]:
+    """``(problem, solution, plan)`` after the LV grid iterations (:func:`respect_grids`): each plan
+    checked (:func:`_checked_plan`), each re-solve with the grid rows found so far (robust: added to the
+    problem with the margins)."""
+    memo: dict = {}   # the uncontrolled grid KPIs, once per run
+
+    def checked(problem_, solution_, cases):    # one plan and its LV grids' power flow
+        return _checked_plan(scenario, problem_, solution_, solver.method, solver.stages, baseline_warning,
+                             cases, memo)
+
+    def resolve(problem_):
+        solved = replace(solve_problem, grid_cuts=problem_.grid_cuts) if solver.robust else problem_
+        return solver.resolve(solved)
+
+    return respect_grids(scenario, problem, solution, checked, resolve)
 
 
 def _build(scenario: Scenario, options: SolverOptions, stages: _Stages,

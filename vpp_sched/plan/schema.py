@@ -4,16 +4,11 @@ A CSV table is described as an array of rows, each row an object whose propertie
 columns with their JSON type and unit (CSV cells read as: numbers as numbers, ``True``/``False``
 as booleans, times as ISO 8601 text with offset). ``kpis.json`` is described as it is. Tables
 and ``kpis.json`` may gain columns and keys in later versions, so extra ones are allowed;
-the listed ones are required. :func:`plan_document` reads a folder into the shape the schema
-describes, so ``jsonschema.validate(plan_document(folder), plan_json_schema())`` checks a plan.
+the listed ones are required. :func:`vpp_sched.plan.read_plan.plan_document` reads a folder into the
+shape the schema describes, so ``jsonschema.validate(plan_document(folder), plan_json_schema())`` checks a plan.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
-
-import pandas as pd
 
 from vpp_sched.outfolder import MANIFEST
 from vpp_sched.plan.sites_schema import SITE_COLUMNS, SITE_KPIS, SITE_TABLES
@@ -296,36 +291,13 @@ def plan_json_schema() -> dict:
     files[MANIFEST] = manifest_schema()
     return {"$schema": SCHEMA_DIALECT, "title": "vpp-sched plan folder",
             "description": "Each CSV table as an array of row objects (columns with types and units); "
-                           "kpis.json as written. Parquet copies hold the same tables. "
+                           "kpis.json as written. Parquet copies hold the same tables; a table written as "
+                           "partitioned Parquet (kpis.json partitioned) is checked as its CSV would be. "
                            f"{MANIFEST} marks the folder as vpp-sched's: only such a folder is ever "
                            "replaced by a later run.",
             "type": "object", "properties": files,
             "required": [f"{s}.csv" for s in TABLES if s not in OPTIONAL_TABLES] + ["kpis.json"],
             "$defs": defs}
-
-
-def plan_document(folder: Path | str) -> dict:
-    """A plan folder read into the shape :func:`plan_json_schema` describes (for validation)."""
-    folder = Path(folder)
-    doc: dict = {}
-    for stem, (_, columns) in TABLES.items():
-        path = folder / f"{stem}.csv"
-        if not path.exists():
-            continue
-        columns = {**columns, **OPTIONAL_COLUMNS.get(stem, {})}
-        text_cols = {c: str for c, spec in columns.items() if spec.get("type") == "string"}
-        frame = pd.read_csv(path, dtype=text_cols, keep_default_na=False)
-        for c, spec in columns.items():   # empty cells of nullable numbers are null, not ""
-            if c in frame.columns and spec.get("type") == ["number", "null"]:
-                frame[c] = pd.to_numeric(frame[c].replace("", None))
-        doc[path.name] = json.loads(frame.to_json(orient="records"))
-    kpis = folder / "kpis.json"
-    if kpis.exists():
-        doc["kpis.json"] = json.loads(kpis.read_text(encoding="utf-8"))
-    manifest = folder / MANIFEST
-    if manifest.exists():
-        doc[MANIFEST] = json.loads(manifest.read_text(encoding="utf-8"))
-    return doc
 
 
 def manifest_schema() -> dict:

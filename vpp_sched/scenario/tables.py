@@ -79,6 +79,19 @@ class Table:
         self.raw = self.raw.apply(_stripped)
         self.ok = True
 
+    @classmethod
+    def from_frame(cls, raw: pd.DataFrame, label: str, id_col: str | None, problems: Problems) -> "Table":
+        """A table read elsewhere, every cell text as ``read_csv(dtype=str, keep_default_na=False)`` gives
+        it (e.g. a plan table from partitioned Parquet, :mod:`vpp_sched.plan.read_plan`), checked as a CSV is."""
+        table = cls.__new__(cls)
+        table.path, table.label, table.id_col, table.problems = Path(label), label, id_col, problems
+        table.invalid = {}
+        table.raw = raw.copy()
+        table.raw.columns = [str(c).strip() for c in table.raw.columns]
+        table.raw = table.raw.apply(_stripped)
+        table.ok = True
+        return table
+
     def where(self, i: int) -> str:
         """``file row N (id_col=value)`` for positional row ``i``."""
         ident = ""

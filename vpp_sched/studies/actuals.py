@@ -276,7 +276,7 @@ def make_fleet(scenario: Scenario, actuals: Actuals, transformer_ids: np.ndarray
     v2g = {}
     if "v2g" in fc.columns and fc.v2g.any():
         col = fc.set_index("ev_id").reindex(ids)
-        v2g = dict(v2g=col.v2g.fillna(False).to_numpy(bool),
+        v2g = dict(v2g=col.v2g.astype("boolean").fillna(False).to_numpy(bool),   # NaN: EVs only in the actuals
                    max_discharge_kw=col.max_discharge_kw.fillna(0.0).to_numpy(float),
                    battery_kwh=col.battery_kwh.fillna(0.0).to_numpy(float),
                    soc_arrival_kwh=(col.battery_kwh * col.soc_arrival).fillna(0.0).to_numpy(float))

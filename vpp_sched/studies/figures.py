@@ -194,7 +194,7 @@ def capacity_figure(table: pd.DataFrame, policies: Sequence[str], cap: float) ->
         ax.plot(hi[ok], y[ok], "|", color=PLAN, ms=11, mew=1.6, zorder=3,
                 label="orderly at most (LP relaxation bound)")
     for policy, v in zip(policies, values):
-        capped = table[f"{policy}_capped"].fillna(False).to_numpy(bool)
+        capped = table[f"{policy}_capped"].astype("boolean").fillna(False).to_numpy(bool)   # NaN: no result
         colour = POLICY_STYLE[policy]["color"]
         shift = 0.12 if policy == "uncontrolled" else -0.12 if len(policies) > 1 else 0.0
         ax.plot(v[~capped], y[~capped] + shift, "o", color=colour, ms=6.5, zorder=4,
