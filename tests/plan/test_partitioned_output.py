@@ -72,3 +72,15 @@ def test_csv_of_a_partitioned_table_on_request(plan, tmp_path):
     assert json.loads((folder / "kpis.json").read_text())["partitioned"]["ev_schedule"]["csv"] is True
     write_plan(plan, tmp_path / "a")
     assert (folder / "ev_schedule.csv").read_bytes() == (tmp_path / "a" / "ev_schedule.csv").read_bytes()
+
+
+def test_site_tables_without_a_transformer_are_written_whole(tmp_path):
+    from sites_factory import site_scenario
+
+    plan = plan_day(site_scenario(tmp_path / "sites")).plan
+    folder = write_plan_large(plan, tmp_path / "p", partition_rows=50)
+    kpis = json.loads((folder / "kpis.json").read_text())
+    assert "ev_schedule" in kpis["partitioned"] and "batteries" not in kpis["partitioned"]
+    for stem in ("batteries", "swap_stations", "fast_charging"):
+        whole = pd.read_csv(folder / f"{stem}.csv")
+        assert len(whole) > 50 and len(pd.read_parquet(folder / f"{stem}.parquet")) == len(whole)

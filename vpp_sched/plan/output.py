@@ -198,6 +198,11 @@ def row_transformer_group(plan: Plan, stem: str, table: pd.DataFrame) -> np.ndar
     return (position // TRANSFORMERS_PER_PARTITION).astype(np.int32)
 
 
+def _partitionable(stem: str, table: pd.DataFrame) -> bool:
+    """:func:`row_transformer_group` can place the rows of ``table``."""
+    return "transformer_id" in table.columns or stem == "ev_schedule"
+
+
 def write_partitioned(table: pd.DataFrame, group: np.ndarray, folder: Path, batch_rows: int = 1_000_000) -> int:
     """Write ``table`` as a hive-partitioned Parquet dataset in ``folder`` (new), partitioned by
     :data:`PARTITION_COLUMN` = ``group`` [rows], one file per partition; ``pandas.read_parquet(folder)``
@@ -241,7 +246,9 @@ def write_plan_large(plan: Plan, out_dir: Path | str | OutFolder, partition_rows
     with writing(out_dir, "plan", inputs, force) as tmp:
         partitioned = {}
         for stem, table in tables.items():
-            if len(table) <= partition_rows:
+            # a site's table (batteries, swap and fast stations, feeders, events) has no transformer to
+            # partition by and is one row per site and slot: written whole, as a small table is
+            if len(table) <= partition_rows or not _partitionable(stem, table):
                 write_csv(table, tmp / f"{stem}.csv")
                 table.to_parquet(tmp / f"{stem}.parquet", index=False)
                 continue
