@@ -80,3 +80,39 @@ def test_a_later_window_from_the_previous_basis_same_optimum_fewer_iterations(it
     # repeatable: the same start gives the same plan
     again = solve_lp_guided(window, OPTIONS, lp_start=day.lp_start)
     assert np.array_equal(again.ev_power_kw, warm.ev_power_kw) and again.objective_cny == warm.objective_cny
+
+
+@pytest.fixture
+def strategies(monkeypatch):
+    """HiGHS ``simplex_strategy`` of each relaxation solved (4: primal; HiGHS's default otherwise)."""
+    out = []
+    real = highs_module.LeanSolver.run
+
+    def run(self, deadline=None):
+        if self.model.relax_integrality and not hasattr(self, "_seen"):
+            self._seen = True
+            value = self.h.getOptionValue("simplex_strategy")
+            out.append(value[1] if isinstance(value, tuple) else value)
+        return real(self, deadline)
+    monkeypatch.setattr(highs_module.LeanSolver, "run", run)
+    return out
+
+
+def test_a_recent_basis_starts_the_primal_an_older_one_the_dual(strategies):
+    from vpp_sched.solve.lp_rounding import PRIMAL_MAX_AGE_SLOTS
+
+    p = random_problem(n_evs=40, n_transformers=3, seed=6, min_power_share=1.0, n_events=1, n_stations=1)
+    day = solve_lp_guided(p, OPTIONS, keep_basis=True)
+    recent, old = _window(p, PRIMAL_MAX_AGE_SLOTS), _window(p, PRIMAL_MAX_AGE_SLOTS + 4)
+    assert day.lp_start.age_slots(recent) == PRIMAL_MAX_AGE_SLOTS and day.lp_start.age_slots(old) == PRIMAL_MAX_AGE_SLOTS + 4
+    near = solve_lp_guided(recent, OPTIONS, lp_start=day.lp_start, keep_basis=True)
+    far = solve_lp_guided(old, OPTIONS, lp_start=day.lp_start, keep_basis=True)
+    cold = solve_lp_guided(old, OPTIONS)
+    assert strategies[1] == 4 and strategies[2] != 4 and strategies[2] == strategies[3] == strategies[0]
+    # either way the relaxation's optimum is the same as from scratch, and the plan is valid
+    assert far.solver["lp_bound_cny"] == pytest.approx(cold.solver["lp_bound_cny"], rel=1e-7)
+    for window, sol in ((recent, near), (old, far)):
+        assert sol.status is SolveStatus.OPTIMAL
+        check_solution(window, sol)
+    # the plan's own basis is as old as nothing: it records its first slot
+    assert far.lp_start.age_slots(old) == 0

@@ -129,3 +129,37 @@ def test_slot_controlled_policies_hold_the_limits_and_catch_up(result):
     assert unmet["day-ahead"].sum() > 10.0                      # the plan held leaves drivers short here,
     for policy in ("replan", "robust"):                          # the controlled ones no more than uncontrolled
         assert (unmet[policy] <= unmet.uncontrolled + 1e-6).all()
+
+
+class _Recording:
+    """An executor that runs in this process and records how many tasks it got."""
+
+    def __init__(self, in_process: bool, workers: int = 2):
+        self.in_process, self.workers, self.tasks = in_process, workers, 0
+
+    def map(self, fn, items):
+        self.tasks = len(items)
+        return [fn(item) for item in items]
+
+
+def test_threads_get_one_day_per_task_and_processes_runs_of_days(folder):
+    from vpp_sched.studies.evaluate import CHUNKS_PER_WORKER
+
+    sc = load_scenario(folder)
+    kw = dict(policies=["uncontrolled", "day-ahead"], replan_every=8)
+    threads, processes = _Recording(True), _Recording(False)
+    a = run_evaluate(sc, 9, 3, executor=threads, **kw)
+    b = run_evaluate(sc, 9, 3, executor=processes, **kw)
+    assert threads.tasks == 9 and processes.tasks == CHUNKS_PER_WORKER * 2 < 9
+    pd.testing.assert_frame_equal(a.days, b.days)
+    pd.testing.assert_frame_equal(a.transformers, b.transformers)
+
+
+def test_the_plans_keep_their_basis_for_the_first_replan(folder):
+    from vpp_sched.solve.warm_start import LpStart
+    from vpp_sched.studies.evaluate import make_plans
+
+    sc = load_scenario(folder)
+    plans = make_plans(sc, sc.config.solver, robust=True, seed=4)
+    # the day's first re-plan starts from the plan's relaxation, as a replay's does (studies/replay.py)
+    assert isinstance(plans.day_ahead.lp_start, LpStart) and isinstance(plans.robust.lp_start, LpStart)

@@ -47,6 +47,7 @@ class LpStart:
     row_keys: np.ndarray      # [n_rows] int64
     col_status: np.ndarray    # [n_cols] int8, HighsBasisStatus values
     row_status: np.ndarray    # [n_rows] int8
+    slot0: int = 0            # absolute slot (slot_key) of the first slot of the model it came from
 
     @classmethod
     def of(cls, model: LeanModel, problem: Problem, h: highspy.Highs) -> LpStart | None:
@@ -55,7 +56,11 @@ class LpStart:
         if not b.valid:
             return None
         cols, rows = keys(model, problem)
-        return cls(cols, rows, statuses(b.col_status), statuses(b.row_status))
+        return cls(cols, rows, statuses(b.col_status), statuses(b.row_status), slot_key(problem))
+
+    def age_slots(self, problem: Problem) -> int:
+        """Slots from the first slot of the model this basis came from to ``problem``'s first slot."""
+        return slot_key(problem) - self.slot0
 
     def basis_for(self, model: LeanModel, problem: Problem) -> highspy.HighsBasis:
         """This basis carried to ``model`` of ``problem`` (a later window of the same day)."""
@@ -72,10 +77,15 @@ class LpStart:
         return basis
 
 
+def slot_key(problem: Problem) -> int:
+    """The absolute number of ``problem``'s first slot (slots since the epoch)."""
+    return int(round(problem.slots[0].timestamp() / (problem.dt_h * 3600.0)))
+
+
 def keys(model: LeanModel, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     """int64 key of every column and row: family, entity and absolute slot, the same in any
     window of the day (events by id; other entities keep their index in a window problem)."""
-    slot0 = int(round(problem.slots[0].timestamp() / (problem.dt_h * 3600.0)))
+    slot0 = slot_key(problem)
     event_code = np.array([zlib.crc32(str(k).encode()) & 0xFFFFFF for k in problem.event_ids], dtype=np.int64)
 
     def of(families: dict[str, slice], index: dict, dims: dict, n: int) -> np.ndarray:

@@ -149,7 +149,8 @@ def _day_ahead_problem(ctx: Context) -> Problem:
 
 
 def _solved(problem: Problem, options: SolverOptions, method: str, what: str) -> Solution:
-    sol = solve(problem, options, method=method)
+    # the plan keeps its relaxation's basis: the day's first re-plan starts from it, as in replay
+    sol = solve(problem, options, method=method, keep_basis=True)
     if not sol.status.has_plan:
         raise NoPlanError(sol.status, f"{what} ended {sol.status.value}")
     return sol
@@ -256,14 +257,16 @@ def run_evaluate(scenario: Scenario, days: int, seed: int = 0, policies=POLICIES
     plans = make_plans(scenario, options, method, robust=bool({"robust", "replan"} & set(policies)), seed=seed)
     tasks = [DayTask(d, seed, scenario, policies, plans, options, method, replan_every) for d in range(days)]
     ex = executor or SerialExecutor()
-    # a few runs of consecutive days per task: one pickled copy of the scenario and the plans each
-    chunks = batches(list(range(days)), np.ones(days), CHUNKS_PER_WORKER * int(getattr(ex, "workers", 1)))
+    # worker processes: a few runs of consecutive days per task, one pickled copy of the scenario and the
+    # plans each; threads share them, so one day per task balances the load best (no idle core at the end)
+    in_process = getattr(ex, "in_process", True)
+    chunks = batches(list(range(days)), np.ones(days),
+                     days if in_process else CHUNKS_PER_WORKER * int(getattr(ex, "workers", 1)))
     done = [d for part in ex.map(run_days, [[tasks[i] for i in run] for run in chunks]) for d in part]
     rows = [r for day_rows, _, _ in done for r in day_rows]
     per_t = pd.DataFrame([r for _, day_t, _ in done for r in day_t])
     table = pd.DataFrame(rows)
     table = table[DAY_COLUMNS + sorted(c for c in table.columns if c not in DAY_COLUMNS)]
-    in_process = getattr(ex, "in_process", True)
     cpu = time.process_time() - cpu0 + (0.0 if in_process else sum(c for _, _, c in done))
     result = EvaluateResult(scenario.config.name, table, transformer_table(per_t, policies), per_t, list(policies),
                             days, seed, replan_every, plans.margins,
