@@ -126,18 +126,21 @@ def parse_policies(text: str | list[str]) -> list[str]:
 
 
 def make_plans(scenario: Scenario, options: SolverOptions, method: str = "lean", robust: bool = True,
-               seed: int = 0) -> DayPlans:
-    """The deterministic plan and, if ``robust``, the robust plan of the forecast (once for all days)."""
+               seed: int = 0, executor=None) -> DayPlans:
+    """The deterministic plan and, if ``robust``, the robust plan of the forecast (once for all days);
+    the two solves side by side on ``executor`` (default: one after the other)."""
     ctx = make_context(scenario, forecast_as_actuals(scenario), options, method)
-    day_ahead = _solved(_day_ahead_problem(ctx), options, method, "the day-ahead plan")
     if not robust:
-        return DayPlans(forecast=ctx.problem, day_ahead=day_ahead)
+        return DayPlans(forecast=ctx.problem, day_ahead=_solved(_day_ahead_problem(ctx), options, method,
+                                                                "the day-ahead plan"))
     margins = robust_margins(scenario, ctx.problem, seed)
     robust_sc = robust_scenario(scenario, margins.epsilon)
     price = scenario.config.uncertainty.robust_margin_cny_per_kwh
     margined = with_margins(ctx.problem, margins.margin_kw, price)
     rctx = make_context(robust_sc, forecast_as_actuals(scenario), options, method, forecast=margined)
-    robust_plan = _solved(_day_ahead_problem(rctx), options, method, "the robust plan")
+    jobs = [(_day_ahead_problem(ctx), options, method, "the day-ahead plan"),
+            (_day_ahead_problem(rctx), options, method, "the robust plan")]
+    day_ahead, robust_plan = (executor or SerialExecutor()).map(_solved_job, jobs)
     return DayPlans(forecast=ctx.problem, day_ahead=day_ahead, robust_forecast=rctx.problem, robust=robust_plan,
                     margins=margins, robust_scenario=robust_sc, replan_forecast=margined)
 
@@ -146,6 +149,11 @@ def _day_ahead_problem(ctx: Context) -> Problem:
     """The day-ahead problem of a context: slot 0 on, the forecast only."""
     zero = np.zeros(len(ctx.fleet.ev_ids))
     return window_problem(ctx, 0, zero, ctx.problem.battery_soc_initial_kwh, use_actuals=False)
+
+
+def _solved_job(job: tuple) -> Solution:
+    """:func:`_solved` of ``(problem, options, method, what)`` (one executor task)."""
+    return _solved(*job)
 
 
 def _solved(problem: Problem, options: SolverOptions, method: str, what: str) -> Solution:
@@ -254,9 +262,10 @@ def run_evaluate(scenario: Scenario, days: int, seed: int = 0, policies=POLICIES
     t0, cpu0 = time.perf_counter(), time.process_time()
     policies = tuple(parse_policies(list(policies)))
     options = options or scenario.config.solver
-    plans = make_plans(scenario, options, method, robust=bool({"robust", "replan"} & set(policies)), seed=seed)
-    tasks = [DayTask(d, seed, scenario, policies, plans, options, method, replan_every) for d in range(days)]
     ex = executor or SerialExecutor()
+    plans = make_plans(scenario, options, method, robust=bool({"robust", "replan"} & set(policies)), seed=seed,
+                       executor=ex)
+    tasks = [DayTask(d, seed, scenario, policies, plans, options, method, replan_every) for d in range(days)]
     # worker processes: a few runs of consecutive days per task, one pickled copy of the scenario and the
     # plans each; threads share them, so one day per task balances the load best (no idle core at the end)
     in_process = getattr(ex, "in_process", True)
