@@ -64,8 +64,10 @@ MIN_MILP_S = 1.0
 #: A carried basis at most this many slots old starts the primal simplex, an older one the dual
 #: (HiGHS's default). Sampled days of the bundled scenario (evaluate, day 1, re-plans every 4/12/24
 #: slots; relaxation CPU primal vs dual): 4.9 vs 4.7 s, 5.7 vs 3.8 s, 3.2 vs 1.6 s. The primal needs
-#: fewer iterations, but each costs more; once many slots have changed the dual wins.
-PRIMAL_MAX_AGE_SLOTS = 4
+#: fewer iterations, but each costs more; once many slots have changed the dual wins. 12 (3 h), not
+#: lower: replay's re-plans (every 4 slots by default, arrivals between) keep the primal they were
+#: measured with (models/replay.md), evaluate's (every 24 slots) take the dual.
+PRIMAL_MAX_AGE_SLOTS = 12
 
 
 def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bool = True,
