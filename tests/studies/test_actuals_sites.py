@@ -11,12 +11,13 @@ import pytest
 from sites_factory import site_scenario, sites
 from vpp_sched.plan.sites_output import site_kpis, site_tables
 from vpp_sched.scenario.load import load_scenario
-from vpp_sched.studies.actuals import forecast_as_actuals
+from vpp_sched.errors import InputError
+from vpp_sched.studies.actuals import forecast_as_actuals, load_actuals
 from vpp_sched.studies.actuals_sites import FAST_DAY_COLUMNS, SWAP_DAY_COLUMNS, SitePlay, site_day_kpis
 from vpp_sched.studies.evaluate import DAY_COLUMNS, run_evaluate
 from vpp_sched.studies.evaluate_output import write_evaluate
 from vpp_sched.studies.evaluate_sites import site_cells, site_stats
-from vpp_sched.studies.replay import replay_day, run_kpis
+from vpp_sched.studies.replay import replay_day, run_kpis, write_replay
 
 DT = 0.25
 
@@ -140,3 +141,28 @@ def test_the_report_has_the_sites_section(short_packs):
     html = render_evaluate_report(run_evaluate(short_packs, 1, seed=3, policies=("uncontrolled", "day-ahead")))
     assert "Swap and fast-charging stations" in html
     assert "fast-charging wait mean [min]" in html
+
+
+def test_the_written_actuals_replay_the_same_sites_day(tmp_path):
+    sc = load_scenario(site_scenario(tmp_path / "sc"))
+    r = replay_day(sc, seed=2, replan_every=48)
+    write_replay(r, tmp_path / "a")
+    assert {"swap_demand.csv", "fast_demand.csv"} <= {f.name for f in (tmp_path / "a" / "actuals").iterdir()}
+    back = load_actuals(tmp_path / "a" / "actuals", sc)
+    for sid, table in r.context.actuals.site_demand.items():
+        pd.testing.assert_frame_equal(back.site_demand[sid], table, check_freq=False, check_names=False)
+    again = replay_day(sc, back, replan_every=48)
+    for name in ("replanned", "uncontrolled"):
+        k0, k1 = run_kpis(r.context, r.runs[name]), run_kpis(again.context, again.runs[name])
+        assert {c: k1[c] for c in SWAP_DAY_COLUMNS + FAST_DAY_COLUMNS} == {c: k0[c] for c in SWAP_DAY_COLUMNS + FAST_DAY_COLUMNS}
+        assert np.array_equal(again.runs[name].net_load_kw, r.runs[name].net_load_kw)
+    # a bad value is one line naming the file, the row and the field
+    bad = tmp_path / "a" / "actuals" / "fast_demand.csv"
+    text = bad.read_text().splitlines()
+    cells = text[5].split(",")
+    cells[2] = "-1"
+    bad.write_text("\n".join(text[:5] + [",".join(cells)] + text[6:]) + "\n")
+    with pytest.raises(InputError) as err:
+        load_actuals(tmp_path / "a" / "actuals", sc)
+    assert len(err.value.problems) == 1 and "actuals fast_demand.csv" in err.value.problems[0]
+    assert "arrivals_per_hour" in err.value.problems[0]

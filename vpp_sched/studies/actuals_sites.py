@@ -179,3 +179,45 @@ def site_day_kpis(play: SitePlay | None, dt_h: float) -> dict:
         out["fast_wait_min"] = float((np.where(stable, wait, 0.0) * weight).sum() / weight.sum()) if weight.sum() > 0 else 0.0
         out["fast_slots_over_target"] = int(over.sum())
     return out
+
+
+# ---- the actuals folder (``replay``'s ``actuals/``, ``--actuals DIR``) -------------------------
+#: file -> (scenario.yaml list of its stations, value columns as the scenario's demand tables)
+SITE_ACTUALS_FILES = {"swap_demand.csv": ("swap_stations", ("swaps",)),
+                      "fast_demand.csv": ("fast_charging_stations", ("arrivals_per_hour", "mean_energy_kwh"))}
+
+
+def write_site_demand(site_demand: dict | None, config, folder) -> None:
+    """The day's site demand as ``swap_demand.csv`` / ``fast_demand.csv`` in the scenario's format (nothing
+    without it or without the scenario's ``config``)."""
+    if not site_demand or config is None:
+        return
+    import pandas as pd
+
+    for name, (kind, columns) in SITE_ACTUALS_FILES.items():
+        ids = [st.station_id for st in getattr(config, kind) if st.station_id in site_demand]
+        if not ids:
+            continue
+        parts = []
+        for sid in ids:
+            t = site_demand[sid][list(columns)].rename_axis("slot_start").reset_index()
+            t.insert(1, "station_id", sid)
+            parts.append(t)
+        long = pd.concat(parts, ignore_index=True)
+        long["slot_start"] = long.slot_start.map(lambda x: x.isoformat())
+        long.to_csv(folder / name, index=False, float_format="%.10g", lineterminator="\n")
+
+
+def read_site_demand(folder, scenario, problems) -> dict | None:
+    """``{station_id: table}`` from an actuals folder's ``swap_demand.csv`` / ``fast_demand.csv`` (each, when
+    there, with every slot for every station of its kind; checked like the scenario's); ``None`` without them."""
+    from vpp_sched.scenario.sites import FAST_COLUMNS, SWAP_COLUMNS, read_demand
+
+    out = {}
+    for name, (kind, _) in SITE_ACTUALS_FILES.items():
+        ids = [st.station_id for st in getattr(scenario.config, kind)]
+        if ids and (folder / name).is_file():
+            columns = SWAP_COLUMNS if kind == "swap_stations" else FAST_COLUMNS
+            out.update(read_demand(folder / name, f"actuals {name}", scenario.tz, scenario.slots, ids, columns,
+                                   problems))
+    return out or None

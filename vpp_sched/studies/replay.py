@@ -454,7 +454,7 @@ def write_replay(r: Replay, out_dir, inputs=(), force: bool = False) -> Path:
                 table["slot_start"] = table.slot_start.map(lambda x: x.isoformat())
             table.to_csv(tmp / f"{stem}.csv", index=False, float_format="%.6f", lineterminator="\n")
         (tmp / "kpis.json").write_text(json.dumps(_json_safe(replay_kpis(r)), indent=2) + "\n")
-        write_actuals(ctx.actuals, tmp / "actuals", list(ctx.problem.station_ids))
+        write_actuals(ctx.actuals, tmp / "actuals", list(ctx.problem.station_ids), ctx.scenario.config)
     return target_path(out_dir)
 
 
