@@ -13,7 +13,8 @@ from vpp_sched.plan.sites_output import site_kpis, site_tables
 from vpp_sched.scenario.load import load_scenario
 from vpp_sched.errors import InputError
 from vpp_sched.studies.actuals import forecast_as_actuals, load_actuals
-from vpp_sched.studies.actuals_sites import FAST_DAY_COLUMNS, SWAP_DAY_COLUMNS, SitePlay, site_day_kpis
+from vpp_sched.studies.actuals_sites import (FAST_DAY_COLUMNS, SWAP_DAY_COLUMNS, SitePlay, site_day_kpis,
+                                             swap_catch_up_kw)
 from vpp_sched.studies.evaluate import DAY_COLUMNS, run_evaluate
 from vpp_sched.studies.evaluate_output import write_evaluate
 from vpp_sched.studies.evaluate_sites import site_cells, site_stats
@@ -166,3 +167,27 @@ def test_the_written_actuals_replay_the_same_sites_day(tmp_path):
         load_actuals(tmp_path / "a" / "actuals", sc)
     assert len(err.value.problems) == 1 and "actuals fast_demand.csv" in err.value.problems[0]
     assert "arrivals_per_hour" in err.value.problems[0]
+
+
+def test_the_controller_catches_the_swaps_and_the_drivers_up():
+    # 4 packs of 10 kWh, 1 full; 1 swap now, 2 forecast next slot, 1 after; 200 kW connection, eta 1, dt 0.25 h:
+    # for slot 1, 1 + 2 - 1 = 2 packs must be completed in this slot (20 kWh / 0.25 h = 80 kW); slot 2's
+    # third pack can come from slot 1 at full power (50 kWh); the racks could take 160 kW (room of 4 packs)
+    st = sites(3, swap=[{"packs": 4, "initial": 1, "demand": [1.0, 2.0, 1.0], "charge_max_kw": 200, "bay_max_kw": 100}])
+    play = SitePlay.start(st, None)
+    assert swap_catch_up_kw(st, play.full, play.partial, play.swaps[:, 0], 0, DT) == pytest.approx([80.0])
+    swap, fast = play.must_kw(0, DT)
+    assert swap == pytest.approx([80.0]) and len(fast) == 0
+    # nothing to come at the last slot; a full stock needs nothing
+    assert swap_catch_up_kw(st, np.array([4.0]), np.zeros(1), np.array([1.0]), 1, DT) == pytest.approx([0.0])
+    # fast: the wait-keeping cap at the slot's actual rate, not the forecast's
+    st = sites(1, fast=[{"dispensers": 2, "max_kw": 50.0, "lam": 1.0, "energy": 30.0, "target_min": 10}])
+    busy = SitePlay.start(st, {"G0": pd.DataFrame({"arrivals_per_hour": [1.5], "mean_energy_kwh": [30.0]})})
+    cap = busy.must_kw(0, DT)[1][0]
+    assert cap > st.fast_min_cap_kw[0, 0]
+    assert site_day_kpis(_played(busy, cap), DT)["fast_slots_over_target"] == 0   # at that cap the wait keeps the target
+
+
+def _played(play, cap):
+    play.play(0, np.zeros(0), np.array([cap]), DT, 1)
+    return play

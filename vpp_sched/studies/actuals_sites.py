@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vpp_sched.problem.queueing import mmc_wait_h
+from vpp_sched.problem.queueing import min_cap_series_kw, mmc_wait_h
 from vpp_sched.problem.sites import Sites, uncontrolled_swap
 
 #: Below this a pack count, swap or kWh is round-off [-, kWh].
@@ -73,6 +73,7 @@ class SitePlay:
     swap_kw: np.ndarray
     fast_cap_kw: np.ndarray
     fast_kw: np.ndarray
+    _fast_min: np.ndarray | None = None   # [G, T] min_cap_kw at the day's rates (the controller's, on first use)
 
     @classmethod
     def start(cls, st: Sites | None, site_demand: dict | None) -> "SitePlay | None":
@@ -126,9 +127,46 @@ class SitePlay:
         np.add.at(out, st.fast_transformer, self.fast_kw[:, t])
         return out
 
+    def must_kw(self, t: int, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
+        """The slot controller's must-keep powers of the sites in slot ``t`` [kW] (``models/uncertainty.md``,
+        "The sites on the day"): per swap station the least rack power that still lets it serve the swaps
+        to come (this slot's actual ones, the forecast's after) at full power later
+        (:func:`swap_catch_up_kw`); per fast-charging station the wait-keeping cap at the slot's actual
+        arrival rate (``min_cap_kw``; the platform sees the drivers it has, as it meters the base load)."""
+        st = self.sites
+        swap = swap_catch_up_kw(st, self.full, self.partial, self.swaps[:, t], t, dt_h) if st.n_swap else np.zeros(0)
+        swap = np.minimum(swap, self.swap_most_kw(t, dt_h)) if st.n_swap else swap
+        if self._fast_min is None:
+            self._fast_min = np.array([min_cap_series_kw(self.fast_lam[g], self.fast_energy[g], int(st.fast_dispensers[g]),
+                                                         float(st.fast_dispenser_max_kw[g]), float(st.fast_target_wait_h[g]))
+                                       for g in range(st.n_fast)]).reshape(self.fast_lam.shape)
+        return swap, self._fast_min[:, t]
+
     def load_kw(self, n_transformers: int) -> np.ndarray:
         """[N, T] the sites' metered load per transformer [kW]."""
         return self.sites.site_at_transformer_kw(self.swap_kw, self.fast_kw, n_transformers)
+
+
+def swap_catch_up_kw(st: Sites, full: np.ndarray, partial_kwh: np.ndarray, asked_now: np.ndarray, t: int,
+                     dt_h: float) -> np.ndarray:
+    """[W] the least rack power in slot ``t`` that still lets each swap station serve every swap to come at
+    its connection's full power in the slots after this one [kW].
+
+    The swaps served by the start of slot ``j > t`` are those of ``asked_now`` on hand plus the forecast ``swap_demand``
+    of ``t+1..j``; the packs on hand then are ``full + (partial + eta dt (p_t + (j - 1 - t) C)) / e`` less
+    the swaps before ``j``, and must cover slot ``j``'s: the largest need over ``j`` is what ``p_t`` gives.
+    (Without the bays' limit on the later slots: a lower bound, like the EVs' catch-up.)
+    """
+    T = st.swap_demand.shape[1]
+    if t + 1 >= T:
+        return np.zeros(st.n_swap)
+    now = np.minimum(asked_now, full)                                     # served now; the rest leave
+    ahead = np.concatenate([now[:, None], st.swap_demand[:, t + 1:]], axis=1)   # [W, T - t]
+    need_packs = np.cumsum(ahead, axis=1)[:, 1:] - full[:, None]          # [W, j = t+1..T-1] to complete by j
+    later_kwh = st.swap_efficiency[:, None] * dt_h * st.swap_charge_max_kw[:, None] * np.arange(T - t - 1)[None, :]
+    need_kw = (need_packs * st.swap_pack_charge_kwh[:, None] - partial_kwh[:, None] - later_kwh) / (
+        st.swap_efficiency[:, None] * dt_h)
+    return np.maximum(need_kw.max(axis=1), 0.0)
 
 
 def uncontrolled_play(st: Sites | None, site_demand: dict | None, dt_h: float) -> SitePlay | None:

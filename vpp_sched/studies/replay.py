@@ -202,10 +202,10 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
         must = np.where(available[:, t] & (ev_dis <= 0),
                         must_charge_kw(need_kw * dt, slots_left[:, t], f.a_max_power_kw, dt), 0.0)
         loads = [(np.minimum(must, need_kw), ev, f.transformer)]
-        if st is not None:
-            fast_min = st.fast_min_cap_kw[:, t] if st.n_fast else np.zeros(0)
-            loads += [(np.zeros(st.n_swap), swap_kw, st.swap_transformer),
-                      (np.minimum(fast_min, fast_kw), fast_kw, st.fast_transformer)]
+        if st is not None:   # the stations' catch-up: swaps to come, the slot's drivers (studies/actuals_sites.py)
+            swap_must, fast_must = run.sites.must_kw(t, dt)
+            loads += [(swap_must, np.maximum(swap_kw, swap_must), st.swap_transformer),
+                      (fast_must, np.maximum(fast_kw, fast_must), st.fast_transformer)]
         ev, *site_kw = controlled_kw(p.limit_kw, other_kw, loads)
         swap_kw, fast_kw = site_kw or (None, None)
     run.net_load_kw[:, t] = other_kw + np.bincount(f.transformer, ev, N)
