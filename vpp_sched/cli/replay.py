@@ -20,7 +20,7 @@ from vpp_sched.solve.dispatch import METHODS
 def replay(
     scenario: Annotated[Optional[Path], typer.Argument(help="Scenario folder or scenario.yaml; default: the bundled Zezhou demo")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Replay folder to write: new, empty or an earlier replay folder (replaced when complete)")] = Path("replay"),
-    actuals: Annotated[Optional[Path], typer.Option("--actuals", help="Folder with the actual evs.csv [, base_load.csv, pv.csv]; default: the forecast perturbed with --seed")] = None,
+    actuals: Annotated[Optional[Path], typer.Option("--actuals", help="Folder with the actual evs.csv [, base_load.csv, pv.csv, swap_demand.csv, fast_demand.csv]; default: the forecast perturbed with --seed")] = None,
     replan_every: Annotated[int, typer.Option("--replan-every", min=0, help="Re-plan every N slots (0: only at DR notices and unforeseen arrivals)")] = 4,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the perturbation when --actuals is not given")] = 0,
     method: Annotated[str, typer.Option(help=f"Model build: {' | '.join(METHODS)}")] = "lean",

@@ -31,6 +31,7 @@ from vpp_sched.scenario.sampling import SampledDay, sample_day
 from vpp_sched.solve.solution import Solution
 from vpp_sched.solve.plan_baseline import scenario_plan_baseline
 from vpp_sched.scenario.timeutil import to_local
+from vpp_sched.studies.actuals_sites import read_site_demand, write_site_demand
 
 TOL_SAME = 1e-6   # state differences below this are round-off: the plan still holds [kWh, kW]
 
@@ -118,9 +119,10 @@ def load_actuals(folder: Path | str, scenario: Scenario) -> Actuals:
         wide = tables.read_slot_table(folder / "pv.csv", "actuals pv.csv", tz, slots, "station_id", "pv_kw",
                                       st_ids, problems, "scenario.yaml stations")
         pv = None if wide is None else wide.to_numpy(float).T
+    site_demand = read_site_demand(folder, scenario, problems)   # swap_demand.csv, fast_demand.csv
     if problems:
         raise InputError(problems.close())
-    return Actuals(evs=evs, base_load_kw=base, pv_kw=pv, source=str(folder.resolve()))
+    return Actuals(evs=evs, base_load_kw=base, pv_kw=pv, source=str(folder.resolve()), site_demand=site_demand)
 
 
 def _read_evs(path: Path, scenario: Scenario, problems: tables.Problems) -> pd.DataFrame | None:
@@ -158,7 +160,7 @@ def _read_evs(path: Path, scenario: Scenario, problems: tables.Problems) -> pd.D
     return df[EV_COLUMNS]
 
 
-def write_actuals(actuals: Actuals, folder: Path, station_ids: list[str]) -> None:
+def write_actuals(actuals: Actuals, folder: Path, station_ids: list[str], config=None) -> None:
     """Write the actuals in the format :func:`load_actuals` reads (so a replay can be repeated)."""
     folder.mkdir(parents=True, exist_ok=True)
     evs = actuals.evs.copy()
@@ -168,13 +170,15 @@ def write_actuals(actuals: Actuals, folder: Path, station_ids: list[str]) -> Non
     base = actuals.base_load_kw.rename_axis(index="slot_start", columns="transformer_id")
     long = base.stack().rename("load_kw").reset_index()
     long["slot_start"] = long.slot_start.map(lambda x: x.isoformat())
+    # 10 significant digits: a base load of 1,234.567 kW (3 decimals, as sampled) is written exactly
     long[["slot_start", "transformer_id", "load_kw"]].to_csv(folder / "base_load.csv", index=False,
-                                                             float_format="%.6g", lineterminator="\n")
+                                                             float_format="%.10g", lineterminator="\n")
     if actuals.pv_kw is not None and len(station_ids):
         pv = pd.DataFrame(actuals.pv_kw.T, index=actuals.base_load_kw.index, columns=station_ids)
         long = pv.rename_axis(index="slot_start", columns="station_id").stack().rename("pv_kw").reset_index()
         long["slot_start"] = long.slot_start.map(lambda x: x.isoformat())
-        long.to_csv(folder / "pv.csv", index=False, float_format="%.6g", lineterminator="\n")
+        long.to_csv(folder / "pv.csv", index=False, float_format="%.10g", lineterminator="\n")
+    write_site_demand(actuals.site_demand, config, folder)
 
 
 def _seconds(times: pd.Series) -> np.ndarray:

@@ -43,6 +43,7 @@ from vpp_sched.solve.dispatch import solve
 from vpp_sched.solve.parallel import SerialExecutor, batches
 from vpp_sched.solve.solution import Solution
 from vpp_sched.studies.actuals import Context, forecast_as_actuals, make_context, sampled_actuals, window_problem
+from vpp_sched.studies.actuals_sites import FAST_DAY_COLUMNS, SWAP_DAY_COLUMNS, site_day_kpis
 from vpp_sched.studies.replay import (REPLAN_MAX_NODES, ReplayRun, decision_points, event_table, simulate,
                                       uncontrolled_run)
 
@@ -236,6 +237,7 @@ def day_kpis(ctx: Context, run: ReplayRun) -> tuple[dict, list[dict]]:
            "evs_short": int((unmet > TOL_KWH).sum()), "peak_kw": k["peak_net_load_kw"],
            "max_loading_pu": float(peak_pu.max()) if len(peak_pu) else 0.0,
            "replans": sum(1 for d in run.decisions if d["solved"])}
+    row.update(site_day_kpis(run.sites, p.dt_h))   # the sites on the day's demand (studies/actuals_sites.py)
     row.update(dr_compliance(p, run.net_load_kw))
     trafo = [{"transformer_id": str(tid), "overloaded": bool(over_slot[n].any()), "overload_kwh": float(over_kwh[n]),
               "peak_loading_pu": float(peak_pu[n])} for n, tid in enumerate(p.transformer_ids)]
@@ -275,7 +277,8 @@ def run_evaluate(scenario: Scenario, days: int, seed: int = 0, policies=POLICIES
     rows = [r for day_rows, _, _ in done for r in day_rows]
     per_t = pd.DataFrame([r for _, day_t, _ in done for r in day_t])
     table = pd.DataFrame(rows)
-    table = table[DAY_COLUMNS + sorted(c for c in table.columns if c not in DAY_COLUMNS)]
+    lead = DAY_COLUMNS + [c for c in SWAP_DAY_COLUMNS + FAST_DAY_COLUMNS if c in table.columns]   # then DR
+    table = table[lead + sorted(c for c in table.columns if c not in lead)]
     cpu = time.process_time() - cpu0 + (0.0 if in_process else sum(c for _, _, c in done))
     result = EvaluateResult(scenario.config.name, table, transformer_table(per_t, policies), per_t, list(policies),
                             days, seed, replan_every, plans.margins,

@@ -14,6 +14,7 @@ import pandas as pd
 from vpp_sched.plan.output import atomic_folder, target_path
 from vpp_sched.problem.margins import Margins
 from vpp_sched.studies.evaluate import OVERLOAD_TOLERANCE, EvaluateResult, findings, policy_stats
+from vpp_sched.studies.evaluate_sites import site_summary_lines
 from vpp_sched.studies.output import REPORT_FILE, write_csv
 
 
@@ -52,6 +53,7 @@ def evaluate_summary(r: EvaluateResult) -> str:
                      f"| {s.days_with_overload:.0%} | {s.overload_kwh_mean:,.1f} | {s.transformers_held_95} of "
                      f"{s.transformers} | {s.unmet_kwh_mean:,.1f} | {s.evs_short_mean:.1f} | {s.replans_mean:.1f} |")
     lines += ["", "## Findings", ""] + [f"- {f}" for f in findings(r, stats)]
+    lines += site_summary_lines(r.days, r.policies)   # the swap and fast-charging stations (none without)
     if r.margins is not None:
         m = r.margins
         lines += ["", f"Robust margins: chance constraint with epsilon {m.epsilon:g} from {m.scenarios} sampled days "

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from vpp_sched.report.figures import LIMIT, PLAN, RC, UNC, new_figure, to_svg
 from vpp_sched.report.html import figure, info_table, num, package_version, page, table, warnings_box
 from vpp_sched.studies.evaluate import OVERLOAD_TOLERANCE, EvaluateResult, findings, policy_stats
+from vpp_sched.studies.evaluate_sites import site_cells, site_stats
 
 COLOURS = {"uncontrolled": UNC, "day-ahead": "#8c8c8c", "replan": PLAN, "robust": "#2ca02c"}
 BOX_PANELS = (("energy_cost_cny", "Energy cost of the day", "cost [CNY]"),
@@ -103,6 +104,14 @@ def render_evaluate_report(r: EvaluateResult) -> str:
     sections = [("summary", "Summary", f"{info}\n{table(head, rows, text=(0,))}\n{found}\n{warnings_box(r.warnings)}"),
                 ("distributions", "Distributions", "\n".join(svgs[:2])),
                 ("transformers", "Transformers", svgs[2])]
+    sites = site_stats(r.days, r.policies)   # the swap and fast-charging stations on the sampled days
+    if len(sites):
+        head_s, rows_s = site_cells(sites, lambda x, d: num(x, d))
+        sections.append(("sites", "Swap and fast-charging stations",
+                         "<p>Their own demand of each sampled day, played against the policy's set-points: swaps "
+                         "served from packs full at the slot's start; fast-charging drivers under the cap the policy "
+                         "leaves (Erlang-C wait at the day's arrival rate). Per day: days.csv.</p>\n"
+                         + table([escape(h) for h in head_s], [[escape(c) for c in row] for row in rows_s], text=(0,))))
     footer = (f"vpp-sched {escape(package_version())} · tables of this evaluation: days.csv, transformers.csv"
               f"{', margins.csv' if r.margins is not None else ''}, summary.md · method: models/uncertainty.md")
     return page(f"Evaluation {r.scenario_name}", f"Evaluation on sampled days: {r.scenario_name}",

@@ -29,13 +29,13 @@ from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.errors import NoPlanError
 from vpp_sched.plan.output import atomic_folder, target_path
 from vpp_sched.problem.build import uncontrolled_ev_power_kw
-from vpp_sched.problem.sites import uncontrolled_site_kw
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.plan.results import TOL_KW, dr_compensation_cny, event_summary, grid_kpis, objective_kpis
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.solution import Solution, SolveStatus
 from vpp_sched.solve.dispatch import solve
-from vpp_sched.studies.slot_control import controlled_kw, must_charge_kw, swap_state_after_cut
+from vpp_sched.studies.slot_control import controlled_kw, must_charge_kw
+from vpp_sched.studies.actuals_sites import SitePlay, site_day_kpis, uncontrolled_play
 
 RUNS = ("replanned", "day_ahead_only", "uncontrolled")
 # A re-plan is a controller's decision at the start of a slot: it must come within seconds. What it
@@ -63,6 +63,7 @@ class ReplayRun:
     warnings: list[str] = field(default_factory=list)
     ev_discharge_kw: np.ndarray | None = None   # [U, T] V2G discharge (``ev_kw`` is the charging)
     round_trip: float = 1.0                     # charger kWh that put back one kWh discharged
+    sites: SitePlay | None = None               # the swap and fast-charging stations on the day's demand
 
     @property
     def delivered_kwh(self) -> np.ndarray:
@@ -137,6 +138,7 @@ def simulate(ctx: Context, name: str, day_ahead: tuple[Problem, Solution], decis
     run = ReplayRun(name, p.dt_h, np.zeros((len(ctx.fleet.ev_ids), T)), *np.zeros((3, p.n_batteries, T)),
                     np.zeros((p.n_stations, T)), np.zeros((p.n_transformers, T)))
     state, available = _State(ctx), ctx.actual_available
+    run.sites = SitePlay.start(ctx.problem.sites, ctx.actuals.site_demand)   # the day's swaps and drivers
     if state.ev_soc is not None:
         run.ev_discharge_kw, run.round_trip = np.zeros_like(run.ev_kw), p.v2g_round_trip
     plan_p, plan = day_ahead
@@ -193,16 +195,17 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
     other_kw = (ctx.base_actual_kw[:, t] - np.bincount(f.transformer, ev_dis, N)
                 + np.bincount(p.station_transformer[p.battery_station], ch - dis, N)
                 - np.bincount(p.station_transformer, ctx.pv_actual_kw[:, t] - curtail, N))
-    st = p.sites                 # the sites follow the plan: their demand is the forecast's
-    swap_kw, fast_kw = (plan.swap_charge_kw[:, k], plan.fast_cap_kw[:, k]) if st is not None else (None, None)
+    st = p.sites                 # the sites on the day's demand: racks within what the packs take (SitePlay)
+    swap_kw, fast_kw = ((np.minimum(plan.swap_charge_kw[:, k], run.sites.swap_most_kw(t, dt)), plan.fast_cap_kw[:, k])
+                        if st is not None else (None, None))
     if slots_left is not None:
         must = np.where(available[:, t] & (ev_dis <= 0),
                         must_charge_kw(need_kw * dt, slots_left[:, t], f.a_max_power_kw, dt), 0.0)
         loads = [(np.minimum(must, need_kw), ev, f.transformer)]
-        if st is not None:
-            fast_min = st.fast_min_cap_kw[:, t] if st.n_fast else np.zeros(0)
-            loads += [(np.zeros(st.n_swap), swap_kw, st.swap_transformer),
-                      (np.minimum(fast_min, fast_kw), fast_kw, st.fast_transformer)]
+        if st is not None:   # the stations' catch-up: swaps to come, the slot's drivers (studies/actuals_sites.py)
+            swap_must, fast_must = run.sites.must_kw(t, dt)
+            loads += [(swap_must, np.maximum(swap_kw, swap_must), st.swap_transformer),
+                      (fast_must, np.maximum(fast_kw, fast_must), st.fast_transformer)]
         ev, *site_kw = controlled_kw(p.limit_kw, other_kw, loads)
         swap_kw, fast_kw = site_kw or (None, None)
     run.net_load_kw[:, t] = other_kw + np.bincount(f.transformer, ev, N)
@@ -213,10 +216,8 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
         run.ev_discharge_kw[:, t] = ev_dis
     state.soc = state.soc + eta_c * dt * ch - dt / eta_d * dis
     if st is not None:
-        run.net_load_kw[:, t] += st.site_at_transformer_kw(swap_kw[:, None], fast_kw[:, None], N)[:, 0]
-        state.sites = swap_state_after_cut(plan.swap_full_packs[:, k], plan.swap_partial_kwh[:, k],
-                                           plan.swap_charge_kw[:, k] - swap_kw, st.swap_efficiency,
-                                           st.swap_pack_charge_kwh, dt)
+        run.net_load_kw[:, t] += run.sites.play(t, swap_kw, fast_kw, dt, N, plan.swap_partial_kwh[:, k])
+        state.sites = run.sites.stock
     run.ev_kw[:, t], run.charge_kw[:, t], run.discharge_kw[:, t] = ev, ch, dis
     run.soc_kwh[:, t], run.curtail_kw[:, t] = state.soc, curtail
 
@@ -237,10 +238,13 @@ def uncontrolled_run(ctx: Context) -> ReplayRun:
     net = ctx.base_actual_kw.copy()
     np.add.at(net, f.transformer, ev)
     np.add.at(net, p.station_transformer, -ctx.pv_actual_kw)
-    net += uncontrolled_site_kw(p.sites, p.n_transformers, p.n_slots, p.dt_h)
+    sites = uncontrolled_play(p.sites, ctx.actuals.site_demand, p.dt_h)   # the day's swaps and drivers
+    if sites is not None:
+        net += sites.load_kw(p.n_transformers)
     soc = np.repeat(p.battery_soc_initial_kwh[:, None], p.n_slots, axis=1)
     idle = np.zeros((p.n_batteries, p.n_slots))
-    return ReplayRun("uncontrolled", p.dt_h, ev, idle, idle.copy(), soc, np.zeros((p.n_stations, p.n_slots)), net)
+    return ReplayRun("uncontrolled", p.dt_h, ev, idle, idle.copy(), soc, np.zeros((p.n_stations, p.n_slots)), net,
+                     sites=sites)
 
 
 def replay_day(scenario: Scenario, actuals: Actuals | None = None, *, seed: int = 0, replan_every: int = 4,
@@ -319,6 +323,7 @@ def run_kpis(ctx: Context, run: ReplayRun) -> dict:
     k["pv_curtailed_kwh"] = float(run.curtail_kw.sum() * p.dt_h)
     events = event_table(p, run.net_load_kw)
     k["dr_shortfall_kwh"] = float(events.shortfall_kw.sum() * p.dt_h) if len(events) else 0.0
+    k.update(site_day_kpis(run.sites, p.dt_h))   # unserved swaps, fast-charging energy and waits
     if p.n_events:
         k["dr_events"] = event_summary(p, events).to_dict(orient="records")
     solved = [d for d in run.decisions if d["solved"]]
@@ -449,7 +454,7 @@ def write_replay(r: Replay, out_dir, inputs=(), force: bool = False) -> Path:
                 table["slot_start"] = table.slot_start.map(lambda x: x.isoformat())
             table.to_csv(tmp / f"{stem}.csv", index=False, float_format="%.6f", lineterminator="\n")
         (tmp / "kpis.json").write_text(json.dumps(_json_safe(replay_kpis(r)), indent=2) + "\n")
-        write_actuals(ctx.actuals, tmp / "actuals", list(ctx.problem.station_ids))
+        write_actuals(ctx.actuals, tmp / "actuals", list(ctx.problem.station_ids), ctx.scenario.config)
     return target_path(out_dir)
 
 
