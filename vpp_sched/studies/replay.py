@@ -35,7 +35,7 @@ from vpp_sched.plan.results import TOL_KW, dr_compensation_cny, event_summary, g
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.solution import Solution, SolveStatus
 from vpp_sched.solve.dispatch import solve
-from vpp_sched.studies.slot_control import controlled_kw, must_charge_kw, swap_state_after_cut
+from vpp_sched.studies.slot_control import controlled_kw, ev_catch_up_kw, swap_state_after_cut
 
 RUNS = ("replanned", "day_ahead_only", "uncontrolled")
 # A re-plan is a controller's decision at the start of a slot: it must come within seconds. What it
@@ -196,14 +196,14 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
     st = p.sites                 # the sites follow the plan: their demand is the forecast's
     swap_kw, fast_kw = (plan.swap_charge_kw[:, k], plan.fast_cap_kw[:, k]) if st is not None else (None, None)
     if slots_left is not None:
-        must = np.where(available[:, t] & (ev_dis <= 0),
-                        must_charge_kw(need_kw * dt, slots_left[:, t], f.a_max_power_kw, dt), 0.0)
-        loads = [(np.minimum(must, need_kw), ev, f.transformer)]
+        must, soon = ev_catch_up_kw(ctx, plan, k, t, need_kw, slots_left[:, t], available[:, t] & (ev_dis <= 0))
+        loads = [(must, soon, ev, f.transformer)]
         if st is not None:
             fast_min = st.fast_min_cap_kw[:, t] if st.n_fast else np.zeros(0)
             loads += [(np.zeros(st.n_swap), swap_kw, st.swap_transformer),
                       (np.minimum(fast_min, fast_kw), fast_kw, st.fast_transformer)]
-        ev, *site_kw = controlled_kw(p.limit_kw, other_kw, loads)
+        ev, *site_kw = controlled_kw(p.limit_kw, other_kw, loads,
+                                     ctx.scenario.config.uncertainty.catch_up_overload_pct)
         swap_kw, fast_kw = site_kw or (None, None)
     run.net_load_kw[:, t] = other_kw + np.bincount(f.transformer, ev, N)
     state.delivered += ev * dt
