@@ -18,7 +18,7 @@ from vpp_sched.solve.dispatch import solve
 from vpp_sched.studies.actuals import Actuals, forecast_as_actuals, make_context, window_problem
 from vpp_sched.studies.replay import simulate
 from vpp_sched.studies.slot_control import (controlled_kw, fit_tiers_to_headroom, fit_to_headroom, must_charge_kw,
-                                           soon_charge_kw, swap_state_after_cut)
+                                           battery_relief_kw, soon_charge_kw, swap_state_after_cut)
 
 EXACT = SolverOptions(mip_rel_gap=0.0, time_limit_s=30)
 
@@ -195,3 +195,11 @@ def test_the_overload_allowance_is_for_the_evs_catch_up_only():
     # no EV catch-up: a fast cap alone gets no allowance
     ev, cap = controlled_kw(limit, other, [(np.zeros(2), evs[1], evs[2]), fast], catch_up_overload_pct=10.0)
     assert ev == pytest.approx([0.0, 0.0]) and cap == pytest.approx([2.0])
+
+
+def test_a_site_battery_charges_less_then_discharges_for_the_catch_up():
+    # transformer 0 lacks 40 kW: its battery charging 30 kW stops and discharges 10; transformer 1 lacks
+    # nothing: its battery keeps charging; transformer 2 lacks 10 kW, its battery discharges 20 of at most 25
+    ch, dis = battery_relief_kw(np.array([40.0, -5.0, 10.0]), np.array([0, 1, 2]), np.array([30.0, 30.0, 0.0]),
+                                np.array([0.0, 0.0, 20.0]), np.array([50.0, 50.0, 25.0]))
+    assert ch == pytest.approx([0.0, 30.0, 0.0]) and dis == pytest.approx([10.0, 0.0, 25.0])

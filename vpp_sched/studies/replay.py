@@ -35,7 +35,7 @@ from vpp_sched.plan.results import TOL_KW, dr_compensation_cny, event_summary, g
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.solution import Solution, SolveStatus
 from vpp_sched.solve.dispatch import solve
-from vpp_sched.studies.slot_control import controlled_kw, ev_catch_up_kw, swap_state_after_cut
+from vpp_sched.studies.slot_control import controlled_kw, ev_catch_up_kw, relieve_batteries, swap_state_after_cut
 
 RUNS = ("replanned", "day_ahead_only", "uncontrolled")
 # A re-plan is a controller's decision at the start of a slot: it must come within seconds. What it
@@ -202,6 +202,7 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
             fast_min = st.fast_min_cap_kw[:, t] if st.n_fast else np.zeros(0)
             loads += [(np.zeros(st.n_swap), swap_kw, st.swap_transformer),
                       (np.minimum(fast_min, fast_kw), fast_kw, st.fast_transformer)]
+        ch, dis, other_kw = relieve_batteries(p, loads, other_kw, ch, dis, state.soc)   # a site battery helps first
         ev, *site_kw = controlled_kw(p.limit_kw, other_kw, loads,
                                      ctx.scenario.config.uncertainty.catch_up_overload_pct)
         swap_kw, fast_kw = site_kw or (None, None)

@@ -18,7 +18,9 @@ controller"):
    set-points, each tier scaled by one factor per transformer. Swap packs not charged are taken
    off the station's stock (:func:`swap_state_after_cut`).
 
-Nothing else changes: batteries and PV curtailment follow the plan. The metered
+Before the cap, a site battery on a transformer whose must and look-ahead tiers lack headroom
+charges less, then discharges more (:func:`relieve_batteries`). Nothing else changes: PV
+curtailment follows the plan. The metered
 load is the slot's (base load and PV constant within a 15-min slot, as everywhere in the model).
 """
 
@@ -249,3 +251,41 @@ def ev_catch_up_kw(ctx, plan, k: int, t: int, need_kw: np.ndarray, slots_left: n
     soon = soon_charge_kw(np.where(plugged, need_kw * dt, 0.0), np.where(plugged, slots_left, 0), f.a_max_power_kw,
                           must, f.transformer, room_later_kw(ctx, plan, k, t, plugged), dt)
     return must, soon
+
+
+def battery_relief_kw(short_kw: np.ndarray, battery_transformer: np.ndarray, charge_kw: np.ndarray,
+                      discharge_kw: np.ndarray, discharge_most_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A site battery's set-point moved to make room for catch-up power its transformer lacks.
+
+    ``short_kw`` [N]: what the EVs' must and look-ahead power and the fast caps' must lack below the
+    limit; per transformer, its batteries (in order) first charge less, then discharge more, up to
+    ``discharge_most_kw`` (their power and SOC limit) until ``short_kw`` is covered. Returns the
+    batteries' charge and discharge [B] [kW]; the next re-plan starts from the SOC this leaves.
+    """
+    ch, dis = np.asarray(charge_kw, float).copy(), np.asarray(discharge_kw, float).copy()
+    left = np.maximum(np.asarray(short_kw, float), 0.0).copy()
+    for b, n in enumerate(np.asarray(battery_transformer, int)):   # a few batteries: a loop is clearest
+        less = min(ch[b], left[n])
+        ch[b] -= less
+        left[n] -= less
+        more = min(max(discharge_most_kw[b] - dis[b], 0.0), left[n]) if ch[b] <= 0 else 0.0
+        dis[b] += more
+        left[n] -= more
+    return ch, dis
+
+
+def relieve_batteries(p, loads: list[tuple], other_kw: np.ndarray, charge_kw: np.ndarray, discharge_kw: np.ndarray,
+                      soc_kwh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`battery_relief_kw` of one slot: the batteries of problem ``p`` (SOC ``soc_kwh`` now) cover what
+    the first two tiers of ``loads`` (as :func:`controlled_kw` takes them) lack below ``limit_kw − other_kw``.
+    Returns the batteries' charge and discharge and ``other_kw`` with them [kW]."""
+    if not p.n_batteries:
+        return charge_kw, discharge_kw, other_kw
+    N = p.n_transformers
+    need = sum(np.bincount(np.asarray(ld[-1], int), ld[0] + (ld[1] if len(ld) == 4 else 0.0), N) for ld in loads)
+    short = need - (p.limit_kw - other_kw)
+    where = p.station_transformer[p.battery_station]
+    most = np.minimum(p.battery_max_discharge_kw,
+                      np.maximum(soc_kwh - p.battery_soc_min_kwh, 0.0) * p.battery_discharge_efficiency / p.dt_h)
+    ch, dis = battery_relief_kw(short, where, charge_kw, discharge_kw, most)
+    return ch, dis, other_kw + np.bincount(where, (ch - charge_kw) - (dis - discharge_kw), N)
