@@ -31,6 +31,9 @@ def main() -> None:
     ap.add_argument("--scheduler", default="local", help="serial | threads | local | tcp://...")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--policies", default=None, help="comma-separated (default: all)")
+    ap.add_argument("--catch-up-overload-pct", type=float, default=None,
+                    help="uncertainty.catch_up_overload_pct for the run (default: the scenario's)")
     args = ap.parse_args()
 
     from vpp_sched.scenario.load import load_scenario
@@ -40,17 +43,25 @@ def main() -> None:
 
     every = args.replan_every or EVALUATE_REPLAN_EVERY
     sc = load_scenario(None)
+    if args.catch_up_overload_pct is not None:
+        from dataclasses import replace
+        u = sc.config.uncertainty.model_copy(update={"catch_up_overload_pct": args.catch_up_overload_pct})
+        sc = replace(sc, config=sc.config.model_copy(update={"uncertainty": u}))
+    policies = args.policies.split(",") if args.policies else None
     load_before = os.getloadavg()
     wall = time.perf_counter()
     with get_executor(args.scheduler if args.workers > 1 else "serial", args.workers) as ex:
-        r = run_evaluate(sc, args.days, args.seed, replan_every=every, executor=ex)
+        r = run_evaluate(sc, args.days, args.seed, replan_every=every, executor=ex,
+                         **({"policies": policies} if policies else {}))
     wall, cpu = time.perf_counter() - wall, r.cpu_seconds
     if args.out:
         write_evaluate(r, args.out, limit_kw=sc.transformers.limit_kw.to_numpy(float), force=True)
     stats = policy_stats(r).set_index("policy")
-    base, floor = stats.energy_cost_cny_mean["day-ahead"], stats.unmet_kwh_mean["uncontrolled"]
+    base = stats.energy_cost_cny_mean.get("day-ahead", float("nan"))
+    floor = stats.unmet_kwh_mean.get("uncontrolled", float("nan"))
     out = {"scenario": sc.config.name, "days": args.days, "seed": args.seed, "replan_every": every,
-           "workers": args.workers, "scheduler": r.executor, "wall_seconds": wall, "cpu_seconds": cpu,
+           "workers": args.workers, "scheduler": r.executor,
+           "catch_up_overload_pct": sc.config.uncertainty.catch_up_overload_pct, "wall_seconds": wall, "cpu_seconds": cpu,
            "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()), "policies": {}}
     for policy, s in stats.iterrows():
         out["policies"][policy] = {

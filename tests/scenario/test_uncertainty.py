@@ -95,6 +95,8 @@ def test_zero_spreads_give_the_forecast(tmp_path):
     ({"dr_late_notice_probability": -0.01}, "uncertainty.dr_late_notice_probability"),
     ({"base_load_error_ar1": 1.0}, "uncertainty.base_load_error_ar1"),
     ({"energy_sd": 0.1}, "uncertainty.energy_sd"),
+    ({"catch_up_overload_pct": -1}, "uncertainty.catch_up_overload_pct"),
+    ({"catch_up_overload_pct": 60}, "uncertainty.catch_up_overload_pct"),
 ])
 def test_bad_settings_get_one_line_naming_the_field(tmp_path, settings, field):
     folder = write_scenario(tmp_path / "sc", yaml_overrides={"uncertainty": settings})

@@ -17,7 +17,8 @@ from vpp_sched.scenario.load import load_scenario
 from vpp_sched.solve.dispatch import solve
 from vpp_sched.studies.actuals import Actuals, forecast_as_actuals, make_context, window_problem
 from vpp_sched.studies.replay import simulate
-from vpp_sched.studies.slot_control import controlled_kw, fit_to_headroom, must_charge_kw, swap_state_after_cut
+from vpp_sched.studies.slot_control import (controlled_kw, fit_tiers_to_headroom, fit_to_headroom, must_charge_kw,
+                                           battery_relief_kw, soon_charge_kw)
 
 EXACT = SolverOptions(mip_rel_gap=0.0, time_limit_s=30)
 
@@ -46,18 +47,40 @@ def test_headroom_serves_the_must_power_first_then_scales_the_rest():
     assert ev == pytest.approx([2.0]) and swap == pytest.approx([6.0])
 
 
-def test_swap_packs_not_charged_come_off_the_stock():
-    # 9 kWh not stored (40 kW x 0.9 x 0.25 h) come off the 10 kWh in the packs not full
-    full, partial = swap_state_after_cut(np.array([3.0]), np.array([10.0]), np.array([40.0]), np.array([0.9]),
-                                         np.array([50.0]), 0.25)
-    assert full == pytest.approx([3.0]) and partial == pytest.approx([1.0])
-    # 22.5 kWh: one full pack becomes partial (10 + 50 - 22.5 = 37.5 kWh left in the partial ones)
-    full, partial = swap_state_after_cut(np.array([3.0]), np.array([10.0]), np.array([100.0]), np.array([0.9]),
-                                         np.array([50.0]), 0.25)
-    assert full == pytest.approx([2.0]) and partial == pytest.approx([37.5])
-    full, partial = swap_state_after_cut(np.array([3.0]), np.array([-1e-12]), np.array([0.0]), np.array([0.9]),
-                                         np.array([50.0]), 0.25)
-    assert full[0] == 3.0 and partial[0] == -1e-12          # no cut: the plan's state as it is
+def test_look_ahead_charges_now_what_the_later_room_cannot_take_least_laxity_first():
+    dt = 0.25
+    # transformer 0: A 2 kWh and B 3 kWh, 2 slots each at 8 kW; the next slot has 8 kW of room (2 kWh).
+    # B must take 1 kWh now (4 kW); the two slots must give 5 kWh, the later one 2: 3 kWh now = 12 kW,
+    # 8 kW beyond B's must, B first (laxity 2 - 1.5 = 0.5 against A's 1): B up to 8 kW (+4), A the other 4.
+    # transformer 1: C alone with room to spare: nothing ahead. D asks more than its stay takes
+    # (10 kWh, 2 slots): its due is its stay at full power, which the must already gives.
+    need = np.array([2.0, 3.0, 2.0, 10.0])
+    k, pmax, group = np.array([2, 2, 2, 2]), np.full(4, 8.0), np.array([0, 0, 1, 2])
+    must = must_charge_kw(need, k, pmax, dt)
+    assert must == pytest.approx([0.0, 4.0, 0.0, 8.0])
+    room = np.array([[8.0, 0.0], [20.0, 0.0], [8.0, 0.0]])
+    assert soon_charge_kw(need, k, pmax, must, group, room, dt) == pytest.approx([4.0, 4.0, 0.0, 0.0])
+    # the later room shared: A alone on transformer 0 with 4 kW (1 kWh) later needs 1 kWh now
+    assert soon_charge_kw(need[:1], k[:1], pmax[:1], must[:1], group[:1], np.array([[4.0]]), dt) == \
+        pytest.approx([4.0])
+    # not plugged in (0 slots left) or nothing needed: nothing
+    assert soon_charge_kw(np.array([2.0, 0.0]), np.array([0, 3]), np.full(2, 8.0), np.zeros(2), np.zeros(2, int),
+                          np.zeros((1, 3)), dt) == pytest.approx([0.0, 0.0])
+
+
+def test_tiers_are_served_in_order_each_scaled_by_one_factor():
+    # 10 kW: must 4 (fits), soon 2 + 2 (fits), rest 3 + 1 gets the 2 kW left: half each
+    must, soon, rest = fit_tiers_to_headroom([np.array([4.0, 0.0]), np.array([2.0, 2.0]), np.array([3.0, 1.0])],
+                                             np.array([0, 0]), np.array([10.0]))
+    assert must == pytest.approx([4.0, 0.0]) and soon == pytest.approx([2.0, 2.0])
+    assert rest == pytest.approx([1.5, 0.5])
+    # 5 kW: soon scaled to the 1 kW the must left, the rest nothing
+    must, soon, rest = fit_tiers_to_headroom([np.array([4.0, 0.0]), np.array([2.0, 2.0]), np.array([3.0, 1.0])],
+                                             np.array([0, 0]), np.array([5.0]))
+    assert must == pytest.approx([4.0, 0.0]) and soon == pytest.approx([0.5, 0.5]) and rest == pytest.approx([0, 0])
+    ev, = controlled_kw(np.array([10.0]), np.array([5.0]),
+                        [(np.array([1.0]), np.array([2.0]), np.array([0.5]), np.array([0]))])   # want raised
+    assert ev == pytest.approx([3.0])
 
 
 TARIFF = {"periods": [{"start": "00:00", "end": "20:00", "price_cny_per_kwh": 0.9},
@@ -102,6 +125,67 @@ def test_the_metered_base_load_caps_the_chargers(tmp_path):
     assert runs[False].net_load_kw[0, 4] == pytest.approx(26.0)
     ctl = runs[True]
     assert ctl.net_load_kw[0].max() <= 20.0 + 1e-9
-    assert ctl.ev_kw[:, 4] == pytest.approx([2.0, 2.0])             # 4 kW of headroom, half each
-    assert ctl.ev_kw[:, 7] == pytest.approx([3.0, 3.0])             # caught up in the last slot
+    # 4 kW of headroom. The look-ahead expects the 6 kW error to carry on (x 0.75 a slot): later room
+    # 20 - 10 (1 + 0.6 * 0.75^j) = 5.5, 6.625, 7.46875 kW (19.59375 kWh) for the 20 kWh both need in
+    # the 4 slots: 0.40625 kW now to E1 (the tie goes to the first), the other 3.59375 kW scaled on
+    # the rest, 4.59375 and 5 kW asked
+    rest = 3.59375 / 9.59375
+    assert ctl.ev_kw[:, 4] == pytest.approx([0.40625 + 4.59375 * rest, 5.0 * rest])
+    e1 = 0.40625 + 4.59375 * rest
+    assert ctl.ev_kw[:, 7] == pytest.approx([5.0 - e1, 5.0 - (4.0 - e1)])   # caught up in the last slot
     assert ctl.delivered_kwh == pytest.approx([10.0, 10.0])
+
+
+def test_an_unannounced_ev_is_charged_before_the_evening_fills_the_transformer(tmp_path):
+    # 20 kW limit; base 10 kW until 20:00, then 18 kW (forecast and metered): 2 kW of room at night.
+    # E2 is not forecast: it plugs in at 16:00 for 10 kWh by 24:00 at 5 kW. Catch-up alone waits until
+    # 22:00 and then finds 2 kW (4 kWh); the look-ahead sees the 2 kW nights and starts at 19:00
+    # (10 kWh - 4 x 2 kWh = 2 kW), so the driver gets the 10 kWh uncontrolled charging gives.
+    base = [10.0] * 4 + [18.0] * 4
+
+    def unannounced(evs, sc):
+        extra = pd.DataFrame([_ev("E2", energy=10.0, pmax=5.0)])
+        for col in ("arrival", "departure"):
+            extra[col] = pd.to_datetime(extra[col]).dt.tz_localize(sc.tz)
+        return pd.concat([evs, extra[evs.columns]], ignore_index=True)
+    trafos = _trafos(("T1", 20.0))
+    folder = write_scenario(tmp_path / "sc", yaml_overrides=_yaml(tariff=TARIFF), transformers=trafos,
+                            evs=pd.DataFrame([_ev("E1", energy=1.0, pmax=5.0)]), base_load=_base(trafos, base))
+    sc = load_scenario(folder)
+    fc = forecast_as_actuals(sc)
+    ctx = make_context(sc, Actuals(evs=unannounced(fc.evs.copy(), sc), base_load_kw=fc.base_load_kw, source="t"),
+                       EXACT, "lean")
+    start = window_problem(ctx, 0, np.zeros(len(ctx.fleet.ev_ids)), ctx.problem.battery_soc_initial_kwh,
+                           use_actuals=False)
+    run = simulate(ctx, "test", (start, solve(start, EXACT, method="lean")), {}, slot_control=True)
+    e2 = list(ctx.fleet.ev_ids).index("E2")
+    assert run.delivered_kwh[e2] == pytest.approx(10.0)
+    assert run.ev_kw[e2, :3] == pytest.approx([0.0, 0.0, 0.0])             # no earlier than it must
+    assert run.net_load_kw[0].max() <= 20.0 + 1e-9
+
+
+def test_the_overload_allowance_is_for_the_evs_catch_up_only():
+    limit, other = np.array([100.0]), np.array([98.0])        # 2 kW of headroom
+    evs = (np.array([5.0, 0.0]), np.array([5.0, 3.0]), np.array([0, 0]))   # E1 must 5 kW, E2 wants 3 kW
+    fast = (np.array([4.0]), np.array([4.0]), np.array([0]))               # a fast cap that must keep 4 kW
+    ev, cap = controlled_kw(limit, other, [evs, fast])
+    assert ev.sum() + cap.sum() == pytest.approx(2.0)        # off: the limit, must tier scaled by 2/9
+    assert ev == pytest.approx([5 * 2 / 9, 0.0]) and cap == pytest.approx([4 * 2 / 9])
+    # 10 % (10 kW) allowed: the EV's must not served below the limit (5 - 10/9 kW) fits above it; the
+    # fast cap keeps its share below the limit, E2 (no must) nothing
+    ev, cap = controlled_kw(limit, other, [evs, fast], catch_up_overload_pct=10.0)
+    assert ev == pytest.approx([5.0, 0.0]) and cap == pytest.approx([4 * 2 / 9])
+    # 2 % (2 kW): the EV gets 2 kW more than below the limit
+    ev, cap = controlled_kw(limit, other, [evs, fast], catch_up_overload_pct=2.0)
+    assert ev == pytest.approx([5 * 2 / 9 + 2.0, 0.0]) and cap == pytest.approx([4 * 2 / 9])
+    # no EV catch-up: a fast cap alone gets no allowance
+    ev, cap = controlled_kw(limit, other, [(np.zeros(2), evs[1], evs[2]), fast], catch_up_overload_pct=10.0)
+    assert ev == pytest.approx([0.0, 0.0]) and cap == pytest.approx([2.0])
+
+
+def test_a_site_battery_charges_less_then_discharges_for_the_catch_up():
+    # transformer 0 lacks 40 kW: its battery charging 30 kW stops and discharges 10; transformer 1 lacks
+    # nothing: its battery keeps charging; transformer 2 lacks 10 kW, its battery discharges 20 of at most 25
+    ch, dis = battery_relief_kw(np.array([40.0, -5.0, 10.0]), np.array([0, 1, 2]), np.array([30.0, 30.0, 0.0]),
+                                np.array([0.0, 0.0, 20.0]), np.array([50.0, 50.0, 25.0]))
+    assert ch == pytest.approx([0.0, 30.0, 0.0]) and dis == pytest.approx([10.0, 0.0, 25.0])

@@ -59,3 +59,8 @@ class Uncertainty(BaseModel):
     robust_margin_cny_per_kwh: float = Field(50.0, gt=0, le=1e6, description="Price of using the margin: "
                                              "above energy prices, below the unmet-energy penalty, so EVs are "
                                              "served before the margin is kept [CNY/kWh]")
+    # The slot controller of evaluate's replan and robust (vpp_sched/studies/slot_control.py).
+    catch_up_overload_pct: float = Field(0.0, ge=0, le=50, description="How far above its limit the slot "
+                                         "controller may load a transformer for catch-up power only (an EV "
+                                         "whose request no longer fits its stay otherwise), in % of the limit; "
+                                         "0, the default, keeps every limit [%]")

@@ -8,14 +8,19 @@ controller"):
 1. **catch-up** (:func:`must_charge_kw`): an EV plugged in whose remaining request (stated at
    plug-in, as the re-plans know it) no longer fits in the whole slots it has left after this one
    at its charger's full power is raised to the power that keeps it fitting;
-2. **headroom cap** (:func:`controlled_kw`, :func:`fit_to_headroom`): per transformer, the EVs',
+2. **look-ahead** (:func:`soon_charge_kw`, :func:`room_later_kw`): on a transformer whose expected
+   headroom in the later slots cannot give what its plugged-in EVs' catch-up will ask of them, the
+   shortfall is charged now, to the EVs with the least laxity first;
+3. **headroom cap** (:func:`controlled_kw`, :func:`fit_tiers_to_headroom`): per transformer, the EVs',
    swap racks' and fast-charging stations' power is cut to ``limit_kw − (metered load of
    everything else)``: first what must be kept (the EVs' catch-up power, a fast station's
-   wait-keeping cap ``fast_min_cap_kw``), then the rest of the set-points, each part scaled by one
-   factor per transformer. Swap packs not charged are taken off the station's stock
-   (:func:`swap_state_after_cut`).
+   wait-keeping cap ``fast_min_cap_kw``), then the look-ahead power, then the rest of the
+   set-points, each tier scaled by one factor per transformer. The swap racks store only what
+   they drew: the stations' stock is played on the day's swaps (:mod:`.actuals_sites`).
 
-Nothing else changes: batteries and PV curtailment follow the plan. The metered
+Before the cap, a site battery on a transformer whose must and look-ahead tiers lack headroom
+charges less, then discharges more (:func:`relieve_batteries`). Nothing else changes: PV
+curtailment follows the plan. The metered
 load is the slot's (base load and PV constant within a 15-min slot, as everywhere in the model).
 """
 
@@ -43,6 +48,70 @@ def must_charge_kw(need_kwh: np.ndarray, slots_left: np.ndarray, max_kw: np.ndar
     return np.clip((need_kwh - later_kwh) / dt_h, 0.0, max_kw)
 
 
+def soon_charge_kw(need_kwh: np.ndarray, slots_left: np.ndarray, max_kw: np.ndarray, must_kw: np.ndarray,
+                   group: np.ndarray, room_later_kw: np.ndarray, dt_h: float) -> np.ndarray:
+    """[U] power in this slot beyond ``must_kw`` that the transformer's later slots will not have room for [kW].
+
+    :func:`must_charge_kw` counts on an EV's later slots at full power; on a transformer whose later
+    headroom is short, several EVs count on the same kilowatts. For transformer ``n`` and each window
+    of the ``h`` slots from this one, ``D[n, h] = sum_e clip(need_e - max(k_e - h, 0) pmax_e dt, 0,
+    need_e)`` must arrive in the window, and its later ``h - 1`` slots can give at most ``C[n, h] =
+    sum_(j=1..h-1) min(max(room_later[n, j], 0), sum_(e: k_e > j) pmax_e) dt``. The transformer must give
+    ``R[n] = max_h (D[n, h] - C[n, h]) / dt`` now (a necessary condition of the later slots' room,
+    checked window by window); what ``R`` asks beyond the EVs' ``must`` goes to its EVs least laxity
+    first (``k_e - need_e / (pmax_e dt)``, then index), each up to its ``min(pmax, need / dt)``.
+
+    Parameters
+    ----------
+    need_kwh, slots_left, max_kw, must_kw, group : [U] energy still wanted, whole slots left in the stay
+        (this one included; 0 when not plugged in now), charger limit, :func:`must_charge_kw`, transformer
+    room_later_kw : [N, J] the headroom expected in the next ``J`` slots (limit less the expected load of
+        everything but the plugged-in EVs); slots past ``J`` count as none [kW]
+    """
+    U, (N, J) = len(need_kwh), room_later_kw.shape
+    on = (slots_left > 0) & (need_kwh > 0)
+    if not on.any():
+        return np.zeros(U)
+    idx = np.flatnonzero(on)
+    k, need, pmax, g = slots_left[idx].astype(int), need_kwh[idx], max_kw[idx], group[idx].astype(int)
+    H = int(k.max())
+    h = np.arange(1, H + 1)
+    onehot = np.zeros((N, len(idx)))
+    onehot[g, np.arange(len(idx))] = 1.0
+    # [E, H] what each EV must get within the first h slots; [N, H] summed per transformer
+    # (at most what it can draw in them: a request its stay cannot take asks only for the stay at full power)
+    step = (pmax * dt_h)[:, None]
+    due = np.clip(need[:, None] - np.maximum(k[:, None] - h[None], 0) * step, 0.0,
+                  np.minimum(need[:, None], h[None] * step))
+    demand = onehot @ due
+    # later slot j (1..H-1): the room expected, at most what the EVs still plugged in then can draw
+    j = np.arange(1, H)
+    room = np.maximum(room_later_kw[:, :H - 1], 0.0)
+    room = np.pad(room, ((0, 0), (0, H - 1 - room.shape[1])))
+    draw = onehot @ ((k[:, None] > j[None]) * pmax[:, None])
+    capacity = np.concatenate([np.zeros((N, 1)), np.cumsum(np.minimum(room, draw), axis=1) * dt_h], axis=1)
+    extra_kw = np.maximum((demand - capacity).max(axis=1) / dt_h - np.bincount(g, must_kw[idx], N), 0.0)
+    return _least_laxity_first(extra_kw, idx, g, k, need, pmax, must_kw, U, dt_h)
+
+
+def _least_laxity_first(extra_kw, idx, g, k, need, pmax, must_kw, U, dt_h) -> np.ndarray:
+    """``extra_kw`` [N] handed to the EVs ``idx`` of each transformer, least laxity first, each up to
+    ``min(pmax, need / dt) - must`` [kW]."""
+    laxity = k - need / np.maximum(pmax * dt_h, 1e-12)
+    order = np.lexsort((idx, laxity, g))              # by transformer, then laxity, then index
+    cap = np.maximum(np.minimum(pmax, need / dt_h) - must_kw[idx], 0.0)[order]
+    go = g[order]
+    # cumulative cap within each transformer, before this EV
+    before = np.cumsum(cap) - cap
+    start = np.zeros(len(extra_kw))
+    first = np.r_[True, go[1:] != go[:-1]]
+    start[go[first]] = before[first]
+    got = np.clip(extra_kw[go] - (before - start[go]), 0.0, cap)
+    out = np.zeros(U)
+    out[idx[order]] = got
+    return out
+
+
 def fit_to_headroom(must_kw: np.ndarray, rest_kw: np.ndarray, group: np.ndarray, headroom_kw: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Powers of the controllable loads cut to the headroom of their transformer.
@@ -58,43 +127,150 @@ def fit_to_headroom(must_kw: np.ndarray, rest_kw: np.ndarray, group: np.ndarray,
     must, rest : [L] the powers kept: per transformer ``sum(must) + sum(rest) <= max(headroom, 0)``,
         the must-powers scaled first, then the rest, each by one factor per transformer [kW]
     """
-    room = np.maximum(headroom_kw, 0.0)
-    n = len(room)
-    need_must = np.bincount(group, must_kw, n)
-    f_must = np.where(need_must > room, room / np.where(need_must > 0, need_must, 1.0), 1.0)
-    left = room - need_must * f_must
-    need_rest = np.bincount(group, rest_kw, n)
-    f_rest = np.where(need_rest > left, left / np.where(need_rest > 0, need_rest, 1.0), 1.0)
-    return must_kw * f_must[group], rest_kw * f_rest[group]
+    must, rest = fit_tiers_to_headroom([must_kw, rest_kw], group, headroom_kw)
+    return must, rest
 
 
-def swap_state_after_cut(full_packs: np.ndarray, partial_kwh: np.ndarray, cut_kw: np.ndarray,
-                         efficiency: np.ndarray, pack_charge_kwh: np.ndarray, dt_h: float
-                         ) -> tuple[np.ndarray, np.ndarray]:
-    """[W] full packs and partial energy of swap stations whose racks drew ``cut_kw`` less than planned
-    in one slot: the energy not stored (``efficiency * dt * cut``) comes off the packs not full,
-    and where they hold too little, whole full packs become partial ones [-, kWh]."""
-    full_packs, partial_kwh = np.asarray(full_packs, float), np.asarray(partial_kwh, float)
-    lost = efficiency * dt_h * np.maximum(cut_kw, 0.0)
-    short = np.maximum(lost - partial_kwh, 0.0)
-    packs = np.minimum(np.maximum(np.ceil(short / pack_charge_kwh - 1e-9), 0.0), full_packs)
-    partial = np.maximum(partial_kwh + packs * pack_charge_kwh - lost, 0.0)
-    cut = lost > 0                      # a slot without a cut keeps the plan's state as it is
-    return np.where(cut, full_packs - packs, full_packs), np.where(cut, partial, partial_kwh)
+def fit_tiers_to_headroom(tiers_kw: list[np.ndarray], group: np.ndarray, headroom_kw: np.ndarray,
+                          extra_kw: np.ndarray | float = 0.0, extra_for: np.ndarray | None = None
+                          ) -> list[np.ndarray]:
+    """Tiers of power [L] each, served in the order given into ``max(headroom, 0)`` [N] per transformer:
+    a tier that does not fit in what the tiers before it left is scaled by one factor per transformer,
+    the tiers after it get nothing [kW].
+
+    ``extra_kw`` [N], ``extra_for`` [L] bool: room above the headroom for what the first tier's loads
+    ``extra_for`` did not get below it (the catch-up overload allowance), scaled by one factor too;
+    the later tiers still fit below the headroom [kW].
+    """
+    left = np.maximum(headroom_kw, 0.0)
+    n, out = len(left), []
+    for tier in tiers_kw:
+        need = np.bincount(group, tier, n)
+        f = np.where(need > left, left / np.where(need > 0, need, 1.0), 1.0)
+        out.append(tier * f[group])
+        left = np.maximum(left - need * f, 0.0)
+    if extra_for is not None and len(out):
+        short = np.where(extra_for, tiers_kw[0] - out[0], 0.0)
+        room = np.maximum(np.broadcast_to(extra_kw, left.shape), 0.0)
+        need = np.bincount(group, short, n)
+        f = np.where(need > room, room / np.where(need > 0, need, 1.0), 1.0)
+        out[0] = out[0] + short * f[group]
+    return out
 
 
-def controlled_kw(limit_kw: np.ndarray, other_kw: np.ndarray,
-                  loads: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+def controlled_kw(limit_kw: np.ndarray, other_kw: np.ndarray, loads: list[tuple],
+                  catch_up_overload_pct: float = 0.0) -> list[np.ndarray]:
     """The powers of one slot's controllable loads after the headroom cap [kW].
 
-    ``loads``: per kind (EVs, swap racks, fast-charging caps) ``(must_kw, want_kw, transformer)``, each
-    [L]: the power it needs first (EV catch-up, a fast station's wait-keeping cap), the power it asks
-    for (at least ``must_kw``) and its transformer index. ``other_kw`` [N]: the metered load of
-    everything else. Returns the kept powers per kind, in the order given.
+    ``loads``: per kind (EVs, swap racks, fast-charging caps) ``(must_kw, want_kw, transformer)`` or
+    ``(must_kw, soon_kw, want_kw, transformer)``, each [L]: the power it needs first (EV catch-up, a
+    fast station's wait-keeping cap), the power it needs next (:func:`soon_charge_kw`; default none),
+    the power it asks for (at least ``must + soon``) and its transformer index. ``other_kw`` [N]: the
+    metered load of everything else. The tiers must, soon, rest are served in that order
+    (:func:`fit_tiers_to_headroom`); ``catch_up_overload_pct`` (``uncertainty.catch_up_overload_pct``)
+    lets the first kind's (the EVs') must power not served below the limit load a transformer up to that
+    share above it [%]. Returns the kept
+    powers per kind, in the order given.
     """
-    must = np.concatenate([m for m, _, _ in loads])
-    want = np.concatenate([np.maximum(w, m) for m, w, _ in loads])
-    group = np.concatenate([g for _, _, g in loads]).astype(int)
-    kept_must, kept_rest = fit_to_headroom(must, want - must, group, limit_kw - other_kw)
-    out, at = kept_must + kept_rest, np.cumsum([0] + [len(m) for m, _, _ in loads])
-    return [out[at[i]:at[i + 1]] for i in range(len(loads))]
+    full = [ld if len(ld) == 4 else (ld[0], np.zeros_like(ld[0]), ld[1], ld[2]) for ld in loads]
+    must = np.concatenate([m for m, _, _, _ in full])
+    soon = np.concatenate([s for _, s, _, _ in full])
+    want = np.concatenate([np.maximum(w, m + s) for m, s, w, _ in full])
+    group = np.concatenate([g for _, _, _, g in full]).astype(int)
+    first = np.arange(len(must)) < len(full[0][0])     # the allowance is the EVs' (first kind's) only
+    kept = fit_tiers_to_headroom([must, soon, want - must - soon], group, limit_kw - other_kw,
+                                 limit_kw * catch_up_overload_pct / 100.0, first)
+    out, at = sum(kept), np.cumsum([0] + [len(ld[0]) for ld in full])
+    return [out[at[i]:at[i + 1]] for i in range(len(full))]
+
+
+def room_later_kw(ctx, plan, k: int, t: int, plugged: np.ndarray) -> np.ndarray:
+    """[N, T - t - 1] the headroom the platform expects in the slots after ``t``: ``limit_kw`` less the
+    forecast base load with this slot's metered error carried on (``e_t phi^j``, the AR(1) coefficient
+    ``base_load_error_ar1`` of ``uncertainty:``), less the PV forecast (its metered factor carried on the
+    same way around ``pv_factor_mean``, less the plan's curtailment), the plan's battery, swap-rack and
+    fast-cap set-points, and the plan's set-points of EVs not plugged in now that have not left [kW].
+
+    ``ctx`` a :class:`~vpp_sched.studies.actuals.Context`, ``plan`` the current
+    :class:`~vpp_sched.solve.solution.Solution` whose column ``k`` is slot ``t``.
+    """
+    p, u = ctx.problem, ctx.scenario.config.uncertainty
+    N, T = p.n_transformers, p.n_slots
+    J = T - t - 1
+    if J <= 0:
+        return np.zeros((N, 0))
+    decay = u.base_load_error_ar1 ** np.arange(1, J + 1)
+    base_fc = np.asarray(p.base_load_kw, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.where(base_fc[:, t] > 0, ctx.base_actual_kw[:, t] / base_fc[:, t] - 1.0, 0.0)
+    other = base_fc[:, t + 1:] * (1.0 + err[:, None] * decay[None])
+    if p.n_stations and p.pv_kw is not None:
+        pv_fc = np.asarray(p.pv_kw, float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(pv_fc[:, t] > 0, ctx.pv_actual_kw[:, t] / pv_fc[:, t], u.pv_factor_mean)
+        pv_decay = u.pv_factor_ar1 ** np.arange(1, J + 1)
+        expect = np.clip(u.pv_factor_mean + (factor - u.pv_factor_mean)[:, None] * pv_decay[None], 0.0, 1.0)
+        pv = np.maximum(pv_fc[:, t + 1:] * expect - plan.pv_curtail_kw[:, k + 1:k + 1 + J], 0.0)
+        np.subtract.at(other, p.station_transformer, pv)
+    if p.n_batteries:
+        np.add.at(other, p.station_transformer[p.battery_station],
+                  plan.battery_charge_kw[:, k + 1:k + 1 + J] - plan.battery_discharge_kw[:, k + 1:k + 1 + J])
+    if p.sites is not None:
+        other += p.sites.site_at_transformer_kw(plan.swap_charge_kw[:, k + 1:k + 1 + J],
+                                                plan.fast_cap_kw[:, k + 1:k + 1 + J], N)
+    f = ctx.fleet
+    left = f.in_actuals & (f.a_departure_s <= ctx.start_s[t])
+    coming = ~plugged & ~left
+    if coming.any():
+        np.add.at(other, f.transformer[coming], plan.ev_power_kw[coming, k + 1:k + 1 + J])
+    return p.limit_kw[:, None] - other
+
+
+def ev_catch_up_kw(ctx, plan, k: int, t: int, need_kw: np.ndarray, slots_left: np.ndarray, plugged: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The EVs' must and look-ahead power in slot ``t`` (:func:`must_charge_kw`, :func:`soon_charge_kw` on
+    :func:`room_later_kw`); ``need_kw`` [U] what each still wants over one slot, ``slots_left`` [U] whole
+    slots of its stay from ``t`` on, ``plugged`` [U] plugged in and not discharging [kW]."""
+    f, dt = ctx.fleet, ctx.problem.dt_h
+    must = np.where(plugged, np.minimum(must_charge_kw(need_kw * dt, slots_left, f.a_max_power_kw, dt), need_kw), 0.0)
+    soon = soon_charge_kw(np.where(plugged, need_kw * dt, 0.0), np.where(plugged, slots_left, 0), f.a_max_power_kw,
+                          must, f.transformer, room_later_kw(ctx, plan, k, t, plugged), dt)
+    return must, soon
+
+
+def battery_relief_kw(short_kw: np.ndarray, battery_transformer: np.ndarray, charge_kw: np.ndarray,
+                      discharge_kw: np.ndarray, discharge_most_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A site battery's set-point moved to make room for catch-up power its transformer lacks.
+
+    ``short_kw`` [N]: what the EVs' must and look-ahead power and the fast caps' must lack below the
+    limit; per transformer, its batteries (in order) first charge less, then discharge more, up to
+    ``discharge_most_kw`` (their power and SOC limit) until ``short_kw`` is covered. Returns the
+    batteries' charge and discharge [B] [kW]; the next re-plan starts from the SOC this leaves.
+    """
+    ch, dis = np.asarray(charge_kw, float).copy(), np.asarray(discharge_kw, float).copy()
+    left = np.maximum(np.asarray(short_kw, float), 0.0).copy()
+    for b, n in enumerate(np.asarray(battery_transformer, int)):   # a few batteries: a loop is clearest
+        less = min(ch[b], left[n])
+        ch[b] -= less
+        left[n] -= less
+        more = min(max(discharge_most_kw[b] - dis[b], 0.0), left[n]) if ch[b] <= 0 else 0.0
+        dis[b] += more
+        left[n] -= more
+    return ch, dis
+
+
+def relieve_batteries(p, loads: list[tuple], other_kw: np.ndarray, charge_kw: np.ndarray, discharge_kw: np.ndarray,
+                      soc_kwh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`battery_relief_kw` of one slot: the batteries of problem ``p`` (SOC ``soc_kwh`` now) cover what
+    the first two tiers of ``loads`` (as :func:`controlled_kw` takes them) lack below ``limit_kw − other_kw``.
+    Returns the batteries' charge and discharge and ``other_kw`` with them [kW]."""
+    if not p.n_batteries:
+        return charge_kw, discharge_kw, other_kw
+    N = p.n_transformers
+    need = sum(np.bincount(np.asarray(ld[-1], int), ld[0] + (ld[1] if len(ld) == 4 else 0.0), N) for ld in loads)
+    short = need - (p.limit_kw - other_kw)
+    where = p.station_transformer[p.battery_station]
+    most = np.minimum(p.battery_max_discharge_kw,
+                      np.maximum(soc_kwh - p.battery_soc_min_kwh, 0.0) * p.battery_discharge_efficiency / p.dt_h)
+    ch, dis = battery_relief_kw(short, where, charge_kw, discharge_kw, most)
+    return ch, dis, other_kw + np.bincount(where, (ch - charge_kw) - (dis - discharge_kw), N)
