@@ -136,9 +136,10 @@ async def _bench(a, host: str, token: str, server, url: str) -> dict:
         fleet = await run_fleet(f"ws://{host}/ocpp", ids, PASSWORD, START, a.minutes * 60, a.meter_every, a.ramp, probing)
         cpu = (_cpu_s(server.pid) - cpu0[0], time.process_time() - cpu0[1])
         plans = (await http.get("/plans", params={"scenario_id": sc["id"]}, headers=h)).json()
+        server_ms = (await http.get("/csms/answer-times", headers=h)).json()
     with make_sessions(make_engine(url))() as db:
         stored = db.query(MeterValue).filter(MeterValue.power_kw.is_not(None)).count()
-    return _report(a, fleet, probes, stored, plans, cpu)
+    return _report(a, fleet, probes, stored, plans, cpu, server_ms)
 
 
 def _cpu_s(pid: int) -> float:
@@ -161,7 +162,7 @@ async def _up(http, server, timeout_s: float = 120.0) -> None:
     raise RuntimeError("the server did not start")
 
 
-def _report(a, fleet, probes, stored: int, plans: list[dict], cpu: tuple[float, float]) -> dict:
+def _report(a, fleet, probes, stored: int, plans: list[dict], cpu: tuple[float, float], server_ms: dict) -> dict:
     delays = [p["max_delay_s"] for p in probes if p["max_delay_s"] is not None]
     done = [p for p in plans if p["status"] == "succeeded"]
     out = {
@@ -179,6 +180,8 @@ def _report(a, fleet, probes, stored: int, plans: list[dict], cpu: tuple[float, 
         # load-independent: the server's own CPU per answered call (plans run in a worker process)
         "server_cpu_s": round(cpu[0], 1), "stations_cpu_s": round(cpu[1], 1),
         "server_cpu_ms_per_call": round(1000 * cpu[0] / max(len(fleet.latencies_s), 1), 2),
+        # the CSMS's own part of each answer (reading the message to sending the answer), per action
+        "server_answer_ms": server_ms,
     }
     out["targets"] = {"no_message_lost": out["failed"] == 0 and stored == fleet.meter_sent,
                       "p99_under_200_ms": out["p99_ms"] < TARGET_P99_MS,

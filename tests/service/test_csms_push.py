@@ -91,3 +91,16 @@ def test_a_plan_file_is_served_as_the_plan_wrote_it(live):
         stored = plan_file(db, plan.id, "ev_schedule.csv")
     r = live.client.get(f"/plans/{plan.id}/files/ev_schedule.csv", headers=live.tokens["read"])
     assert r.status_code == 200 and r.content == stored and stored.startswith(b"ev_id")
+
+
+def test_the_csms_times_its_answers_per_action(live):
+    from vpp_sched.service.answer_times import call_action
+
+    assert call_action('[2, "u1", "MeterValues", {}]') == "MeterValues"
+    assert call_action('[3, "u1", {"status": "Accepted"}]') is None
+    _two_transactions(live)
+    times = live.client.get("/csms/answer-times", headers=live.tokens["read"]).json()
+    assert {"BootNotification", "TransactionEvent", "all"} <= set(times)
+    assert times["BootNotification"]["n"] == 2 and times["all"]["n"] >= 4
+    assert 0 < times["all"]["p50_ms"] <= times["all"]["p99_ms"] <= times["all"]["max_ms"]
+    assert live.client.get("/csms/answer-times").status_code == 401

@@ -18,6 +18,7 @@ import base64
 import binascii
 import datetime as dt
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -27,6 +28,7 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
 from vpp_sched.service import csms_store
+from vpp_sched.service.answer_times import AnswerTimes, call_action
 from vpp_sched.service.auth import Verifier, verify_secret
 from vpp_sched.service.db import Station
 from vpp_sched.service.group_writer import LATER, NOW, GroupWriter
@@ -70,6 +72,13 @@ class StationPoint(ChargePoint):
 
     async def _db(self, fn, *args):
         return await self.csms.db_retrying(fn, self.id, *args)
+
+    async def route_message(self, raw_msg):
+        t0 = time.perf_counter()
+        await super().route_message(raw_msg)
+        action = call_action(raw_msg)
+        if action is not None:    # a station's call answered (not an answer to one of ours)
+            self.csms.answer_times.record(action, time.perf_counter() - t0)
 
     @on(Action.boot_notification)
     async def on_boot(self, charging_station, reason, **kwargs):
@@ -132,6 +141,7 @@ class Csms:
         self.scenario_of: dict[str, int] = {}             # connected station -> its scenario (set at connect)
         self._seen: dict[str, dt.datetime] = {}           # heard from since the last touch
         self._touching: asyncio.Task | None = None
+        self.answer_times = AnswerTimes()
 
     def heard(self, station_id: str) -> None:
         self._seen[station_id] = dt.datetime.now(dt.timezone.utc)

@@ -83,3 +83,9 @@ def get_audit(limit: int = 100, db: Session = Depends(get_db), actor: str = Depe
 def audit_out(a: AuditEntry) -> dict:
     return {"id": a.id, "at": a.at.isoformat(), "actor": a.actor, "action": a.action, "target": a.target,
             "detail": a.detail}
+
+
+@router.get("/csms/answer-times")
+def answer_times(request: Request, actor: str = Depends(require("read"))) -> dict:
+    """How long the CSMS took to answer the stations' messages, per action (the latest 200,000)."""
+    return request.app.state.csms.answer_times.summary()
