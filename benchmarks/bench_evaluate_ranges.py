@@ -52,6 +52,7 @@ def merge(args) -> None:
     import pandas as pd
 
     from vpp_sched.studies.evaluate import DAY_COLUMNS, POLICIES, EvaluateResult, policy_stats, transformer_table
+    from bench_evaluate import policy_targets   # the same targets as the one-run benchmark
 
     lines = [json.loads(x) for f in args.files for x in Path(f).read_text().splitlines() if x.strip()]
     days = sorted({ln["day"]: ln for ln in lines if "day" in ln}.values(), key=lambda ln: ln["day"])
@@ -64,16 +65,11 @@ def merge(args) -> None:
     cpu = sum(ln["cpu_seconds"] for ln in days) + sum(ln.get("plans_cpu_seconds", 0.0) for ln in lines)
     out = {"days": len(days), "day_numbers": [days[0]["day"], days[-1]["day"]], "seed": 0,
            "files": [str(f) for f in args.files], "cpu_seconds": cpu, "policies": {}}
-    for policy, s in stats.iterrows():
-        out["policies"][policy] = {
-            "transformers_held_95": int(s.transformers_held_95), "transformers": int(s.transformers),
-            "worst_p_overload_day": float(s.worst_p_overload_day), "energy_cost_cny_mean": float(s.energy_cost_cny_mean),
-            "cost_vs_day_ahead_pct": float(100 * (s.energy_cost_cny_mean / base - 1)),
-            "unmet_kwh_mean": float(s.unmet_kwh_mean), "unmet_vs_uncontrolled_kwh": float(s.unmet_kwh_mean - floor),
-            "days_unmet_above_uncontrolled": int((rows[rows.policy == policy].set_index("day").unmet_kwh
-                                                  > rows[rows.policy == "uncontrolled"].set_index("day").unmet_kwh
-                                                  + 1e-6).sum()),
-            "replans_mean": float(s.replans_mean)}
+    out["policies"] = policy_targets(stats, base, floor)
+    for policy, target in out["policies"].items():
+        target["days_unmet_above_uncontrolled"] = int((rows[rows.policy == policy].set_index("day").unmet_kwh
+                                                       > rows[rows.policy == "uncontrolled"].set_index("day").unmet_kwh
+                                                       + 1e-6).sum())
     text = json.dumps(out, indent=2)
     print(text)
     if args.json:
