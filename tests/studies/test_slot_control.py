@@ -17,7 +17,7 @@ from vpp_sched.scenario.load import load_scenario
 from vpp_sched.solve.dispatch import solve
 from vpp_sched.studies.actuals import Actuals, forecast_as_actuals, make_context, window_problem
 from vpp_sched.studies.replay import simulate
-from vpp_sched.studies.slot_control import (controlled_kw, fit_tiers_to_headroom, fit_to_headroom, must_charge_kw,
+from vpp_sched.studies.slot_control import (controlled_kw, fit_tiers_to_headroom, must_charge_kw,
                                            battery_relief_kw, soon_charge_kw)
 
 EXACT = SolverOptions(mip_rel_gap=0.0, time_limit_s=30)
@@ -35,11 +35,11 @@ def test_must_charge_is_what_the_later_slots_cannot_give():
 
 
 def test_headroom_serves_the_must_power_first_then_scales_the_rest():
-    must, rest = fit_to_headroom(np.array([4.0, 0.0, 1.0]), np.array([2.0, 6.0, 3.0]), np.array([0, 0, 1]),
-                                 np.array([8.0, -5.0]))
+    must, rest = fit_tiers_to_headroom([np.array([4.0, 0.0, 1.0]), np.array([2.0, 6.0, 3.0])], np.array([0, 0, 1]),
+                                       np.array([8.0, -5.0]))
     assert must == pytest.approx([4.0, 0.0, 0.0])            # transformer 1 has no headroom: all cut
     assert rest == pytest.approx([1.0, 3.0, 0.0])            # 4 kW left for 8 kW asked: half each
-    must, rest = fit_to_headroom(np.array([6.0, 2.0]), np.array([1.0, 1.0]), np.array([0, 0]), np.array([4.0]))
+    must, rest = fit_tiers_to_headroom([np.array([6.0, 2.0]), np.array([1.0, 1.0])], np.array([0, 0]), np.array([4.0]))
     assert must == pytest.approx([3.0, 1.0]) and rest == pytest.approx([0.0, 0.0])
     ev, swap = controlled_kw(np.array([20.0]), np.array([12.0]),
                              [(np.array([2.0]), np.array([1.0]), np.array([0])),     # want raised to must

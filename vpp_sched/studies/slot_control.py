@@ -112,25 +112,6 @@ def _least_laxity_first(extra_kw, idx, g, k, need, pmax, must_kw, U, dt_h) -> np
     return out
 
 
-def fit_to_headroom(must_kw: np.ndarray, rest_kw: np.ndarray, group: np.ndarray, headroom_kw: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Powers of the controllable loads cut to the headroom of their transformer.
-
-    Parameters
-    ----------
-    must_kw, rest_kw : [L] power each load needs first (catch-up) and the rest of its set-point [kW]
-    group : [L] index of each load's transformer
-    headroom_kw : [N] limit less the metered load of everything else; below 0 counts as 0 [kW]
-
-    Returns
-    -------
-    must, rest : [L] the powers kept: per transformer ``sum(must) + sum(rest) <= max(headroom, 0)``,
-        the must-powers scaled first, then the rest, each by one factor per transformer [kW]
-    """
-    must, rest = fit_tiers_to_headroom([must_kw, rest_kw], group, headroom_kw)
-    return must, rest
-
-
 def fit_tiers_to_headroom(tiers_kw: list[np.ndarray], group: np.ndarray, headroom_kw: np.ndarray,
                           extra_kw: np.ndarray | float = 0.0, extra_for: np.ndarray | None = None
                           ) -> list[np.ndarray]:
