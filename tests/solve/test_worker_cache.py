@@ -152,3 +152,67 @@ def test_a_client_drops_what_its_coordinations_left():
     worker_cache._KEPT[("999999999-1-0", 3)] = (None, None, None)        # another client's
     assert drop_kept_of(token_prefix()) == 1
     assert worker_cache.kept_count() == 1
+
+
+class FailingExecutor(PinnedPicklingExecutor):
+    """A pinned executor whose ``fail_at``-th pinned call fails (a worker lost mid-coordination)."""
+
+    def __init__(self, fail_at: int):
+        super().__init__()
+        self.fail_at = fail_at
+
+    def map_pinned(self, fn, items, pins):
+        if len(self.calls) + 1 == self.fail_at:
+            raise RuntimeError("worker lost")
+        return super().map_pinned(fn, items, pins)
+
+
+def test_a_coordination_failing_midway_releases_the_workers_lps():
+    p = binding_event(1, n_evs=80, n_transformers=4)
+    ex = FailingExecutor(fail_at=2)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        solve_decomposed(p, OPTIONS, max_block_evs=0, executor=ex)
+    assert len(ex.calls) == 1 and ex.calls[0]["with_problem"] == 4   # round one left 4 LPs on the workers
+    assert worker_cache.kept_count() == 0                             # dropped by the failed coordination
+
+
+def _counting_block_builds(monkeypatch) -> list:
+    """Record every block subproblem built for planning (not the relaxations of the rounds)."""
+    from vpp_sched.problem.blocks import BlockSpec
+
+    built, build = [], BlockSpec.build
+
+    def counted(self):
+        if not self.relax:
+            built.append(tuple(self.transformers))
+        return build(self)
+    monkeypatch.setattr(BlockSpec, "build", counted)
+    return built
+
+
+def test_the_event_retry_on_workers_builds_only_the_blocks_it_plans(monkeypatch):
+    p = binding_event(2)
+    serial = solve_decomposed(p, OPTIONS, max_block_evs=0)
+    built = _counting_block_builds(monkeypatch)
+    kept = solve_decomposed(p, OPTIONS, max_block_evs=0, executor=PinnedPicklingExecutor())
+    _same(serial, kept)
+    n_blocks, retried = kept.solver["n_blocks"], kept.solver["blocks_event_retry"]
+    assert retried == serial.solver["blocks_event_retry"] and 1 <= retried < n_blocks
+    assert len(built) == n_blocks + retried      # the rounding's blocks, then only the retried ones
+
+
+@pytest.mark.slow
+def test_the_event_retry_gives_the_in_process_plan_on_threads_and_a_local_cluster():
+    from vpp_sched.solve.parallel import get_executor
+
+    p = binding_event(2)
+    options = OPTIONS.model_copy(update={"time_limit_s": 900.0})   # no clock cut on a loaded machine
+    serial = solve_decomposed(p, options, max_block_evs=0)
+    assert serial.solver["blocks_event_retry"] >= 1
+    for kind in ("threads", "local"):
+        with get_executor(kind, 2) as ex:
+            other = solve_decomposed(p, options, max_block_evs=0, executor=ex)
+            if kind == "local":
+                assert set(ex.client.run(worker_cache.kept_count).values()) == {0}
+        _same(serial, other)
+        assert other.solver["blocks_event_retry"] == serial.solver["blocks_event_retry"], kind

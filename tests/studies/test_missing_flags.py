@@ -42,3 +42,39 @@ def test_a_transformer_without_a_result_is_not_drawn_as_capped():
     markers = [(line.get_marker(), len(line.get_xdata())) for line in fig.axes[0].lines]
     assert (">", 1) in markers          # T2 only at the cap
     assert ("o", 2) in markers          # T1 and T3 (NaN: drawn nowhere) as dots
+
+
+def _hosting_result(rows: list[dict]):
+    from vpp_sched.studies.hosting import HostingResult, hosting_columns
+
+    table = pd.DataFrame(rows).reindex(columns=hosting_columns(["uncontrolled"]))
+    return HostingResult("example", ["uncontrolled"], table, tolerance=0.01, seed=0, wall_seconds=0.0)
+
+
+def test_a_missing_capped_flag_is_not_reported_as_capped():
+    from vpp_sched.studies.report import render_hosting_report
+    from vpp_sched.studies.summary import hosting_summary
+
+    ok = {"rated_kva": 100.0, "limit_kw": 95.0, "status": "ok", "uncontrolled_evs": 3}
+    result = _hosting_result([
+        {"transformer_id": "T1", "evs_today": 2, "uncontrolled_multiple": 1.5, "uncontrolled_capped": False, **ok},
+        {"transformer_id": "T2", "evs_today": 2, "uncontrolled_multiple": 64.0, "uncontrolled_capped": True, **ok},
+        {"transformer_id": "T3", "evs_today": 2, "uncontrolled_multiple": 2.25, **ok}])   # flag NaN (object column)
+    assert pd.isna(result.table.uncontrolled_capped.iat[2])
+    html = render_hosting_report(result)
+    assert "≥ 64.00" in html and "2.25" in html and "≥ 2.25" not in html
+    summary = hosting_summary(result)
+    assert ">= 64.00x" in summary and "2.25x" in summary and ">= 2.25x" not in summary
+
+
+def test_a_transformer_without_evs_has_no_capped_flag(tmp_path):
+    from vpp_sched.studies.hosting import run_hosting
+
+    transformers = pd.DataFrame({"transformer_id": ["T1", "T2", "T3"], "rated_kva": [100.0, 160.0, 50.0],
+                                 "power_factor": [0.95] * 3, "max_loading_pu": [1.0] * 3})
+    scenario = load_scenario(write_scenario(tmp_path / "sc", transformers=transformers))
+    result = run_hosting(scenario, ["T3"], ["uncontrolled", "orderly"], grid=False)
+    t = result.table
+    assert t.status.tolist() == ["no EVs"]
+    for col in ("uncontrolled_capped", "orderly_capped", "orderly_upper_capped"):
+        assert t[col].dtype == "boolean" and t[col].isna().all(), col   # NA, never a NaN bool(nan) reads as True

@@ -1,6 +1,7 @@
 """OCPP ``SetChargingProfile`` requests from a written plan folder, one per EV session.
 
-The export works from the plan's own files (``ev_schedule.csv``, ``evs.csv``, ``kpis.json``),
+The export works from the plan's own files (``ev_schedule.csv``, ``evs.csv``, ``kpis.json``, and
+``transformer_load.csv`` when a set-point is under the charger minimum),
 so it can run inside :func:`vpp_sched.plan.output.write_plan` (see :func:`ocpp_writer`) or later on
 any plan folder (``vpp-sched export-ocpp``). Each EV gets an absolute ``TxProfile``: the
 schedule starts at the EV's first slot, has one period per change of set-point and ends with a
@@ -21,7 +22,10 @@ and ``min_power_kw``; each rounded *up* to the unit's 0.1 step. A set-point belo
 one 0.1 step) is raised to it: the charger then draws more than the plan in those slots and the
 profile allows more energy. ``index.csv`` says how much (``raised_slots``, ``raised_kwh``, a note)
 and :func:`raised_warning` gives one line for the terminal. A set-point below one 0.1 step stays 0.
-Plans whose EVs' ``min_power_kw`` is at least the charger minimum are never raised.
+Plans whose EVs' ``min_power_kw`` is at least the charger minimum are never raised. A raise is kept
+only where the EV's transformer has the room for it in ``transformer_load.csv``
+(:mod:`vpp_sched.interop.ocpp_headroom`); elsewhere the limit is 0 (``lowered_slots``, ``lowered_kwh``),
+so the rounding never takes a transformer over its limit.
 
 File names: the EV id when it is a plain name (ASCII letters, digits, ``.``, ``_``, ``-``, not
 starting with ``.`` or ``-``, at most ``MAX_STEM`` characters, no device name such as ``CON``,
@@ -46,6 +50,7 @@ import pandas as pd
 
 from vpp_sched.interop.ocpp_profile import (MIN_CURRENT_A, UNITS, VERSIONS, OcppOptionError, ProfileOptions,
                                             periods_energy_kwh, profile_payload, schedule_periods, utc_text)
+from vpp_sched.interop.ocpp_headroom import with_headroom
 from vpp_sched.interop.ocpp_read import read_sessions, slot_seconds
 from vpp_sched.interop.ocpp_station import station_payloads
 from vpp_sched.plan.output import atomic_folder
@@ -57,7 +62,7 @@ MAX_STEM = 64           # longest file name stem written as the EV id itself [ch
 HASH_DIGITS = 10        # hex digits of SHA-256 that keep a sanitised file name unique [-]
 INDEX_COLUMNS = ["ev_id", "file", "charging_profile_id", "connector_id", "transaction_id", "valid_from",
                  "valid_to", "periods", "profile_kwh", "delivered_kwh", "min_limit", "raised_slots", "raised_kwh",
-                 "note"]
+                 "note", "lowered_slots", "lowered_kwh"]
 
 
 # A plain id is its own file name: no separator, no leading dot or dash, no trailing dot.
@@ -99,6 +104,7 @@ def build_profiles(folder: Path | str, version: str, **options) -> tuple[dict[st
     opts = ProfileOptions(**options)
     opts.check()
     sessions, slot_s, without = read_sessions(folder, version, opts.connector_id)
+    sessions = with_headroom(folder, sessions, opts)     # raises only where the transformer keeps its limit
     files = file_names([s.ev_id for s in sessions])
     payloads, index = {}, []
     for s, name in zip(sessions, files):
@@ -110,12 +116,18 @@ def build_profiles(folder: Path | str, version: str, **options) -> tuple[dict[st
         periods = [(p["startPeriod"], p["limit"]) for p in sched["chargingSchedulePeriod"]]
         end = int(s.slot_start_s[-1]) + slot_s - int(s.slot_start_s[0])
         least = opts.min_limit(s.min_power_kw)
-        limits, raised = opts.charger_limits(s.power_kw, s.min_power_kw)
-        raised_kwh = opts.to_kw(float((limits - opts.limits(s.power_kw)).sum())) * slot_s / 3600.0
+        floored = opts.limits(s.power_kw)
+        limits, raised = opts.charger_limits(s.power_kw, s.min_power_kw, s.may_raise)
+        lowered = opts.below_minimum(floored, s.min_power_kw) & ~raised
+        raised_kwh = opts.to_kw(float((limits - floored)[raised].sum())) * slot_s / 3600.0
+        lowered_kwh = float(s.power_kw[lowered].sum()) * slot_s / 3600.0
         notes = [] if s.transaction_id is not None else ["no transaction_id: the CSMS adds transactionId"]
         if raised.any():
             notes.append(f"{int(raised.sum())} slot(s) below the charger minimum {least:g} {opts.unit} raised to "
                          f"it: {raised_kwh:.3f} kWh more than the plan")
+        if lowered.any():
+            notes.append(f"{int(lowered.sum())} slot(s) below the charger minimum set to 0: raised, they would take "
+                         f"the transformer over its limit_kw; {lowered_kwh:.3f} kWh less than the plan")
         if s.discharged_kwh > 0:
             notes.append(f"V2G: the plan discharges {s.discharged_kwh:.3f} kWh, which OCPP {version} "
                          "SetChargingProfile cannot request (limit 0 W there); send it by OCPP 2.1 / ISO 15118-20")
@@ -125,21 +137,30 @@ def build_profiles(folder: Path | str, version: str, **options) -> tuple[dict[st
                       "valid_to": utc_text(s.valid_to_s), "periods": len(periods),
                       "profile_kwh": periods_energy_kwh(periods, end, opts.to_kw),
                       "delivered_kwh": s.delivered_kwh, "min_limit": least, "raised_slots": int(raised.sum()),
-                      "raised_kwh": raised_kwh, "note": note})
+                      "raised_kwh": raised_kwh, "note": note, "lowered_slots": int(lowered.sum()),
+                      "lowered_kwh": lowered_kwh})
     for ev in without:
         index.append({"ev_id": ev, "file": "", "note": "no slot of its stay in the horizon: no profile"})
     return payloads, pd.DataFrame(index, columns=INDEX_COLUMNS)
 
 
 def raised_warning(index: pd.DataFrame) -> str | None:
-    """One line when some profile raises set-points to the charger minimum (``index.csv``), else ``None``."""
-    slots = pd.to_numeric(index.raised_slots, errors="coerce").fillna(0)
-    if not (slots > 0).any():
+    """One line when some profile raises set-points to the charger minimum or sets them to 0 because a
+    raise would overload the transformer (``index.csv``), else ``None``."""
+    def total(col: str) -> pd.Series:
+        return pd.to_numeric(index[col], errors="coerce").fillna(0) if col in index else pd.Series(0.0, index.index)
+    slots, low = total("raised_slots"), total("lowered_slots")
+    if not (slots > 0).any() and not (low > 0).any():
         return None
-    kwh = float(pd.to_numeric(index.raised_kwh, errors="coerce").fillna(0).sum())
-    return (f"{int((slots > 0).sum())} of {int(index.file.astype(bool).sum())} profile(s) raise {int(slots.sum())} "
+    kwh = float(total("raised_kwh").sum())
+    line = (f"{int((slots > 0).sum())} of {int(index.file.astype(bool).sum())} profile(s) raise {int(slots.sum())} "
             f"slot(s) below the charger minimum (IEC 61851: {MIN_CURRENT_A:g} A, or the EV's min_power_kw) to it: "
             f"the chargers may draw {kwh:.3f} kWh more than the plan (index.csv raised_slots, raised_kwh)")
+    if (low > 0).any():
+        line += (f"; {int(low.sum())} slot(s) of {int((low > 0).sum())} profile(s) set to 0 instead, where the raise "
+                 f"would take the transformer over its limit: {float(total('lowered_kwh').sum()):.3f} kWh less "
+                 "(lowered_slots, lowered_kwh)")
+    return line
 
 
 def write_station_profiles(plan_folder: Path | str, out: Path | str, version: str, stack_level: int = 0) -> None:

@@ -80,12 +80,19 @@ class ProfileOptions:
         # 1e-6: a minimum that is a whole 0.1 step up to round-off keeps its step.
         return math.ceil(least * 10.0 - 1e-6) / 10.0
 
-    def charger_limits(self, power_kw: np.ndarray, min_power_kw: float) -> tuple[np.ndarray, np.ndarray]:
-        """Limits for powers [kW] with no non-zero limit below :meth:`min_limit`, and which were raised."""
+    def charger_limits(self, power_kw: np.ndarray, min_power_kw: float,
+                       may_raise: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Limits for powers [kW] with no non-zero limit below :meth:`min_limit`, and which were raised.
+        ``may_raise`` [slots] (default all): where a limit below the minimum may go up to it; elsewhere
+        it goes down to 0 (raising it would take a transformer over its limit, :mod:`~vpp_sched.interop.ocpp_headroom`)."""
         limits = self.limits(power_kw)
-        least = self.min_limit(min_power_kw)
-        raised = (limits > 0) & (limits < least)
-        return np.where(raised, least, limits), raised
+        below = self.below_minimum(limits, min_power_kw)
+        raised = below if may_raise is None else below & may_raise
+        return np.where(raised, self.min_limit(min_power_kw), np.where(below, 0.0, limits)), raised
+
+    def below_minimum(self, limits: np.ndarray, min_power_kw: float) -> np.ndarray:
+        """[slots] the non-zero ``limits`` (of :meth:`limits`) under the charger minimum :meth:`min_limit`."""
+        return (limits > 0) & (limits < self.min_limit(min_power_kw))
 
     def to_kw(self, limit: float) -> float:
         """Power [kW] of one limit in this unit."""
@@ -107,6 +114,7 @@ class Session:
     transaction_id: str | None
     discharged_kwh: float = 0.0   # V2G discharge the profile cannot carry
     min_power_kw: float = 0.0     # the EV's least charging power when on [kW]
+    may_raise: np.ndarray | None = None   # [slots] a limit below the minimum may be raised (else 0); None: all
 
 
 def utc_text(seconds: int) -> str:
@@ -142,7 +150,8 @@ def periods_energy_kwh(periods: list[tuple[int, float]], end_s: int, to_kw: Call
 
 def profile_payload(s: Session, version: str, profile_id: int, slot_s: int, opts: ProfileOptions) -> dict:
     """The ``SetChargingProfile`` request payload of one session in OCPP ``version``."""
-    periods = schedule_periods(s.slot_start_s, opts.charger_limits(s.power_kw, s.min_power_kw)[0], slot_s)
+    periods = schedule_periods(s.slot_start_s, opts.charger_limits(s.power_kw, s.min_power_kw, s.may_raise)[0],
+                               slot_s)
     rows = []
     for start, limit in periods:
         row = {"startPeriod": int(start), "limit": limit}

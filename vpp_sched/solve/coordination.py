@@ -320,26 +320,28 @@ def coordinate(p: Problem, blocks: list[np.ndarray], coupling: Coupling, coupled
     best_round = 0
     if start_price is not None:
         lam = np.minimum(np.full(coupling.n_rows, start_price), coupling.slack_price)
-    for out.rounds in range(1, max_rounds + 1):
-        round_start = time.perf_counter()
-        value = _lp_round(p, blocks, coupling, coupled, executor, chunks, cols, lam, out)
-        if value > out.bound:
-            out.bound, best_lam, best_round = value, lam, out.rounds
-        out.master_value, master_lam, weights = cols.master.solve()
-        out.history.append((round(value, 3), round(out.master_value, 3)))
-        if relative_gap(out.master_value, out.bound) <= tol:
-            break
-        now = time.perf_counter()
-        if out.rounds == 1 and end is not None:
-            deadline = min(deadline, end - ROUNDING_PER_FIRST_ROUND * (now - round_start))
-        if now + (now - round_start) > deadline:
-            out.stopped_by_deadline = True
-            break
-        # Wentges smoothing: the master's prices jump between rounds; staying near the best prices
-        # so far converges in fewer rounds (PRICE_SMOOTHING).
-        lam = PRICE_SMOOTHING * best_lam + (1 - PRICE_SMOOTHING) * master_lam
-    if cols.cache is not None:       # the workers' kept LPs are this coordination's only
-        cols.cache.release()
+    try:
+        for out.rounds in range(1, max_rounds + 1):
+            round_start = time.perf_counter()
+            value = _lp_round(p, blocks, coupling, coupled, executor, chunks, cols, lam, out)
+            if value > out.bound:
+                out.bound, best_lam, best_round = value, lam, out.rounds
+            out.master_value, master_lam, weights = cols.master.solve()
+            out.history.append((round(value, 3), round(out.master_value, 3)))
+            if relative_gap(out.master_value, out.bound) <= tol:
+                break
+            now = time.perf_counter()
+            if out.rounds == 1 and end is not None:
+                deadline = min(deadline, end - ROUNDING_PER_FIRST_ROUND * (now - round_start))
+            if now + (now - round_start) > deadline:
+                out.stopped_by_deadline = True
+                break
+            # Wentges smoothing: the master's prices jump between rounds; staying near the best prices
+            # so far converges in fewer rounds (PRICE_SMOOTHING).
+            lam = PRICE_SMOOTHING * best_lam + (1 - PRICE_SMOOTHING) * master_lam
+    finally:   # the workers' kept LPs are this coordination's only: dropped also when a round fails
+        if cols.cache is not None:
+            cols.cache.release()
     out.shares = _shares(p, coupling, blocks, coupled, cols.master.proposals, weights, cols.proposals)
     if day.has_ramp:
         out.ramp_lam = best_lam      # the bound is the day's without its ramp price until ramp_bound

@@ -291,13 +291,16 @@ def _partition(p: Problem, max_block_evs: int, executor) -> _Partition:
     return _Partition(blocks, weight, coupling, touched, np.flatnonzero(touched), 3 * executor.workers)
 
 
-def _block_runner(p: Problem, part: _Partition, coord: Coordination, options: SolverOptions, executor):
-    """A function planning the given blocks under their shares, each within the given seconds."""
-    subs = [BlockSpec(p, idx, cap_kw=coord.shares[:, idx], cap_penalty_cny_per_kwh=part.coupling.layer_penalty,
-                      cap_sign=part.coupling.layer_sign) if part.touched[j] else BlockSpec(p, idx)
-            for j, idx in enumerate(part.blocks)]
+def _block_runner(p: Problem, part: _Partition, coord: Coordination, options: SolverOptions, executor,
+                  only: list[int] | None = None):
+    """A function planning the given blocks under their shares, each within the given seconds; with
+    ``only``, it can plan just those blocks (the event retry's: the others' subproblems are not built)."""
+    chosen = range(len(part.blocks)) if only is None else only
+    subs = {j: BlockSpec(p, part.blocks[j], cap_kw=coord.shares[:, part.blocks[j]],
+                         cap_penalty_cny_per_kwh=part.coupling.layer_penalty, cap_sign=part.coupling.layer_sign)
+            if part.touched[j] else BlockSpec(p, part.blocks[j]) for j in chosen}
     if not getattr(executor, "in_process", False):    # tasks travel: send the subproblems, not the day
-        subs = [spec.build() for spec in subs]
+        subs = {j: spec.build() for j, spec in subs.items()}
 
     def run(which: list[int], seconds: float) -> dict[int, Solution]:
         work = [[(j, subs[j], options, seconds) for j in c] for c in batches(which, part.weight, part.n_tasks)]
@@ -332,7 +335,7 @@ def _meet_events(p: Problem, part: _Partition, coord: Coordination, options: Sol
         if not over or _left(budget) <= 0:
             break
         cut = cut + excess + np.sign(excess) * margin_kw + help_
-        retry = _block_runner(p, part, replace(coord, shares=coord.shares - cut), options, executor)
+        retry = _block_runner(p, part, replace(coord, shares=coord.shares - cut), options, executor, only=over)
         per_block = max(0.9 * _left(budget) * min(1.0, executor.workers / len(over)), 1.0)
         again = {j: sol for j, sol in retry(over, per_block).items() if sol.status.has_plan}
         planned += len(over)

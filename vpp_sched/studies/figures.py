@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from vpp_sched.report.figures import LIMIT, PLAN, UNC, new_figure, thousands_axis
+from vpp_sched.studies.hosting_search import capped_flags
 
 LP = "#7fa7d6"
 POLICY_STYLE = {"uncontrolled": {"color": UNC, "ls": (0, (5, 2)), "cmap": "Reds"},
@@ -194,7 +195,7 @@ def capacity_figure(table: pd.DataFrame, policies: Sequence[str], cap: float) ->
         ax.plot(hi[ok], y[ok], "|", color=PLAN, ms=11, mew=1.6, zorder=3,
                 label="orderly at most (LP relaxation bound)")
     for policy, v in zip(policies, values):
-        capped = table[f"{policy}_capped"].astype("boolean").fillna(False).to_numpy(bool)   # NaN: no result
+        capped = capped_flags(table, policy)   # NA: no result, not capped
         colour = POLICY_STYLE[policy]["color"]
         shift = 0.12 if policy == "uncontrolled" else -0.12 if len(policies) > 1 else 0.0
         ax.plot(v[~capped], y[~capped] + shift, "o", color=colour, ms=6.5, zorder=4,

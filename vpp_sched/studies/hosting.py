@@ -257,6 +257,13 @@ def hosting_columns(policies: Sequence[str], grid: bool = False) -> list[str]:
     return cols + ["tolerance", "evaluations", "status", "error", "wall_seconds"]
 
 
+def typed_flags(table: pd.DataFrame, policies: Sequence[str]) -> pd.DataFrame:
+    """``table`` with its ``*_capped`` flags as nullable booleans: NA, not NaN, where a transformer has no
+    result (no EVs, failed), so no reader takes a missing flag for True (``bool(nan)`` is True)."""
+    flags = [f"{pol}_capped" for pol in policies] + (["orderly_upper_capped"] if "orderly" in policies else [])
+    return table.astype({col: "boolean" for col in flags if col in table})
+
+
 def default_transformers(scenario: Scenario) -> list[str]:
     """Every transformer without a station (a station's transformer only when named)."""
     stations = station_transformers(scenario)
@@ -295,7 +302,7 @@ def run_hosting(scenario: Scenario, transformer_ids: Sequence[str] | None = None
     limits = [t for r in rows for t in r.pop("_grid_limits", [])]
     levels = [t for r in rows for t in r.pop("_grid_levels", [])]
     with_grid = grid and any(t in scenario.grids for t in ids)
-    table = pd.DataFrame(rows).reindex(columns=hosting_columns(policies, with_grid))
+    table = typed_flags(pd.DataFrame(rows).reindex(columns=hosting_columns(policies, with_grid)), policies)
     table["tolerance"] = tolerance
     result = HostingResult(scenario.config.name, list(policies), table, tolerance, seed, time.perf_counter() - t0,
                            getattr(ex, "name", type(ex).__name__), int(getattr(ex, "workers", 1)),

@@ -154,6 +154,21 @@ def orderly_bound(lp: Threshold, orderly: Threshold, n: int) -> dict:
             "orderly_upper_evs": upper, "orderly_upper_capped": False}
 
 
+def capped_flags(table: pd.DataFrame, policy: str) -> np.ndarray:
+    """``<policy>_capped`` of each row of a hosting table as bools: a row without a result for the
+    policy (NA after the reindex, or no column) is not capped. Read the flag only through this or
+    :func:`is_capped`: ``bool(nan)`` is True."""
+    col = f"{policy}_capped"
+    if col not in table:
+        return np.zeros(len(table), dtype=bool)
+    return table[col].astype("boolean").fillna(False).to_numpy(bool)
+
+
+def is_capped(value) -> bool:
+    """One ``<policy>_capped`` cell as a bool: NA, NaN or None (no result) is not capped."""
+    return bool(value) if value is not None and not pd.isna(value) else False
+
+
 def _slot_ranges(slots: pd.DatetimeIndex, mask: np.ndarray, dt_h: float, limit: int = 4) -> str:
     idx = np.flatnonzero(mask)
     if not len(idx):

@@ -29,7 +29,7 @@ from vpp_sched.studies import figures as sf
 from vpp_sched.report.figures import RC, to_svg
 from vpp_sched.report.html import details, figure, info_table, num, package_version, page, table, timing, warnings_box
 from vpp_sched.studies.hosting_grid import GRID_REPORT_HEAD, grid_report_rows
-from vpp_sched.studies.hosting_search import MAX_MULTIPLE
+from vpp_sched.studies.hosting_search import MAX_MULTIPLE, is_capped
 from vpp_sched.studies.summary import hosting_findings, hosting_method, whatif_findings
 
 if TYPE_CHECKING:
@@ -307,7 +307,7 @@ def _hosting_capacity(r: HostingResult):
     for row in t.itertuples():
         cells = [escape(str(row.transformer_id)), num(row.rated_kva, 0), num(row.limit_kw, 1), int(row.evs_today)]
         for pol in r.policies:
-            m, capped = getattr(row, f"{pol}_multiple"), bool(getattr(row, f"{pol}_capped"))
+            m, capped = getattr(row, f"{pol}_multiple"), is_capped(getattr(row, f"{pol}_capped"))
             cells += [("≥ " if capped else "") + num(m, 2), f"{int(getattr(row, f'{pol}_evs')):,}"]
         if "orderly" in r.policies:
             up = row.orderly_upper_evs

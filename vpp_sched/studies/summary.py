@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from vpp_sched.studies.hosting_grid import grid_summary_lines
+from vpp_sched.studies.hosting_search import is_capped
 
 if TYPE_CHECKING:
     from vpp_sched.studies.hosting import HostingResult
@@ -114,7 +115,7 @@ def _mult(row, pol: str) -> str:
     m = row.get(f"{pol}_multiple")
     if m is None or (isinstance(m, float) and math.isnan(m)):
         return "-"
-    capped = bool(row.get(f"{pol}_capped", False))
+    capped = is_capped(row.get(f"{pol}_capped"))
     return f"{'>= ' if capped else ''}{m:.2f}x ({int(row[f'{pol}_evs'])} EVs)"
 
 
