@@ -199,7 +199,8 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
     swap_kw, fast_kw = ((np.minimum(plan.swap_charge_kw[:, k], run.sites.swap_most_kw(t, dt)), plan.fast_cap_kw[:, k])
                         if st is not None else (None, None))
     if slots_left is not None:
-        must, soon = ev_catch_up_kw(ctx, plan, k, t, need_kw, slots_left[:, t], available[:, t] & (ev_dis <= 0))
+        must, soon = ev_catch_up_kw(ctx, plan, k, t, need_kw, slots_left[:, t], available[:, t] & (ev_dis <= 0),
+                                    run.sites)
         loads, draws, free = [(must, soon, ev, f.transformer)], None, 0.0
         if st is not None:   # the stations' catch-up: swaps to come, the slot's drivers (studies/actuals_sites.py)
             swap_must, fast_must = run.sites.must_kw(t, dt)

@@ -172,12 +172,27 @@ def controlled_kw(limit_kw: np.ndarray, other_kw: np.ndarray, loads: list[tuple]
     return [out[at[i]:at[i + 1]] for i in range(len(full))]
 
 
-def room_later_kw(ctx, plan, k: int, t: int, plugged: np.ndarray) -> np.ndarray:
+def expected_fast_draw_kw(st, draw_now_kw: np.ndarray, t: int, phi: float) -> np.ndarray:
+    """[G, T - t - 1] the fast-charging drivers' expected draw after slot ``t``: the forecast ``arrivals_per_hour
+    x mean_energy_kwh`` with the rate's relative error metered now (``draw_now / forecast draw - 1``)
+    carried on as ``e phi^j`` (``fast_arrivals_error_ar1``), at most the station's dispensers [kW]."""
+    fc = st.fast_arrivals_per_h * st.fast_mean_energy_kwh            # [G, T] forecast draw
+    J = fc.shape[1] - t - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.where(fc[:, t] > 0, draw_now_kw / fc[:, t] - 1.0, 0.0)
+    later = fc[:, t + 1:] * np.maximum(1.0 + err[:, None] * phi ** np.arange(1, J + 1)[None], 0.0)
+    return np.minimum(later, st.fast_max_kw[:, None])
+
+
+def room_later_kw(ctx, plan, k: int, t: int, plugged: np.ndarray, sites=None) -> np.ndarray:
     """[N, T - t - 1] the headroom the platform expects in the slots after ``t``: ``limit_kw`` less the
     forecast base load with this slot's metered error carried on (``e_t phi^j``, the AR(1) coefficient
     ``base_load_error_ar1`` of ``uncertainty:``), less the PV forecast (its metered factor carried on the
-    same way around ``pv_factor_mean``, less the plan's curtailment), the plan's battery, swap-rack and
-    fast-cap set-points, and the plan's set-points of EVs not plugged in now that have not left [kW].
+    same way around ``pv_factor_mean``, less the plan's curtailment), the plan's battery and swap-rack
+    set-points, the fast-charging stations' load (with ``sites``, the day's
+    :class:`~vpp_sched.studies.actuals_sites.SitePlay`: their drivers' expected draw,
+    :func:`expected_fast_draw_kw`, since the EVs' catch-up takes what a cap keeps above it; else the plan's
+    caps), and the plan's set-points of EVs not plugged in now that have not left [kW].
 
     ``ctx`` a :class:`~vpp_sched.studies.actuals.Context`, ``plan`` the current
     :class:`~vpp_sched.solve.solution.Solution` whose column ``k`` is slot ``t``.
@@ -204,8 +219,10 @@ def room_later_kw(ctx, plan, k: int, t: int, plugged: np.ndarray) -> np.ndarray:
         np.add.at(other, p.station_transformer[p.battery_station],
                   plan.battery_charge_kw[:, k + 1:k + 1 + J] - plan.battery_discharge_kw[:, k + 1:k + 1 + J])
     if p.sites is not None:
-        other += p.sites.site_at_transformer_kw(plan.swap_charge_kw[:, k + 1:k + 1 + J],
-                                                plan.fast_cap_kw[:, k + 1:k + 1 + J], N)
+        fast = plan.fast_cap_kw[:, k + 1:k + 1 + J]
+        if sites is not None and p.sites.n_fast:
+            fast = expected_fast_draw_kw(p.sites, sites.fast_draw_kw(t), t, u.fast_arrivals_error_ar1)
+        other += p.sites.site_at_transformer_kw(plan.swap_charge_kw[:, k + 1:k + 1 + J], fast, N)
     f = ctx.fleet
     left = f.in_actuals & (f.a_departure_s <= ctx.start_s[t])
     coming = ~plugged & ~left
@@ -214,15 +231,16 @@ def room_later_kw(ctx, plan, k: int, t: int, plugged: np.ndarray) -> np.ndarray:
     return p.limit_kw[:, None] - other
 
 
-def ev_catch_up_kw(ctx, plan, k: int, t: int, need_kw: np.ndarray, slots_left: np.ndarray, plugged: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def ev_catch_up_kw(ctx, plan, k: int, t: int, need_kw: np.ndarray, slots_left: np.ndarray, plugged: np.ndarray,
+                   sites=None) -> tuple[np.ndarray, np.ndarray]:
     """The EVs' must and look-ahead power in slot ``t`` (:func:`must_charge_kw`, :func:`soon_charge_kw` on
     :func:`room_later_kw`); ``need_kw`` [U] what each still wants over one slot, ``slots_left`` [U] whole
-    slots of its stay from ``t`` on, ``plugged`` [U] plugged in and not discharging [kW]."""
+    slots of its stay from ``t`` on, ``plugged`` [U] plugged in and not discharging, ``sites`` the day's
+    site play [kW]."""
     f, dt = ctx.fleet, ctx.problem.dt_h
     must = np.where(plugged, np.minimum(must_charge_kw(need_kw * dt, slots_left, f.a_max_power_kw, dt), need_kw), 0.0)
     soon = soon_charge_kw(np.where(plugged, need_kw * dt, 0.0), np.where(plugged, slots_left, 0), f.a_max_power_kw,
-                          must, f.transformer, room_later_kw(ctx, plan, k, t, plugged), dt)
+                          must, f.transformer, room_later_kw(ctx, plan, k, t, plugged, sites), dt)
     return must, soon
 
 
