@@ -230,3 +230,17 @@ def test_a_site_battery_is_not_drained_for_what_a_fast_cap_holds_free():
     assert dis == pytest.approx([10.0]) and other == pytest.approx([50.0])
     _, dis, _ = relieve_batteries(p, loads, np.array([60.0]), np.zeros(1), np.zeros(1), np.array([100.0]), np.array([4.0]))
     assert dis == pytest.approx([6.0])
+
+
+def test_the_look_ahead_expects_the_fast_drivers_rate_error_to_carry_on():
+    from types import SimpleNamespace
+    from vpp_sched.studies.slot_control import expected_fast_draw_kw
+    # forecast 2 drivers/h x 30 kWh = 60 kW in every slot; now they draw 90 kW (+50 %): later slots expect
+    # 60 x (1 + 0.5 x 0.9^j), at most the dispensers' 85 kW; a station with no forecast expects nothing
+    st = SimpleNamespace(fast_arrivals_per_h=np.array([[2.0] * 4, [0.0] * 4]), fast_mean_energy_kwh=np.full((2, 4), 30.0),
+                         fast_max_kw=np.array([85.0, 85.0]))
+    got = expected_fast_draw_kw(st, np.array([90.0, 5.0]), 0, 0.9)
+    assert got[0] == pytest.approx([85.0, 60 * (1 + 0.5 * 0.81), 60 * (1 + 0.5 * 0.729)])
+    assert got[1] == pytest.approx([0.0, 0.0, 0.0])
+    # fewer drivers than forecast (-100 %): the error decays back towards the forecast
+    assert expected_fast_draw_kw(st, np.array([0.0, 0.0]), 1, 0.5)[0] == pytest.approx([30.0, 45.0])
