@@ -15,8 +15,10 @@ controller"):
    swap racks' and fast-charging stations' power is cut to ``limit_kw − (metered load of
    everything else)``: first what must be kept (the EVs' catch-up power, a fast station's
    wait-keeping cap ``fast_min_cap_kw``), then the look-ahead power, then the rest of the
-   set-points, each tier scaled by one factor per transformer. The swap racks store only what
-   they drew: the stations' stock is played on the day's swaps (:mod:`.actuals_sites`).
+   set-points, each tier scaled by one factor per transformer. What a fast-charging cap keeps above
+   its drivers' expected draw in the slot (:func:`reserve_kw`) then goes to the EVs' must and
+   look-ahead power not served, so the metered load stays within the limit. The swap racks store
+   only what they drew: the stations' stock is played on the day's swaps (:mod:`.actuals_sites`).
 
 Before the cap, a site battery on a transformer whose must and look-ahead tiers lack headroom
 charges less, then discharges more (:func:`relieve_batteries`). Nothing else changes: PV
