@@ -189,3 +189,58 @@ def test_a_site_battery_charges_less_then_discharges_for_the_catch_up():
     ch, dis = battery_relief_kw(np.array([40.0, -5.0, 10.0]), np.array([0, 1, 2]), np.array([30.0, 30.0, 0.0]),
                                 np.array([0.0, 0.0, 20.0]), np.array([50.0, 50.0, 25.0]))
     assert ch == pytest.approx([0.0, 30.0, 0.0]) and dis == pytest.approx([10.0, 0.0, 25.0])
+
+
+def test_the_evs_catch_up_takes_what_a_fast_cap_keeps_above_its_drivers_draw():
+    # 40 kW of headroom; E1 must 30 kW, the fast station must keep a 20 kW cap and its drivers draw 12 kW
+    limit, other = np.array([100.0]), np.array([60.0])
+    evs = (np.array([30.0]), np.array([30.0]), np.array([0]))
+    fast = (np.array([20.0]), np.array([20.0]), np.array([0]))
+    ev, cap = controlled_kw(limit, other, [evs, fast])
+    assert ev == pytest.approx([24.0]) and cap == pytest.approx([16.0])     # the cap counted in full: both x 0.8
+    ev, cap = controlled_kw(limit, other, [evs, fast], draw_most_kw=[None, np.array([12.0])])
+    # the kept 16 kW cap draws 12: E1 gets the 4 kW it holds free, the metered load is the limit
+    assert ev == pytest.approx([28.0]) and cap == pytest.approx([16.0])
+    assert other[0] + ev[0] + min(cap[0], 12.0) == pytest.approx(100.0)
+    # drivers drawing the whole cap: nothing held free, nothing changes
+    ev, cap = controlled_kw(limit, other, [evs, fast], draw_most_kw=[None, np.array([25.0])])
+    assert ev == pytest.approx([24.0]) and cap == pytest.approx([16.0])
+    # the look-ahead power takes it too, after the must; the plan's rest does not: E1 must 10, soon 20,
+    # E2 wants 5 (rest); the cap's 20 kW draw 5: the soon tier gets 10 below the limit, 10 more from the 15 held
+    evs2 = (np.array([10.0, 0.0]), np.array([20.0, 0.0]), np.array([30.0, 5.0]), np.array([0, 0]))
+    ev, cap = controlled_kw(limit, other, [evs2, fast], draw_most_kw=[None, np.array([5.0])])
+    assert ev == pytest.approx([30.0, 0.0]) and cap == pytest.approx([20.0])
+    # with the allowance: the reserve first, the rest of the must above the limit (5 % = 5 kW)
+    big = (np.array([40.0]), np.array([40.0]), np.array([0]))
+    ev, cap = controlled_kw(limit, other, [big, fast], 5.0, [None, np.array([12.0])])
+    # below the limit 40 x 40/60: E1 26.67, cap 13.33 (draws 12: 1.33 free); E1 26.67 + 1.33 + 5 = 33 kW
+    assert ev == pytest.approx([40 * 40 / 60 + (20 * 40 / 60 - 12.0) + 5.0]) and cap == pytest.approx([20 * 40 / 60])
+
+
+def test_a_site_battery_is_not_drained_for_what_a_fast_cap_holds_free():
+    from types import SimpleNamespace
+    from vpp_sched.studies.slot_control import relieve_batteries
+    p = SimpleNamespace(n_batteries=1, n_transformers=1, limit_kw=np.array([100.0]), station_transformer=np.array([0]),
+                        battery_station=np.array([0]), battery_max_discharge_kw=np.array([50.0]),
+                        battery_soc_min_kwh=np.array([0.0]), battery_discharge_efficiency=np.array([1.0]), dt_h=0.25)
+    loads = [(np.array([30.0]), np.zeros(1), np.array([30.0]), np.array([0])),
+             (np.array([20.0]), np.array([20.0]), np.array([0]))]
+    # 10 kW short below the limit: the battery discharges 10 kW; with 4 kW held free by the cap, 6 kW
+    _, dis, other = relieve_batteries(p, loads, np.array([60.0]), np.zeros(1), np.zeros(1), np.array([100.0]))
+    assert dis == pytest.approx([10.0]) and other == pytest.approx([50.0])
+    _, dis, _ = relieve_batteries(p, loads, np.array([60.0]), np.zeros(1), np.zeros(1), np.array([100.0]), np.array([4.0]))
+    assert dis == pytest.approx([6.0])
+
+
+def test_the_look_ahead_expects_the_fast_drivers_rate_error_to_carry_on():
+    from types import SimpleNamespace
+    from vpp_sched.studies.slot_control import expected_fast_draw_kw
+    # forecast 2 drivers/h x 30 kWh = 60 kW in every slot; now they draw 90 kW (+50 %): later slots expect
+    # 60 x (1 + 0.5 x 0.9^j), at most the dispensers' 85 kW; a station with no forecast expects nothing
+    st = SimpleNamespace(fast_arrivals_per_h=np.array([[2.0] * 4, [0.0] * 4]), fast_mean_energy_kwh=np.full((2, 4), 30.0),
+                         fast_max_kw=np.array([85.0, 85.0]))
+    got = expected_fast_draw_kw(st, np.array([90.0, 5.0]), 0, 0.9)
+    assert got[0] == pytest.approx([85.0, 60 * (1 + 0.5 * 0.81), 60 * (1 + 0.5 * 0.729)])
+    assert got[1] == pytest.approx([0.0, 0.0, 0.0])
+    # fewer drivers than forecast (-100 %): the error decays back towards the forecast
+    assert expected_fast_draw_kw(st, np.array([0.0, 0.0]), 1, 0.5)[0] == pytest.approx([30.0, 45.0])

@@ -121,11 +121,16 @@ class SitePlay:
         if st.n_fast:
             cap = np.minimum(np.maximum(fast_cap_kw, 0.0), st.fast_max_kw)
             self.fast_cap_kw[:, t] = cap
-            self.fast_kw[:, t] = np.minimum(self.fast_lam[:, t] * self.fast_energy[:, t], cap)
+            self.fast_kw[:, t] = np.minimum(self.fast_draw_kw(t), cap)
         out = np.zeros(n_transformers)
         np.add.at(out, st.swap_transformer, self.swap_kw[:, t])
         np.add.at(out, st.fast_transformer, self.fast_kw[:, t])
         return out
+
+    def fast_draw_kw(self, t: int) -> np.ndarray:
+        """[G] what the slot's fast-charging drivers draw at most (``arrivals_per_hour x mean_energy_kwh`` of the
+        day): a station draws this under any cap above it [kW]."""
+        return self.fast_lam[:, t] * self.fast_energy[:, t]
 
     def must_kw(self, t: int, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
         """The slot controller's must-keep powers of the sites in slot ``t`` [kW] (``models/uncertainty.md``,

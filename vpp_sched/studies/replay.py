@@ -34,7 +34,7 @@ from vpp_sched.plan.results import TOL_KW, dr_compensation_cny, event_summary, g
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.solution import Solution, SolveStatus
 from vpp_sched.solve.dispatch import solve
-from vpp_sched.studies.slot_control import controlled_kw, ev_catch_up_kw, relieve_batteries
+from vpp_sched.studies.slot_control import controlled_kw, ev_catch_up_kw, relieve_batteries, reserve_kw
 from vpp_sched.studies.actuals_sites import SitePlay, site_day_kpis, uncontrolled_play
 
 RUNS = ("replanned", "day_ahead_only", "uncontrolled")
@@ -199,15 +199,20 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
     swap_kw, fast_kw = ((np.minimum(plan.swap_charge_kw[:, k], run.sites.swap_most_kw(t, dt)), plan.fast_cap_kw[:, k])
                         if st is not None else (None, None))
     if slots_left is not None:
-        must, soon = ev_catch_up_kw(ctx, plan, k, t, need_kw, slots_left[:, t], available[:, t] & (ev_dis <= 0))
-        loads = [(must, soon, ev, f.transformer)]
+        must, soon = ev_catch_up_kw(ctx, plan, k, t, need_kw, slots_left[:, t], available[:, t] & (ev_dis <= 0),
+                                    run.sites)
+        loads, draws, free = [(must, soon, ev, f.transformer)], None, 0.0
         if st is not None:   # the stations' catch-up: swaps to come, the slot's drivers (studies/actuals_sites.py)
             swap_must, fast_must = run.sites.must_kw(t, dt)
             loads += [(swap_must, np.maximum(swap_kw, swap_must), st.swap_transformer),
                       (fast_must, np.maximum(fast_kw, fast_must), st.fast_transformer)]
-        ch, dis, other_kw = relieve_batteries(p, loads, other_kw, ch, dis, state.soc)   # a site battery helps first
+            # the fast caps' must above their drivers' draw: room the EVs' catch-up takes before a battery's
+            draws = [None, None, run.sites.fast_draw_kw(t)]
+            free = np.minimum(reserve_kw(fast_must, draws[2], st.fast_transformer, N),
+                              np.bincount(f.transformer, must + soon, N))
+        ch, dis, other_kw = relieve_batteries(p, loads, other_kw, ch, dis, state.soc, free)   # a site battery helps first
         ev, *site_kw = controlled_kw(p.limit_kw, other_kw, loads,
-                                     ctx.scenario.config.uncertainty.catch_up_overload_pct)
+                                     ctx.scenario.config.uncertainty.catch_up_overload_pct, draws)
         swap_kw, fast_kw = site_kw or (None, None)
     run.net_load_kw[:, t] = other_kw + np.bincount(f.transformer, ev, N)
     state.delivered += ev * dt

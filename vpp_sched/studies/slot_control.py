@@ -15,8 +15,10 @@ controller"):
    swap racks' and fast-charging stations' power is cut to ``limit_kw − (metered load of
    everything else)``: first what must be kept (the EVs' catch-up power, a fast station's
    wait-keeping cap ``fast_min_cap_kw``), then the look-ahead power, then the rest of the
-   set-points, each tier scaled by one factor per transformer. The swap racks store only what
-   they drew: the stations' stock is played on the day's swaps (:mod:`.actuals_sites`).
+   set-points, each tier scaled by one factor per transformer. What a fast-charging cap keeps above
+   its drivers' expected draw in the slot (:func:`reserve_kw`) then goes to the EVs' must and
+   look-ahead power not served, so the metered load stays within the limit. The swap racks store
+   only what they drew: the stations' stock is played on the day's swaps (:mod:`.actuals_sites`).
 
 Before the cap, a site battery on a transformer whose must and look-ahead tiers lack headroom
 charges less, then discharges more (:func:`relieve_batteries`). Nothing else changes: PV
@@ -112,17 +114,11 @@ def _least_laxity_first(extra_kw, idx, g, k, need, pmax, must_kw, U, dt_h) -> np
     return out
 
 
-def fit_tiers_to_headroom(tiers_kw: list[np.ndarray], group: np.ndarray, headroom_kw: np.ndarray,
-                          extra_kw: np.ndarray | float = 0.0, extra_for: np.ndarray | None = None
+def fit_tiers_to_headroom(tiers_kw: list[np.ndarray], group: np.ndarray, headroom_kw: np.ndarray
                           ) -> list[np.ndarray]:
     """Tiers of power [L] each, served in the order given into ``max(headroom, 0)`` [N] per transformer:
     a tier that does not fit in what the tiers before it left is scaled by one factor per transformer,
-    the tiers after it get nothing [kW].
-
-    ``extra_kw`` [N], ``extra_for`` [L] bool: room above the headroom for what the first tier's loads
-    ``extra_for`` did not get below it (the catch-up overload allowance), scaled by one factor too;
-    the later tiers still fit below the headroom [kW].
-    """
+    the tiers after it get nothing [kW]."""
     left = np.maximum(headroom_kw, 0.0)
     n, out = len(left), []
     for tier in tiers_kw:
@@ -130,17 +126,17 @@ def fit_tiers_to_headroom(tiers_kw: list[np.ndarray], group: np.ndarray, headroo
         f = np.where(need > left, left / np.where(need > 0, need, 1.0), 1.0)
         out.append(tier * f[group])
         left = np.maximum(left - need * f, 0.0)
-    if extra_for is not None and len(out):
-        short = np.where(extra_for, tiers_kw[0] - out[0], 0.0)
-        room = np.maximum(np.broadcast_to(extra_kw, left.shape), 0.0)
-        need = np.bincount(group, short, n)
-        f = np.where(need > room, room / np.where(need > 0, need, 1.0), 1.0)
-        out[0] = out[0] + short * f[group]
     return out
 
 
+def reserve_kw(kept_kw: np.ndarray, draw_most_kw: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
+    """[N] what kept powers [L] hold above what they draw in the slot (at most ``draw_most_kw`` [L], a
+    fast-charging station's drivers' expected draw under its cap): headroom kept free but not metered [kW]."""
+    return np.bincount(group, np.maximum(kept_kw - np.minimum(kept_kw, draw_most_kw), 0.0), n)
+
+
 def controlled_kw(limit_kw: np.ndarray, other_kw: np.ndarray, loads: list[tuple],
-                  catch_up_overload_pct: float = 0.0) -> list[np.ndarray]:
+                  catch_up_overload_pct: float = 0.0, draw_most_kw: list | None = None) -> list[np.ndarray]:
     """The powers of one slot's controllable loads after the headroom cap [kW].
 
     ``loads``: per kind (EVs, swap racks, fast-charging caps) ``(must_kw, want_kw, transformer)`` or
@@ -148,29 +144,57 @@ def controlled_kw(limit_kw: np.ndarray, other_kw: np.ndarray, loads: list[tuple]
     fast station's wait-keeping cap), the power it needs next (:func:`soon_charge_kw`; default none),
     the power it asks for (at least ``must + soon``) and its transformer index. ``other_kw`` [N]: the
     metered load of everything else. The tiers must, soon, rest are served in that order
-    (:func:`fit_tiers_to_headroom`); ``catch_up_overload_pct`` (``uncertainty.catch_up_overload_pct``)
-    lets the first kind's (the EVs') must power not served below the limit load a transformer up to that
-    share above it [%]. Returns the kept
-    powers per kind, in the order given.
+    (:func:`fit_tiers_to_headroom`). ``draw_most_kw``: per kind ``None`` (it draws what it keeps) or [L]
+    the most its kept power draws in the slot (a fast-charging station's drivers' expected draw): what the
+    kept caps hold above their draw (:func:`reserve_kw`) goes to the first kind's (the EVs') must, then
+    look-ahead power not served below the limit, each scaled by one factor; the metered load stays within
+    the limit. ``catch_up_overload_pct`` (``uncertainty.catch_up_overload_pct``) lets the EVs' must power
+    still not served load a transformer up to that share above its limit [%]. Returns the kept powers
+    per kind, in the order given.
     """
     full = [ld if len(ld) == 4 else (ld[0], np.zeros_like(ld[0]), ld[1], ld[2]) for ld in loads]
     must = np.concatenate([m for m, _, _, _ in full])
     soon = np.concatenate([s for _, s, _, _ in full])
     want = np.concatenate([np.maximum(w, m + s) for m, s, w, _ in full])
     group = np.concatenate([g for _, _, _, g in full]).astype(int)
-    first = np.arange(len(must)) < len(full[0][0])     # the allowance is the EVs' (first kind's) only
-    kept = fit_tiers_to_headroom([must, soon, want - must - soon], group, limit_kw - other_kw,
-                                 limit_kw * catch_up_overload_pct / 100.0, first)
+    n = len(limit_kw)
+    first = np.arange(len(must)) < len(full[0][0])     # the reserve and the allowance are the EVs' (first kind's)
+    kept = fit_tiers_to_headroom([must, soon, want - must - soon], group, limit_kw - other_kw)
+    if draw_most_kw is not None:
+        draw = np.concatenate([np.full(len(ld[0]), np.inf) if d is None else np.asarray(d, float)
+                               for ld, d in zip(full, draw_most_kw)])
+        free = reserve_kw(sum(kept), draw, group, n)
+        more = fit_tiers_to_headroom([np.where(first, must - kept[0], 0.0), np.where(first, soon - kept[1], 0.0)],
+                                     group, free)
+        kept[0], kept[1] = kept[0] + more[0], kept[1] + more[1]
+    if catch_up_overload_pct > 0:
+        short = np.where(first, must - kept[0], 0.0)
+        kept[0] = kept[0] + fit_tiers_to_headroom([short], group, limit_kw * catch_up_overload_pct / 100.0)[0]
     out, at = sum(kept), np.cumsum([0] + [len(ld[0]) for ld in full])
     return [out[at[i]:at[i + 1]] for i in range(len(full))]
 
 
-def room_later_kw(ctx, plan, k: int, t: int, plugged: np.ndarray) -> np.ndarray:
+def expected_fast_draw_kw(st, draw_now_kw: np.ndarray, t: int, phi: float) -> np.ndarray:
+    """[G, T - t - 1] the fast-charging drivers' expected draw after slot ``t``: the forecast ``arrivals_per_hour
+    x mean_energy_kwh`` with the rate's relative error metered now (``draw_now / forecast draw - 1``)
+    carried on as ``e phi^j`` (``fast_arrivals_error_ar1``), at most the station's dispensers [kW]."""
+    fc = st.fast_arrivals_per_h * st.fast_mean_energy_kwh            # [G, T] forecast draw
+    J = fc.shape[1] - t - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.where(fc[:, t] > 0, draw_now_kw / fc[:, t] - 1.0, 0.0)
+    later = fc[:, t + 1:] * np.maximum(1.0 + err[:, None] * phi ** np.arange(1, J + 1)[None], 0.0)
+    return np.minimum(later, st.fast_max_kw[:, None])
+
+
+def room_later_kw(ctx, plan, k: int, t: int, plugged: np.ndarray, sites=None) -> np.ndarray:
     """[N, T - t - 1] the headroom the platform expects in the slots after ``t``: ``limit_kw`` less the
     forecast base load with this slot's metered error carried on (``e_t phi^j``, the AR(1) coefficient
     ``base_load_error_ar1`` of ``uncertainty:``), less the PV forecast (its metered factor carried on the
-    same way around ``pv_factor_mean``, less the plan's curtailment), the plan's battery, swap-rack and
-    fast-cap set-points, and the plan's set-points of EVs not plugged in now that have not left [kW].
+    same way around ``pv_factor_mean``, less the plan's curtailment), the plan's battery and swap-rack
+    set-points, the fast-charging stations' load (with ``sites``, the day's
+    :class:`~vpp_sched.studies.actuals_sites.SitePlay`: their drivers' expected draw,
+    :func:`expected_fast_draw_kw`, since the EVs' catch-up takes what a cap keeps above it; else the plan's
+    caps), and the plan's set-points of EVs not plugged in now that have not left [kW].
 
     ``ctx`` a :class:`~vpp_sched.studies.actuals.Context`, ``plan`` the current
     :class:`~vpp_sched.solve.solution.Solution` whose column ``k`` is slot ``t``.
@@ -197,8 +221,10 @@ def room_later_kw(ctx, plan, k: int, t: int, plugged: np.ndarray) -> np.ndarray:
         np.add.at(other, p.station_transformer[p.battery_station],
                   plan.battery_charge_kw[:, k + 1:k + 1 + J] - plan.battery_discharge_kw[:, k + 1:k + 1 + J])
     if p.sites is not None:
-        other += p.sites.site_at_transformer_kw(plan.swap_charge_kw[:, k + 1:k + 1 + J],
-                                                plan.fast_cap_kw[:, k + 1:k + 1 + J], N)
+        fast = plan.fast_cap_kw[:, k + 1:k + 1 + J]
+        if sites is not None and p.sites.n_fast:
+            fast = expected_fast_draw_kw(p.sites, sites.fast_draw_kw(t), t, u.fast_arrivals_error_ar1)
+        other += p.sites.site_at_transformer_kw(plan.swap_charge_kw[:, k + 1:k + 1 + J], fast, N)
     f = ctx.fleet
     left = f.in_actuals & (f.a_departure_s <= ctx.start_s[t])
     coming = ~plugged & ~left
@@ -207,15 +233,16 @@ def room_later_kw(ctx, plan, k: int, t: int, plugged: np.ndarray) -> np.ndarray:
     return p.limit_kw[:, None] - other
 
 
-def ev_catch_up_kw(ctx, plan, k: int, t: int, need_kw: np.ndarray, slots_left: np.ndarray, plugged: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def ev_catch_up_kw(ctx, plan, k: int, t: int, need_kw: np.ndarray, slots_left: np.ndarray, plugged: np.ndarray,
+                   sites=None) -> tuple[np.ndarray, np.ndarray]:
     """The EVs' must and look-ahead power in slot ``t`` (:func:`must_charge_kw`, :func:`soon_charge_kw` on
     :func:`room_later_kw`); ``need_kw`` [U] what each still wants over one slot, ``slots_left`` [U] whole
-    slots of its stay from ``t`` on, ``plugged`` [U] plugged in and not discharging [kW]."""
+    slots of its stay from ``t`` on, ``plugged`` [U] plugged in and not discharging, ``sites`` the day's
+    site play [kW]."""
     f, dt = ctx.fleet, ctx.problem.dt_h
     must = np.where(plugged, np.minimum(must_charge_kw(need_kw * dt, slots_left, f.a_max_power_kw, dt), need_kw), 0.0)
     soon = soon_charge_kw(np.where(plugged, need_kw * dt, 0.0), np.where(plugged, slots_left, 0), f.a_max_power_kw,
-                          must, f.transformer, room_later_kw(ctx, plan, k, t, plugged), dt)
+                          must, f.transformer, room_later_kw(ctx, plan, k, t, plugged, sites), dt)
     return must, soon
 
 
@@ -241,15 +268,16 @@ def battery_relief_kw(short_kw: np.ndarray, battery_transformer: np.ndarray, cha
 
 
 def relieve_batteries(p, loads: list[tuple], other_kw: np.ndarray, charge_kw: np.ndarray, discharge_kw: np.ndarray,
-                      soc_kwh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      soc_kwh: np.ndarray, free_kw: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`battery_relief_kw` of one slot: the batteries of problem ``p`` (SOC ``soc_kwh`` now) cover what
-    the first two tiers of ``loads`` (as :func:`controlled_kw` takes them) lack below ``limit_kw − other_kw``.
-    Returns the batteries' charge and discharge and ``other_kw`` with them [kW]."""
+    the first two tiers of ``loads`` (as :func:`controlled_kw` takes them) lack below ``limit_kw − other_kw``
+    beyond ``free_kw`` [N] (the fast-charging caps' reserve above their drivers' draw, which the EVs use
+    first). Returns the batteries' charge and discharge and ``other_kw`` with them [kW]."""
     if not p.n_batteries:
         return charge_kw, discharge_kw, other_kw
     N = p.n_transformers
     need = sum(np.bincount(np.asarray(ld[-1], int), ld[0] + (ld[1] if len(ld) == 4 else 0.0), N) for ld in loads)
-    short = need - (p.limit_kw - other_kw)
+    short = need - (p.limit_kw - other_kw) - free_kw
     where = p.station_transformer[p.battery_station]
     most = np.minimum(p.battery_max_discharge_kw,
                       np.maximum(soc_kwh - p.battery_soc_min_kwh, 0.0) * p.battery_discharge_efficiency / p.dt_h)
