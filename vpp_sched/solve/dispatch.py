@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from vpp_sched.errors import ArgumentError
-from vpp_sched.scenario.config import SolverOptions
+from vpp_sched.scenario.config import DECOMPOSED_MIP_REL_GAP, SolverOptions
 from vpp_sched.solve.lp_rounding import solve_lp_guided   # the default route: imported with the CLI, not in the solve
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.solve.budget import Deadline
@@ -35,6 +35,16 @@ def choose_method(problem: Problem, method: str) -> str:
     if method != "auto":
         return method
     return "decomposed" if problem.n_evs >= AUTO_DECOMPOSE_EVS and problem.n_transformers > 1 else "lean"
+
+
+def route_options(options: SolverOptions, method: str) -> SolverOptions:
+    """``options`` with the route's own default gap where none was set: the decomposed route stops
+    at :data:`~vpp_sched.scenario.config.DECOMPOSED_MIP_REL_GAP` unless the scenario's ``solver:``
+    or ``--mip-gap`` names ``mip_rel_gap`` (the solve records the gap it used)."""
+    if method != "decomposed" or "mip_rel_gap" in options.model_fields_set:
+        return options
+    return options.model_copy(update={"mip_rel_gap": DECOMPOSED_MIP_REL_GAP})
+
 
 @functools.cache
 def _pyomo_status() -> dict:
@@ -83,7 +93,7 @@ def solve(problem: Problem, options: SolverOptions, method: str = "lean", execut
     deadline = Deadline.of(options.time_limit_s, deadline)
     method = choose_method(problem, method)
     if method == "decomposed":
-        return solve_decomposed(problem, options, executor=executor, deadline=deadline)
+        return solve_decomposed(problem, route_options(options, method), executor=executor, deadline=deadline)
     if method == "pyomo":
         return solve_pyomo(problem, options, deadline=deadline)
     if method == "lean":
