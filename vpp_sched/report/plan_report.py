@@ -28,8 +28,8 @@ from vpp_sched.plan.planner import PlanRun
 from vpp_sched.report.html import chip as _chip, details as _details, figure as _figure, info_table, local as _local
 from vpp_sched.report.html import num as _num, package_version as _version, page, pct as _pct, table as _table
 from vpp_sched.report.html import timing as _timing, warnings_box
-from vpp_sched.plan.results import TOL_KW, TOL_KWH, uncontrolled_reference
-from vpp_sched.scenario.stay import sum_rows_by
+from vpp_sched.plan.results import TOL_KW, TOL_KWH
+from vpp_sched.problem.build import uncontrolled_transformer_kw
 
 REPORT_FILE = "report.html"
 TOP_TRANSFORMERS = 12      # transformers drawn; the table lists every transformer (up to TABLE_ROWS)
@@ -77,8 +77,7 @@ tables of this plan: transformer_load.csv, evs.csv, batteries.csv, dr_events.csv
 # --- data -------------------------------------------------------------------------------------
 def _curves(run: PlanRun) -> rf.Curves:
     p, plan = run.problem, run.plan
-    unc_ev, unc_net, _ = uncontrolled_reference(p)
-    unc_ev_at = sum_rows_by(p.ev_transformer, unc_ev, p.n_transformers)    # = np.add.at's sums, bit for bit
+    unc_ev_at, unc_net = uncontrolled_transformer_kw(p)    # = np.add.at's sums, bit for bit, without [E, T]
     tl = plan.transformer_load
     in_order = _in_problem_order(tl, p)
 
