@@ -217,3 +217,15 @@ def test_ev_schedule_rows_are_the_slots_overlapping_each_stay():
     assert list(table.slot_start) == list(p.slots[t])
     np.testing.assert_array_equal(table.power_kw.to_numpy(), sol.ev_power_kw[e, t])
     assert list(e) == [0, 0, 1, 1, 1, 1, 3, 5]           # hand-checked: none for an empty or late stay
+
+
+def test_slot_positions_in_the_slots_own_unit_are_the_index_lookup():
+    from vpp_sched.plan.validity import slot_positions
+
+    slots = pd.date_range("2026-11-27 12:00", periods=96, freq="15min", tz="Asia/Shanghai").as_unit("s")
+    values = [*slots[[0, 5, 95]], pd.Timestamp("2026-11-27 12:05", tz="Asia/Shanghai"),
+              pd.Timestamp("2026-11-28 12:00", tz="Asia/Shanghai"), pd.NaT, pd.Timestamp("2026-11-27 04:00", tz="UTC")]
+    times = pd.DatetimeIndex(pd.Series(values).astype("datetime64[s, Asia/Shanghai]"))
+    for t in (times, times.tz_convert("UTC"), times.as_unit("ns"), times.as_unit("ms")):
+        np.testing.assert_array_equal(slot_positions(slots, t), slots.get_indexer(t))
+    assert list(slot_positions(slots, times)) == [0, 5, 95, -1, -1, -1, 0]

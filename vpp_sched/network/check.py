@@ -69,6 +69,8 @@ def model_for(grid: LvGrid, rated_kva: float, mv_vm_pu: float = float("nan")) ->
 
 def grid_cases(scenario, problem) -> list[GridCase]:
     """A :class:`GridCase` for every transformer of ``problem`` whose scenario row names a grid."""
+    if not scenario.grids:          # no grid named: nothing to look up (EV maps of 100,000 rows: ~0.1 s)
+        return []
     cases = []
     trafos = scenario.transformers.set_index("transformer_id")
     bus_of_ev = dict(zip(scenario.evs["ev_id"], scenario.evs["bus_id"]))

@@ -187,13 +187,26 @@ def weakest_phases(buses: pd.DataFrame, n: int = 5) -> pd.DataFrame:
     cols = ["vm_a_pu", "vm_b_pu", "vm_c_pu"]
     if not all(c in buses.columns for c in cols) or buses[cols].isna().all().all():
         return pd.DataFrame(columns=["transformer_id", "bus_id", "slot_start", "phase", "vm_phase_pu"])
-    long = buses.melt(id_vars=["transformer_id", "bus_id", "slot_start"], value_vars=cols, var_name="phase",
-                      value_name="vm_phase_pu").dropna(subset=["vm_phase_pu"])
-    long["phase"] = long["phase"].str[3]
-    w = (long.sort_values("vm_phase_pu", kind="stable").drop_duplicates(["transformer_id", "bus_id"])
-         .assign(_node=lambda d: d.bus_id.str.replace(r"_\d+$", "", regex=True))
-         .drop_duplicates(["transformer_id", "_node"]).head(n))
-    return w[["transformer_id", "bus_id", "slot_start", "phase", "vm_phase_pu"]].reset_index(drop=True)
+    # The long table (every bus, slot and phase, in melt's order) sorted by voltage; the first n distinct
+    # nodes lie in a short head of it, so only a head is built, doubled until it holds n (or all of it):
+    # the first occurrences in a head are those in the whole (the bundled day: 1 M rows, 2 s -> 0.1 s).
+    values = np.concatenate([buses[c].to_numpy(dtype=float) for c in cols])
+    row = np.tile(np.arange(len(buses)), len(cols))
+    phase = np.repeat(np.array([c[3] for c in cols], dtype=object), len(buses))
+    keep = ~np.isnan(values)
+    values, row, phase = values[keep], row[keep], phase[keep]
+    order = np.argsort(values, kind="stable")
+    head = max(64 * n, 1)
+    while True:
+        take = order[:head]
+        long = buses[["transformer_id", "bus_id", "slot_start"]].iloc[row[take]].assign(
+            phase=phase[take], vm_phase_pu=values[take])
+        w = (long.sort_values("vm_phase_pu", kind="stable").drop_duplicates(["transformer_id", "bus_id"])
+             .assign(_node=lambda d: d.bus_id.str.replace(r"_\d+$", "", regex=True))
+             .drop_duplicates(["transformer_id", "_node"]).head(n))
+        if len(w) >= n or head >= len(order):
+            return w[["transformer_id", "bus_id", "slot_start", "phase", "vm_phase_pu"]].reset_index(drop=True)
+        head *= 2
 
 
 def station_power_kw(transformer_load: pd.DataFrame, problem) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -143,15 +144,26 @@ def write_plan(plan: Plan, out_dir: Path | str | OutFolder, parquet: bool = True
     for :class:`OutFolder`.
     """
     with writing(out_dir, "plan", inputs, force) as tmp:
-        for stem, table in plan_tables(plan).items():
-            write_csv(table, tmp / f"{stem}.csv")
-            if parquet and _has_pyarrow():
-                table.to_parquet(tmp / f"{stem}.parquet", index=False)
+        with ThreadPoolExecutor(max_workers=1) as beside:    # waits for the Parquet files, also on an error
+            parquet_files = []
+            for stem, table in plan_tables(plan).items():
+                if parquet and _has_pyarrow():
+                    # a shallow copy: its own column cache, so the threads share only the (read) arrays
+                    parquet_files.append(beside.submit(_to_parquet, table.copy(deep=False), tmp / f"{stem}.parquet"))
+                write_csv(table, tmp / f"{stem}.csv")
+            for done in parquet_files:
+                done.result()          # an error writing one is raised here
         kpis = dict(plan.kpis, warnings=plan.warnings)
         (tmp / "kpis.json").write_text(json.dumps(_json_safe(kpis), indent=2, sort_keys=False) + "\n")
         for _, writer in (extra or {}).items():
             writer(tmp)
     return target_path(out_dir)
+
+
+def _to_parquet(table: pd.DataFrame, path: Path) -> None:
+    """``table`` as Parquet, in a thread beside the CSV formatting: pyarrow encodes and compresses
+    without the GIL, so the two overlap (the same file as written alone)."""
+    table.to_parquet(path, index=False)
 
 
 def atomic_folder(out_dir: Path | str | OutFolder, kind: str, inputs: Iterable[Path | str | None] = (),

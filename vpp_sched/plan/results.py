@@ -181,8 +181,9 @@ def _ev_schedule(p: Problem, sol: Solution, evs: pd.DataFrame | None) -> pd.Data
     else:
         e, t = np.nonzero(p.ev_available)
     ev_ids = pd.Series(p.ev_ids).array.take(e)  # text converted once per EV, not once per row
+    # copy=False: the columns are fresh arrays already (a copy of 4.3 M rows at 100k: 0.15 s)
     table = pd.DataFrame({"ev_id": ev_ids, "slot_start": p.slots[t], "power_kw": sol.ev_power_kw[e, t],
-                          "plugged_in_whole_slot": p.ev_available[e, t]})
+                          "plugged_in_whole_slot": p.ev_available[e, t]}, copy=False)
     if sol.ev_discharge_kw is not None:   # V2G: discharge to the grid, battery energy at the slot's end
         table["discharge_kw"] = sol.ev_discharge_kw[e, t]
         table["soc_kwh"] = np.where(p.ev_is_v2g[e] & p.ev_available[e, t], sol.ev_soc_kwh[e, t], np.nan)

@@ -17,6 +17,7 @@ from vpp_sched.problem.demand import demand_fields
 from vpp_sched.scenario.load import Scenario, event_slot_mask
 from vpp_sched.scenario.stay import (slot_runs, sum_rows_by, uncontrolled_ev_power_kw,  # noqa: F401 (re-exported)
                                      uncontrolled_reference as stay_reference, whole_slots)
+from vpp_sched.scenario.stay import uncontrolled_row_kw
 
 
 def ev_availability(slots: pd.DatetimeIndex, dt_h: float, arrival: pd.Series,
@@ -124,16 +125,30 @@ def uncontrolled_reference(problem: Problem) -> tuple[np.ndarray, np.ndarray, np
     p = problem
     ev, ev_at, unmet = stay_reference(p.ev_available, p.ev_energy_kwh, p.ev_max_power_kw, p.dt_h,
                                       p.ev_transformer, p.n_transformers)
+    return ev, _uncontrolled_net_kw(p, ev_at), unmet
+
+
+def _uncontrolled_net_kw(p: Problem, ev_at: np.ndarray) -> np.ndarray:
     at = np.zeros_like(p.base_load_kw)  # keeps base_load_kw's memory order, so the sums below
     at[...] = ev_at                     # (and BLAS on them) keep their bits
     if p.sites is not None:             # swap packs charged at once, fast stations at the cap drivers need
         at += uncontrolled_site_kw(p.sites, p.n_transformers, p.n_slots, p.dt_h)
-    return ev, p.base_load_kw + at - p.pv_at_transformer_kw(), unmet
+    return p.base_load_kw + at - p.pv_at_transformer_kw()
+
+
+def uncontrolled_transformer_kw(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """EV power [N, T] and net load [N, T] per transformer of the uncontrolled reference, those of
+    :func:`uncontrolled_reference` bit for bit, without its [E, T] EV array
+    (:func:`vpp_sched.scenario.stay.uncontrolled_row_kw`) [kW]."""
+    p = problem
+    ev_at = uncontrolled_row_kw(p.ev_available, p.ev_energy_kwh, p.ev_max_power_kw, p.dt_h,
+                                p.ev_transformer, p.n_transformers)
+    return ev_at, _uncontrolled_net_kw(p, ev_at)
 
 
 def uncontrolled_net_load_kw(problem: Problem) -> np.ndarray:
     """[N, T] transformer net load of the uncontrolled reference (batteries idle) [kW]."""
-    return uncontrolled_reference(problem)[1]
+    return uncontrolled_transformer_kw(problem)[1]
 
 
 def _with_events(problem: Problem, scenario: Scenario, plan_net_load_kw: np.ndarray | None) -> Problem:
