@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(DB_THREADS, thread_name_prefix="vpp-sched-db"))
         await asyncio.to_thread(_start, engine, sessions)
-        app.state.csms.loop = loop
+        csms.start(loop)
         runner.start()
         try:
             yield

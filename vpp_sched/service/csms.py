@@ -32,6 +32,8 @@ from vpp_sched.service.answer_times import AnswerTimes, call_action
 from vpp_sched.service.auth import Verifier, verify_secret
 from vpp_sched.service.db import Station
 from vpp_sched.service.group_writer import LATER, NOW, GroupWriter
+from vpp_sched.service.loop_lag import LoopLag
+from vpp_sched.service.ocpp_schema import check_call
 from vpp_sched.service.profiles import Outgoing, PlanProfiles, scenario_profiles, station_profiles
 
 log = logging.getLogger("vpp_sched.service.csms")
@@ -73,6 +75,16 @@ class StationPoint(ChargePoint):
     async def _db(self, fn, *args):
         return await self.csms.db_retrying(fn, self.id, *args)
 
+    async def _handle_call(self, msg):
+        """The package's handling of a station's call, its schema check done here compiled and inline
+        (:func:`~vpp_sched.service.ocpp_schema.check_call`) instead of by ``jsonschema`` on a pool thread:
+        every handler is registered with ``skip_schema_validation``, which only skips the package's check.
+        A call that breaks its schema is answered with the package's CallError, as before."""
+        handlers = self.route_map.get(msg.action)
+        if handlers is not None and handlers.get("_skip_schema_validation", False):
+            check_call(msg.action, msg.payload)
+        return await super()._handle_call(msg)
+
     async def route_message(self, raw_msg):
         t0 = time.perf_counter()
         await super().route_message(raw_msg)
@@ -80,28 +92,28 @@ class StationPoint(ChargePoint):
         if action is not None:    # a station's call answered (not an answer to one of ours)
             self.csms.answer_times.record(action, time.perf_counter() - t0)
 
-    @on(Action.boot_notification)
+    @on(Action.boot_notification, skip_schema_validation=True)
     async def on_boot(self, charging_station, reason, **kwargs):
         await self._db(csms_store.boot, {"charging_station": charging_station, "reason": reason})
         return call_result.BootNotification(current_time=_now(), interval=HEARTBEAT_S, status="Accepted")
 
-    @on(Action.heartbeat)
+    @on(Action.heartbeat, skip_schema_validation=True)
     async def on_heartbeat(self, **kwargs):
         self.csms.heard(self.id)
         return call_result.Heartbeat(current_time=_now())
 
-    @on(Action.status_notification)
+    @on(Action.status_notification, skip_schema_validation=True)
     async def on_status(self, timestamp, connector_status, evse_id, connector_id, **kwargs):
         await self._db(csms_store.status, evse_id, connector_status)
         return call_result.StatusNotification()
 
-    @on(Action.meter_values)
+    @on(Action.meter_values, skip_schema_validation=True)
     async def on_meter_values(self, evse_id, meter_value, **kwargs):
         self.csms.heard(self.id)
         await self._db(csms_store.meter_values, meter_value, self.csms.scenario_of[self.id])
         return call_result.MeterValues()
 
-    @on(Action.transaction_event)
+    @on(Action.transaction_event, skip_schema_validation=True)
     async def on_transaction_event(self, event_type, timestamp, trigger_reason, seq_no, transaction_info,
                                    meter_value=None, evse=None, **kwargs):
         job, ended = await self._db(csms_store.transaction_event, event_type, timestamp, transaction_info,
@@ -112,7 +124,7 @@ class StationPoint(ChargePoint):
             self.csms.spawn(self.csms.clear(ended))
         return call_result.TransactionEvent()
 
-    @on(Action.notify_ev_charging_needs)
+    @on(Action.notify_ev_charging_needs, skip_schema_validation=True)
     async def on_charging_needs(self, charging_needs, evse_id, **kwargs):
         if await self._db(csms_store.charging_needs, evse_id, charging_needs) is not None:
             self.csms.wake_jobs()
@@ -142,6 +154,13 @@ class Csms:
         self._seen: dict[str, dt.datetime] = {}           # heard from since the last touch
         self._touching: asyncio.Task | None = None
         self.answer_times = AnswerTimes()
+        self.loop_lag = LoopLag()
+        self._lagging: asyncio.Task | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the app's loop, at its start: the loop's lag is measured from then on."""
+        self.loop = loop
+        self._lagging = loop.create_task(self.loop_lag.run())
 
     def heard(self, station_id: str) -> None:
         self._seen[station_id] = dt.datetime.now(dt.timezone.utc)
@@ -158,8 +177,9 @@ class Csms:
             await self.touch()
 
     def close(self) -> None:
-        if self._touching is not None:
-            self._touching.cancel()
+        for task in (self._touching, self._lagging):
+            if task is not None:
+                task.cancel()
         self.writer.stop()
         self._reads.shutdown(wait=False, cancel_futures=True)
         self._auth.shutdown(wait=False, cancel_futures=True)

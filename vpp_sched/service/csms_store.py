@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from vpp_sched.service.db import EvSession, MeterValue, ProfileSent, Station, utcnow
 from vpp_sched.service.group_writer import stage
 from vpp_sched.service.jobs import enqueue
-from vpp_sched.service.profiles import last_sent
+from vpp_sched.service.profiles import last_sent_id
 from vpp_sched.service.store import audit
 
 ENERGY = "Energy.Active.Import.Register"
@@ -141,11 +141,11 @@ def charging_needs(db: Session, station_id: str, evse_id: int, needs: dict) -> i
 
 def record_sent(db: Session, station_id: str, session_pk: int, plan_id: int | None, action: str, payload: dict,
                 answer: str) -> None:
-    previous = last_sent(db, session_pk)
+    previous = last_sent_id(db, session_pk)
     db.add(ProfileSent(station_id=station_id, session_pk=session_pk, plan_id=plan_id, action=action, payload=payload,
-                       answer=answer, replaces_id=previous.id if previous is not None else None))
+                       answer=answer, replaces_id=previous))
     audit(db, "service", f"ocpp.{action}", f"station:{station_id}", session_pk=session_pk, plan_id=plan_id,
-          answer=answer, replaces=previous.id if previous is not None else None)
+          answer=answer, replaces=previous)
     db.flush()
 
 

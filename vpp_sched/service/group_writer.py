@@ -23,6 +23,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 log = logging.getLogger("vpp_sched.service.csms")
 #: Most writes in one transaction [-].
 MAX_GROUP = 200
+#: Most records of what was sent (:data:`LATER`) in one transaction [-]: a group once started runs to
+#: its commit, so a station's message arriving meanwhile waits for all of it; 200 records after a re-plan
+#: held the writer for hundreds of milliseconds, 16 for a few.
+MAX_LATER = 16
 #: Priorities: a station's message waiting for its answer, then records of what the CSMS sent [-].
 NOW, LATER = 0, 1
 _STOP = 9
@@ -62,17 +66,18 @@ class GroupWriter:
         self._queue.put((_STOP, next(self._seq), None))
 
     def _loop(self) -> None:
-        while (first := self._queue.get()[2]) is not None:
-            group = [first]
+        while (entry := self._queue.get())[2] is not None:
+            group, later = [entry[2]], int(entry[0] == LATER)
             while len(group) < MAX_GROUP:
                 try:
                     entry = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if entry[2] is None:
-                    self._queue.put(entry)
+                if entry[2] is None or (entry[0] == LATER and later == MAX_LATER):
+                    self._queue.put(entry)   # the stop, or a record for the next group
                     break
                 group.append(entry[2])
+                later += entry[0] == LATER
             self._write(group)
 
     def _write(self, group: list) -> None:

@@ -1,0 +1,178 @@
+"""The CSMS's cheap paths under load: generated station passwords with a fast salted hash (old scrypt rows
+still verify), the incoming calls' schema check compiled inline, the plan's profiles checked where it is
+made and parsed only for the stations that need them, small groups of audit writes, the loop's lag."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import threading
+import time
+
+import pytest
+from ocpp.exceptions import FormatViolationError, ProtocolError, TypeConstraintViolationError
+
+from test_csms import START, until
+from vpp_sched.service.auth import generate_secret, hash_generated, hash_secret, verify_secret
+from vpp_sched.service.db import AuditEntry, PlanFile, Station
+from vpp_sched.service.group_writer import LATER, MAX_LATER, NOW, GroupWriter
+from vpp_sched.service.loop_lag import LoopLag
+from vpp_sched.service.ocpp_schema import PLAN_CHECK_FILE, check_call
+from vpp_sched.service.profiles import PlanProfiles
+from vpp_sched.service.sim_station import Clock, connect
+from vpp_sched.service.store import current_plan, plan_file
+
+
+def test_a_generated_password_gets_a_salted_hmac_a_chosen_one_scrypt_and_both_verify():
+    secret = generate_secret()
+    assert 16 <= len(secret) <= 40 and secret != generate_secret()
+    fast, again = hash_generated(secret), hash_generated(secret)
+    assert fast.startswith("hmac-sha256$") and fast != again            # salted: no two rows alike
+    assert verify_secret(secret, fast) and verify_secret(secret, again)
+    assert not verify_secret(secret[:-1], fast) and not verify_secret(secret + "x", fast)
+    chosen = hash_secret("an-operators-pick-16", n=2**10)
+    assert chosen.startswith("scrypt$") and verify_secret("an-operators-pick-16", chosen)
+    assert not verify_secret("an-operators-pick-17", chosen)
+    assert verify_secret(secret, hash_secret(secret, n=2**10))          # a row stored before still verifies
+    for broken in ("", "hmac-sha256$onlysalt", "md5$a$b", fast + "$extra", "scrypt$x$8$1$a$b"):
+        assert not verify_secret(secret, broken)
+
+
+def test_a_station_without_a_password_gets_one_generated_that_connects(live):
+    body = {"station_id": "CS7", "scenario_id": live.scenario_id, "transformer_id": "T1"}
+    r = live.client.post("/stations", json=body, headers=live.tokens["admin"])
+    assert r.status_code == 201, r.text
+    password = r.json()["password"]
+    listed = live.client.get("/stations", headers=live.tokens["read"]).json()
+    assert all("password" not in s for s in listed)                     # answered once, never listed
+    with live.app.state.sessions() as db:
+        assert db.get(Station, "CS7").password_hash.startswith("hmac-sha256$")
+        assert db.get(Station, "CS1").password_hash.startswith("scrypt$")  # chosen: scrypt as before
+        detail = db.query(AuditEntry).filter(AuditEntry.target == "station:CS7").one().detail
+    assert detail["password"] == "generated"
+
+    async def scenario():
+        station, ws, task = await connect(live.ws, "CS7", password, Clock(START))
+        await station.boot()                      # raises on a CallError
+        task.cancel()
+        await ws.close()
+        return station.actions
+
+    assert asyncio.run(scenario()) == ["BootNotification", "StatusNotification"]
+
+
+def test_an_incoming_call_is_checked_compiled_with_the_packages_errors():
+    good = {"evseId": 1, "meterValue": [{"timestamp": "2026-11-27T20:05:00Z", "sampledValue": [{"value": 7000}]}]}
+    check_call("MeterValues", good)
+    with pytest.raises(TypeConstraintViolationError, match="evseId must be integer"):
+        check_call("MeterValues", {**good, "evseId": "one"})
+    with pytest.raises(ProtocolError, match="must contain"):
+        check_call("MeterValues", {"evseId": 1})
+    with pytest.raises(FormatViolationError):
+        check_call("MeterValues", {**good, "colour": "red"})
+
+
+def test_a_station_sending_a_broken_call_gets_a_call_error_and_stays_connected(live):
+    from service_helpers import STATION_PASSWORD
+
+    async def scenario():
+        station, ws, task = await connect(live.ws, "CS1", STATION_PASSWORD, Clock(START))
+        got = asyncio.get_running_loop().create_future()
+        original = station.route_message
+
+        async def route(raw):
+            msg = json.loads(raw)
+            if msg[:2] == [4, "broken-1"]:
+                got.set_result(msg)
+            else:
+                await original(raw)
+
+        station.route_message = route
+        await ws.send(json.dumps([2, "broken-1", "MeterValues", {"evseId": "one", "meterValue": []}]))
+        error = await asyncio.wait_for(got, 20)
+        await station.boot()                      # the connection lives on
+        task.cancel()
+        await ws.close()
+        return error
+
+    error = asyncio.run(scenario())
+    assert error[0] == 4 and error[2] == "TypeConstraintViolation"
+    assert "MeterValuesRequest: data.evseId must be integer" in error[4]["cause"]   # our compiled check answered
+
+
+def test_the_planning_process_checks_the_profiles_and_the_csms_parses_only_those_asked_for(live):
+    with live.app.state.sessions() as db:
+        plan = current_plan(db, live.scenario_id)
+        checked = json.loads(plan_file(db, plan.id, PLAN_CHECK_FILE))
+        files = {r["ev_id"]: r["file"] for r in csv.DictReader(io.StringIO(plan_file(db, plan.id, "ocpp/index.csv").decode()))
+                 if r["file"]}
+        evs = sorted(files)
+        assert checked["checked"] == len(evs) >= 2 and checked["invalid"] == {}
+        plans = PlanProfiles()
+        one = plans.get(db, plan.id, {evs[0], "no-such-ev"})
+        assert set(one) == {evs[0]} and set(plans._kept[plan.id].parsed) == {evs[0]}
+        assert set(plans.get(db, plan.id)) == set(evs)
+        # an EV the check marked invalid is never handed out; a plan stored without the check is checked here
+        marked = PlanProfiles()
+        marked.get(db, plan.id, set())
+        marked._kept[plan.id].invalid = {evs[1]: "SetChargingProfileRequest: broken"}
+        assert set(marked.get(db, plan.id)) == set(evs) - {evs[1]}
+        db.query(PlanFile).filter(PlanFile.plan_id == plan.id, PlanFile.name == f"ocpp/{files[evs[0]]}") \
+            .update({"content": b'{"evseId": 1, "chargingProfile": {"id": "x"}}'})
+        db.query(PlanFile).filter(PlanFile.plan_id == plan.id, PlanFile.name == PLAN_CHECK_FILE).delete()
+        assert set(PlanProfiles().get(db, plan.id)) == set(evs) - {evs[0]}
+        db.rollback()
+
+
+class _Db:
+    def __init__(self, log):
+        self.log, self.info = log, {}
+
+    def commit(self):
+        self.log.append("commit")
+
+
+def test_records_of_what_was_sent_go_in_small_groups_and_a_message_waits_for_one_at_most():
+    log, gate = [], threading.Event()
+
+    def write(db, name):
+        if name == "hold":
+            gate.wait(5)
+        db.log.append(name)
+
+    async def scenario():
+        w = GroupWriter(lambda: contextlib.nullcontext(_Db(log)))
+        first = asyncio.ensure_future(w.run(write, "hold"))
+        await asyncio.sleep(0.05)
+        later = [asyncio.ensure_future(w.run(write, f"r{i}", priority=LATER)) for i in range(3 * MAX_LATER)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.sleep(0)
+        await asyncio.gather(first, *later, w.run(write, "meter", priority=NOW))
+        w.stop()
+
+    asyncio.run(scenario())
+    groups = " ".join(log).split(" commit")
+    sizes = [len(g.split()) for g in groups if g.strip()]
+    assert sizes[0] == 1 and all(s <= MAX_LATER + 1 for s in sizes[1:]) and sum(sizes) == 3 * MAX_LATER + 2
+    meter = next(i for i, g in enumerate(groups) if "meter" in g.split())
+    assert meter <= 2            # behind at most one group of records, not all 48
+
+
+def test_the_loop_lag_sees_a_hold_and_the_csms_reports_it(live):
+    async def held():
+        lag = LoopLag(tick_s=0.005)
+        ticker = asyncio.ensure_future(lag.run())
+        await asyncio.sleep(0.05)
+        time.sleep(0.12)                          # the loop held: nothing runs for 120 ms
+        await asyncio.sleep(0.05)
+        ticker.cancel()
+        return lag.summary()
+
+    s = asyncio.run(held())
+    assert s["max_ms"] >= 100 and s["over_50_ms"] == 1 and s["p50_ms"] < s["max_ms"] and s["n"] >= 5
+    times = live.client.get("/csms/answer-times", headers=live.tokens["read"]).json()
+    assert times["loop_lag"]["n"] > 0 and 0 <= times["loop_lag"]["p50_ms"] <= times["loop_lag"]["max_ms"]

@@ -1,0 +1,53 @@
+"""How late the event loop runs what is due: a ticker that should wake every ``TICK_S``.
+
+Every station's message is read, answered and sent on the one event loop, so anything that holds it
+(a long call in a handler, a thread holding the GIL) delays every answer at once. The ticker sleeps
+``TICK_S`` and records how much later than asked it woke: the loop's lag. Its p99 and maximum beside
+the CSMS's answer times (``GET /csms/answer-times``) tell a slow loop (all answers late together)
+from a slow database write (the ones waiting on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+#: How often the ticker asks to wake [s]: often enough to see a 20 ms hold, rarely enough to cost nothing.
+TICK_S = 0.01
+#: Lags kept (the latest; 10 minutes at 100 a second) [-].
+KEPT = 60_000
+
+
+class LoopLag:
+    """The lags of the loop :meth:`run` runs on [s], the latest :data:`KEPT`."""
+
+    def __init__(self, tick_s: float = TICK_S, kept: int = KEPT):
+        self.tick_s = tick_s
+        self._lags: deque[float] = deque(maxlen=kept)
+        self._lock = threading.Lock()
+
+    async def run(self) -> None:
+        """Tick until cancelled."""
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(self.tick_s)
+            self.record(time.perf_counter() - t0 - self.tick_s)
+
+    def record(self, lag_s: float) -> None:
+        with self._lock:
+            self._lags.append(max(lag_s, 0.0))
+
+    def summary(self) -> dict:
+        """``n``, ``p50_ms``, ``p99_ms``, ``max_ms`` of the lags kept, and ``over_50_ms``: how many were
+        longer (each a moment every answer waited at least that long)."""
+        with self._lock:
+            ms = np.asarray(self._lags) * 1000.0
+        if not len(ms):
+            return {"n": 0}
+        return {"n": int(len(ms)), "p50_ms": round(float(np.percentile(ms, 50)), 2),
+                "p99_ms": round(float(np.percentile(ms, 99)), 2), "max_ms": round(float(ms.max()), 2),
+                "over_50_ms": int((ms > 50.0).sum())}
