@@ -137,13 +137,18 @@ async def _bench(a, host: str, token: str, server, url: str) -> dict:
                 await asyncio.sleep(max(a.probe_every - (time.monotonic() - t0), 0))
 
         fleet_t0, cpu0 = time.monotonic(), (_cpu_s(server.pid), time.process_time())
+        fleet_at = dt.datetime.now(dt.timezone.utc)
         fleet = await run_fleet(f"ws://{host}/ocpp", ids, passwords, START, a.minutes * 60, a.meter_every, a.ramp, probing)
         cpu = (_cpu_s(server.pid) - cpu0[0], time.process_time() - cpu0[1])
         plans = (await http.get("/plans", params={"scenario_id": sc["id"]}, headers=h)).json()
         server_ms = (await http.get("/csms/answer-times", headers=h)).json()
     with make_sessions(make_engine(url))() as db:
         stored = db.query(MeterValue).filter(MeterValue.power_kw.is_not(None)).count()
-    return _report(a, fleet, probes, stored, plans, cpu, server_ms)
+    out = _report(a, fleet, probes, stored, plans, cpu, server_ms)
+    # when things happened, to match the loop's worst lags (server_loop_lag_ms.worst) with them
+    out["timeline"] = {"fleet_started_at": fleet_at.isoformat(timespec="milliseconds"),
+                       "plans_finished_at": [p["finished_at"] for p in plans if p["finished_at"]]}
+    return out
 
 
 def _cpu_s(pid: int) -> float:

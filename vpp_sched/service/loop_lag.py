@@ -10,6 +10,8 @@ from a slow database write (the ones waiting on it).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import heapq
 import threading
 import time
 from collections import deque
@@ -20,6 +22,8 @@ import numpy as np
 TICK_S = 0.01
 #: Lags kept (the latest; 10 minutes at 100 a second) [-].
 KEPT = 60_000
+#: The longest lags whose times are kept, to match them with what the server did then [-].
+WORST = 10
 
 
 class LoopLag:
@@ -28,6 +32,7 @@ class LoopLag:
     def __init__(self, tick_s: float = TICK_S, kept: int = KEPT):
         self.tick_s = tick_s
         self._lags: deque[float] = deque(maxlen=kept)
+        self._worst: list[tuple[float, float]] = []    # a min-heap of (lag [s], when it ended [epoch s])
         self._lock = threading.Lock()
 
     async def run(self) -> None:
@@ -38,16 +43,26 @@ class LoopLag:
             self.record(time.perf_counter() - t0 - self.tick_s)
 
     def record(self, lag_s: float) -> None:
+        lag_s = max(lag_s, 0.0)
         with self._lock:
-            self._lags.append(max(lag_s, 0.0))
+            self._lags.append(lag_s)
+            heapq.heappush(self._worst, (lag_s, time.time()))
+            if len(self._worst) > WORST:
+                heapq.heappop(self._worst)
 
     def summary(self) -> dict:
-        """``n``, ``p50_ms``, ``p99_ms``, ``max_ms`` of the lags kept, and ``over_50_ms``: how many were
-        longer (each a moment every answer waited at least that long)."""
+        """``n``, ``p50_ms``, ``p99_ms``, ``max_ms`` of the lags kept, ``over_50_ms``: how many were
+        longer (each a moment every answer waited at least that long), and ``worst``: the longest
+        since the start, ``[ms, when it ended (UTC, ISO 8601)]``, longest first."""
         with self._lock:
-            ms = np.asarray(self._lags) * 1000.0
+            ms, worst = np.asarray(self._lags) * 1000.0, sorted(self._worst, reverse=True)
         if not len(ms):
             return {"n": 0}
         return {"n": int(len(ms)), "p50_ms": round(float(np.percentile(ms, 50)), 2),
                 "p99_ms": round(float(np.percentile(ms, 99)), 2), "max_ms": round(float(ms.max()), 2),
-                "over_50_ms": int((ms > 50.0).sum())}
+                "over_50_ms": int((ms > 50.0).sum()),
+                "worst": [[round(s * 1000.0, 1), _iso(at)] for s, at in worst]}
+
+
+def _iso(epoch_s: float) -> str:
+    return dt.datetime.fromtimestamp(epoch_s, dt.timezone.utc).isoformat(timespec="milliseconds")
