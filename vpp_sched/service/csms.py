@@ -94,6 +94,7 @@ class StationPoint(ChargePoint):
 
     @on(Action.boot_notification, skip_schema_validation=True)
     async def on_boot(self, charging_station, reason, **kwargs):
+        self.csms.heard(self.id)
         await self._db(csms_store.boot, {"charging_station": charging_station, "reason": reason})
         return call_result.BootNotification(current_time=_now(), interval=HEARTBEAT_S, status="Accepted")
 
@@ -104,7 +105,10 @@ class StationPoint(ChargePoint):
 
     @on(Action.status_notification, skip_schema_validation=True)
     async def on_status(self, timestamp, connector_status, evse_id, connector_id, **kwargs):
-        await self._db(csms_store.status, evse_id, connector_status)
+        self.csms.heard(self.id)
+        statuses = self.csms.status_of.setdefault(self.id, {})   # one connection's messages come in turn
+        statuses[str(evse_id)] = connector_status
+        await self._db(csms_store.status, dict(statuses))
         return call_result.StatusNotification()
 
     @on(Action.meter_values, skip_schema_validation=True)
@@ -151,6 +155,7 @@ class Csms:
         self._reads = ThreadPoolExecutor(1, thread_name_prefix="vpp-sched-reads")
         self._auth = ThreadPoolExecutor(2, thread_name_prefix="vpp-sched-auth")
         self.scenario_of: dict[str, int] = {}             # connected station -> its scenario (set at connect)
+        self.status_of: dict[str, dict[str, str]] = {}    # connected station -> evse id -> connector status
         self._seen: dict[str, dt.datetime] = {}           # heard from since the last touch
         self._touching: asyncio.Task | None = None
         self.answer_times = AnswerTimes()
@@ -235,7 +240,8 @@ class Csms:
             await ws.close(code=1002, reason=f"subprotocol {SUBPROTOCOL} required")
             return
         header = ws.headers.get("authorization", "")
-        if not await self.loop.run_in_executor(self._auth, self._authenticated, station_id, header):
+        known = await self.loop.run_in_executor(self._auth, self._authenticated, station_id, header)
+        if known is None:
             await ws.close(code=1008, reason="unknown station or wrong password")
             return
         await ws.accept(subprotocol=SUBPROTOCOL)
@@ -244,7 +250,9 @@ class Csms:
         self.points[station_id] = point
         if old is not None:
             await old._connection.ws.close(code=1000)
-        self.scenario_of[station_id] = await self.db_retrying(csms_store.set_connected, station_id, True)
+        self.scenario_of[station_id], self.status_of[station_id] = known
+        self.heard(station_id)
+        await self.db_retrying(csms_store.set_connected, station_id, True)
         if self._touching is None:
             self._touching = asyncio.ensure_future(self._touch_every())
         self.spawn(self.push_station(station_id, resend=True))   # a station that reconnects gets its profiles again
@@ -255,25 +263,30 @@ class Csms:
         finally:
             if self.points.get(station_id) is point:
                 del self.points[station_id]
+                self.heard(station_id)
                 await self.db_retrying(csms_store.set_connected, station_id, False)
 
-    def _authenticated(self, station_id: str, header: str) -> bool:
-        """HTTP Basic: user = station id, its password checked against the stored hash."""
+    def _authenticated(self, station_id: str, header: str) -> tuple[int, dict[str, str]] | None:
+        """HTTP Basic: user = station id, its password checked against the stored hash. The station's
+        scenario and connector statuses if it may connect (read here, so no write of the connection
+        needs to read its row), else ``None``."""
         try:
             kind, _, b64 = header.partition(" ")
             user, _, password = base64.b64decode(b64, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            return False
+            return None
         if kind.lower() != "basic" or user != station_id:
-            return False
-        if self.verifier.remembered(header) == station_id:
-            return True
+            return None
         with self.sessions() as db:
             station = db.get(Station, station_id)
-            ok = station is not None and verify_secret(password, station.password_hash)
-        if ok:
-            self.verifier.remember(header, station_id)
-        return ok
+            if station is None:
+                return None
+            ok = self.verifier.remembered(header) == station_id or verify_secret(password, station.password_hash)
+            known = (station.scenario_id, dict(station.status or {}))
+        if not ok:
+            return None
+        self.verifier.remember(header, station_id)
+        return known
 
     async def push_scenario(self, scenario_id: int) -> None:
         """Send every connected station of the scenario its profiles from the current plan, read for all

@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 log = logging.getLogger("vpp_sched.service.csms")
@@ -33,6 +33,7 @@ _STOP = 9
 
 
 _STAGED = "vpp_sched_staged_rows"
+_STAGED_UPDATES = "vpp_sched_staged_updates"
 
 
 def stage(db, model, row: dict) -> None:
@@ -41,9 +42,18 @@ def stage(db, model, row: dict) -> None:
     db.info.setdefault(_STAGED, {}).setdefault(model, []).append(row)
 
 
+def stage_update(db, model, row: dict) -> None:
+    """Update the row of ``model`` whose primary key ``row`` holds with its other columns, with the
+    group's other staged updates of the same columns in one executemany at the group's commit (in the
+    order staged): no ORM object loaded, no flush per message (500 stations booting at once)."""
+    db.info.setdefault(_STAGED_UPDATES, {}).setdefault((model, tuple(sorted(row))), []).append(row)
+
+
 def _insert_staged(db) -> None:
     for model, rows in db.info.pop(_STAGED, {}).items():
         db.execute(insert(model), rows)
+    for (model, _), rows in db.info.pop(_STAGED_UPDATES, {}).items():
+        db.execute(update(model), rows)
 
 
 class GroupWriter:
