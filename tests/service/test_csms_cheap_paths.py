@@ -190,3 +190,41 @@ def test_the_loop_lag_sees_a_hold_and_the_csms_reports_it(live):
     assert abs(dt.datetime.fromisoformat(at).timestamp() - time.time()) < 60
     times = live.client.get("/csms/answer-times", headers=live.tokens["read"]).json()
     assert times["loop_lag"]["n"] > 0 and 0 <= times["loop_lag"]["p50_ms"] <= times["loop_lag"]["max_ms"]
+
+
+def test_connect_boot_and_statuses_are_stored_without_reading_the_row_and_kept_across_connections(live):
+    from ocpp.v201 import call as ocpp_call
+
+    from service_helpers import STATION_PASSWORD
+
+    def row():
+        with live.app.state.sessions() as db:
+            s = db.get(Station, "CS1")
+            return s.connected, s.boot, s.status
+
+    async def status(station, evse_id, value):
+        await station.timed(ocpp_call.StatusNotification(timestamp=station.clock.text(), connector_status=value,
+                                                         evse_id=evse_id, connector_id=1))
+
+    async def scenario():
+        station, ws, task = await connect(live.ws, "CS1", STATION_PASSWORD, Clock(START))
+        await station.boot()                                  # evse 1 Occupied
+        await status(station, 2, "Available")
+        first = row()
+        task.cancel()
+        await ws.close()
+        await until(lambda: not row()[0])
+        station, ws, task = await connect(live.ws, "CS1", STATION_PASSWORD, Clock(START))
+        await status(station, 1, "Available")                 # merged with what the last connection said
+        second = row()
+        task.cancel()
+        await ws.close()
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    assert first == (True, {"charging_station": {"model": "sim", "vendor_name": "vpp-sched"}, "reason": "PowerUp"},
+                     {"1": "Occupied", "2": "Available"})
+    assert second[0] is True and second[2] == {"1": "Available", "2": "Available"}
+    with live.app.state.sessions() as db:
+        actions = [a.action for a in db.query(AuditEntry).filter(AuditEntry.target == "station:CS1").order_by(AuditEntry.id)]
+    assert actions.count("station.connect") == 2 and actions.count("station.disconnect") >= 1
