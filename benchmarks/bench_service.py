@@ -141,7 +141,8 @@ async def _bench(a, host: str, token: str, server, url: str) -> dict:
         fleet = await run_fleet(f"ws://{host}/ocpp", ids, passwords, START, a.minutes * 60, a.meter_every, a.ramp, probing)
         cpu = (_cpu_s(server.pid) - cpu0[0], time.process_time() - cpu0[1])
         plans = (await http.get("/plans", params={"scenario_id": sc["id"]}, headers=h)).json()
-        server_ms = (await http.get("/csms/answer-times", headers=h)).json()
+        # the loop's lags of the fleet's run only (not the server's start and the day-ahead plan)
+        server_ms = (await http.get("/csms/answer-times", params={"since": fleet_at.isoformat()}, headers=h)).json()
     with make_sessions(make_engine(url))() as db:
         stored = db.query(MeterValue).filter(MeterValue.power_kw.is_not(None)).count()
     out = _report(a, fleet, probes, stored, plans, cpu, server_ms)

@@ -181,6 +181,8 @@ def test_the_loop_lag_sees_a_hold_and_the_csms_reports_it(live):
         time.sleep(0.12)                          # the loop held: nothing runs for 120 ms
         await asyncio.sleep(0.05)
         ticker.cancel()
+        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        assert lag.summary(since=later) == {"n": 0}          # only lags after ``since`` count
         return lag.summary()
 
     s = asyncio.run(held())
@@ -189,6 +191,10 @@ def test_the_loop_lag_sees_a_hold_and_the_csms_reports_it(live):
     assert worst_ms == pytest.approx(s["max_ms"], abs=0.1) and all(ms <= worst_ms for ms, _ in rest)
     assert abs(dt.datetime.fromisoformat(at).timestamp() - time.time()) < 60
     times = live.client.get("/csms/answer-times", headers=live.tokens["read"]).json()
+    soon = live.client.get("/csms/answer-times", params={"since": "2999-01-01T00:00:00+00:00"},
+                           headers=live.tokens["read"]).json()
+    assert soon["loop_lag"] == {"n": 0} and live.client.get("/csms/answer-times", params={"since": "2026-01-01T00:00:00"},
+                                                            headers=live.tokens["read"]).status_code == 422
     assert times["loop_lag"]["n"] > 0 and 0 <= times["loop_lag"]["p50_ms"] <= times["loop_lag"]["max_ms"]
 
 

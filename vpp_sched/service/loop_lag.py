@@ -22,7 +22,7 @@ import numpy as np
 TICK_S = 0.01
 #: Lags kept (the latest; 10 minutes at 100 a second) [-].
 KEPT = 60_000
-#: The longest lags whose times are kept, to match them with what the server did then [-].
+#: The longest lags listed with their times, to match them with what the server did then [-].
 WORST = 10
 
 
@@ -31,8 +31,7 @@ class LoopLag:
 
     def __init__(self, tick_s: float = TICK_S, kept: int = KEPT):
         self.tick_s = tick_s
-        self._lags: deque[float] = deque(maxlen=kept)
-        self._worst: list[tuple[float, float]] = []    # a min-heap of (lag [s], when it ended [epoch s])
+        self._lags: deque[tuple[float, float]] = deque(maxlen=kept)   # (when it ended [epoch s], lag [s])
         self._lock = threading.Lock()
 
     async def run(self) -> None:
@@ -43,25 +42,25 @@ class LoopLag:
             self.record(time.perf_counter() - t0 - self.tick_s)
 
     def record(self, lag_s: float) -> None:
-        lag_s = max(lag_s, 0.0)
         with self._lock:
-            self._lags.append(lag_s)
-            heapq.heappush(self._worst, (lag_s, time.time()))
-            if len(self._worst) > WORST:
-                heapq.heappop(self._worst)
+            self._lags.append((time.time(), max(lag_s, 0.0)))
 
-    def summary(self) -> dict:
+    def summary(self, since: dt.datetime | None = None) -> dict:
         """``n``, ``p50_ms``, ``p99_ms``, ``max_ms`` of the lags kept, ``over_50_ms``: how many were
         longer (each a moment every answer waited at least that long), and ``worst``: the longest
-        since the start, ``[ms, when it ended (UTC, ISO 8601)]``, longest first."""
+        ``[ms, when it ended (UTC, ISO 8601)]``, longest first; of the lags kept, or of those ending after
+        ``since`` (e.g. a load test's start, leaving out the server's own start-up)."""
+        after = since.timestamp() if since is not None else float("-inf")
         with self._lock:
-            ms, worst = np.asarray(self._lags) * 1000.0, sorted(self._worst, reverse=True)
-        if not len(ms):
+            lags = [(at, s) for at, s in self._lags if at > after]
+        if not lags:
             return {"n": 0}
+        ms = np.asarray([s for _, s in lags]) * 1000.0
+        worst = heapq.nlargest(WORST, lags, key=lambda x: x[1])
         return {"n": int(len(ms)), "p50_ms": round(float(np.percentile(ms, 50)), 2),
                 "p99_ms": round(float(np.percentile(ms, 99)), 2), "max_ms": round(float(ms.max()), 2),
                 "over_50_ms": int((ms > 50.0).sum()),
-                "worst": [[round(s * 1000.0, 1), _iso(at)] for s, at in worst]}
+                "worst": [[round(s * 1000.0, 1), _iso(at)] for at, s in worst]}
 
 
 def _iso(epoch_s: float) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -91,8 +91,9 @@ def audit_out(a: AuditEntry) -> dict:
 
 
 @router.get("/csms/answer-times")
-def answer_times(request: Request, actor: str = Depends(require("read"))) -> dict:
+def answer_times(request: Request, since: AwareDatetime | None = None, actor: str = Depends(require("read"))) -> dict:
     """How long the CSMS took to answer the stations' messages, per action (the latest 200,000), and under
-    ``loop_lag`` how late its event loop ran what was due (:mod:`~vpp_sched.service.loop_lag`)."""
+    ``loop_lag`` how late its event loop ran what was due (:mod:`~vpp_sched.service.loop_lag`; only after
+    ``since`` if given)."""
     csms = request.app.state.csms
-    return {**csms.answer_times.summary(), "loop_lag": csms.loop_lag.summary()}
+    return {**csms.answer_times.summary(), "loop_lag": csms.loop_lag.summary(since)}
