@@ -234,3 +234,13 @@ def test_connect_boot_and_statuses_are_stored_without_reading_the_row_and_kept_a
     with live.app.state.sessions() as db:
         actions = [a.action for a in db.query(AuditEntry).filter(AuditEntry.target == "station:CS1").order_by(AuditEntry.id)]
     assert actions.count("station.connect") == 2 and actions.count("station.disconnect") >= 1
+
+
+def test_every_handled_actions_schema_is_compiled_before_the_first_station(monkeypatch):
+    import vpp_sched.service.csms as csms
+
+    compiled = []
+    monkeypatch.setattr(csms, "check_compiled", compiled.append)
+    csms.StationPoint.compile_schemas()
+    assert set(compiled) == {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent",
+                             "NotifyEVChargingNeeds"}

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from vpp_sched.service.api import admin, live, plans, scenarios, status
 from vpp_sched.service.api.common import install_error_handlers
 from vpp_sched.service.auth import Verifier
-from vpp_sched.service.csms import Csms
+from vpp_sched.service.csms import Csms, StationPoint
 from vpp_sched.service.db import Station, make_engine, make_sessions, migrate
 from vpp_sched.service.jobs import JobRunner
 from vpp_sched.service.settings import Settings
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(DB_THREADS, thread_name_prefix="vpp-sched-db"))
         await asyncio.to_thread(_start, engine, sessions)
+        await asyncio.to_thread(StationPoint.compile_schemas)     # not on the loop at the first connections
         csms.start(loop)
         runner.start()
         try:

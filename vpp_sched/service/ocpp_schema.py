@@ -42,6 +42,11 @@ def check(action: str, payload: dict, version: str = "2.0.1", kind: str = "Reque
         raise SchemaError(f"{action}{kind}: {exc.message}") from None
 
 
+def check_compiled(action: str, version: str = "2.0.1", kind: str = "Request") -> None:
+    """Compile the schema of ``action`` + ``kind`` now (it is kept), so no check pays for it later."""
+    _compiled(action, version, kind)
+
+
 def check_call(action: str, payload: dict, version: str = "2.0.1") -> None:
     """Check a station's call as the ``ocpp`` package would, compiled and on the caller's thread: raise the
     package's error for the answer (a CallError) when ``payload`` breaks the request schema of ``action``.
