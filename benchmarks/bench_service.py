@@ -195,6 +195,7 @@ def _report(a, fleet, probes, stored: int, plans: list[dict], cpu: tuple[float, 
         "server_answer_ms": server_ms,
         # how late the server's event loop ran what was due (a 10 ms ticker): a hold delays every answer
         "server_loop_lag_ms": server_ms.get("loop_lag"),
+        "server_gc_pauses_ms": server_ms.get("gc_pauses"),
     }
     out["targets"] = {"no_message_lost": out["failed"] == 0 and stored == fleet.meter_sent,
                       "p99_under_200_ms": out["p99_ms"] < TARGET_P99_MS,

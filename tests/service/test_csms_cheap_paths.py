@@ -20,7 +20,7 @@ from test_csms import START, until
 from vpp_sched.service.auth import generate_secret, hash_generated, hash_secret, verify_secret
 from vpp_sched.service.db import AuditEntry, PlanFile, Station
 from vpp_sched.service.group_writer import LATER, MAX_LATER, NOW, GroupWriter
-from vpp_sched.service.loop_lag import LoopLag
+from vpp_sched.service.loop_lag import GcPauses, LoopLag
 from vpp_sched.service.ocpp_schema import PLAN_CHECK_FILE, check_call
 from vpp_sched.service.profiles import PlanProfiles
 from vpp_sched.service.sim_station import Clock, connect
@@ -195,6 +195,7 @@ def test_the_loop_lag_sees_a_hold_and_the_csms_reports_it(live):
                            headers=live.tokens["read"]).json()
     assert soon["loop_lag"] == {"n": 0} and live.client.get("/csms/answer-times", params={"since": "2026-01-01T00:00:00"},
                                                             headers=live.tokens["read"]).status_code == 422
+    assert set(times["gc_pauses"]) == {"gen0", "gen1", "gen2"}
     assert times["loop_lag"]["n"] > 0 and 0 <= times["loop_lag"]["p50_ms"] <= times["loop_lag"]["max_ms"]
 
 
@@ -244,3 +245,19 @@ def test_every_handled_actions_schema_is_compiled_before_the_first_station(monke
     csms.StationPoint.compile_schemas()
     assert set(compiled) == {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent",
                              "NotifyEVChargingNeeds"}
+
+
+def test_the_garbage_collectors_pauses_are_timed_per_generation():
+    import gc
+
+    pauses = GcPauses()
+    pauses.install()
+    try:
+        gc.collect(2)
+        gc.collect(0)
+    finally:
+        pauses.uninstall()
+    gc.collect(2)                                 # not counted once uninstalled
+    s = pauses.summary()
+    assert s["gen2"]["n"] == 1 and s["gen0"]["n"] >= 1 and s["gen2"]["max_ms"] > 0
+    assert s["gen2"]["total_ms"] == pytest.approx(s["gen2"]["max_ms"], abs=0.1)

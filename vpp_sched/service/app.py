@@ -20,6 +20,7 @@ from vpp_sched.service.auth import Verifier
 from vpp_sched.service.csms import Csms, StationPoint
 from vpp_sched.service.db import Station, make_engine, make_sessions, migrate
 from vpp_sched.service.jobs import JobRunner
+from vpp_sched.service.loop_lag import freeze_startup
 from vpp_sched.service.settings import Settings
 
 #: Threads for database work of the websocket handlers (asyncio's default is cores + 4).
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loop.set_default_executor(ThreadPoolExecutor(DB_THREADS, thread_name_prefix="vpp-sched-db"))
         await asyncio.to_thread(_start, engine, sessions)
         await asyncio.to_thread(StationPoint.compile_schemas)     # not on the loop at the first connections
+        freeze_startup()     # start-up's objects out of the garbage collector's full walks (loop_lag.py)
         csms.start(loop)
         runner.start()
         try:

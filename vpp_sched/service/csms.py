@@ -32,7 +32,7 @@ from vpp_sched.service.answer_times import AnswerTimes, call_action
 from vpp_sched.service.auth import Verifier, verify_secret
 from vpp_sched.service.db import Station
 from vpp_sched.service.group_writer import LATER, NOW, GroupWriter
-from vpp_sched.service.loop_lag import LoopLag
+from vpp_sched.service.loop_lag import GcPauses, LoopLag
 from vpp_sched.service.ocpp_schema import check_call, check_compiled
 from vpp_sched.service.profiles import Outgoing, PlanProfiles, scenario_profiles, station_profiles
 
@@ -168,13 +168,14 @@ class Csms:
         self._seen: dict[str, dt.datetime] = {}           # heard from since the last touch
         self._touching: asyncio.Task | None = None
         self.answer_times = AnswerTimes()
-        self.loop_lag = LoopLag()
+        self.loop_lag, self.gc_pauses = LoopLag(), GcPauses()
         self._lagging: asyncio.Task | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the app's loop, at its start: the loop's lag is measured from then on."""
         self.loop = loop
         self._lagging = loop.create_task(self.loop_lag.run())
+        self.gc_pauses.install()
 
     def heard(self, station_id: str) -> None:
         self._seen[station_id] = dt.datetime.now(dt.timezone.utc)
@@ -194,6 +195,7 @@ class Csms:
         for task in (self._touching, self._lagging):
             if task is not None:
                 task.cancel()
+        self.gc_pauses.uninstall()
         self.writer.stop()
         self._reads.shutdown(wait=False, cancel_futures=True)
         self._auth.shutdown(wait=False, cancel_futures=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import heapq
 import threading
 import time
@@ -65,3 +66,46 @@ class LoopLag:
 
 def _iso(epoch_s: float) -> str:
     return dt.datetime.fromtimestamp(epoch_s, dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class GcPauses:
+    """How long Python's cyclic garbage collector stopped the process, per generation [ms].
+
+    A collection runs on whichever thread allocates, holding the GIL: every thread, the event loop too,
+    waits for it. A full (generation 2) collection walks every tracked object, so the server freezes the
+    ones its start-up made (modules, the planner's libraries: :func:`freeze_startup`) and this tells
+    whether the collector still shows among the loop's worst lags.
+    """
+
+    def __init__(self):
+        self._t0: float | None = None
+        self._ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def uninstall(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        elif self._t0 is not None:
+            with self._lock:
+                self._ms[info["generation"]].append((time.perf_counter() - self._t0) * 1000.0)
+            self._t0 = None
+
+    def summary(self) -> dict:
+        """Per generation: ``n`` collections, ``max_ms`` and ``total_ms`` of their pauses."""
+        with self._lock:
+            return {f"gen{g}": {"n": len(v), "max_ms": round(max(v, default=0.0), 2), "total_ms": round(sum(v), 1)}
+                    for g, v in self._ms.items()}
+
+
+def freeze_startup() -> None:
+    """Move every object alive now (after start-up) out of the collector's reach (``gc.freeze``): they
+    live as long as the server, and walking them made each full collection a long pause."""
+    gc.collect()
+    gc.freeze()

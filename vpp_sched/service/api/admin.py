@@ -94,6 +94,6 @@ def audit_out(a: AuditEntry) -> dict:
 def answer_times(request: Request, since: AwareDatetime | None = None, actor: str = Depends(require("read"))) -> dict:
     """How long the CSMS took to answer the stations' messages, per action (the latest 200,000), and under
     ``loop_lag`` how late its event loop ran what was due (:mod:`~vpp_sched.service.loop_lag`; only after
-    ``since`` if given)."""
+    ``since`` if given), under ``gc_pauses`` the garbage collector's pauses per generation."""
     csms = request.app.state.csms
-    return {**csms.answer_times.summary(), "loop_lag": csms.loop_lag.summary(since)}
+    return {**csms.answer_times.summary(), "loop_lag": csms.loop_lag.summary(since), "gc_pauses": csms.gc_pauses.summary()}
