@@ -17,9 +17,10 @@ from sqlalchemy import update
 from vpp_sched.service.api import admin, live, plans, scenarios, status
 from vpp_sched.service.api.common import install_error_handlers
 from vpp_sched.service.auth import Verifier
-from vpp_sched.service.csms import Csms
+from vpp_sched.service.csms import Csms, StationPoint
 from vpp_sched.service.db import Station, make_engine, make_sessions, migrate
 from vpp_sched.service.jobs import JobRunner
+from vpp_sched.service.loop_lag import freeze_startup
 from vpp_sched.service.settings import Settings
 
 #: Threads for database work of the websocket handlers (asyncio's default is cores + 4).
@@ -37,7 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(DB_THREADS, thread_name_prefix="vpp-sched-db"))
         await asyncio.to_thread(_start, engine, sessions)
-        app.state.csms.loop = loop
+        await asyncio.to_thread(StationPoint.compile_schemas)     # not on the loop at the first connections
+        freeze_startup()     # start-up's objects out of the garbage collector's full walks (loop_lag.py)
+        csms.start(loop)
         runner.start()
         try:
             yield

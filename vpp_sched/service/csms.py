@@ -32,6 +32,8 @@ from vpp_sched.service.answer_times import AnswerTimes, call_action
 from vpp_sched.service.auth import Verifier, verify_secret
 from vpp_sched.service.db import Station
 from vpp_sched.service.group_writer import LATER, NOW, GroupWriter
+from vpp_sched.service.loop_lag import GcPauses, LoopLag
+from vpp_sched.service.ocpp_schema import check_call, check_compiled
 from vpp_sched.service.profiles import Outgoing, PlanProfiles, scenario_profiles, station_profiles
 
 log = logging.getLogger("vpp_sched.service.csms")
@@ -73,6 +75,25 @@ class StationPoint(ChargePoint):
     async def _db(self, fn, *args):
         return await self.csms.db_retrying(fn, self.id, *args)
 
+    async def _handle_call(self, msg):
+        """The package's handling of a station's call, its schema check done here compiled and inline
+        (:func:`~vpp_sched.service.ocpp_schema.check_call`) instead of by ``jsonschema`` on a pool thread:
+        every handler is registered with ``skip_schema_validation``, which only skips the package's check.
+        A call that breaks its schema is answered with the package's CallError, as before."""
+        handlers = self.route_map.get(msg.action)
+        if handlers is not None and handlers.get("_skip_schema_validation", False):
+            check_call(msg.action, msg.payload)
+        return await super()._handle_call(msg)
+
+    @classmethod
+    def compile_schemas(cls) -> None:
+        """Compile the request schemas of every action handled, before the first station connects: a
+        schema is compiled at its first use, ~20-100 ms on the event loop where :meth:`_handle_call`
+        checks it (at the start of a connect burst every station waited for it)."""
+        for handler in vars(cls).values():
+            if hasattr(handler, "_on_action"):
+                check_compiled(str(handler._on_action))
+
     async def route_message(self, raw_msg):
         t0 = time.perf_counter()
         await super().route_message(raw_msg)
@@ -80,28 +101,32 @@ class StationPoint(ChargePoint):
         if action is not None:    # a station's call answered (not an answer to one of ours)
             self.csms.answer_times.record(action, time.perf_counter() - t0)
 
-    @on(Action.boot_notification)
+    @on(Action.boot_notification, skip_schema_validation=True)
     async def on_boot(self, charging_station, reason, **kwargs):
+        self.csms.heard(self.id)
         await self._db(csms_store.boot, {"charging_station": charging_station, "reason": reason})
         return call_result.BootNotification(current_time=_now(), interval=HEARTBEAT_S, status="Accepted")
 
-    @on(Action.heartbeat)
+    @on(Action.heartbeat, skip_schema_validation=True)
     async def on_heartbeat(self, **kwargs):
         self.csms.heard(self.id)
         return call_result.Heartbeat(current_time=_now())
 
-    @on(Action.status_notification)
+    @on(Action.status_notification, skip_schema_validation=True)
     async def on_status(self, timestamp, connector_status, evse_id, connector_id, **kwargs):
-        await self._db(csms_store.status, evse_id, connector_status)
+        self.csms.heard(self.id)
+        statuses = self.csms.status_of.setdefault(self.id, {})   # one connection's messages come in turn
+        statuses[str(evse_id)] = connector_status
+        await self._db(csms_store.status, dict(statuses))
         return call_result.StatusNotification()
 
-    @on(Action.meter_values)
+    @on(Action.meter_values, skip_schema_validation=True)
     async def on_meter_values(self, evse_id, meter_value, **kwargs):
         self.csms.heard(self.id)
         await self._db(csms_store.meter_values, meter_value, self.csms.scenario_of[self.id])
         return call_result.MeterValues()
 
-    @on(Action.transaction_event)
+    @on(Action.transaction_event, skip_schema_validation=True)
     async def on_transaction_event(self, event_type, timestamp, trigger_reason, seq_no, transaction_info,
                                    meter_value=None, evse=None, **kwargs):
         job, ended = await self._db(csms_store.transaction_event, event_type, timestamp, transaction_info,
@@ -112,7 +137,7 @@ class StationPoint(ChargePoint):
             self.csms.spawn(self.csms.clear(ended))
         return call_result.TransactionEvent()
 
-    @on(Action.notify_ev_charging_needs)
+    @on(Action.notify_ev_charging_needs, skip_schema_validation=True)
     async def on_charging_needs(self, charging_needs, evse_id, **kwargs):
         if await self._db(csms_store.charging_needs, evse_id, charging_needs) is not None:
             self.csms.wake_jobs()
@@ -139,9 +164,18 @@ class Csms:
         self._reads = ThreadPoolExecutor(1, thread_name_prefix="vpp-sched-reads")
         self._auth = ThreadPoolExecutor(2, thread_name_prefix="vpp-sched-auth")
         self.scenario_of: dict[str, int] = {}             # connected station -> its scenario (set at connect)
+        self.status_of: dict[str, dict[str, str]] = {}    # connected station -> evse id -> connector status
         self._seen: dict[str, dt.datetime] = {}           # heard from since the last touch
         self._touching: asyncio.Task | None = None
         self.answer_times = AnswerTimes()
+        self.loop_lag, self.gc_pauses = LoopLag(), GcPauses()
+        self._lagging: asyncio.Task | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the app's loop, at its start: the loop's lag is measured from then on."""
+        self.loop = loop
+        self._lagging = loop.create_task(self.loop_lag.run())
+        self.gc_pauses.install()
 
     def heard(self, station_id: str) -> None:
         self._seen[station_id] = dt.datetime.now(dt.timezone.utc)
@@ -158,8 +192,10 @@ class Csms:
             await self.touch()
 
     def close(self) -> None:
-        if self._touching is not None:
-            self._touching.cancel()
+        for task in (self._touching, self._lagging):
+            if task is not None:
+                task.cancel()
+        self.gc_pauses.uninstall()
         self.writer.stop()
         self._reads.shutdown(wait=False, cancel_futures=True)
         self._auth.shutdown(wait=False, cancel_futures=True)
@@ -215,7 +251,8 @@ class Csms:
             await ws.close(code=1002, reason=f"subprotocol {SUBPROTOCOL} required")
             return
         header = ws.headers.get("authorization", "")
-        if not await self.loop.run_in_executor(self._auth, self._authenticated, station_id, header):
+        known = await self.loop.run_in_executor(self._auth, self._authenticated, station_id, header)
+        if known is None:
             await ws.close(code=1008, reason="unknown station or wrong password")
             return
         await ws.accept(subprotocol=SUBPROTOCOL)
@@ -224,7 +261,9 @@ class Csms:
         self.points[station_id] = point
         if old is not None:
             await old._connection.ws.close(code=1000)
-        self.scenario_of[station_id] = await self.db_retrying(csms_store.set_connected, station_id, True)
+        self.scenario_of[station_id], self.status_of[station_id] = known
+        self.heard(station_id)
+        await self.db_retrying(csms_store.set_connected, station_id, True)
         if self._touching is None:
             self._touching = asyncio.ensure_future(self._touch_every())
         self.spawn(self.push_station(station_id, resend=True))   # a station that reconnects gets its profiles again
@@ -235,25 +274,30 @@ class Csms:
         finally:
             if self.points.get(station_id) is point:
                 del self.points[station_id]
+                self.heard(station_id)
                 await self.db_retrying(csms_store.set_connected, station_id, False)
 
-    def _authenticated(self, station_id: str, header: str) -> bool:
-        """HTTP Basic: user = station id, its password checked against the stored hash."""
+    def _authenticated(self, station_id: str, header: str) -> tuple[int, dict[str, str]] | None:
+        """HTTP Basic: user = station id, its password checked against the stored hash. The station's
+        scenario and connector statuses if it may connect (read here, so no write of the connection
+        needs to read its row), else ``None``."""
         try:
             kind, _, b64 = header.partition(" ")
             user, _, password = base64.b64decode(b64, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            return False
+            return None
         if kind.lower() != "basic" or user != station_id:
-            return False
-        if self.verifier.remembered(header) == station_id:
-            return True
+            return None
         with self.sessions() as db:
             station = db.get(Station, station_id)
-            ok = station is not None and verify_secret(password, station.password_hash)
-        if ok:
-            self.verifier.remember(header, station_id)
-        return ok
+            if station is None:
+                return None
+            ok = self.verifier.remembered(header) == station_id or verify_secret(password, station.password_hash)
+            known = (station.scenario_id, dict(station.status or {}))
+        if not ok:
+            return None
+        self.verifier.remember(header, station_id)
+        return known
 
     async def push_scenario(self, scenario_id: int) -> None:
         """Send every connected station of the scenario its profiles from the current plan, read for all

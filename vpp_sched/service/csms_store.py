@@ -15,10 +15,10 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from vpp_sched.service.db import EvSession, MeterValue, ProfileSent, Station, utcnow
-from vpp_sched.service.group_writer import stage
+from vpp_sched.service.db import AuditEntry, EvSession, MeterValue, ProfileSent, Station, utcnow
+from vpp_sched.service.group_writer import stage, stage_update
 from vpp_sched.service.jobs import enqueue
-from vpp_sched.service.profiles import last_sent
+from vpp_sched.service.profiles import last_sent_id
 from vpp_sched.service.store import audit
 
 ENERGY = "Energy.Active.Import.Register"
@@ -30,23 +30,22 @@ def parse_time(text: str) -> dt.datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
 
 
-def set_connected(db: Session, station_id: str, connected: bool) -> int:
-    """Mark the station (dis)connected; returns its scenario id."""
-    station = db.get(Station, station_id)
-    station.connected, station.last_seen_at = connected, utcnow()
-    audit(db, f"station:{station_id}", "station.connect" if connected else "station.disconnect", f"station:{station_id}")
-    return station.scenario_id
+def set_connected(db: Session, station_id: str, connected: bool) -> None:
+    """Mark the station (dis)connected, with its audit entry (staged: the group's one statement each)."""
+    stage_update(db, Station, {"id": station_id, "connected": connected})
+    stage(db, AuditEntry, {"at": utcnow(), "actor": f"station:{station_id}", "target": f"station:{station_id}",
+                           "action": "station.connect" if connected else "station.disconnect", "detail": {}})
 
 
 def boot(db: Session, station_id: str, info: dict) -> None:
-    station = db.get(Station, station_id)
-    station.boot, station.last_seen_at = info, utcnow()
+    """The station's BootNotification (staged; its ``last_seen_at`` goes with :func:`touch`)."""
+    stage_update(db, Station, {"id": station_id, "boot": info})
 
 
-def status(db: Session, station_id: str, evse_id: int, connector_status: str) -> None:
-    station = db.get(Station, station_id)
-    station.status = {**(station.status or {}), str(evse_id): connector_status}
-    station.last_seen_at = utcnow()
+def status(db: Session, station_id: str, statuses: dict[str, str]) -> None:
+    """The station's connector statuses (evse id -> status), all of them as the CSMS now knows them:
+    it keeps them from the connection's start, so no read of the row is needed (staged)."""
+    stage_update(db, Station, {"id": station_id, "status": statuses})
 
 
 def meter_samples(meter_value: list[dict] | None) -> list[tuple[dt.datetime, float | None, float | None]]:
@@ -141,11 +140,11 @@ def charging_needs(db: Session, station_id: str, evse_id: int, needs: dict) -> i
 
 def record_sent(db: Session, station_id: str, session_pk: int, plan_id: int | None, action: str, payload: dict,
                 answer: str) -> None:
-    previous = last_sent(db, session_pk)
+    previous = last_sent_id(db, session_pk)
     db.add(ProfileSent(station_id=station_id, session_pk=session_pk, plan_id=plan_id, action=action, payload=payload,
-                       answer=answer, replaces_id=previous.id if previous is not None else None))
+                       answer=answer, replaces_id=previous))
     audit(db, "service", f"ocpp.{action}", f"station:{station_id}", session_pk=session_pk, plan_id=plan_id,
-          answer=answer, replaces=previous.id if previous is not None else None)
+          answer=answer, replaces=previous)
     db.flush()
 
 

@@ -120,9 +120,14 @@ class PlanFile(Base):
     def of(cls, plan_id: int, name: str, data: bytes) -> "PlanFile":
         """A file as stored: one above ``COMPRESS_ABOVE_BYTES`` zlib-compressed (the demo's 28 MB
         ``grid_buses.csv`` takes 4.8 MB; a county re-planning every few minutes keeps every plan)."""
+        return cls(**cls.row(plan_id, name, data))
+
+    @staticmethod
+    def row(plan_id: int, name: str, data: bytes) -> dict:
+        """:meth:`of`'s columns, for a bulk insert."""
         if len(data) > COMPRESS_ABOVE_BYTES:
-            return cls(plan_id=plan_id, name=name, content=zlib.compress(data, 1), encoding="zlib")
-        return cls(plan_id=plan_id, name=name, content=data, encoding="")
+            return {"plan_id": plan_id, "name": name, "content": zlib.compress(data, 1), "encoding": "zlib"}
+        return {"plan_id": plan_id, "name": name, "content": data, "encoding": ""}
 
     @property
     def data(self) -> bytes:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
@@ -36,6 +36,8 @@ from vpp_sched.solve.parallel import get_executor
 log = logging.getLogger("vpp_sched.service")
 #: Wait before retrying a job step whose database was unreachable [s], and how often.
 DB_RETRY_S, DB_RETRIES = 1.0, 60
+#: Most bytes (as stored) of plan files written in one transaction [bytes].
+STORE_CHUNK_BYTES = 512 * 1024
 
 
 def retrying(fn, *args):
@@ -172,10 +174,18 @@ class JobRunner:
         self.on_plan(retrying(live_scenario, self.sessions, job_id), job_id)
 
     def _store(self, job_id: int, out) -> None:
+        """The plan's files in transactions of at most ``STORE_CHUNK_BYTES``, then the job marked succeeded
+        (only then are they served or pushed). SQLite has one writer at a time: one transaction of a
+        plan's 1,000+ files (the CSMS's answers to the stations waited out its lock) held it for long."""
+        with self.sessions() as db:
+            db.execute(delete(PlanFile).where(PlanFile.plan_id == job_id))   # a resumed job's earlier partial files
+            db.commit()
+        for rows in _chunks([PlanFile.row(job_id, n, c) for n, c in out.files.items()]):
+            with self.sessions() as db:
+                db.execute(insert(PlanFile), rows)
+                db.commit()
         with self.sessions() as db:
             job = db.get(PlanJob, job_id)
-            db.execute(delete(PlanFile).where(PlanFile.plan_id == job_id))   # a resumed job's earlier partial files
-            db.add_all(PlanFile.of(job_id, n, c) for n, c in out.files.items())
             job.status, job.finished_at = "succeeded", utcnow()
             job.kpis, job.warnings = _json_safe(out.kpis), out.warnings
             audit(db, "service", "plan.succeeded", f"plan:{job_id}", scenario_id=job.scenario_id,
@@ -196,6 +206,18 @@ class JobRunner:
     def _fail(db, job: PlanJob, reason: str) -> None:
         job.status, job.finished_at, job.reason = "failed", utcnow(), reason
         audit(db, "service", "plan.failed", f"plan:{job.id}", reason=reason)
+
+
+def _chunks(rows: list[dict]) -> list[list[dict]]:
+    """``rows`` in runs of at most :data:`STORE_CHUNK_BYTES` of content (a larger file alone)."""
+    out, size = [[]], 0
+    for r in rows:
+        if out[-1] and size + len(r["content"]) > STORE_CHUNK_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(r)
+        size += len(r["content"])
+    return [c for c in out if c]
 
 
 def _lower_priority(by: int) -> None:

@@ -13,7 +13,8 @@ transformer load in the slot holding ``as_of`` sets its base load (metered load 
 current plan gives that transformer there), and batteries and swap stations start where the current
 plan left them (its ``replan_state.json``). Either is written by
 :func:`~vpp_sched.plan.output.write_plan` with the OCPP 2.0.1 profiles (``ocpp/``, charger minimum
-included, by :func:`~vpp_sched.interop.ocpp.ocpp_writer`).
+included, by :func:`~vpp_sched.interop.ocpp.ocpp_writer`), each profile checked against the OCPP
+schema (:func:`~vpp_sched.service.ocpp_schema.check_plan_profiles`, ``ocpp_schema_check.json``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from vpp_sched.interop.ocpp import ocpp_writer
 from vpp_sched.plan.output import write_plan
 from vpp_sched.plan.planner import plan_day
 from vpp_sched.scenario.load import load_scenario
+from vpp_sched.service.ocpp_schema import PLAN_CHECK_FILE, check_plan_profiles
 from vpp_sched.service.uploads import write_files
 from vpp_sched.studies.live_replan import STATE_FILE, PlanState, plan_state, replan_rest_of_day
 
@@ -74,6 +76,7 @@ def run_plan(live: LiveData, as_of: dt.datetime | None, method: str, executor) -
         files = {str(p.relative_to(out).as_posix()): p.read_bytes() for p in sorted(out.rglob("*"))
                  if p.is_file() and p.name != MANIFEST}
         files[STATE_FILE] = plan_state(run.problem, run.solution).to_json()
+        files[PLAN_CHECK_FILE] = check_plan_profiles(files)   # here, not in the server (ocpp_schema)
         return PlanOutput(kpis=run.plan.kpis, warnings=list(run.plan.warnings), files=files)
 
 

@@ -14,14 +14,14 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vpp_sched.service.db import EvSession, PlanFile, ProfileSent, Station
-from vpp_sched.service.ocpp_schema import SchemaError, check
-from vpp_sched.service.store import current_plan
+from vpp_sched.service.ocpp_schema import PLAN_CHECK_FILE, SchemaError, check
+from vpp_sched.service.store import current_plan, plan_file
 
 log = logging.getLogger("vpp_sched.service.csms")
 
@@ -65,7 +65,7 @@ def scenario_profiles(db: Session, scenario_id: int, station_ids: set[str], plan
     if not sessions:
         return {}
     last = {} if resend else _last_sent_of(db, active.with_only_columns(EvSession.id))
-    profiles = (plans or PlanProfiles()).get(db, plan.id)
+    profiles = (plans or PlanProfiles()).get(db, plan.id, {s.session_id for s in sessions})
     out: dict[str, list[Outgoing]] = {}
     for s in sessions:
         payload = profiles.get(s.session_id)
@@ -94,43 +94,74 @@ def _last_sent_of(db: Session, session_pks) -> dict[int, ProfileSent]:
 
 
 class PlanProfiles:
-    """ev_id -> OCPP profile payload of a plan (``ocpp/index.csv`` and its files), read and parsed once per
-    plan: a stored plan's files never change, and after a re-plan every station reads the same ones.
-    One per app (plan ids are a database's own)."""
+    """ev_id -> OCPP profile payload of a plan (``ocpp/index.csv`` and its files), each file read and parsed
+    once per plan and only when a station needs it: a stored plan's files never change, after a re-plan
+    every station reads the same ones, and most of a plan's EVs (the scenario's forecast ones) have no
+    station. One per app (plan ids are a database's own)."""
 
     def __init__(self, kept: int = PLANS_KEPT):
-        self._kept: OrderedDict[int, dict[str, dict]] = OrderedDict()
+        self._kept: OrderedDict[int, _Plan] = OrderedDict()
         self._lock, self._most = threading.Lock(), kept
 
-    def get(self, db: Session, plan_id: int) -> dict[str, dict]:
+    def get(self, db: Session, plan_id: int, ev_ids: set[str] | None = None) -> dict[str, dict]:
+        """The valid profiles of ``ev_ids`` (default: all the plan's EVs) that the plan has."""
+        plan = self._plan(db, plan_id)
+        want = plan.files.keys() if ev_ids is None else ev_ids
+        with self._lock:
+            new = sorted(ev for ev in want if ev in plan.files and ev not in plan.parsed)
+        for i in range(0, len(new), _FILES_PER_QUERY):
+            chunk = {f"ocpp/{plan.files[ev]}": ev for ev in new[i:i + _FILES_PER_QUERY]}
+            rows = db.scalars(select(PlanFile).where(PlanFile.plan_id == plan_id, PlanFile.name.in_(chunk)))
+            parsed = {chunk[f.name]: json.loads(f.data) for f in rows}
+            parsed = {ev: p if plan.valid(plan_id, ev, p) else None for ev, p in parsed.items()}
+            with self._lock:
+                plan.parsed.update(parsed)
+        with self._lock:
+            return {ev: plan.parsed[ev] for ev in want if plan.parsed.get(ev) is not None}
+
+    def _plan(self, db: Session, plan_id: int) -> "_Plan":
         with self._lock:
             if plan_id in self._kept:
                 self._kept.move_to_end(plan_id)
                 return self._kept[plan_id]
-        files = {f.name: f.data for f in db.scalars(select(PlanFile).where(PlanFile.plan_id == plan_id,
-                                                                              PlanFile.name.like("ocpp/%")))}
-        index = files.get("ocpp/index.csv")
+        index = plan_file(db, plan_id, "ocpp/index.csv")
         rows = csv.DictReader(io.StringIO(index.decode("utf-8"))) if index is not None else []
-        parsed = {r["ev_id"]: json.loads(files[f"ocpp/{r['file']}"]) for r in rows
-                  if r["file"] and f"ocpp/{r['file']}" in files}
-        parsed = {ev: payload for ev, payload in parsed.items() if _valid(plan_id, ev, payload)}
+        checked = plan_file(db, plan_id, PLAN_CHECK_FILE)
+        plan = _Plan(files={r["ev_id"]: r["file"] for r in rows if r["file"]},
+                     invalid=None if checked is None else json.loads(checked)["invalid"])
         with self._lock:
-            self._kept[plan_id] = parsed
+            plan = self._kept.setdefault(plan_id, plan)
             while len(self._kept) > self._most:
                 self._kept.popitem(last=False)
-        return parsed
+        return plan
 
 
-def _valid(plan_id: int, ev_id: str, payload: dict) -> bool:
-    """The profile matches OCPP 2.0.1's SetChargingProfileRequest (checked here once per plan, so each send
-    skips the ``ocpp`` package's slower check: :mod:`.ocpp_schema`). One that does not is our bug: logged,
-    not sent, and the station keeps the profile it has."""
-    try:
-        check("SetChargingProfile", payload)
-    except SchemaError as exc:
-        log.error("plan %s: the profile of %s is not sent: %s", plan_id, ev_id, exc)
-        return False
-    return True
+#: Plan files read in one query [-] (well under SQLite's limit of bound parameters).
+_FILES_PER_QUERY = 500
+
+
+@dataclass
+class _Plan:
+    files: dict[str, str]              # ev_id -> its file under ocpp/
+    invalid: dict[str, str] | None     # ev_id -> why its profile breaks the schema; None: not checked yet
+    parsed: dict[str, dict | None] = field(default_factory=dict)   # None: breaks the schema
+
+    def valid(self, plan_id: int, ev_id: str, payload: dict) -> bool:
+        """The profile matches OCPP 2.0.1's SetChargingProfileRequest, so each send skips the ``ocpp``
+        package's slower check (:mod:`.ocpp_schema`). The planning process checked the plan's profiles
+        (``ocpp_schema_check.json``); a plan stored before it did is checked here. One that does not
+        match is our bug: logged, not sent, and the station keeps the profile it has."""
+        if self.invalid is not None:
+            why = self.invalid.get(ev_id)
+        else:
+            try:
+                check("SetChargingProfile", payload)
+                why = None
+            except SchemaError as exc:
+                why = str(exc)
+        if why is not None:
+            log.error("plan %s: the profile of %s is not sent: %s", plan_id, ev_id, why)
+        return why is None
 
 
 def _accepted(sent: ProfileSent | None, profile: dict) -> bool:
@@ -139,6 +170,8 @@ def _accepted(sent: ProfileSent | None, profile: dict) -> bool:
             and sent.payload.get("chargingProfile") == profile)
 
 
-def last_sent(db: Session, session_pk: int) -> ProfileSent | None:
-    return db.scalars(select(ProfileSent).where(ProfileSent.session_pk == session_pk)
+def last_sent_id(db: Session, session_pk: int) -> int | None:
+    """The id of the last profile message sent for the session (its id only: the payload, 96 periods of
+    JSON, is not read for it)."""
+    return db.scalars(select(ProfileSent.id).where(ProfileSent.session_pk == session_pk)
                       .order_by(ProfileSent.id.desc()).limit(1)).first()

@@ -57,9 +57,10 @@ class FleetResult:
         return float(np.percentile(lat, q) * 1000.0) if len(lat) else float("nan")
 
 
-async def run_fleet(ws_url: str, station_ids: list[str], password: str, start: dt.datetime, duration_s: float,
+async def run_fleet(ws_url: str, station_ids: list[str], password: str | dict[str, str], start: dt.datetime, duration_s: float,
                     meter_every_s: float, ramp_s: float, probe: Callable[[list[SimStation]], Awaitable] | None = None,
                     power_w: float = 7000.0) -> FleetResult:
+    """``password``: one for all stations, or each station's (station id -> password)."""
     result = FleetResult(stations=[])
     gate = asyncio.Semaphore(CONNECT_AT_ONCE)
     t0 = time.monotonic()
@@ -70,7 +71,8 @@ async def run_fleet(ws_url: str, station_ids: list[str], password: str, start: d
         station = None
         try:
             async with gate:
-                station, ws, task = await connect(ws_url, sid, password, Clock(start))
+                station, ws, task = await connect(ws_url, sid, password if isinstance(password, str) else password[sid],
+                                                  Clock(start))
             conns.append((ws, task))
             result.stations.append(station)
             await station.boot()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vpp_sched.service.api.common import get_db, not_found, require, unprocessable
-from vpp_sched.service.auth import SCOPES, create_token, hash_secret
+from vpp_sched.service.auth import SCOPES, create_token, generate_secret, hash_generated, hash_secret
 from vpp_sched.service.db import AuditEntry, ProfileSent, ScenarioRow, Station
 from vpp_sched.service.store import audit
 
@@ -18,7 +18,8 @@ router = APIRouter(tags=["admin"])
 class StationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     station_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    password: str = Field(min_length=16, max_length=40)   # OCPP 2.0.1 BasicAuthPassword: 16-40 characters
+    # OCPP 2.0.1 BasicAuthPassword: 16-40 characters; left out, the service generates one (answered once)
+    password: str | None = Field(None, min_length=16, max_length=40)
     scenario_id: int
     transformer_id: str
     default_energy_kwh: float = Field(20.0, gt=0, le=1000)   # when the EV does not say [kWh]
@@ -40,11 +41,15 @@ def create_station(body: StationIn, request: Request, db: Session = Depends(get_
     if db.get(Station, body.station_id) is not None:
         raise HTTPException(409, f"station {body.station_id!r} already exists")
     fields = body.model_dump(exclude={"station_id", "password"})
-    db.add(Station(id=body.station_id, password_hash=hash_secret(body.password, request.app.state.settings.station_scrypt_n),
-                   **fields))
-    audit(db, actor, "station.create", f"station:{body.station_id}", scenario_id=sc.id)
+    generated = generate_secret() if body.password is None else None
+    # a generated password is random enough for a fast salted hash; a chosen one keeps scrypt (auth.py)
+    stored = (hash_generated(generated) if generated is not None
+              else hash_secret(body.password, request.app.state.settings.station_scrypt_n))
+    db.add(Station(id=body.station_id, password_hash=stored, **fields))
+    audit(db, actor, "station.create", f"station:{body.station_id}", scenario_id=sc.id,
+          password="generated" if generated is not None else "chosen")
     db.commit()
-    return {"station_id": body.station_id, **fields}
+    return {"station_id": body.station_id, **fields, **({"password": generated} if generated is not None else {})}
 
 
 @router.get("/stations")
@@ -86,6 +91,9 @@ def audit_out(a: AuditEntry) -> dict:
 
 
 @router.get("/csms/answer-times")
-def answer_times(request: Request, actor: str = Depends(require("read"))) -> dict:
-    """How long the CSMS took to answer the stations' messages, per action (the latest 200,000)."""
-    return request.app.state.csms.answer_times.summary()
+def answer_times(request: Request, since: AwareDatetime | None = None, actor: str = Depends(require("read"))) -> dict:
+    """How long the CSMS took to answer the stations' messages, per action (the latest 200,000), and under
+    ``loop_lag`` how late its event loop ran what was due (:mod:`~vpp_sched.service.loop_lag`; only after
+    ``since`` if given), under ``gc_pauses`` the garbage collector's pauses per generation."""
+    csms = request.app.state.csms
+    return {**csms.answer_times.summary(), "loop_lag": csms.loop_lag.summary(since), "gc_pauses": csms.gc_pauses.summary()}
