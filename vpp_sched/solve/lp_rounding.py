@@ -19,7 +19,8 @@ Branch and bound struggles with hundreds of semi-continuous chargers (``p = 0`` 
 5. **Free the short.** EVs still short get their chargers' on/off back as binaries, every other
    charger stays fixed: a small MILP, warm-started from the plan.
 6. **Serve the short.** If EVs are still short where the LP had none, the transformers they are
-   behind are planned once more pricing only unmet energy and overload (this same rounding on :func:`feasibility_problem`); that plan's
+   behind are planned once more pricing only unmet energy and overload (this same rounding on
+   :func:`feasibility_problem`, steps 1-5: not its fallback MILP, see :func:`feasibility_pattern`); that plan's
    on/off pattern is priced by the fixed LP and kept when its objective (the unmet-energy
    penalty included) is lower. Near capacity the cost-driven rounding fills the cheap hours and
    strands EVs a different pattern would serve.
