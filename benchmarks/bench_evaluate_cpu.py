@@ -1,6 +1,6 @@
 """CPU seconds per sampled day and policy of ``vpp-sched evaluate`` (issue 16's time target, by CPU).
 
-    python benchmarks/bench_evaluate_cpu.py [--days 10] [--seed 0] [--json FILE] [--days-csv FILE]
+    python benchmarks/bench_evaluate_cpu.py [--days 10 | --day-list 4,29,49] [--seed 0] [--json FILE] [--days-csv FILE]
 
 In this process, one thread, one day and one policy at a time: the plans once (their CPU), then
 each day under each policy alone (``studies.evaluate.run_day`` of a one-policy task, its thread
@@ -26,6 +26,7 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--days", type=int, default=10)
+    ap.add_argument("--day-list", default=None, help="these days (comma-separated) instead of 0..days-1; the 100-day extrapolation then holds only for a fair sample")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="for the extrapolation only")
     ap.add_argument("--json", type=Path, default=None)
@@ -47,7 +48,8 @@ def main() -> None:
     per = {p: [] for p in POLICIES}
     rows = []
     highs_cpu = _count_highs_cpu(highs_module)
-    for day in range(args.days):
+    days = [int(d) for d in args.day_list.split(",")] if args.day_list else list(range(args.days))
+    for day in days:
         for policy in POLICIES:
             day_rows, _, seconds = run_day(DayTask(day, args.seed, sc, (policy,), plans, options))
             per[policy].append(seconds)
@@ -56,7 +58,7 @@ def main() -> None:
     mean = {p: sum(v) / len(v) for p, v in per.items()}
     day_cpu = sum(mean.values())
     total = sum(sum(v) for v in per.values())
-    out = {"checkout": str(Path(vpp_sched.__file__).parent.parent), "days": args.days, "seed": args.seed,
+    out = {"checkout": str(Path(vpp_sched.__file__).parent.parent), "days": len(days), "day_numbers": days, "seed": args.seed,
            "plans_cpu_s": plans_cpu, "cpu_s_per_day": mean, "cpu_s_per_day_all_policies": day_cpu,
            "highs_s": highs_s, "python_share": (1 - highs_s / total) if total else None,
            "per_day": per,

@@ -136,3 +136,87 @@ def test_a_short_limit_is_kept_and_recorded_as_given(method):
     assert sol.status.has_plan
     assert sol.build_seconds + sol.solve_seconds <= limit_s + 1.5
     assert sol.solver["options"]["time_limit"] == limit_s
+
+
+def _gapped_problem():
+    """Min powers on every charger: at ``mip_rel_gap`` 0 the rounding leaves a gap (1e-5 relative)
+    that only the fallback MILP (step 7) closes (seed 1: the rounded plan is not optimal)."""
+    return random_problem(n_evs=30, n_transformers=2, seed=1, min_power_share=1.0, congestion=1.2)
+
+
+def test_without_the_gap_fallback_the_rounded_plan_is_returned_with_its_gap(monkeypatch):
+    from vpp_sched.solve import lp_rounding
+
+    calls = []
+    real = lp_rounding._full_milp
+    monkeypatch.setattr(lp_rounding, "_full_milp", lambda *a: calls.append(1) or real(*a))
+    p = _gapped_problem()
+    options = SolverOptions(time_limit_s=60, mip_rel_gap=0.0, mip_max_nodes=20)
+    exact = lp_rounding.solve_lp_guided(p, options)
+    assert calls and exact.status is SolveStatus.OPTIMAL          # the fallback ran and closed the gap
+    calls.clear()
+    rounded = lp_rounding.solve_lp_guided(p, options, gap_fallback=False)
+    assert not calls                                               # no MILP for the gap
+    check_solution(p, rounded)
+    assert rounded.status is SolveStatus.FEASIBLE and rounded.mip_gap > 1e-7   # honest: not within 0
+    assert rounded.objective_cny >= exact.objective_cny - 1e-6
+    assert rounded.bound_cny <= exact.objective_cny + 1e-6
+
+
+def test_a_round_off_gap_counts_as_within_the_requested_gap():
+    from vpp_sched.solve.lp_rounding import _within_gap
+    from vpp_sched.solve.solution import Solution
+
+    exact = SolverOptions(mip_rel_gap=0.0)
+    plan = Solution(status=SolveStatus.OPTIMAL, objective_cny=92.50999999999996)   # seen on an evaluate day
+    assert _within_gap(plan, 92.50999999999999, exact)
+    assert not _within_gap(plan, 92.50999999999996 * (1 - 1e-7), exact)
+    assert _within_gap(plan, 92.50999999999996 * (1 - 1e-4), SolverOptions(mip_rel_gap=1e-3))
+
+
+def test_serving_the_short_takes_the_sub_plan_without_its_gap_milp(monkeypatch):
+    # Step 6's plan of the short EVs' transformers is rounded, repaired and its short freed; its
+    # full MILP (8-12 s CPU on evaluate days, for at most 0.3 kWh) does not run for the gap.
+    from vpp_sched.solve import lp_rounding
+    from vpp_sched.solve.budget import Deadline
+    from vpp_sched.solve.solution import Solution
+
+    seen = []
+    real = lp_rounding.solve_lp_guided
+
+    def spy(problem, options, **kw):
+        seen.append((problem.unmet_penalty_cny_per_kwh, options.mip_rel_gap, kw))
+        return real(problem, options, **kw)
+    monkeypatch.setattr(lp_rounding, "solve_lp_guided", spy)
+    p = _gapped_problem()
+    short = Solution(status=SolveStatus.FEASIBLE, ev_unmet_kwh=np.where(np.arange(p.n_evs) == 0, 5.0, 0.0))
+    pattern = np.zeros((p.n_evs, p.n_slots), dtype=bool)
+    lp_rounding.feasibility_pattern(p, pattern, short, SolverOptions(mip_max_nodes=20), Deadline(60))
+    assert len(seen) == 1
+    penalty, gap, kw = seen[0]
+    assert penalty == 1.0 and gap == 0.0                          # the feasibility problem, exactly
+    assert kw["serve_short"] is False and kw["gap_fallback"] is False
+
+
+def test_a_mip_objective_is_the_cost_of_the_point_returned(monkeypatch):
+    # HiGHS 1.16, given a start, can report an objective below the returned point's own cost (an
+    # evaluate re-plan: 23.32 for a point costing 26.47); comparisons of plans must not see it.
+    from vpp_sched.solve import highs
+
+    class Misreported:
+        def __init__(self, info):
+            self._info = info
+
+        def __getattr__(self, name):
+            value = getattr(self._info, name)
+            return value - 3.0 if name == "objective_function_value" else value
+
+    p = random_problem(n_evs=12, n_transformers=1, seed=1, min_power_share=1.0, congestion=1.2)
+    model = build_lean(p)
+    solver = highs.LeanSolver(model, p, SolverOptions(time_limit_s=60, mip_max_nodes=20))
+    real_info = solver.h.getInfo
+    monkeypatch.setattr(solver.h, "getInfo", lambda: Misreported(real_info()), raising=False)
+    sol = solver.run()
+    assert sol.status.has_plan
+    assert sol.objective_cny == pytest.approx(float(model.col_cost @ sol.col_values), rel=1e-12)
+    assert sol.objective_cny == pytest.approx(real_info().objective_function_value, rel=1e-6)

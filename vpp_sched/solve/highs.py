@@ -201,11 +201,16 @@ class LeanSolver:
             out.bound_cny = bound if np.isfinite(bound) and abs(bound) < INF else float("nan")
         if not status.has_plan:
             return out
-        out.objective_cny = float(info.objective_function_value)
+        x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+        # A MIP's objective is the cost of the point it returns, not HiGHS's figure: with a start
+        # (setSolution) and presolve, HiGHS 1.16 can report an objective and dual bound below the
+        # returned point's own cost (an evaluate re-plan: 23.32 for a point costing 26.47, while
+        # the relaxation's bound was 26.42), and comparisons of plans by objective then keep the
+        # wrong one. The model has no objective offset (passModel's is 0).
+        out.objective_cny = float(model.col_cost @ x) if model.is_mip else float(info.objective_function_value)
         if not model.is_mip:
             out.bound_cny = out.objective_cny
         out.mip_gap = relative_gap(out.objective_cny, out.bound_cny)
-        x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         out.col_values = x
         _unpack(model, problem, x, out)
         return out
