@@ -1,0 +1,33 @@
+"""What a new user sees of the commands the README documents: counts, messages and exit codes."""
+
+from __future__ import annotations
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from scenario_factory import write_scenario
+from vpp_sched.cli import app
+
+runner = CliRunner()
+
+
+def _plan(tmp_path):
+    folder = write_scenario(tmp_path / "sc")
+    out = tmp_path / "plan"
+    res = runner.invoke(app, ["plan", str(folder), "--out", str(out), "--no-report", "--no-parquet"])
+    assert res.exit_code == 0, res.output + res.stderr
+    return out
+
+
+def test_export_ocpp_counts_the_requests_not_the_manifest(tmp_path):
+    # The folder holds one request per EV, index.csv and its hidden .vpp-sched-manifest.json; the line
+    # must count the EVs' requests only (it said 6 for the 5 EVs of this scenario).
+    plan = _plan(tmp_path)
+    res = runner.invoke(app, ["export-ocpp", str(plan), "--version", "2.0.1"])
+    assert res.exit_code == 0, res.output + res.stderr
+    folder = plan / "ocpp"
+    requests = [p for p in folder.glob("*.json") if not p.name.startswith(".")]
+    assert (folder / ".vpp-sched-manifest.json").exists()
+    index = pd.read_csv(folder / "index.csv", keep_default_na=False)
+    assert len(requests) == (index["file"] != "").sum() == 5
+    assert res.stdout.startswith(f"5 OCPP 2.0.1 SetChargingProfile request(s) written to {folder}")
