@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from typer.testing import CliRunner
 
@@ -31,3 +33,13 @@ def test_export_ocpp_counts_the_requests_not_the_manifest(tmp_path):
     index = pd.read_csv(folder / "index.csv", keep_default_na=False)
     assert len(requests) == (index["file"] != "").sum() == 5
     assert res.stdout.startswith(f"5 OCPP 2.0.1 SetChargingProfile request(s) written to {folder}")
+
+
+def test_refusing_another_kind_of_folder_reads_right(tmp_path):
+    # "is a vpp-sched plan folder, not a evaluate folder" was the line for evaluate --out PLAN.
+    plan = _plan(tmp_path)
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "sc"), "--days", "1", "--out", str(plan)])
+    assert res.exit_code == 2
+    assert f"error: {plan} is a vpp-sched plan folder, not an evaluate folder; pass --force" in res.stderr
+    assert sorted(p.name for p in plan.iterdir()) == sorted(json.loads(
+        (plan / ".vpp-sched-manifest.json").read_text())["files"] + [".vpp-sched-manifest.json"])
