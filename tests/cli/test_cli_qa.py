@@ -43,3 +43,15 @@ def test_refusing_another_kind_of_folder_reads_right(tmp_path):
     assert f"error: {plan} is a vpp-sched plan folder, not an evaluate folder; pass --force" in res.stderr
     assert sorted(p.name for p in plan.iterdir()) == sorted(json.loads(
         (plan / ".vpp-sched-manifest.json").read_text())["files"] + [".vpp-sched-manifest.json"])
+
+
+def test_validate_a_plans_file_points_at_its_folder(tmp_path):
+    # `validate PLAN/kpis.json` read the KPIs as a scenario.yaml: 38 lines of "required key is missing"
+    # and "unknown key"; one line naming the plan folder says what to run.
+    plan = _plan(tmp_path)
+    res = runner.invoke(app, ["validate", str(plan / "kpis.json")])
+    assert res.exit_code == 1
+    lines = res.stderr.strip().splitlines()
+    assert lines[0] == "error: invalid input (1 problem):"
+    assert lines[1:] == [f"  {plan / 'kpis.json'}: a file of the plan folder {plan}, not a scenario; "
+                         f"check the plan with `vpp-sched validate {plan}`"]
