@@ -55,3 +55,25 @@ def test_validate_a_plans_file_points_at_its_folder(tmp_path):
     assert lines[0] == "error: invalid input (1 problem):"
     assert lines[1:] == [f"  {plan / 'kpis.json'}: a file of the plan folder {plan}, not a scenario; "
                          f"check the plan with `vpp-sched validate {plan}`"]
+
+
+def test_validate_accepts_a_robust_plan(tmp_path):
+    # `plan --robust` plans each EV's robust session (more energy, a shorter stay: models/uncertainty.md);
+    # `validate PLAN` checked its tables on the forecast sessions and called every EV's energy wrong.
+    folder = write_scenario(tmp_path / "sc")
+    plan = tmp_path / "robust"
+    res = runner.invoke(app, ["plan", str(folder), "--robust", "--out", str(plan), "--no-report", "--no-parquet"])
+    assert res.exit_code == 0, res.output + res.stderr
+    evs = pd.read_csv(plan / "evs.csv")
+    assert (evs.requested_kwh > pd.read_csv(folder / "evs.csv").energy_kwh + 1e-6).any(), "robust sessions ask more"
+    res = runner.invoke(app, ["validate", str(plan), "--scenario", str(folder)])
+    assert res.exit_code == 0, res.output + res.stderr
+    assert "a valid plan of example" in res.stdout
+    # the check still bites: one EV given more than its robust session asks
+    schedule = pd.read_csv(plan / "ev_schedule.csv")
+    first = schedule.index[(schedule.ev_id == "E1") & (schedule.power_kw == 0) & schedule.plugged_in_whole_slot][0]
+    schedule.loc[first, "power_kw"] = 7.0
+    schedule.to_csv(plan / "ev_schedule.csv", index=False)
+    res = runner.invoke(app, ["validate", str(plan), "--scenario", str(folder)])
+    assert res.exit_code == 1
+    assert "evs.csv row 1 (ev_id=E1): delivered_kwh: evs.csv delivered_kwh differs from the schedule" in res.stderr
