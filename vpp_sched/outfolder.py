@@ -160,12 +160,17 @@ def _check(out: Path | str, kind: str, inputs: Iterable[Path | str | None], forc
         raise OutFolderError(f"{target} holds {_short(foreign)}, which vpp-sched did not write; "
                              f"move it away or {hint}")
     if not force and manifest["kind"] not in (None, kind):
-        raise OutFolderError(f"{target} is a vpp-sched {manifest.get('kind')} folder, not a {kind} folder; "
-                             f"pass --force to replace it or {hint}")
+        raise OutFolderError(f"{target} is a vpp-sched {manifest.get('kind')} folder, "
+                             f"not {_article(kind)} {kind} folder; pass --force to replace it or {hint}")
     if not force and kind in EDITABLE_KINDS:
         raise OutFolderError(f"{target} is an earlier {kind} folder and may hold your edits; "
                              f"pass --force to replace it or {hint}")
     return target
+
+
+def _article(word: str) -> str:
+    """'a' or 'an' before a folder kind (an evaluate folder, an ocpp folder)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _alive(pid: int) -> bool:

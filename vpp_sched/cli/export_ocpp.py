@@ -40,8 +40,10 @@ def export_ocpp(
     with exit_codes(debug):
         check_target(out if out is not None else plan / "ocpp", "ocpp", [plan], force=force)  # before reading
         folder = _export(plan, version, out, force=force, **options)
-        n = sum(1 for _ in folder.glob("*.json"))
+        index = pd.read_csv(folder / "index.csv", keep_default_na=False)
+        # one request per row of index.csv: a glob of *.json would also count the folder's .vpp-sched-manifest.json
+        n = int((index["file"] != "").sum())
         typer.echo(f"{n} OCPP {version} SetChargingProfile request(s) written to {folder} (see index.csv)")
-        raised = raised_warning(pd.read_csv(folder / "index.csv", keep_default_na=False))
+        raised = raised_warning(index)
         if raised:
             err(f"warning: {raised}")

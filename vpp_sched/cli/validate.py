@@ -23,10 +23,21 @@ def validate(
         _validate_plan(scenario, plan_scenario, debug)
         return
     with exit_codes(debug):
+        _refuse_plan_file(scenario, is_plan_folder)
         sc = load_scenario(scenario)
         typer.echo(f"{sc.config.name}: valid ({len(sc.transformers)} transformers, {len(sc.evs)} EVs, "
                    f"{len(sc.config.stations)} stations, {len(sc.config.dr_events)} DR events, "
                    f"{len(sc.slots)} slots of {sc.config.horizon.slot_minutes} min from {sc.slots[0].isoformat()})")
+
+
+def _refuse_plan_file(path: Optional[Path], is_plan_folder) -> None:
+    """A plan's own file (its kpis.json, say) would be read as a scenario.yaml and give a line per KPI
+    ("unknown key"): one line pointing at the plan folder instead."""
+    from vpp_sched.errors import InputError
+
+    if path is not None and path.is_file() and is_plan_folder(path.parent):
+        raise InputError([f"{path}: a file of the plan folder {path.parent}, not a scenario; "
+                          f"check the plan with `vpp-sched validate {path.parent}`"])
 
 
 def _validate_plan(folder: Path, plan_scenario: Optional[Path], debug: bool) -> None:

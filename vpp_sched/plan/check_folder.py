@@ -212,6 +212,10 @@ def physical_problems(folder: Path, scenario, frames: dict[str, pd.DataFrame]) -
                 kpis=kpis, events=typed.get("events", pd.DataFrame()),
                 sites={stem: typed[stem] for stem in SITE_STEMS if stem in typed})
     problem = build_problem(scenario)
+    if isinstance(kpis.get("robust"), dict) and "epsilon" in kpis["robust"]:
+        # `plan --robust` plans the EVs' robust sessions (models/uncertainty.md): its tables are of those
+        from vpp_sched.problem.margins import robust_sessions_problem
+        problem = robust_sessions_problem(problem, scenario, float(kpis["robust"]["epsilon"]))
     try:
         found = check_plan(problem, plan)
     except (ValueError, KeyError, IndexError) as exc:   # rows that do not fit the scenario's EVs and slots

@@ -182,12 +182,18 @@ def robust_scenario(scenario: Scenario, epsilon: float) -> Scenario:
 
 def robust_problem(problem: Problem, scenario: Scenario, margins: Margins) -> Problem:
     """``problem`` (the scenario's EVs in order) with the margins and the robust stays' availability."""
-    evs = robust_scenario(scenario, margins.epsilon).evs
+    shrunk = robust_sessions_problem(problem, scenario, margins.epsilon)
+    return with_margins(shrunk, margins.margin_kw, scenario.config.uncertainty.robust_margin_cny_per_kwh)
+
+
+def robust_sessions_problem(problem: Problem, scenario: Scenario, epsilon: float) -> Problem:
+    """``problem`` with the robust stays' availability and energies, no margins: the problem a robust
+    plan's tables are of (``validate PLAN`` checks a written robust plan on it)."""
+    evs = robust_scenario(scenario, epsilon).evs
     if len(evs) != problem.n_evs:
         raise ArgumentError(f"the problem has {problem.n_evs} EVs, the scenario {len(evs)}")
-    shrunk = replace(problem, ev_available=ev_availability(scenario.slots, scenario.dt_h, evs.arrival, evs.departure),
-                     ev_energy_kwh=evs.energy_kwh.to_numpy(float))
-    return with_margins(shrunk, margins.margin_kw, scenario.config.uncertainty.robust_margin_cny_per_kwh)
+    return replace(problem, ev_available=ev_availability(scenario.slots, scenario.dt_h, evs.arrival, evs.departure),
+                   ev_energy_kwh=evs.energy_kwh.to_numpy(float))
 
 
 def without_margins(problem: Problem, n_events: int) -> Problem:

@@ -9,6 +9,7 @@ unexpected error is logged by the server and answered ``500 {"detail": "internal
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -55,6 +56,24 @@ def unprocessable(problems: list[tuple[list, str]]) -> HTTPException:
     return HTTPException(422, [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in problems])
 
 
+# An input problem's line (scenario/tables.py, config.py): "evs.csv row 2 (ev_id=E2): energy_kwh 'x' is ..."
+# or "scenario.yaml: horizon.slot_minute: unknown key ..."; its file, row and field become the 422's loc.
+_TABLE_LINE = re.compile(r"^(?P<file>[\w.-]+\.csv) row (?P<row>\d+)(?: \([^)]*\))?: (?P<field>[A-Za-z_]\w*)[ :]")
+_YAML_LINE = re.compile(r"^(?P<file>[\w.-]+\.ya?ml): (?P<path>[A-Za-z_][\w.]*):")
+_FILE_LINE = re.compile(r"^(?P<file>[\w.-]+\.(?:csv|ya?ml|json)):")
+
+
+def input_error_loc(line: str) -> list:
+    """``["body", file, row, field]`` (as far as the line names them) of an uploaded scenario's problem."""
+    if m := _TABLE_LINE.match(line):
+        return ["body", m["file"], int(m["row"]), m["field"]]
+    if m := _YAML_LINE.match(line):
+        return ["body", m["file"], *m["path"].split(".")]
+    if m := _FILE_LINE.match(line):
+        return ["body", m["file"]]
+    return ["body"]
+
+
 def not_found(what: str) -> HTTPException:
     return HTTPException(404, f"{what} not found")
 
@@ -68,7 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError):
-        return JSONResponse({"detail": [{"loc": ["body"], "msg": line, "type": "input_error"}
+        return JSONResponse({"detail": [{"loc": input_error_loc(line), "msg": line, "type": "input_error"}
                                         for line in exc.problems]}, status_code=422)
 
     @app.exception_handler(Exception)
