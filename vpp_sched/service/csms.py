@@ -156,6 +156,9 @@ class Csms:
         self.plans = PlanProfiles()
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: set[str] = set()
+        # Sessions whose end was heard: a push read before the end (its profiles in hand while it waits
+        # for the station's lock) must not send a profile after the ClearChargingProfile.
+        self._ended: set[int] = set()
         self._pushes: dict[int, int] = {}                 # scenario id -> pushes asked for
         self._scenario_locks: dict[int, asyncio.Lock] = {}
         self._in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
@@ -336,6 +339,8 @@ class Csms:
             point = self.points.get(station_id)
             if point is None:
                 return
+            if out.session_pk in self._ended:
+                continue
             request = call.SetChargingProfile(evse_id=out.evse_id, charging_profile=out.charging_profile)
             async with self._in_flight:
                 answer = await self._call(point, request, skip_schema_validation=True)
@@ -344,6 +349,7 @@ class Csms:
                                     answer, priority=LATER)
 
     async def clear(self, session_pk: int) -> None:
+        self._ended.add(session_pk)      # before any await: a send that starts after this skips it
         station_id, evse_id = await self.db_retrying(csms_store.session_station, session_pk)
         if station_id is None or station_id not in self.points:
             return
