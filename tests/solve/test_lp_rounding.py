@@ -220,3 +220,21 @@ def test_a_mip_objective_is_the_cost_of_the_point_returned(monkeypatch):
     assert sol.status.has_plan
     assert sol.objective_cny == pytest.approx(float(model.col_cost @ sol.col_values), rel=1e-12)
     assert sol.objective_cny == pytest.approx(real_info().objective_function_value, rel=1e-6)
+
+
+def test_dispatch_passes_the_gap_fallback_on_and_replays_turn_it_off(monkeypatch):
+    # The re-plans of replay and evaluate keep their rounded plan (models/replay.md): the dispatcher
+    # passes gap_fallback through to the lean route, and the replay's constant says off.
+    from vpp_sched.solve import dispatch, lp_rounding
+    from vpp_sched.studies import replay
+
+    calls = []
+    real = lp_rounding._full_milp
+    monkeypatch.setattr(lp_rounding, "_full_milp", lambda *a: calls.append(1) or real(*a))
+    p = _gapped_problem()
+    options = SolverOptions(time_limit_s=60, mip_rel_gap=0.0, mip_max_nodes=20)
+    rounded = dispatch.solve(p, options, method="lean", gap_fallback=False)
+    assert not calls and rounded.status is SolveStatus.FEASIBLE
+    dispatch.solve(p, options, method="lean")
+    assert calls
+    assert replay.REPLAN_GAP_FALLBACK is False

@@ -78,7 +78,8 @@ def solver_info(options: SolverOptions, build: str) -> dict:
 
 
 def solve(problem: Problem, options: SolverOptions, method: str = "lean", executor=None,
-          deadline: Deadline | None = None, lp_start=None, keep_basis: bool = False) -> Solution:
+          deadline: Deadline | None = None, lp_start=None, keep_basis: bool = False,
+          gap_fallback: bool = True) -> Solution:
     """Solve the day-ahead model by ``deadline`` (:class:`~vpp_sched.solve.budget.Deadline`; default
     ``options.time_limit_s`` from now). ``options`` are passed on (and recorded) as given.
 
@@ -87,7 +88,8 @@ def solve(problem: Problem, options: SolverOptions, method: str = "lean", execut
     ``decomposed`` (per-transformer blocks coordinated on feeders and DR events, run on
     ``executor``, see :mod:`vpp_sched.solve.decompose`) or ``auto`` (by size). ``lp_start`` and
     ``keep_basis`` (lean only, else ignored): the relaxation's warm start from a previous window's
-    basis and keeping this one's (:mod:`vpp_sched.solve.warm_start`, for rolling re-plans).
+    basis and keeping this one's (:mod:`vpp_sched.solve.warm_start`, for rolling re-plans);
+    ``gap_fallback=False`` (lean only): no MILP for the rounded plan's gap, only when it has no plan.
     """
     quiet_highs_banner()
     deadline = Deadline.of(options.time_limit_s, deadline)
@@ -97,7 +99,8 @@ def solve(problem: Problem, options: SolverOptions, method: str = "lean", execut
     if method == "pyomo":
         return solve_pyomo(problem, options, deadline=deadline)
     if method == "lean":
-        return solve_lp_guided(problem, options, deadline=deadline, lp_start=lp_start, keep_basis=keep_basis)
+        return solve_lp_guided(problem, options, deadline=deadline, lp_start=lp_start, keep_basis=keep_basis,
+                               gap_fallback=gap_fallback)
     raise ArgumentError(f"unknown method {method!r}; choose one of auto, {', '.join(METHODS)}")
 
 
