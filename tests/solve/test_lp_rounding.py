@@ -238,3 +238,23 @@ def test_dispatch_passes_the_gap_fallback_on_and_replays_turn_it_off(monkeypatch
     dispatch.solve(p, options, method="lean")
     assert calls
     assert replay.REPLAN_GAP_FALLBACK is False
+
+
+def test_a_large_one_shot_lp_takes_the_interior_point_and_the_simplexs_optimum():
+    # A day without on/off chargers is one LP solved once: from LP_IPM_MIN_COLS columns HiGHS's
+    # interior point with crossover solves it (recorded in the plan's solver options), to the same
+    # optimum as the dual simplex, and the plan passes the same checks.
+    from vpp_sched.model.lean import build_lean
+    from vpp_sched.solve import highs
+
+    p = random_problem(n_evs=420, n_slots=96, n_transformers=3, seed=5, min_power_share=0.0)
+    model = build_lean(p)
+    assert not p.ev_binary.any() and model.n_cols >= highs.LP_IPM_MIN_COLS
+    options = SolverOptions(time_limit_s=60)
+    ipm = solve_lp_guided(p, options)
+    simplex = highs.solve_lean_model(build_lean(p), p, options)
+    assert ipm.solver["options"]["solver"] == "ipm" and "solver" not in simplex.solver["options"]
+    check_solution(p, ipm)
+    assert ipm.status is SolveStatus.OPTIMAL
+    assert abs(ipm.objective_cny - simplex.objective_cny) <= 1e-6 * abs(simplex.objective_cny)
+    assert highs.one_shot_lp_solver(highs.LP_IPM_MIN_COLS - 1) == "choose"

@@ -90,7 +90,7 @@ def solve_lp_guided(problem: Problem, options: SolverOptions, *, serve_short: bo
     start = time.perf_counter()
     deadline = Deadline.of(options.time_limit_s, deadline)
     if not problem.ev_binary.any() and not problem.has_v2g:
-        return solve_lean_model(build_lean(problem), problem, options, deadline=deadline)
+        return solve_lean_model(build_lean(problem), problem, options, deadline=deadline, one_shot=True)
     relaxed = problem.relaxation()
     model = build_lean(relaxed, relax_integrality=True)
     solver, lp = _relaxation(model, relaxed, options, deadline, lp_start)
