@@ -150,11 +150,10 @@ def test_replayed_load_within_limits_unless_reported(tmp_path, replan_every):
         assert any(f"transformer {tid} above its limit" in w for w in k["warnings"])
     if replan_every == 1:       # every slot planned with its actual base load: never above the limit
         assert len(over) == 0
-    else:                       # stale set-points meet a base load above the forecast between re-plans
-        # (on this sampled day: 3 slots re-planned every 2 h, 1 never re-planned, 11 uncontrolled; which of
-        # the two planned runs overloads more depends on the day, so only that both stay well below
-        # uncontrolled charging is asserted)
-        assert len(over) > 0
+    else:                       # stale set-points between re-plans, each slot fitted to the metered headroom by
+        # the slot controller (models/uncertainty.md): any slot over is reported (above); which of the
+        # two planned runs overloads more depends on the day (on this one now: none), so only that both
+        # stay well below uncontrolled charging is asserted
         assert k["replanned"]["overload_slots"] < k["uncontrolled"]["overload_slots"] / 2
         assert k["day_ahead_only"]["overload_slots"] < k["uncontrolled"]["overload_slots"] / 2
     assert k["uncontrolled"]["overload_slots"] > 0
