@@ -22,26 +22,35 @@ from dataclasses import replace
 from pathlib import Path
 
 
-def run(args) -> None:
+def scenario_and_plans(seed: int, catch_up_overload_pct: float | None, plans_path: Path | None):
+    """The bundled scenario (with the allowance if given), its two plans (read from ``plans_path`` when
+    it exists, else made and written there) and the plans' CPU seconds."""
     from vpp_sched.scenario.load import load_scenario
-    from vpp_sched.studies.evaluate import POLICIES, DayTask, make_plans, run_day
+    from vpp_sched.studies.evaluate import make_plans
 
     sc = load_scenario(None)
-    if args.catch_up_overload_pct is not None:
-        u = sc.config.uncertainty.model_copy(update={"catch_up_overload_pct": args.catch_up_overload_pct})
+    if catch_up_overload_pct is not None:
+        u = sc.config.uncertainty.model_copy(update={"catch_up_overload_pct": catch_up_overload_pct})
         sc = replace(sc, config=sc.config.model_copy(update={"uncertainty": u}))
     cpu = time.process_time()
-    if args.plans is not None and args.plans.is_file():      # the plans do not depend on the allowance
-        plans = pickle.loads(args.plans.read_bytes())
+    if plans_path is not None and plans_path.is_file():      # the plans do not depend on the allowance
+        plans = pickle.loads(plans_path.read_bytes())
     else:
-        plans = make_plans(sc, sc.config.solver, seed=args.seed)
-        if args.plans is not None:
-            args.plans.write_bytes(pickle.dumps(plans))
+        plans = make_plans(sc, sc.config.solver, seed=seed)
+        if plans_path is not None:
+            plans_path.write_bytes(pickle.dumps(plans))
     # the robust plan's scenario is this one with the robust stays: its settings are this run's
     plans = replace(plans, robust_scenario=replace(plans.robust_scenario, config=sc.config))
+    return sc, plans, time.process_time() - cpu
+
+
+def run(args) -> None:
+    from vpp_sched.studies.evaluate import POLICIES, DayTask, run_day
+
+    sc, plans, plans_cpu_s = scenario_and_plans(args.seed, args.catch_up_overload_pct, args.plans)
     days = [int(d) for d in args.day_list.split(",")] if args.day_list else range(args.first, args.last + 1)
     with open(args.jsonl, "a") as out:
-        out.write(json.dumps({"plans_cpu_seconds": time.process_time() - cpu}) + "\n")
+        out.write(json.dumps({"plans_cpu_seconds": plans_cpu_s}) + "\n")
         for d in days:
             rows, per_t, day_cpu = run_day(DayTask(d, args.seed, sc, POLICIES, plans, sc.config.solver))
             out.write(json.dumps({"day": d, "rows": rows, "per_t": per_t, "cpu_seconds": day_cpu}) + "\n")

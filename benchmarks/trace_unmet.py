@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,20 +86,9 @@ def main() -> None:
     ap.add_argument("--jsonl", type=Path, default=None)
     ap.add_argument("--quiet", action="store_true", help="totals only")
     args = ap.parse_args()
-    from vpp_sched.scenario.load import load_scenario
-    from vpp_sched.studies.evaluate import make_plans
+    from bench_evaluate_ranges import scenario_and_plans
 
-    sc = load_scenario(None)
-    if args.catch_up_overload_pct is not None:
-        u = sc.config.uncertainty.model_copy(update={"catch_up_overload_pct": args.catch_up_overload_pct})
-        sc = replace(sc, config=sc.config.model_copy(update={"uncertainty": u}))
-    if args.plans is not None and args.plans.is_file():
-        plans = pickle.loads(args.plans.read_bytes())
-    else:
-        plans = make_plans(sc, sc.config.solver, seed=args.seed)
-        if args.plans is not None:
-            args.plans.write_bytes(pickle.dumps(plans))
-    plans = replace(plans, robust_scenario=replace(plans.robust_scenario, config=sc.config))
+    sc, plans, _ = scenario_and_plans(args.seed, args.catch_up_overload_pct, args.plans)
     policies = [x for x in args.policies.split(",") if x]
     for d in (int(x) for x in args.days.split(",")):
         cpu = time.process_time()
