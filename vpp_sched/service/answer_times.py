@@ -42,9 +42,10 @@ class AnswerTimes:
         for action, s in times:
             by.setdefault(action, []).append(s)
             by.setdefault("all", []).append(s)
-        return {a: _stats(np.asarray(v) * 1000.0) for a, v in sorted(by.items())}
+        return {a: latency_stats(np.asarray(v) * 1000.0) for a, v in sorted(by.items())}
 
 
-def _stats(ms: np.ndarray) -> dict:
+def latency_stats(ms: np.ndarray) -> dict:
+    """``n``, ``p50_ms``, ``p99_ms``, ``max_ms`` of durations in milliseconds."""
     return {"n": int(len(ms)), "p50_ms": round(float(np.percentile(ms, 50)), 2),
             "p99_ms": round(float(np.percentile(ms, 99)), 2), "max_ms": round(float(ms.max()), 2)}

@@ -19,6 +19,8 @@ from collections import deque
 
 import numpy as np
 
+from vpp_sched.service.answer_times import latency_stats
+
 #: How often the ticker asks to wake [s]: often enough to see a 20 ms hold, rarely enough to cost nothing.
 TICK_S = 0.01
 #: Lags kept (the latest; 10 minutes at 100 a second) [-].
@@ -58,9 +60,7 @@ class LoopLag:
             return {"n": 0}
         ms = np.asarray([s for _, s in lags]) * 1000.0
         worst = heapq.nlargest(WORST, lags, key=lambda x: x[1])
-        return {"n": int(len(ms)), "p50_ms": round(float(np.percentile(ms, 50)), 2),
-                "p99_ms": round(float(np.percentile(ms, 99)), 2), "max_ms": round(float(ms.max()), 2),
-                "over_50_ms": int((ms > 50.0).sum()),
+        return {**latency_stats(ms), "over_50_ms": int((ms > 50.0).sum()),
                 "worst": [[round(s * 1000.0, 1), _iso(at)] for at, s in worst]}
 
 
