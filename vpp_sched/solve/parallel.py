@@ -23,6 +23,9 @@ from vpp_sched.errors import ArgumentError
 #: Scheduler names of :func:`get_executor`; anything else is taken as a Dask scheduler address.
 SCHEDULERS = ("serial", "threads", "local")
 
+#: How long a Dask executor waits for a first worker to join before it stops with an error [s].
+WORKER_WAIT_S = 60.0
+
 #: Dask settings of the ``LocalCluster`` (its worker processes get them too): the workers' statistical
 #: profiler (every 10 ms) and the 0.1-0.5 s system and memory monitors off or slowed. Measured on this
 #: 2-core machine, a LocalCluster of 2 idle workers used 2.4 s of CPU per 30 s (client 0.87, workers
@@ -71,10 +74,10 @@ class DaskExecutor:
     name = "dask"
     in_process = False
 
-    def __init__(self, client):
+    def __init__(self, client, wait_s: float = WORKER_WAIT_S):
         self.client = client
-        info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
-        self.workers = max(sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()), 1)
+        self.wait_s = wait_s
+        self.workers = max(sum(self._alive_workers().values()), 1)
         self._pinned: dict = {}      # pin -> worker address (map_pinned)
 
     def map(self, fn: Callable, items: Sequence) -> list:
@@ -90,7 +93,7 @@ class DaskExecutor:
         state between calls (:mod:`vpp_sched.solve.worker_cache`)."""
         if not items:
             return []
-        alive = sorted(self._worker_addresses())
+        alive = sorted(self._alive_workers())
         futures, data = [], []
         for item, pin in zip(items, pins):
             if self._pinned.get(pin) not in alive:
@@ -106,9 +109,21 @@ class DaskExecutor:
         """``fn(*args)`` once on every worker: worker address -> its result."""
         return self.client.run(fn, *args)
 
-    def _worker_addresses(self) -> list[str]:
-        info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) else self.client.scheduler_info()
-        return list(info.get("workers", {}))
+    def _alive_workers(self) -> dict[str, int]:
+        """Worker address -> threads, asked of the scheduler now. The client's ``scheduler_info()`` is
+        a copy refreshed every few seconds: just after a ``LocalCluster`` starts it can list no worker
+        although they run (a pinned map then had none to pin to). With none alive, wait up to
+        ``wait_s`` for one, then stop with a clear error rather than hand out no work."""
+        alive = self.client.nthreads()
+        if not alive:
+            try:
+                self.client.wait_for_workers(1, timeout=self.wait_s)
+            except TimeoutError:
+                raise ArgumentError(f"no Dask worker joined the scheduler {self.client.scheduler.address} "
+                                 f"within {self.wait_s:g} s; start workers (dask worker ADDRESS) or "
+                                 "use --scheduler local") from None
+            alive = self.client.nthreads()
+        return dict(alive)
 
     def _gather(self, futures: list, data: list) -> list:
         """The futures' results in their order, each fetched as soon as its task ends (``gather``
@@ -142,12 +157,6 @@ def _recorded(result, intervals: list, worker_perf: float, worker_wall: float):
     for start, end in intervals:
         record(start + shift, end + shift)
     return result
-
-
-def _takes_n_workers(client) -> bool:
-    import inspect
-
-    return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
 def batches(items: list[int], weight, n_batches: int) -> list[list[int]]:
@@ -205,6 +214,7 @@ def get_executor(scheduler: str | None = None, workers: int | None = None) -> It
         # dashboard_address ":0": any free port, so a second cluster never clashes on 8787
         with dask.config.set(LOCAL_CLUSTER_CONFIG), LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                           worker_dashboard_address=None) as cluster, Client(cluster) as client:
+            client.wait_for_workers(n, timeout=WORKER_WAIT_S)     # all n, so the first map spreads over them
             yield DaskExecutor(client)
     else:
         from distributed import Client
