@@ -18,7 +18,7 @@ import numpy as np
 from vpp_sched.network.check import grid_cases
 from vpp_sched.network.cuts import grid_cuts, merge_cuts
 from vpp_sched.network.powerflow import one_blas_thread
-from vpp_sched.plan.grid_output import breaches
+from vpp_sched.plan.grid_output import breaches, grid_warnings
 from vpp_sched.plan.results import ev_net_kw
 
 
@@ -54,5 +54,6 @@ def respect_grids(scenario, problem, solution, make_plan, resolve):
     g["iterations"] = rounds
     g["model_rows"] = 0 if problem.grid_cuts is None else int(len(problem.grid_cuts.kind))
     g["extra_energy_cost_cny"] = plan.kpis.get("grid_energy_cost_cny", 0.0) - first_cost
+    plan.warnings += grid_warnings(g["plan"], rounds)
     return problem, solution, plan
 

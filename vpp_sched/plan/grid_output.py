@@ -216,7 +216,7 @@ def station_power_kw(transformer_load: pd.DataFrame, problem) -> np.ndarray:
     return table.reindex(index=list(problem.transformer_ids)).to_numpy(float)
 
 
-__all__ = ["GridCase", "GridFlows", "plan_grid_flows", "grid_tables", "grid_kpis", "phase_kpis", "weakest",
+__all__ = ["GridCase", "GridFlows", "plan_grid_flows", "grid_tables", "grid_kpis", "grid_warnings", "phase_kpis", "weakest",
            "weakest_phases", "station_power_kw"]
 
 
@@ -246,6 +246,27 @@ def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_k
     if "uncontrolled" in memo:
         plan.kpis["grid"]["uncontrolled"] = memo["uncontrolled"]
     return flows
+
+
+def grid_warnings(kpis: dict, iterations: int) -> list[str]:
+    """The plan's warnings of one ``kpis["grid"]["plan"]`` dict: grid limits still breached after the grid
+    iterations, and the priced soft limits the plan used (unbalance slack, phase overload). Each is
+    in the tables too; the warning makes sure the dispatch engineer sees it without opening them."""
+    out = []
+    if breaches(kpis):
+        out.append(f"LV grid limits breached after {iterations} grid iteration(s): "
+                   f"{kpis.get('undervoltage_bus_slots', 0) + kpis.get('phase_undervoltage_bus_slots', 0)} "
+                   f"bus-slot(s) below and {kpis.get('overvoltage_bus_slots', 0) + kpis.get('phase_overvoltage_bus_slots', 0)} "
+                   f"above the voltage band, {kpis.get('overloaded_line_slots', 0)} line-slot(s) above their "
+                   f"loading limit, at {', '.join(kpis.get('transformers_beyond_grid_limits', [])[:5]) or 'the grids'} "
+                   "(see grid_buses.csv, grid_lines.csv)")
+    if kpis.get("unbalance_slots_above_limit", 0):
+        out.append(f"phase unbalance above its limit in {kpis['unbalance_slots_above_limit']} transformer-slot(s), "
+                   f"priced slack {kpis['unbalance_slack_kwh']:.1f} kWh (see unbalance_slack_kw in grid_phases.csv)")
+    if kpis.get("phase_overload_slots", 0):
+        out.append(f"a phase above a third of its transformer's limit in {kpis['phase_overload_slots']} "
+                   f"transformer-slot(s), {kpis['phase_overload_kwh']:.1f} kWh (see phase_overload_kw in grid_phases.csv)")
+    return out
 
 
 def breaches(kpis: dict) -> int:
