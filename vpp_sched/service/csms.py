@@ -135,7 +135,10 @@ class StationPoint(ChargePoint):
             self.csms.wake_jobs()
         if ended is not None:
             self.csms.spawn(self.csms.clear(ended))
-        return call_result.TransactionEvent()
+        # OCPP 2.0.1 wants idTokenInfo in the answer when the request carried an idToken. This CSMS plans, it
+        # does not authorize: the token is Accepted, also for a transaction outside the horizon (not planned,
+        # csms_store.transaction_event): the station charges at its own limit instead of refusing the driver.
+        return call_result.TransactionEvent(id_token_info={"status": "Accepted"} if kwargs.get("id_token") else None)
 
     @on(Action.notify_ev_charging_needs, skip_schema_validation=True)
     async def on_charging_needs(self, charging_needs, evse_id, **kwargs):

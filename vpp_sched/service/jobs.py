@@ -26,7 +26,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from vpp_sched.errors import InputError, NoPlanError, VppSchedError
-from vpp_sched.service.db import PlanFile, PlanJob, utcnow
+from vpp_sched.service.db import PlanFile, PlanJob, ScenarioRow, utcnow
+from vpp_sched.service.horizon import Horizon
 from vpp_sched.service.plan_process import JobInterrupted, PlanProcess
 from vpp_sched.service.planning import run_plan, run_plan_isolated
 from vpp_sched.service.settings import Settings
@@ -52,8 +53,14 @@ def retrying(fn, *args):
             time.sleep(DB_RETRY_S)
 
 
-def enqueue(db, scenario_id: int, actor: str, trigger: str, as_of: dt.datetime | None = None) -> PlanJob:
-    """Add a job (or join the scenario's queued re-plan) to the session; the caller commits."""
+def enqueue(db, scenario_id: int, actor: str, trigger: str, as_of: dt.datetime | None = None) -> PlanJob | None:
+    """Add a job (or join the scenario's queued re-plan) to the session; the caller commits. A re-plan
+    from before the horizon's start runs from the start; none is queued from its end on (``None``):
+    replay refuses an ``as_of`` outside the horizon, and a queued re-plan joined by one would fail for all."""
+    if as_of is not None:
+        as_of = Horizon.of(db.get(ScenarioRow, scenario_id).summary).replan_from(as_of)
+        if as_of is None:
+            return None
     if trigger != "request":
         queued = db.scalars(select(PlanJob).where(PlanJob.scenario_id == scenario_id, PlanJob.status == "queued",
                                                   PlanJob.trigger != "request")).first()
