@@ -30,6 +30,7 @@ from ocpp.v201.enums import Action
 from vpp_sched.service import csms_store
 from vpp_sched.service.answer_times import AnswerTimes, call_action
 from vpp_sched.service.auth import Verifier, verify_secret
+from vpp_sched.service.csms_ended import EndedSessions
 from vpp_sched.service.db import Station
 from vpp_sched.service.group_writer import LATER, NOW, GroupWriter
 from vpp_sched.service.loop_lag import GcPauses, LoopLag
@@ -160,8 +161,8 @@ class Csms:
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: set[str] = set()
         # Sessions whose end was heard: a push read before the end (its profiles in hand while it waits
-        # for the station's lock) must not send a profile after the ClearChargingProfile.
-        self._ended: set[int] = set()
+        # for the station's lock) must not send a profile after the ClearChargingProfile (csms_ended.py).
+        self._ended = EndedSessions()
         self._pushes: dict[int, int] = {}                 # scenario id -> pushes asked for
         self._scenario_locks: dict[int, asyncio.Lock] = {}
         self._in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
@@ -313,8 +314,9 @@ class Csms:
         async with self._scenario_locks.setdefault(scenario_id, asyncio.Lock()):
             if asked != self._pushes[scenario_id]:
                 return
-            batch = await self.db_reading(scenario_profiles, scenario_id, set(self.points), self.plans)
-            await asyncio.gather(*(self._send_station(s, outs) for s, outs in batch.items()))
+            with self._ended.reading():
+                batch = await self.db_reading(scenario_profiles, scenario_id, set(self.points), self.plans)
+                await asyncio.gather(*(self._send_station(s, outs) for s, outs in batch.items()))
 
     async def push_station(self, station_id: str, resend: bool = False) -> None:
         """Send one station its profiles from the plan current when the send starts (a station that
@@ -325,8 +327,9 @@ class Csms:
         self._waiting.add(station_id)
         async with self._station_lock(station_id):
             self._waiting.discard(station_id)
-            outs = await self.db_reading(station_profiles, station_id, resend, self.plans)
-            await self._send(station_id, outs)
+            with self._ended.reading():
+                outs = await self.db_reading(station_profiles, station_id, resend, self.plans)
+                await self._send(station_id, outs)
 
     async def _send_station(self, station_id: str, outs: list[Outgoing]) -> None:
         async with self._station_lock(station_id):
