@@ -63,10 +63,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(db_url: str, port: int) -> subprocess.Popen:
+def _serve(db_url: str, port: int, tmp_dir: Path | None = None) -> subprocess.Popen:
+    """``vpp-sched serve`` in its own process group (``tmp_dir``: its and its planning process's TMPDIR)."""
     cmd = [sys.executable, "-c", "from vpp_sched.cli import main; main()", "serve", "--db", db_url, "--port", str(port),
            "--method", "lean", "--scheduler", "serial", "--log-level", "warning"]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = None if tmp_dir is None else {**os.environ, "TMPDIR": str(tmp_dir)}
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
 
 
 def _up(client: httpx.Client, proc: subprocess.Popen, timeout_s: float = 60) -> None:
@@ -95,7 +97,9 @@ def test_the_server_killed_during_a_plan_job_resumes_it_and_loses_no_live_data(t
 
         h = {"Authorization": f"Bearer {create_token(s, 'plan')}"}
     engine.dispose()
-    proc = _serve(url, port)
+    server_tmp = tmp_path / "server-tmp"      # the killed job's folder stays there, not in /tmp
+    server_tmp.mkdir()
+    proc = _serve(url, port, server_tmp)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
             _up(c, proc)
@@ -113,7 +117,7 @@ def test_the_server_killed_during_a_plan_job_resumes_it_and_loses_no_live_data(t
                 time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)   # mid-solve: no shutdown code runs
         proc.wait(10)
-        proc = _serve(url, port)
+        proc = _serve(url, port, server_tmp)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
             _up(c, proc)
             job = wait_job(c, h, job_id, timeout_s=120)
@@ -199,11 +203,14 @@ def _job_and_audit(url: str, job_id: int) -> tuple[PlanJob, list]:
 @pytest.mark.slow
 def test_sigterm_during_a_plan_job_stops_its_plan_promptly_and_the_restart_resumes_it(tmp_path):
     """The server's exit waited for the job's planning process (~100 s on the demo). Now the plan is
-    stopped, the server exits within seconds with 0, no process of it is left, the job is queued
-    again with the reason in the audit trail, the restart resumes it, and the live data stay."""
+    stopped, the server exits within seconds with 0, no process of it and no job folder is left,
+    the job is queued again with the reason in the audit trail, the restart resumes it, and the live
+    data stay."""
     url, port = f"sqlite:///{tmp_path / 'stopped.db'}", _free_port()
     h = _plan_token(url)
-    proc = _serve(url, port)
+    server_tmp = tmp_path / "server-tmp"
+    server_tmp.mkdir()
+    proc = _serve(url, port, server_tmp)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
             _up(c, proc)
@@ -223,13 +230,15 @@ def test_sigterm_during_a_plan_job_stops_its_plan_promptly_and_the_restart_resum
         assert job.status == "queued" and job.attempts == 1 and not job.reason
         assert [a for a, _ in audit][-1] == "plan.interrupted" and "resumed" in audit[-1][1]["reason"]
 
-        proc = _serve(url, port)                      # the restart resumes it ...
+        assert not list(server_tmp.glob("vpp-sched-job-*"))
+        proc = _serve(url, port, server_tmp)          # the restart resumes it ...
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
             _up(c, proc)
             _wait_running(c, h, job_id, attempts=2)
             time.sleep(PLAN_BEFORE_STOP_S)
         second_s, left = _stop_mid_plan(proc)         # ... and a second stop is as prompt
         assert proc.returncode == 0 and second_s < STOP_WITHIN_S and not left, (second_s, left)
+        assert not list(server_tmp.glob("vpp-sched-job-*"))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -105,7 +106,9 @@ class JobRunner:
         s = self.settings
         if not s.plan_process:
             return run_plan(live, as_of, s.method, executor)
-        out = self._process.run(run_plan_isolated, live, as_of, s.method, s.scheduler, s.workers)
+        # The job's folder is the server's: removed also when the planning process is killed mid-plan.
+        with tempfile.TemporaryDirectory(prefix="vpp-sched-job-") as workdir:
+            out = self._process.run(run_plan_isolated, live, as_of, s.method, s.scheduler, s.workers, workdir)
         if isinstance(out, str):
             raise VppSchedError(out)
         return out
