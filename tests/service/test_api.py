@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from scenario_factory import MINIMAL_YAML, TRANSFORMERS, EVS, base_load_frame
 from service_helpers import scenario_zip, wait_job
-from vpp_sched.service.db import AuditEntry, EvSession, ScenarioRow
+from vpp_sched.service.db import AuditEntry, EvSession, PlanJob, ScenarioRow
 
 ZIP = {"content-type": "application/zip"}
 
@@ -214,10 +214,18 @@ def test_a_metered_load_sets_the_base_load_of_its_slot(client, tmp_path):
     assert first.base_load_kw == pytest.approx(80.0 - row.ev_kw, abs=1e-3)
 
 
-def test_a_replan_outside_the_horizon_fails_with_the_reason(client, tmp_path):
+def test_a_replan_outside_the_horizon_is_422_and_a_failed_plan_serves_no_files(client, app, tmp_path):
+    """A re-plan from after the horizon's end was queued and failed ('outside the scenario's horizon'):
+    now it is refused up front (service/horizon.py)."""
     sid = upload(client, tmp_path)
-    job = planned(client, sid, as_of="2026-12-05T00:00:00+08:00")
-    assert job["status"] == "failed" and "outside the scenario's horizon" in job["reason"]
+    r = client.post("/plans", json={"scenario_id": sid, "as_of": "2026-12-05T00:00:00+08:00"},
+                    headers=client.tokens["plan"])
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "as_of"], r.text
+    job = planned(client, sid)
+    with app.state.sessions() as db:     # a job that failed (its files, if any, are not served)
+        row = db.get(PlanJob, job["id"])
+        row.status, row.reason = "failed", "the test failed it"
+        db.commit()
     r = client.get(f"/plans/{job['id']}/files/kpis.json", headers=client.tokens["read"])
     assert r.status_code == 409 and "failed" in r.json()["detail"]
 

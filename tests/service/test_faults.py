@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from service_helpers import scenario_zip, settings, tokens, wait_job
 from vpp_sched.scenario.load import default_scenario_path
 from vpp_sched.service.app import create_app
-from vpp_sched.service.db import EvSession, MeterValue, PlanJob
+from vpp_sched.service.db import AuditEntry, EvSession, MeterValue, PlanJob, make_engine, make_sessions, migrate
 from vpp_sched.service.sim_fleet import folder_zip
 
 ZIP = {"content-type": "application/zip"}
@@ -63,10 +63,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(db_url: str, port: int) -> subprocess.Popen:
+def _serve(db_url: str, port: int, tmp_dir: Path | None = None) -> subprocess.Popen:
+    """``vpp-sched serve`` in its own process group (``tmp_dir``: its and its planning process's TMPDIR)."""
     cmd = [sys.executable, "-c", "from vpp_sched.cli import main; main()", "serve", "--db", db_url, "--port", str(port),
            "--method", "lean", "--scheduler", "serial", "--log-level", "warning"]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = None if tmp_dir is None else {**os.environ, "TMPDIR": str(tmp_dir)}
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
 
 
 def _up(client: httpx.Client, proc: subprocess.Popen, timeout_s: float = 60) -> None:
@@ -95,16 +97,18 @@ def test_the_server_killed_during_a_plan_job_resumes_it_and_loses_no_live_data(t
 
         h = {"Authorization": f"Bearer {create_token(s, 'plan')}"}
     engine.dispose()
-    proc = _serve(url, port)
+    server_tmp = tmp_path / "server-tmp"      # the killed job's folder stays there, not in /tmp
+    server_tmp.mkdir()
+    proc = _serve(url, port, server_tmp)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
             _up(c, proc)
             sid = c.post("/scenarios", content=folder_zip(default_scenario_path()), headers={**h, **ZIP}).json()["id"]
-            c.post("/meter", json={"scenario_id": sid, "transformer_id": "T01", "measured_at": "2026-11-27T19:00:00+08:00",
+            c.post("/meter", json={"scenario_id": sid, "transformer_id": "T01", "measured_at": "2026-12-04T19:00:00+08:00",
                                    "load_kw": 300.0}, headers=h).raise_for_status()
             c.post("/sessions", json={"scenario_id": sid, "session_id": "LIVE1", "event": "started", "replan": False,
-                                      "time": "2026-11-27T19:00:00+08:00", "transformer_id": "T01",
-                                      "arrival": "2026-11-27T19:00:00+08:00", "departure": "2026-11-28T07:00:00+08:00",
+                                      "time": "2026-12-04T19:00:00+08:00", "transformer_id": "T01",
+                                      "arrival": "2026-12-04T19:00:00+08:00", "departure": "2026-12-05T07:00:00+08:00",
                                       "energy_kwh": 20.0, "max_power_kw": 7.0}, headers=h).raise_for_status()
             job_id = c.post("/plans", json={"scenario_id": sid}, headers=h).json()["id"]
             end = time.monotonic() + 60
@@ -113,7 +117,7 @@ def test_the_server_killed_during_a_plan_job_resumes_it_and_loses_no_live_data(t
                 time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)   # mid-solve: no shutdown code runs
         proc.wait(10)
-        proc = _serve(url, port)
+        proc = _serve(url, port, server_tmp)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
             _up(c, proc)
             job = wait_job(c, h, job_id, timeout_s=120)
@@ -144,3 +148,105 @@ def test_a_stop_signal_shuts_the_server_down_cleanly_with_exit_0(tmp_path, signu
     assert proc.returncode == 0, stderr
     assert "error" not in stderr.lower() and "Traceback" not in stderr, stderr
     assert stderr.strip().splitlines()[-1].endswith("shut down cleanly"), stderr
+
+
+#: How soon a server stopped during a plan job must have exited [s]: the plan's SIGTERM, its grace
+#: (plan_process.STOP_GRACE_S) and uvicorn's shutdown; it waited ~100 s for the plan before.
+STOP_WITHIN_S = 12.0
+#: How long the plan runs before the stop [s]: the worker process has started and is planning.
+PLAN_BEFORE_STOP_S = 3.0
+
+
+def _plan_token(url: str) -> dict[str, str]:
+    from vpp_sched.service.auth import create_token
+
+    engine = make_engine(url)
+    migrate(engine)
+    with make_sessions(engine)() as s:
+        h = {"Authorization": f"Bearer {create_token(s, 'plan')}"}
+    engine.dispose()
+    return h
+
+
+def _wait_running(c: httpx.Client, h: dict, job_id: int, attempts: int) -> None:
+    end = time.monotonic() + 60
+    while (job := c.get(f"/plans/{job_id}", headers=h).json())["status"] != "running" or job["attempts"] != attempts:
+        assert job["status"] in ("queued", "running") and time.monotonic() < end, job
+        time.sleep(0.05)
+
+
+def _stop_mid_plan(proc: subprocess.Popen) -> tuple[float, list]:
+    """SIGTERM to the server's process only (``kill PID``, ``docker stop``); its exit time [s] and the
+    processes it had started (the planning process) that are still alive after it."""
+    import psutil
+
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "no planning process was running"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(120)
+    stop_s = time.monotonic() - t0
+    _, alive = psutil.wait_procs(children, timeout=2)
+    return stop_s, alive
+
+
+def _job_and_audit(url: str, job_id: int) -> tuple[PlanJob, list]:
+    engine = make_engine(url)
+    with make_sessions(engine)() as s:
+        job = s.get(PlanJob, job_id)
+        s.expunge(job)
+        audit = [(a.action, a.detail) for a in s.query(AuditEntry).filter(AuditEntry.target == f"plan:{job_id}")]
+    engine.dispose()
+    return job, audit
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_plan_job_stops_its_plan_promptly_and_the_restart_resumes_it(tmp_path):
+    """The server's exit waited for the job's planning process (~100 s on the demo). Now the plan is
+    stopped, the server exits within seconds with 0, no process of it and no job folder is left,
+    the job is queued again with the reason in the audit trail, the restart resumes it, and the live
+    data stay."""
+    url, port = f"sqlite:///{tmp_path / 'stopped.db'}", _free_port()
+    h = _plan_token(url)
+    server_tmp = tmp_path / "server-tmp"
+    server_tmp.mkdir()
+    proc = _serve(url, port, server_tmp)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+            _up(c, proc)
+            sid = c.post("/scenarios", content=folder_zip(default_scenario_path()), headers={**h, **ZIP}).json()["id"]
+            c.post("/meter", json={"scenario_id": sid, "transformer_id": "T01", "measured_at": "2026-12-04T19:00:00+08:00",
+                                   "load_kw": 300.0}, headers=h).raise_for_status()
+            c.post("/sessions", json={"scenario_id": sid, "session_id": "LIVE1", "event": "started", "replan": False,
+                                      "time": "2026-12-04T19:00:00+08:00", "transformer_id": "T01",
+                                      "arrival": "2026-12-04T19:00:00+08:00", "departure": "2026-12-05T07:00:00+08:00",
+                                      "energy_kwh": 20.0, "max_power_kw": 7.0}, headers=h).raise_for_status()
+            job_id = c.post("/plans", json={"scenario_id": sid}, headers=h).json()["id"]
+            _wait_running(c, h, job_id, attempts=1)
+            time.sleep(PLAN_BEFORE_STOP_S)
+        first_s, left = _stop_mid_plan(proc)
+        assert proc.returncode == 0 and first_s < STOP_WITHIN_S and not left, (first_s, left)
+        job, audit = _job_and_audit(url, job_id)
+        assert job.status == "queued" and job.attempts == 1 and not job.reason
+        assert [a for a, _ in audit][-1] == "plan.interrupted" and "resumed" in audit[-1][1]["reason"]
+
+        assert not list(server_tmp.glob("vpp-sched-job-*"))
+        proc = _serve(url, port, server_tmp)          # the restart resumes it ...
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+            _up(c, proc)
+            _wait_running(c, h, job_id, attempts=2)
+            time.sleep(PLAN_BEFORE_STOP_S)
+        second_s, left = _stop_mid_plan(proc)         # ... and a second stop is as prompt
+        assert proc.returncode == 0 and second_s < STOP_WITHIN_S and not left, (second_s, left)
+        assert not list(server_tmp.glob("vpp-sched-job-*"))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    job, _ = _job_and_audit(url, job_id)
+    assert job.status == "queued" and job.attempts == 2
+    engine = make_engine(url)
+    with make_sessions(engine)() as s:
+        assert s.query(EvSession).filter(EvSession.session_id == "LIVE1").count() == 1
+        assert s.query(MeterValue).count() == 1
+    engine.dispose()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 
-from vpp_sched.service.jobs import _lower_priority
+from vpp_sched.service.plan_process import PlanProcess
 from vpp_sched.service.settings import Settings
 
 
@@ -17,7 +15,9 @@ def _niceness() -> int:
 def test_the_worker_process_is_niced_by_the_setting():
     by = Settings().plan_nice
     assert by > 0
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority,
-                             initargs=(by,)) as pool:
-        child = pool.submit(_niceness).result(timeout=120)
+    process = PlanProcess(by)
+    try:
+        child = process.run(_niceness)
+    finally:
+        process.stop()
     assert child == min(os.nice(0) + by, 19)

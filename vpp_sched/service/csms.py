@@ -30,6 +30,7 @@ from ocpp.v201.enums import Action
 from vpp_sched.service import csms_store
 from vpp_sched.service.answer_times import AnswerTimes, call_action
 from vpp_sched.service.auth import Verifier, verify_secret
+from vpp_sched.service.csms_ended import EndedSessions
 from vpp_sched.service.db import Station
 from vpp_sched.service.group_writer import LATER, NOW, GroupWriter
 from vpp_sched.service.loop_lag import GcPauses, LoopLag
@@ -135,7 +136,10 @@ class StationPoint(ChargePoint):
             self.csms.wake_jobs()
         if ended is not None:
             self.csms.spawn(self.csms.clear(ended))
-        return call_result.TransactionEvent()
+        # OCPP 2.0.1 wants idTokenInfo in the answer when the request carried an idToken. This CSMS plans, it
+        # does not authorize: the token is Accepted, also for a transaction outside the horizon (not planned,
+        # csms_store.transaction_event): the station charges at its own limit instead of refusing the driver.
+        return call_result.TransactionEvent(id_token_info={"status": "Accepted"} if kwargs.get("id_token") else None)
 
     @on(Action.notify_ev_charging_needs, skip_schema_validation=True)
     async def on_charging_needs(self, charging_needs, evse_id, **kwargs):
@@ -157,8 +161,8 @@ class Csms:
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: set[str] = set()
         # Sessions whose end was heard: a push read before the end (its profiles in hand while it waits
-        # for the station's lock) must not send a profile after the ClearChargingProfile.
-        self._ended: set[int] = set()
+        # for the station's lock) must not send a profile after the ClearChargingProfile (csms_ended.py).
+        self._ended = EndedSessions()
         self._pushes: dict[int, int] = {}                 # scenario id -> pushes asked for
         self._scenario_locks: dict[int, asyncio.Lock] = {}
         self._in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
@@ -310,8 +314,9 @@ class Csms:
         async with self._scenario_locks.setdefault(scenario_id, asyncio.Lock()):
             if asked != self._pushes[scenario_id]:
                 return
-            batch = await self.db_reading(scenario_profiles, scenario_id, set(self.points), self.plans)
-            await asyncio.gather(*(self._send_station(s, outs) for s, outs in batch.items()))
+            with self._ended.reading():
+                batch = await self.db_reading(scenario_profiles, scenario_id, set(self.points), self.plans)
+                await asyncio.gather(*(self._send_station(s, outs) for s, outs in batch.items()))
 
     async def push_station(self, station_id: str, resend: bool = False) -> None:
         """Send one station its profiles from the plan current when the send starts (a station that
@@ -322,8 +327,9 @@ class Csms:
         self._waiting.add(station_id)
         async with self._station_lock(station_id):
             self._waiting.discard(station_id)
-            outs = await self.db_reading(station_profiles, station_id, resend, self.plans)
-            await self._send(station_id, outs)
+            with self._ended.reading():
+                outs = await self.db_reading(station_profiles, station_id, resend, self.plans)
+                await self._send(station_id, outs)
 
     async def _send_station(self, station_id: str, outs: list[Outgoing]) -> None:
         async with self._station_lock(station_id):

@@ -5,7 +5,9 @@ station gets its answer, so a station that got its answer never loses the messag
 (boot, status, meter values, connect) leave the flush to that commit, so a group's inserts go to the
 database together; a write that fails there fails its group, which the writer then runs one by one. A transaction that starts becomes a session (its id ``<station>.<transaction>``): arrival at
 the event's time, energy and departure from the EV's charging needs when it sends them
-(NotifyEVChargingNeeds), else the station's defaults.
+(NotifyEVChargingNeeds), else the station's defaults. A transaction whose stay lies outside its
+scenario's horizon is stored as :data:`~vpp_sched.service.horizon.OUTSIDE` (its meter values kept) and
+queues no re-plan; a re-plan is never queued from the horizon's end on (:mod:`vpp_sched.service.horizon`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from vpp_sched.service.db import AuditEntry, EvSession, MeterValue, ProfileSent, Station, utcnow
+from vpp_sched.service.db import AuditEntry, EvSession, MeterValue, ProfileSent, ScenarioRow, Station, utcnow
 from vpp_sched.service.group_writer import stage, stage_update
+from vpp_sched.service.horizon import OUTSIDE, Horizon
 from vpp_sched.service.jobs import enqueue
 from vpp_sched.service.profiles import last_sent_id
 from vpp_sched.service.store import audit
@@ -100,25 +103,47 @@ def transaction_event(db: Session, station_id: str, event_type: str, timestamp: 
     energy = store_meter(db, station, meter_value, tx)
     job = ended = None
     if row is None and event_type != "Ended":
-        row = EvSession(scenario_id=station.scenario_id, session_id=sid, transformer_id=station.transformer_id,
-                        station_id=station_id, evse_id=(evse or {}).get("id", 1), transaction_id=tx, arrival=at,
-                        departure=at + dt.timedelta(hours=station.default_stay_h),
-                        energy_kwh=station.default_energy_kwh, max_power_kw=station.max_power_kw,
-                        min_power_kw=station.min_power_kw)
-        db.add(row)
-        audit(db, f"station:{station_id}", "session.started", f"session:{sid}", scenario_id=station.scenario_id)
-        job = enqueue(db, station.scenario_id, f"station:{station_id}", "session", at).id
+        row = _new_session(db, station, sid, tx, at, evse)
+        job = _replan(db, station, at) if row.status != OUTSIDE else None
     if row is not None and energy is not None:
         row.delivered_kwh = energy
-    if row is not None and event_type == "Ended" and row.status != "ended":
+    if row is not None and event_type == "Ended" and row.status == OUTSIDE:
+        row.ended_at = row.ended_at or at        # never planned: no re-plan, no profile to clear
+    elif row is not None and event_type == "Ended" and row.status != "ended":
         row.status, row.ended_at = "ended", at
         audit(db, f"station:{station_id}", "session.ended", f"session:{sid}", delivered_kwh=row.delivered_kwh)
-        job = enqueue(db, station.scenario_id, f"station:{station_id}", "session", at).id
+        job = _replan(db, station, at)
         db.flush()
         ended = row.id
     station.last_seen_at = utcnow()
     db.flush()
     return job, ended
+
+
+def _new_session(db: Session, station: Station, sid: str, tx: str, at: dt.datetime, evse: dict | None) -> EvSession:
+    """The session of a transaction first heard of at ``at``, with its audit entry: planned when its stay
+    overlaps the horizon, else stored as :data:`OUTSIDE` with the reason."""
+    departure = at + dt.timedelta(hours=station.default_stay_h)
+    horizon = Horizon.of(db.get(ScenarioRow, station.scenario_id).summary)
+    inside = horizon.holds(at, departure)
+    row = EvSession(scenario_id=station.scenario_id, session_id=sid, transformer_id=station.transformer_id,
+                    station_id=station.id, evse_id=(evse or {}).get("id", 1), transaction_id=tx, arrival=at,
+                    departure=departure, energy_kwh=station.default_energy_kwh, max_power_kw=station.max_power_kw,
+                    min_power_kw=station.min_power_kw, status="active" if inside else OUTSIDE)
+    db.add(row)
+    if inside:
+        audit(db, f"station:{station.id}", "session.started", f"session:{sid}", scenario_id=station.scenario_id)
+    else:
+        audit(db, f"station:{station.id}", "session.outside-horizon", f"session:{sid}", scenario_id=station.scenario_id,
+              arrival=at.isoformat(), departure=departure.isoformat(), horizon=str(horizon),
+              reason="its stay lies outside the scenario's horizon: stored, not planned, no re-plan, no profile")
+    return row
+
+
+def _replan(db: Session, station: Station, at: dt.datetime) -> int | None:
+    """The re-plan of the station's scenario from ``at`` (``None``: from the horizon's end on, none)."""
+    job = enqueue(db, station.scenario_id, f"station:{station.id}", "session", at)
+    return None if job is None else job.id
 
 
 def charging_needs(db: Session, station_id: str, evse_id: int, needs: dict) -> int | None:
@@ -133,9 +158,9 @@ def charging_needs(db: Session, station_id: str, evse_id: int, needs: dict) -> i
     if needs.get("departure_time"):
         row.departure = max(parse_time(needs["departure_time"]), row.arrival + dt.timedelta(minutes=1))
     # re-planned from the session's arrival: the plan's clock is the data's, never the wall's
-    job = enqueue(db, row.scenario_id, f"station:{station_id}", "session", row.arrival).id
+    job = enqueue(db, row.scenario_id, f"station:{station_id}", "session", row.arrival)
     db.flush()
-    return job
+    return None if job is None else job.id
 
 
 def record_sent(db: Session, station_id: str, session_pk: int, plan_id: int | None, action: str, payload: dict,

@@ -152,7 +152,7 @@ class EvSession(Base):
     delivered_kwh: Mapped[float] = mapped_column(Float, default=0.0)
     max_power_kw: Mapped[float] = mapped_column(Float)
     min_power_kw: Mapped[float] = mapped_column(Float, default=0.0)
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | ended
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | ended | outside (horizon.py)
     ended_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("scenario_id", "session_id"),

@@ -3,8 +3,11 @@
 A job is a row of ``plans``; its state lives only in the database, so a server killed mid-job finds
 it ``running`` at the next start (:meth:`JobRunner.recover`): it is queued again (resumed from its
 stored inputs) until it has been started ``max_job_attempts`` times, then marked failed with the
-reason. Re-plans asked for while one is still queued for the scenario join it (its ``as_of`` moves
-to the latest) instead of queuing another: a burst of 500 arriving EVs is one re-plan, not 500.
+reason. A job the server was stopped in cleanly (SIGTERM, Ctrl-C) has its plan stopped
+(:mod:`vpp_sched.service.plan_process`) and is queued again at once, with the reason in the audit
+trail: the next start resumes it. Re-plans asked for while one is still queued for the scenario
+join it (its ``as_of`` moves to the latest) instead of queuing another: a burst of 500 arriving
+EVs is one re-plan, not 500.
 """
 
 from __future__ import annotations
@@ -13,21 +16,20 @@ import datetime as dt
 import json
 import logging
 import math
-import multiprocessing
-import os
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from vpp_sched.errors import InputError, NoPlanError, VppSchedError
-from vpp_sched.service.db import PlanFile, PlanJob, utcnow
+from vpp_sched.service.db import PlanFile, PlanJob, ScenarioRow, utcnow
+from vpp_sched.service.horizon import Horizon
+from vpp_sched.service.plan_process import JobInterrupted, PlanProcess
 from vpp_sched.service.planning import run_plan, run_plan_isolated
 from vpp_sched.service.settings import Settings
 from vpp_sched.service.store import audit, current_plan, live_data
@@ -52,8 +54,14 @@ def retrying(fn, *args):
             time.sleep(DB_RETRY_S)
 
 
-def enqueue(db, scenario_id: int, actor: str, trigger: str, as_of: dt.datetime | None = None) -> PlanJob:
-    """Add a job (or join the scenario's queued re-plan) to the session; the caller commits."""
+def enqueue(db, scenario_id: int, actor: str, trigger: str, as_of: dt.datetime | None = None) -> PlanJob | None:
+    """Add a job (or join the scenario's queued re-plan) to the session; the caller commits. A re-plan
+    from before the horizon's start runs from the start; none is queued from its end on (``None``):
+    replay refuses an ``as_of`` outside the horizon, and a queued re-plan joined by one would fail for all."""
+    if as_of is not None:
+        as_of = Horizon.of(db.get(ScenarioRow, scenario_id).summary).replan_from(as_of)
+        if as_of is None:
+            return None
     if trigger != "request":
         queued = db.scalars(select(PlanJob).where(PlanJob.scenario_id == scenario_id, PlanJob.status == "queued",
                                                   PlanJob.trigger != "request")).first()
@@ -77,17 +85,20 @@ class JobRunner:
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="vpp-sched-jobs", daemon=True)
         self.idle = threading.Event()
-        self._pool: ProcessPoolExecutor | None = None
+        self._stopping = threading.Event()
+        self._process = PlanProcess(settings.plan_nice)
 
     def start(self) -> None:
         self.recover()
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the worker: a plan running in the planning process is stopped and its job queued again
+        (a plan in the job thread, ``plan_process=False``, cannot be stopped: waited for ``timeout_s``)."""
+        self._stopping.set()
         self._queue.put(None)
+        self._process.stop()
         self._thread.join(timeout_s)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _plan(self, live, as_of, executor):
         """The plan, here or (``plan_process``) in the worker process, so a long solve never holds the
@@ -95,14 +106,9 @@ class JobRunner:
         s = self.settings
         if not s.plan_process:
             return run_plan(live, as_of, s.method, executor)
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_lower_priority, initargs=(s.plan_nice,))
-        try:
-            out = self._pool.submit(run_plan_isolated, live, as_of, s.method, s.scheduler, s.workers).result()
-        except BrokenProcessPool:
-            self._pool = None
-            raise VppSchedError("the planning process died (out of memory?)") from None
+        # The job's folder is the server's: removed also when the planning process is killed mid-plan.
+        with tempfile.TemporaryDirectory(prefix="vpp-sched-job-") as workdir:
+            out = self._process.run(run_plan_isolated, live, as_of, s.method, s.scheduler, s.workers, workdir)
         if isinstance(out, str):
             raise VppSchedError(out)
         return out
@@ -131,7 +137,7 @@ class JobRunner:
                 item = self._queue.get()
                 if item is None:
                     return
-                while (job_id := self._next()) is not None:
+                while not self._stopping.is_set() and (job_id := self._next()) is not None:
                     try:
                         self._run(job_id, executor)
                     except OperationalError:   # gone for longer than the retries: the next start resumes it
@@ -162,6 +168,8 @@ class JobRunner:
                 db.commit()
                 live, as_of = live_data(db, job), job.as_of
             out = self._plan(live, as_of, executor)
+        except JobInterrupted:
+            return retrying(self._requeue_interrupted, job_id)
         except (InputError, NoPlanError, VppSchedError) as exc:
             return retrying(self._finish_failed, job_id, str(exc))
         except OperationalError:
@@ -197,6 +205,15 @@ class JobRunner:
             db.get(PlanJob, job_id).status = "queued"
             db.commit()
 
+    def _requeue_interrupted(self, job_id: int) -> None:
+        with self.sessions() as db:
+            job = db.get(PlanJob, job_id)
+            job.status = "queued"
+            audit(db, "service", "plan.interrupted", f"plan:{job_id}", attempts=job.attempts,
+                  reason="the server stopped during the job; its plan was stopped and it is resumed from its "
+                         "stored inputs at the next start")
+            db.commit()
+
     def _finish_failed(self, job_id: int, reason: str) -> None:
         with self.sessions() as db:
             self._fail(db, db.get(PlanJob, job_id), reason)
@@ -218,12 +235,6 @@ def _chunks(rows: list[dict]) -> list[list[dict]]:
         out[-1].append(r)
         size += len(r["content"])
     return [c for c in out if c]
-
-
-def _lower_priority(by: int) -> None:
-    """The worker process's CPU priority, ``by`` below the server's (its initializer)."""
-    if by > 0 and hasattr(os, "nice"):
-        os.nice(by)
 
 
 def live_scenario(sessions: sessionmaker, job_id: int) -> int:

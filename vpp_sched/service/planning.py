@@ -59,9 +59,10 @@ class PlanOutput:
     files: dict[str, bytes]
 
 
-def run_plan(live: LiveData, as_of: dt.datetime | None, method: str, executor) -> PlanOutput:
-    """Merge, plan and write in a temporary folder; return the plan's files (raises InputError, NoPlanError)."""
-    with tempfile.TemporaryDirectory(prefix="vpp-sched-job-") as tmp:
+def run_plan(live: LiveData, as_of: dt.datetime | None, method: str, executor, workdir: str | None = None) -> PlanOutput:
+    """Merge, plan and write in a temporary folder (in ``workdir`` if given); return the plan's files
+    (raises InputError, NoPlanError)."""
+    with tempfile.TemporaryDirectory(prefix="vpp-sched-job-", dir=workdir) as tmp:
         folder = Path(tmp) / "scenario"
         write_files(live.files, folder)
         if as_of is None:
@@ -81,7 +82,7 @@ def run_plan(live: LiveData, as_of: dt.datetime | None, method: str, executor) -
 
 
 def run_plan_isolated(live: LiveData, as_of: dt.datetime | None, method: str, scheduler: str | None,
-                      workers: int | None) -> PlanOutput | str:
+                      workers: int | None, workdir: str | None = None) -> PlanOutput | str:
     """:func:`run_plan` in a worker process: the plan, or the reason it failed as text (our exceptions
     carry more than their message, so they are not sent back across the process boundary)."""
     from vpp_sched.errors import VppSchedError
@@ -89,7 +90,7 @@ def run_plan_isolated(live: LiveData, as_of: dt.datetime | None, method: str, sc
 
     try:
         with get_executor(scheduler, workers) as executor:
-            return run_plan(live, as_of, method, executor)
+            return run_plan(live, as_of, method, executor, workdir)
     except VppSchedError as exc:
         return str(exc)
 

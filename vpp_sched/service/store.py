@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from vpp_sched.service.db import (AuditEntry, DrEventRow, EvSession, MeterValue, PlanFile, PlanJob, ScenarioFile,
                                   ScenarioRow)
+from vpp_sched.service.horizon import OUTSIDE
 from vpp_sched.service.planning import LiveData, ev_kw_at
 from vpp_sched.studies.live_replan import STATE_FILE
 
@@ -40,7 +41,8 @@ def session_row(s: EvSession) -> dict:
 def live_data(db: Session, job: PlanJob) -> LiveData:
     sc = db.get(ScenarioRow, job.scenario_id)
     files = {f.name: f.content for f in db.scalars(select(ScenarioFile).where(ScenarioFile.scenario_id == sc.id))}
-    sessions = [session_row(s) for s in db.scalars(select(EvSession).where(EvSession.scenario_id == sc.id)
+    sessions = [session_row(s) for s in db.scalars(select(EvSession).where(EvSession.scenario_id == sc.id,
+                                                                           EvSession.status != OUTSIDE)
                                                    .order_by(EvSession.id))]
     events = [e.payload for e in db.scalars(select(DrEventRow).where(DrEventRow.scenario_id == sc.id)
                                             .order_by(DrEventRow.id))]

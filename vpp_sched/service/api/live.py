@@ -3,6 +3,8 @@
 Each is checked whole before anything is stored (422 with the field path, 404, 409); then it is stored
 with its audit entry in one transaction and, when ``replan`` is true, queues a re-plan of the rest of
 the day from ``as_of`` (default: the time the data is about) - joining a re-plan already queued.
+A session whose stay lies outside the scenario's horizon, or a re-plan asked for from its end on, is
+a 422 naming the field (:mod:`vpp_sched.service.horizon`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 from vpp_sched.scenario.config import DREvent, id_problem
 from vpp_sched.service.api.common import get_db, not_found, require, unprocessable
 from vpp_sched.service.db import DrEventRow, EvSession, MeterValue, ScenarioRow, utcnow
+from vpp_sched.service.horizon import OUTSIDE, Horizon
 from vpp_sched.service.jobs import enqueue
 from vpp_sched.service.store import audit
 
@@ -65,6 +68,27 @@ def _scenario(db: Session, scenario_id: int) -> ScenarioRow:
     return row
 
 
+def _check_replan_time(sc: ScenarioRow, replan: bool, at, loc: list) -> list[tuple[list, str]]:
+    """A re-plan needs a time before the horizon's end (one before its start re-plans the whole horizon)."""
+    horizon = Horizon.of(sc.summary)
+    if replan and horizon.ended_by(at):
+        return [(loc, f"{at.isoformat()} is at or after the end of scenario {sc.id}'s horizon ({horizon}): nothing "
+                      "is left to re-plan (send replan: false to store the data only)")]
+    return []
+
+
+def _check_stay(sc: ScenarioRow, arrival, departure) -> list[tuple[list, str]]:
+    """A session's stay must overlap the horizon: no plan can hold one wholly outside it."""
+    horizon = Horizon.of(sc.summary)
+    if arrival is not None and arrival >= horizon.end:
+        return [(["body", "arrival"], f"{arrival.isoformat()} is at or after the end of scenario {sc.id}'s horizon "
+                                      f"({horizon}): no plan can hold the session")]
+    if departure is not None and departure <= horizon.start:
+        return [(["body", "departure"], f"{departure.isoformat()} is at or before the start of scenario {sc.id}'s "
+                                        f"horizon ({horizon}): no plan can hold the session")]
+    return []
+
+
 def _check_transformer(sc: ScenarioRow, value: str | None, loc: list) -> list[tuple[list, str]]:
     if value is not None and value not in sc.summary["transformers"]:
         return [(loc, f"transformer {value!r} is not in scenario {sc.id}")]
@@ -83,6 +107,8 @@ def post_session(body: SessionIn, request: Request, db: Session = Depends(get_db
         raise not_found(f"session {body.session_id!r} of scenario {sc.id}")
     if row is not None and row.status == "ended":
         raise HTTPException(409, f"session {body.session_id!r} has ended; it cannot change")
+    if row is not None and row.status == OUTSIDE:
+        raise HTTPException(409, f"session {body.session_id!r} lies outside scenario {sc.id}'s horizon; it is not planned")
     problems = _session_problems(body, sc, row)
     if problems:
         raise unprocessable(problems)
@@ -108,6 +134,7 @@ def _session_problems(body: SessionIn, sc: ScenarioRow, row: EvSession | None) -
     departure = body.departure or (row.departure if row else None)
     if arrival and departure and departure <= arrival:
         problems.append((["body", "departure"], "must be after arrival"))
+    problems += _check_stay(sc, arrival, departure) + _check_replan_time(sc, body.replan, body.time, ["body", "time"])
     pmax = body.max_power_kw or (row.max_power_kw if row else None)
     pmin = body.min_power_kw if body.min_power_kw is not None else (row.min_power_kw if row else 0.0)
     if pmax is not None and pmin > pmax:
@@ -145,6 +172,7 @@ def post_dr_event(body: DrEventIn, request: Request, db: Session = Depends(get_d
     known = set(sc.summary["transformers"]) | set(sc.summary.get("stations", []))
     problems += [(["body", "event", "scope", i], f"{s!r} is no transformer or station of scenario {sc.id}")
                  for i, s in enumerate(scope) if s not in known]
+    problems += _check_replan_time(sc, body.replan, body.as_of, ["body", "as_of"])
     if problems:
         raise unprocessable(problems)
     if db.scalars(select(DrEventRow).where(DrEventRow.scenario_id == sc.id,
@@ -163,6 +191,7 @@ def post_meter(body: MeterIn, request: Request, db: Session = Depends(get_db),
                actor: str = Depends(require("plan"))) -> dict:
     sc = _scenario(db, body.scenario_id)
     problems = _check_transformer(sc, body.transformer_id, ["body", "transformer_id"])
+    problems += _check_replan_time(sc, body.replan, body.measured_at, ["body", "measured_at"])
     if problems:
         raise unprocessable(problems)
     row = MeterValue(scenario_id=sc.id, measured_at=body.measured_at, transformer_id=body.transformer_id,

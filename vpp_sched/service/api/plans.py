@@ -13,8 +13,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vpp_sched.service.api.common import get_db, not_found, require
+from vpp_sched.service.api.common import get_db, not_found, require, unprocessable
 from vpp_sched.service.db import PlanFile, PlanJob, ScenarioRow
+from vpp_sched.service.horizon import Horizon
 from vpp_sched.service.jobs import enqueue
 from vpp_sched.service.store import plan_file
 
@@ -24,14 +25,19 @@ router = APIRouter(tags=["plans"])
 class PlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scenario_id: int
-    as_of: AwareDatetime | None = None   # set: re-plan the rest of the day from the slot holding it
+    as_of: AwareDatetime | None = None   # set: re-plan the rest of the day from the slot holding it (horizon.py)
 
 
 @router.post("/plans", status_code=202)
 def create_plan(body: PlanRequest, request: Request, db: Session = Depends(get_db),
                 actor: str = Depends(require("plan"))) -> dict:
-    if db.get(ScenarioRow, body.scenario_id) is None:
+    sc = db.get(ScenarioRow, body.scenario_id)
+    if sc is None:
         raise not_found(f"scenario {body.scenario_id}")
+    horizon = Horizon.of(sc.summary)
+    if horizon.ended_by(body.as_of):     # a re-plan from before the start runs from the start (horizon.py)
+        raise unprocessable([(["body", "as_of"], f"{body.as_of.isoformat()} is at or after the end of scenario "
+                                                 f"{sc.id}'s horizon ({horizon}): nothing is left to re-plan")])
     job = enqueue(db, body.scenario_id, actor, "request", body.as_of)
     db.commit()
     request.app.state.runner.wake()
