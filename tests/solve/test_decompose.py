@@ -249,3 +249,34 @@ def test_coordination_leaves_the_blocks_their_time(monkeypatch):
     check_solution(p, hurried)
     assert hurried.bound_cny <= free.bound_cny + 1e-6 * abs(free.objective_cny)   # still a valid bound
     assert hurried.status in (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT)        # cut short: says so if not within
+
+
+def _master_gaps(history) -> list[float]:
+    """(master − best bound so far) / master after each coordination round."""
+    best, out = -np.inf, []
+    for bound, master in history:
+        best = max(best, bound)
+        out.append((master - best) / abs(master))
+    return out
+
+
+def test_coordination_stops_once_the_master_is_within_its_share_of_the_gap(monkeypatch):
+    """The rounds stop at the first round whose master is within ``COORDINATION_GAP_SHARE`` of
+    ``mip_rel_gap`` of the best bound (not before, not later), the rest of the gap left to the blocks'
+    rounding: the plan stays within its gap. A smaller share takes more rounds for the same bound."""
+    import vpp_sched.solve.decompose as decompose
+
+    options = OPTIONS.model_copy(update={"mip_rel_gap": 5e-3})
+    p = binding_event(0)
+    sol = solve_decomposed(p, options, max_block_evs=0)
+    check_solution(p, sol)
+    gaps = _master_gaps(sol.solver["round_history"])
+    tol = decompose.COORDINATION_GAP_SHARE * options.mip_rel_gap
+    assert len(gaps) == sol.solver["rounds"] >= 2
+    assert gaps[-1] <= tol and all(g > tol for g in gaps[:-1])
+    assert sol.mip_gap <= options.mip_rel_gap and sol.status is SolveStatus.OPTIMAL
+    monkeypatch.setattr(decompose, "COORDINATION_GAP_SHARE", decompose.COORDINATION_GAP_SHARE / 8)
+    tight = solve_decomposed(p, options, max_block_evs=0)
+    assert tight.solver["rounds"] > sol.solver["rounds"]
+    assert tight.solver["round_history"][:len(gaps)] == sol.solver["round_history"]   # the same rounds, then more
+    assert _master_gaps(tight.solver["round_history"])[-1] <= tol / 8

@@ -15,6 +15,7 @@ import pandas as pd
 
 from vpp_sched.outfolder import OutFolder, target_path, writing
 from vpp_sched.plan.results import Plan
+from vpp_sched.plan.runs import factorize_runs
 
 # Timings differ run to run; everything else in a plan is reproducible byte for byte.
 TIMING_KEYS = ("build_seconds", "solve_seconds", "total_seconds", "timing")
@@ -90,7 +91,7 @@ def _column_text(col: pd.Series) -> np.ndarray | None:
     if isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype == object):
         if pd.api.types.infer_dtype(col, skipna=True) not in ("string", "empty"):
             return None
-        codes, uniques = pd.factorize(col)  # missing values get code -1
+        codes, uniques = factorize_runs(col.to_numpy())  # missing values get code -1
         text = [_quoted(v) for v in uniques.tolist()] + [""]
         if any(t is None for t in text):
             return None

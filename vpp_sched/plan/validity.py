@@ -13,6 +13,7 @@ from vpp_sched.errors import ArgumentError
 from vpp_sched.problem.build import sum_rows_by
 from vpp_sched.problem.arrays import Problem
 from vpp_sched.plan.results import Plan
+from vpp_sched.plan.runs import factorize_runs
 from vpp_sched.plan.sites_validity import check_sites
 from vpp_sched.plan.phase_validity import check_phases
 
@@ -122,7 +123,7 @@ def slot_positions(slots: pd.DatetimeIndex, times: pd.DatetimeIndex) -> np.ndarr
 
 
 def _ev_matrix(p: Problem, schedule: pd.DataFrame, column: str = "power_kw") -> np.ndarray:
-    codes, names = pd.factorize(schedule.ev_id)  # look each EV up once, not once per row
+    codes, names = factorize_runs(schedule.ev_id.to_numpy())  # look each EV up once, not once per row
     e = np.where(codes >= 0, pd.Index(p.ev_ids).get_indexer(names)[codes], -1)
     t = slot_positions(p.slots, pd.DatetimeIndex(schedule.slot_start))
     if (e < 0).any() or (t < 0).any():
