@@ -74,9 +74,16 @@ class Sites:
 
     def window(self, t0: int, full_packs: np.ndarray, partial_kwh: np.ndarray, dt_h: float) -> "Sites":
         """The sites of slots ``t0..`` starting from ``full_packs`` and ``partial_kwh`` [W] (a re-plan): the
-        final full packs lowered to what charging at full power can still reach, so the window stays feasible."""
+        final full packs lowered to what the racks can surely still reach, so the window stays feasible.
+
+        That reach serves no swap and charges the packs not full now with one bay each (``swap_bays``:
+        ``bay_max_kw x (packs - F)``, within the connection) in every slot left. The connection alone
+        (``swap_charge_max_kw``) overstated it when fewer packs than bays are not full: the re-plan of a
+        replay's last slot asked 9 full packs where 8.4 could be reached, and was infeasible."""
         n_left = self.swap_demand.shape[1] - t0 if self.n_swap else 0
-        reach = np.minimum(full_packs + (partial_kwh + self.swap_efficiency * dt_h * self.swap_charge_max_kw * n_left)
+        full_packs = np.asarray(full_packs, float)
+        rate_kw = np.minimum(self.swap_charge_max_kw, self.swap_bay_max_kw * np.maximum(self.swap_packs - full_packs, 0.0))
+        reach = np.minimum(full_packs + (partial_kwh + self.swap_efficiency * dt_h * rate_kw * n_left)
                            / self.swap_pack_charge_kwh, self.swap_packs) if self.n_swap else np.zeros(0)
         return replace(self, swap_demand=self.swap_demand[:, t0:], swap_initial_full=np.asarray(full_packs, float),
                        swap_initial_partial_kwh=np.asarray(partial_kwh, float),
