@@ -15,7 +15,9 @@ deliver as much energy as possible without passing ``limit_kw`` in any slot (``-
 site's battery and fast-charging draw as the controller left them). The floor's shortfall against
 ``uncontrolled`` (which charges each EV at full power from plug-in, the most any policy can give it) is
 loss no policy that keeps the limit avoids; the policy's shortfall above the floor is loss a better
-controller could have avoided knowing the day. HiGHS through ``scipy.optimize.linprog``.
+controller could have avoided knowing the day. ``pu_to_match_uncontrolled``: the least limit (pu of
+``limit_kw``, bisection on the same programme) under which the floor gives every EV what ``uncontrolled``
+gives. HiGHS through ``scipy.optimize.linprog``.
 """
 
 from __future__ import annotations
@@ -65,20 +67,19 @@ def floor_rows(runs, policy: str, limit_pu: float = 1.0) -> list[dict]:
         request = np.minimum(f.a_energy_kwh[on], ugot[on] + 1e-9)   # nobody gets more than uncontrolled gives
         headroom = p.limit_kw[n] * limit_pu - (run.net_load_kw[n] - ev_load[n])
         best = limit_floor_kwh(avail[on], request, f.a_max_power_kw[on], headroom, dt)
-        unc_short = float(np.maximum(ugot[on] - best, 0).sum())
-        out.append({"transformer": str(p.transformer_ids[n]),
-                    "pu_to_match_uncontrolled": round(_pu_to_match(avail[on], request, f.a_max_power_kw[on], p.limit_kw[n],
-                                                                   run.net_load_kw[n] - ev_load[n], dt), 4)
-                    if unc_short > 1e-3 else limit_pu,
+        floor_short = float(np.maximum(ugot[on] - best, 0).sum())
+        pu = (_pu_to_match(avail[on], request, f.a_max_power_kw[on], p.limit_kw[n], run.net_load_kw[n] - ev_load[n],
+                           dt) if floor_short > 1e-3 else limit_pu)
+        out.append({"transformer": str(p.transformer_ids[n]), "pu_to_match_uncontrolled": round(pu, 4),
                     "policy_short_kwh": round(float(np.maximum(ugot[on] - got[on], 0).sum()), 3),
-                    "floor_short_kwh": round(float(np.maximum(ugot[on] - best, 0).sum()), 3),
+                    "floor_short_kwh": round(floor_short, 3),
                     "slots_headroom_below_zero": int((headroom < 0).sum())})
     return out
 
 
 def _pu_to_match(avail, request_kwh, pmax_kw, limit_kw, other_kw, dt_h, steps: int = 14) -> float:
     """The least limit [pu of ``limit_kw``] under which the floor gives every EV ``request_kwh`` (bisection on
-    the LP, ``steps`` halvings, rounded up) [pu]."""
+    the LP, ``steps`` halvings; 1 Wh short in all counts as served) [pu]."""
     def ok(pu):
         got = limit_floor_kwh(avail, request_kwh, pmax_kw, limit_kw * pu - other_kw, dt_h)
         return float(np.maximum(request_kwh - got, 0).sum()) <= 1e-3

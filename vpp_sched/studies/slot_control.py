@@ -21,7 +21,9 @@ controller"):
    only what they drew: the stations' stock is played on the day's swaps (:mod:`.actuals_sites`).
 
 Before the cap, a site battery on a transformer whose must and look-ahead tiers lack headroom
-charges less, then discharges more (:func:`relieve_batteries`). Nothing else changes: PV
+charges less, then discharges more (:func:`relieve_batteries`). After it, what the limit still leaves goes
+to the plugged-in EVs with little laxity (:func:`early_fill_kw`, ``EARLY_LAXITY_SLOTS``), so an EV the plan
+deferred is not cut later with drivers who have no slack. Nothing else changes: PV
 curtailment follows the plan. The metered
 load is the slot's (base load and PV constant within a 15-min slot, as everywhere in the model).
 """
