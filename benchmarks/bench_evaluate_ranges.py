@@ -48,11 +48,15 @@ def run(args) -> None:
     from vpp_sched.studies.evaluate import POLICIES, DayTask, run_day
 
     sc, plans, plans_cpu_s = scenario_and_plans(args.seed, args.catch_up_overload_pct, args.plans)
+    if args.early_laxity_slots is not None:   # the slot controller's early fill (slot_control.EARLY_LAXITY_SLOTS)
+        from vpp_sched.studies import slot_control
+        slot_control.EARLY_LAXITY_SLOTS = args.early_laxity_slots
+    policies = tuple(args.policies.split(",")) if args.policies else POLICIES
     days = [int(d) for d in args.day_list.split(",")] if args.day_list else range(args.first, args.last + 1)
     with open(args.jsonl, "a") as out:
         out.write(json.dumps({"plans_cpu_seconds": plans_cpu_s}) + "\n")
         for d in days:
-            rows, per_t, day_cpu = run_day(DayTask(d, args.seed, sc, POLICIES, plans, sc.config.solver))
+            rows, per_t, day_cpu = run_day(DayTask(d, args.seed, sc, policies, plans, sc.config.solver))
             out.write(json.dumps({"day": d, "rows": rows, "per_t": per_t, "cpu_seconds": day_cpu}) + "\n")
             out.flush()
 
@@ -96,6 +100,8 @@ def main() -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--jsonl", type=Path, required=True)
     r.add_argument("--catch-up-overload-pct", type=float, default=None)
+    r.add_argument("--early-laxity-slots", type=float, default=None, help="slot_control.EARLY_LAXITY_SLOTS")
+    r.add_argument("--policies", default=None, help="comma-separated (default: all four)")
     m = sub.add_parser("merge")
     m.add_argument("files", nargs="+", type=Path)
     m.add_argument("--json", type=Path, default=None)

@@ -16,6 +16,7 @@ from vpp_sched.scenario.config import SolverOptions
 from vpp_sched.scenario.load import load_scenario
 from vpp_sched.solve.dispatch import solve
 from vpp_sched.studies.actuals import Actuals, forecast_as_actuals, make_context, window_problem
+from vpp_sched.studies import slot_control
 from vpp_sched.studies.replay import simulate
 from vpp_sched.studies.slot_control import (controlled_kw, fit_tiers_to_headroom, must_charge_kw,
                                            battery_relief_kw, soon_charge_kw)
@@ -106,7 +107,8 @@ def _played(tmp_path, evs, actual_evs=None, base_kw=None):
     return ctx, {on: simulate(ctx, "test", (start, plan), {}, slot_control=on) for on in (False, True)}
 
 
-def test_an_early_departure_is_caught_up(tmp_path):
+def test_an_early_departure_is_caught_up(tmp_path, monkeypatch):
+    monkeypatch.setattr(slot_control, "EARLY_LAXITY_SLOTS", 0.0)   # catch-up alone (early fill: test_early_fill.py)
     # planned at the cheap 20:00-22:00; the driver states 19:00 at plug-in: 3 whole slots at 5 kW
     def leaves_early(evs, sc):
         evs["departure"] = pd.Timestamp("2026-11-27T19:00", tz=sc.tz)
@@ -117,7 +119,8 @@ def test_an_early_departure_is_caught_up(tmp_path):
     assert runs[True].ev_kw[0] == pytest.approx([0, 5, 5, 0, 0, 0, 0, 0])   # as late as it can
 
 
-def test_the_metered_base_load_caps_the_chargers(tmp_path):
+def test_the_metered_base_load_caps_the_chargers(tmp_path, monkeypatch):
+    monkeypatch.setattr(slot_control, "EARLY_LAXITY_SLOTS", 0.0)   # catch-up alone (early fill: test_early_fill.py)
     # plan: both EVs at 5 kW 20:00-22:00 (base 10 + 10 = the 20 kW limit); at 20:00 the base is 16 kW
     base = [10.0] * 4 + [16.0] + [10.0] * 3
     ctx, runs = _played(tmp_path, [_ev("E1", energy=10.0, pmax=5.0), _ev("E2", energy=10.0, pmax=5.0)],

@@ -34,7 +34,8 @@ from vpp_sched.plan.results import TOL_KW, dr_compensation_cny, event_summary, g
 from vpp_sched.scenario.load import Scenario
 from vpp_sched.solve.solution import Solution, SolveStatus
 from vpp_sched.solve.dispatch import solve
-from vpp_sched.studies.slot_control import controlled_kw, ev_catch_up_kw, relieve_batteries, reserve_kw
+from vpp_sched.studies.slot_control import (controlled_kw, early_fill_kw, ev_catch_up_kw, relieve_batteries,
+                                            reserve_kw)
 from vpp_sched.studies.actuals_sites import SitePlay, site_day_kpis, uncontrolled_play
 
 RUNS = ("replanned", "day_ahead_only", "uncontrolled")
@@ -219,6 +220,10 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
         ev, *site_kw = controlled_kw(p.limit_kw, other_kw, loads,
                                      ctx.scenario.config.uncertainty.catch_up_overload_pct, draws)
         swap_kw, fast_kw = site_kw or (None, None)
+        # what the limit leaves, the fast caps at their drivers' draw (as the reserve above counts them)
+        fast_draw = None if st is None else np.minimum(fast_kw, run.sites.fast_draw_kw(t))
+        ev = ev + early_fill_kw(_headroom_left_kw(p, other_kw, ev, f.transformer, swap_kw, fast_draw), ev, need_kw,
+                                slots_left[:, t], f.a_max_power_kw, available[:, t] & (ev_dis <= 0), f.transformer)
     run.net_load_kw[:, t] = other_kw + np.bincount(f.transformer, ev, N)
     state.delivered += ev * dt
     if state.ev_soc is not None:
@@ -231,6 +236,17 @@ def _apply(ctx: Context, plan: Solution, k: int, t: int, state: _State, availabl
         state.sites = run.sites.stock
     run.ev_kw[:, t], run.charge_kw[:, t], run.discharge_kw[:, t] = ev, ch, dis
     run.soc_kwh[:, t], run.curtail_kw[:, t] = state.soc, curtail
+
+
+def _headroom_left_kw(p: Problem, other_kw: np.ndarray, ev_kw: np.ndarray, ev_transformer: np.ndarray,
+                      swap_kw: np.ndarray | None, fast_kw: np.ndarray | None) -> np.ndarray:
+    """[N] ``limit_kw`` less the slot's metered load with the controller's powers (``fast_kw``: what the fast-charging
+    stations draw under their caps) [kW]."""
+    load = other_kw + np.bincount(ev_transformer, ev_kw, p.n_transformers)
+    if p.sites is not None:
+        load = load + p.sites.site_at_transformer_kw(np.reshape(swap_kw, (-1, 1)), np.reshape(fast_kw, (-1, 1)),
+                                                     p.n_transformers)[:, 0]
+    return p.limit_kw - load
 
 
 def _within(set_point: np.ndarray, most: np.ndarray) -> np.ndarray:

@@ -21,7 +21,9 @@ controller"):
    only what they drew: the stations' stock is played on the day's swaps (:mod:`.actuals_sites`).
 
 Before the cap, a site battery on a transformer whose must and look-ahead tiers lack headroom
-charges less, then discharges more (:func:`relieve_batteries`). Nothing else changes: PV
+charges less, then discharges more (:func:`relieve_batteries`). After it, what the limit still leaves goes
+to the plugged-in EVs with little laxity (:func:`early_fill_kw`, ``EARLY_LAXITY_SLOTS``), so an EV the plan
+deferred is not cut later with drivers who have no slack. Nothing else changes: PV
 curtailment follows the plan. The metered
 load is the slot's (base load and PV constant within a 15-min slot, as everywhere in the model).
 """
@@ -283,3 +285,39 @@ def relieve_batteries(p, loads: list[tuple], other_kw: np.ndarray, charge_kw: np
                       np.maximum(soc_kwh - p.battery_soc_min_kwh, 0.0) * p.battery_discharge_efficiency / p.dt_h)
     ch, dis = battery_relief_kw(short, where, charge_kw, discharge_kw, most)
     return ch, dis, other_kw + np.bincount(where, (ch - charge_kw) - (dis - discharge_kw), N)
+
+
+#: An EV plugged in with at most this many slots of laxity (whole slots of its stay left less the slots its
+#: remaining request takes at full power) is charged up to full power in any slot where its transformer has
+#: headroom left after the plan's set-points (:func:`early_fill_kw`). 0: off.
+EARLY_LAXITY_SLOTS = 2.0
+
+
+def early_fill_kw(headroom_left_kw: np.ndarray, ev_kw: np.ndarray, need_kw: np.ndarray, slots_left: np.ndarray,
+                  max_kw: np.ndarray, plugged: np.ndarray, group: np.ndarray,
+                  laxity_slots: float | None = None) -> np.ndarray:
+    """[U] power beyond ``ev_kw`` for the plugged-in EVs with little laxity, in the headroom the slot leaves [kW].
+
+    A plan defers an EV to its cheap later slots; the slot controller's catch-up raises it again only when it
+    must (:func:`must_charge_kw`). On a transformer whose later slots fill with late drivers who have no slack
+    and an unforecast base-load rise, an EV with little laxity deferred there is then cut with them. Charging
+    it now, where the limit leaves room, frees those later kilowatts. Per transformer ``n``, the headroom left
+    ``headroom_left_kw[n]`` [N] (limit less the metered load with the controller's powers) goes to its EVs
+    with laxity ``k - need / pmax`` at most ``laxity_slots``, least laxity first, each up to
+    ``min(pmax, need) - ev_kw``.
+
+    Parameters
+    ----------
+    ev_kw, need_kw : [U] the controller's power and what each EV still wants over one slot [kW]
+    slots_left : [U] whole slots of its stay from this one on; max_kw, plugged, group : [U]
+    """
+    lax_max = EARLY_LAXITY_SLOTS if laxity_slots is None else laxity_slots
+    lax = slots_left - need_kw / np.maximum(max_kw, 1e-12)
+    on = plugged & (need_kw > 0) & (slots_left > 0) & (lax <= lax_max)
+    if lax_max <= 0 or not on.any():
+        return np.zeros(len(ev_kw))
+    idx = np.flatnonzero(on)
+    g = group[idx].astype(int)
+    # _least_laxity_first works in energy over one slot: need_kw * 1 h "slot" keeps its units consistent
+    return _least_laxity_first(np.maximum(headroom_left_kw, 0.0), idx, g, slots_left[idx].astype(int),
+                               need_kw[idx], max_kw[idx], ev_kw, len(ev_kw), 1.0)
