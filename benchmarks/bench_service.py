@@ -167,10 +167,13 @@ async def _bench(a, host: str, token: str, server, url: str) -> dict:
                                     headers=h)).json()
     with make_sessions(make_engine(url))() as db:
         stored = db.query(MeterValue).filter(MeterValue.power_kw.is_not(None)).count()
-    out = _report(a, fleet, probes, stored, plans, cpu, server_ms)
+    out = _report(a, fleet, probes, stored, plans, cpu, server_ms, fleet_at)
     # when things happened, to match the loop's worst lags (server_loop_lag_ms.worst) with them
     out["timeline"] = {"fleet_started_at": fleet_at.isoformat(timespec="milliseconds"),
-                       "plans_finished_at": [p["finished_at"] for p in plans if p["finished_at"]]}
+                       "plans_finished_at": [p["finished_at"] for p in plans if p["finished_at"]],
+                       # each plan job's start and end in seconds after the fleet's start (the slow calls' timeline's clock)
+                       "plans_s": [[round(dt.datetime.fromisoformat(p[k]).timestamp() - fleet_at.timestamp(), 1)
+                                    for k in ("started_at", "finished_at")] for p in plans if p["started_at"] and p["finished_at"]]}
     return out
 
 
@@ -209,6 +212,14 @@ def _by_window(sent: np.ndarray, ms: np.ndarray, plans: list[dict]) -> dict:
             for name, m in (("after_a_plan", after), ("plan_running", running), ("rest", ~after & ~running))}
 
 
+def _slow_timeline(sent: np.ndarray, ms: np.ndarray, t0: float, bucket_s: float = 10.0) -> list[list]:
+    """Where the calls over the p99 target were: ``[seconds after the fleet's start, calls sent then, of
+    them over TARGET_P99_MS]`` per ``bucket_s``, the buckets with any over only."""
+    k = np.floor((sent - t0) / bucket_s).astype(int)
+    over = ms > TARGET_P99_MS
+    return [[int(b * bucket_s), int((k == b).sum()), int((over & (k == b)).sum())] for b in np.unique(k[over])]
+
+
 def _server_by_window(answers: list[list], plans: list[dict]) -> dict:
     """The CSMS's own answer times by the same windows (``answers``: ``[read at, action, ms]``)."""
     if not answers:
@@ -216,7 +227,8 @@ def _server_by_window(answers: list[list], plans: list[dict]) -> dict:
     return _by_window(np.asarray([a[0] for a in answers]), np.asarray([a[2] for a in answers]), plans)
 
 
-def _report(a, fleet, probes, stored: int, plans: list[dict], cpu: tuple[float, float], server_ms: dict) -> dict:
+def _report(a, fleet, probes, stored: int, plans: list[dict], cpu: tuple[float, float], server_ms: dict,
+            fleet_at: dt.datetime) -> dict:
     delays = [p["max_delay_s"] for p in probes if p["max_delay_s"] is not None]
     done = [p for p in plans if p["status"] == "succeeded"]
     out = {
@@ -230,6 +242,7 @@ def _report(a, fleet, probes, stored: int, plans: list[dict], cpu: tuple[float, 
         "p99_ms_by_action": {k: round(v, 1) for k, v in fleet.by_action_ms(99).items()},
         # the same calls by when they were sent: just after a plan (its profiles pushed), while one ran, the rest
         "p99_ms_by_window": _by_window(fleet.sent_at, fleet.latencies_s * 1000.0, plans),
+        "over_200_ms_by_10_s": _slow_timeline(fleet.sent_at, fleet.latencies_s * 1000.0, fleet_at.timestamp()),
         # the simulated stations' own process: a lag of its loop is in every station's time, not the server's
         "stations_loop_lag_ms": fleet.loop_lag, "stations_cpu_ms_per_call": round(
             1000 * fleet.cpu_s / max(len(fleet.latencies_s), 1), 2),
@@ -245,6 +258,9 @@ def _report(a, fleet, probes, stored: int, plans: list[dict], cpu: tuple[float, 
         # the CSMS's own part of each answer (reading the message to sending the answer), per action
         "server_answer_ms": {k: v for k, v in server_ms.items() if k != "answers"},
         "server_answer_ms_by_window": _server_by_window(server_ms.get("answers", []), plans),
+        "server_over_200_ms_by_10_s": _slow_timeline(np.asarray([x[0] for x in server_ms.get("answers", [])]),
+                                                     np.asarray([x[2] for x in server_ms.get("answers", [])]),
+                                                     fleet_at.timestamp()),
         # how late the server's event loop ran what was due (a 10 ms ticker): a hold delays every answer
         "server_loop_lag_ms": server_ms.get("loop_lag"),
         "server_gc_pauses_ms": server_ms.get("gc_pauses"),
