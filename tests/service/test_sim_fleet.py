@@ -73,6 +73,7 @@ def test_a_fleet_over_two_processes_loses_nothing_and_holds_the_latest_profile(l
     assert len(result.sent_at) == len(result.latencies_s) and t0 < result.sent_at.min() <= result.sent_at.max() < time.time()
     assert [c["stations"] for c in result.loop_lag["per_process"]] == [3, 3]
     assert all(c["n"] > 100 and c["cpu_s"] > 0 for c in result.loop_lag["per_process"]) and result.cpu_s > 0
+    assert all(set(c["gc_pauses"]) == {"gen0", "gen1", "gen2"} for c in result.loop_lag["per_process"])
     assert result.rejected == 0
     # the CSMS's answers listed with when each was read, as many as the stations' calls
     got = live.client.get("/csms/answer-times", params={"listed": True, "since": dt.datetime.fromtimestamp(

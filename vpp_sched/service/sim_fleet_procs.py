@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 
+from vpp_sched.service.loop_lag import GcPauses, freeze_startup
 from vpp_sched.service.sim_fleet import CONNECT_AT_ONCE, FleetResult, LocalStations, ReplanProbe, run_fleet, station_times
 
 #: A child's first line can be long (its stations' passwords); its answers too (every call's time).
@@ -59,7 +60,11 @@ class ProcessFleet:
 async def _ask(child, question: dict) -> dict:
     child.stdin.write((json.dumps(question) + "\n").encode())
     await child.stdin.drain()
-    return json.loads(await child.stdout.readline())
+    line = await child.stdout.readline()
+    if not line:
+        raise RuntimeError(f"a station process (pid {child.pid}) exited before answering {question['cmd']!r}: "
+                           "its error is on stderr above")
+    return json.loads(line)
 
 
 async def run_fleet_processes(ws_url: str, station_ids: list[str], password: str | dict[str, str], start: dt.datetime,
@@ -122,6 +127,9 @@ async def _child() -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     cfg = json.loads(await reader.readline())
     done = loop.create_future()
+    freeze_startup()   # the imports' objects out of the collector's walks, as the server does
+    pauses = GcPauses()
+    pauses.install()
 
     def answer(obj: dict) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
@@ -148,7 +156,7 @@ async def _child() -> None:
     answer({"ids": cfg["ids"], "latencies_s": result.latencies_s.tolist(), "actions": result.actions.tolist(),
             "sent_at": result.sent_at.tolist(), "meter_sent": result.meter_sent, "failed": result.failed,
             "seconds": result.seconds, "cpu_s": result.cpu_s, "rejected": result.rejected,
-            "loop_lag": result.loop_lag})
+            "loop_lag": {**result.loop_lag, "gc_pauses": pauses.summary()}})
 
 
 if __name__ == "__main__":
