@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -27,19 +28,27 @@ def call_action(raw: str) -> str | None:
 
 class AnswerTimes:
     def __init__(self, kept: int = KEPT):
-        self._times: deque[tuple[str, float]] = deque(maxlen=kept)
+        self._times: deque[tuple[str, float, float]] = deque(maxlen=kept)   # (action, seconds, answered at [epoch s])
         self._lock = threading.Lock()
 
     def record(self, action: str, seconds: float) -> None:
         with self._lock:
-            self._times.append((action, seconds))
+            self._times.append((action, seconds, time.time()))
+
+    def listed(self, since: float | None = None) -> list[list]:
+        """Each answer kept (answered after ``since``, epoch s): ``[when it was read (epoch s), action, ms]``,
+        to set the answers beside what the server did then (a plan's pushes, its files stored)."""
+        with self._lock:
+            times = list(self._times)
+        after = since if since is not None else float("-inf")
+        return [[round(at - s, 3), action, round(s * 1000.0, 2)] for action, s, at in times if at > after]
 
     def summary(self) -> dict[str, dict]:
         """Per action and ``all``: ``n``, ``p50_ms``, ``p99_ms``, ``max_ms`` of the answers kept."""
         with self._lock:
             times = list(self._times)
         by: dict[str, list[float]] = {}
-        for action, s in times:
+        for action, s, _ in times:
             by.setdefault(action, []).append(s)
             by.setdefault("all", []).append(s)
         return {a: latency_stats(np.asarray(v) * 1000.0) for a, v in sorted(by.items())}

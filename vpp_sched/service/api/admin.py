@@ -91,9 +91,14 @@ def audit_out(a: AuditEntry) -> dict:
 
 
 @router.get("/csms/answer-times")
-def answer_times(request: Request, since: AwareDatetime | None = None, actor: str = Depends(require("read"))) -> dict:
+def answer_times(request: Request, since: AwareDatetime | None = None, listed: bool = False,
+                 actor: str = Depends(require("read"))) -> dict:
     """How long the CSMS took to answer the stations' messages, per action (the latest 200,000), and under
     ``loop_lag`` how late its event loop ran what was due (:mod:`~vpp_sched.service.loop_lag`; only after
-    ``since`` if given), under ``gc_pauses`` the garbage collector's pauses per generation."""
+    ``since`` if given), under ``gc_pauses`` the garbage collector's pauses per generation; with ``listed``,
+    under ``answers`` each answer as ``[read at (epoch s), action, ms]`` (after ``since`` if given)."""
     csms = request.app.state.csms
-    return {**csms.answer_times.summary(), "loop_lag": csms.loop_lag.summary(since), "gc_pauses": csms.gc_pauses.summary()}
+    out = {**csms.answer_times.summary(), "loop_lag": csms.loop_lag.summary(since), "gc_pauses": csms.gc_pauses.summary()}
+    if listed:
+        out["answers"] = csms.answer_times.listed(since.timestamp() if since is not None else None)
+    return out
