@@ -76,23 +76,34 @@ def short_evs(runs, policy):
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def day_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options of the scripts that play sampled days under the policies (this one, unmet_floor.py)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--days", required=True, help="comma-separated day numbers")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plans", type=Path, default=None)
     ap.add_argument("--policies", default="replan,robust")
     ap.add_argument("--catch-up-overload-pct", type=float, default=None)
     ap.add_argument("--jsonl", type=Path, default=None)
-    ap.add_argument("--quiet", action="store_true", help="totals only")
-    args = ap.parse_args()
+    return ap
+
+
+def played_days(args):
+    """``(day, runs, policies, cpu_start)`` for each of ``--days``, played under ``--policies``."""
     from bench_evaluate_ranges import scenario_and_plans
 
     sc, plans, _ = scenario_and_plans(args.seed, args.catch_up_overload_pct, args.plans)
     policies = [x for x in args.policies.split(",") if x]
     for d in (int(x) for x in args.days.split(",")):
         cpu = time.process_time()
-        runs = runs_of_day(sc, plans, d, args.seed, policies)
+        yield d, runs_of_day(sc, plans, d, args.seed, policies), policies, cpu
+
+
+def main() -> None:
+    ap = day_arguments(__doc__)
+    ap.add_argument("--quiet", action="store_true", help="totals only")
+    args = ap.parse_args()
+    for d, runs, policies, cpu in played_days(args):
         line = {"day": d, "cpu_seconds": None}
         for policy in policies:
             rows = short_evs(runs, policy)

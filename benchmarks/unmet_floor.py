@@ -22,10 +22,8 @@ gives. HiGHS through ``scipy.optimize.linprog``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -93,24 +91,13 @@ def _pu_to_match(avail, request_kwh, pmax_kw, limit_kw, other_kw, dt_h, steps: i
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--days", required=True, help="comma-separated day numbers")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--plans", type=Path, default=None)
-    ap.add_argument("--policies", default="replan,robust")
-    ap.add_argument("--catch-up-overload-pct", type=float, default=None)
-    ap.add_argument("--jsonl", type=Path, default=None)
+    from trace_unmet import day_arguments, played_days
+
+    ap = day_arguments(__doc__)
     ap.add_argument("--limit-pu", type=float, default=1.0, help="the floor's limit in pu of limit_kw (1.0099: "
                     "within evaluate's 1 %% overload tolerance)")
     args = ap.parse_args()
-    from bench_evaluate_ranges import scenario_and_plans
-    from trace_unmet import runs_of_day
-
-    sc, plans, _ = scenario_and_plans(args.seed, args.catch_up_overload_pct, args.plans)
-    policies = [x for x in args.policies.split(",") if x]
-    for d in (int(x) for x in args.days.split(",")):
-        cpu = time.process_time()
-        runs = runs_of_day(sc, plans, d, args.seed, policies)
+    for d, runs, policies, cpu in played_days(args):
         line = {"day": d}
         for policy in policies:
             line[policy] = rows = floor_rows(runs, policy, args.limit_pu)

@@ -103,14 +103,7 @@ def test_the_server_killed_during_a_plan_job_resumes_it_and_loses_no_live_data(t
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
             _up(c, proc)
-            sid = c.post("/scenarios", content=folder_zip(default_scenario_path()), headers={**h, **ZIP}).json()["id"]
-            c.post("/meter", json={"scenario_id": sid, "transformer_id": "T01", "measured_at": "2026-12-04T19:00:00+08:00",
-                                   "load_kw": 300.0}, headers=h).raise_for_status()
-            c.post("/sessions", json={"scenario_id": sid, "session_id": "LIVE1", "event": "started", "replan": False,
-                                      "time": "2026-12-04T19:00:00+08:00", "transformer_id": "T01",
-                                      "arrival": "2026-12-04T19:00:00+08:00", "departure": "2026-12-05T07:00:00+08:00",
-                                      "energy_kwh": 20.0, "max_power_kw": 7.0}, headers=h).raise_for_status()
-            job_id = c.post("/plans", json={"scenario_id": sid}, headers=h).json()["id"]
+            job_id = _demo_with_live_data_and_a_plan_job(c, h)
             end = time.monotonic() + 60
             while c.get(f"/plans/{job_id}", headers=h).json()["status"] != "running":
                 assert time.monotonic() < end
@@ -155,6 +148,18 @@ def test_a_stop_signal_shuts_the_server_down_cleanly_with_exit_0(tmp_path, signu
 STOP_WITHIN_S = 12.0
 #: How long the plan runs before the stop [s]: the worker process has started and is planning.
 PLAN_BEFORE_STOP_S = 3.0
+
+
+def _demo_with_live_data_and_a_plan_job(c: httpx.Client, h: dict) -> int:
+    """Upload the demo, store one meter value and one live session (no re-plan), ask for a plan: its job id."""
+    sid = c.post("/scenarios", content=folder_zip(default_scenario_path()), headers={**h, **ZIP}).json()["id"]
+    c.post("/meter", json={"scenario_id": sid, "transformer_id": "T01", "measured_at": "2026-12-04T19:00:00+08:00",
+                           "load_kw": 300.0}, headers=h).raise_for_status()
+    c.post("/sessions", json={"scenario_id": sid, "session_id": "LIVE1", "event": "started", "replan": False,
+                              "time": "2026-12-04T19:00:00+08:00", "transformer_id": "T01",
+                              "arrival": "2026-12-04T19:00:00+08:00", "departure": "2026-12-05T07:00:00+08:00",
+                              "energy_kwh": 20.0, "max_power_kw": 7.0}, headers=h).raise_for_status()
+    return c.post("/plans", json={"scenario_id": sid}, headers=h).json()["id"]
 
 
 def _plan_token(url: str) -> dict[str, str]:
@@ -214,14 +219,7 @@ def test_sigterm_during_a_plan_job_stops_its_plan_promptly_and_the_restart_resum
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
             _up(c, proc)
-            sid = c.post("/scenarios", content=folder_zip(default_scenario_path()), headers={**h, **ZIP}).json()["id"]
-            c.post("/meter", json={"scenario_id": sid, "transformer_id": "T01", "measured_at": "2026-12-04T19:00:00+08:00",
-                                   "load_kw": 300.0}, headers=h).raise_for_status()
-            c.post("/sessions", json={"scenario_id": sid, "session_id": "LIVE1", "event": "started", "replan": False,
-                                      "time": "2026-12-04T19:00:00+08:00", "transformer_id": "T01",
-                                      "arrival": "2026-12-04T19:00:00+08:00", "departure": "2026-12-05T07:00:00+08:00",
-                                      "energy_kwh": 20.0, "max_power_kw": 7.0}, headers=h).raise_for_status()
-            job_id = c.post("/plans", json={"scenario_id": sid}, headers=h).json()["id"]
+            job_id = _demo_with_live_data_and_a_plan_job(c, h)
             _wait_running(c, h, job_id, attempts=1)
             time.sleep(PLAN_BEFORE_STOP_S)
         first_s, left = _stop_mid_plan(proc)
