@@ -134,8 +134,8 @@ def test_plans_keep_the_phase_rows_and_report_them(tmp_path, method):
     assert plan.evs.unmet_kwh.sum() == pytest.approx(0.0, abs=1e-6)  # balancing never strands an EV
     said = [w for w in plan.warnings if w.startswith("phase unbalance above its limit")]
     assert said == [f"phase unbalance above its limit in {g['plan']['unbalance_slots_above_limit']} "
-                    f"transformer-slot(s), priced slack {g['plan']['unbalance_slack_kwh']:.1f} kWh "
-                    "(see unbalance_slack_kw in grid_phases.csv)"]
+                    f"transformer-slot(s) (uncontrolled charging: {g['uncontrolled']['unbalance_slots_above_limit']}), "
+                    f"priced slack {g['plan']['unbalance_slack_kwh']:.1f} kWh (see unbalance_slack_kw in grid_phases.csv)"]
 
 
 

@@ -25,9 +25,13 @@ def test_breaches_left_after_the_iterations_are_counted_by_kind():
                     "grid_lines.csv)")
 
 
-def test_the_soft_phase_limits_used_are_each_one_line():
+def test_the_soft_phase_limits_used_are_each_one_line_beside_uncontrolled_charging():
     kpis = dict(CLEAN, unbalance_slots_above_limit=273, unbalance_slack_kwh=41.26, phase_overload_slots=4,
                 phase_overload_kwh=2.0)
     unbalance, phase = grid_warnings(kpis, iterations=0)
     assert unbalance.startswith("phase unbalance above its limit in 273 transformer-slot(s), priced slack 41.3 kWh")
     assert phase.startswith("a phase above a third of its transformer's limit in 4 transformer-slot(s), 2.0 kWh")
+    unbalance, phase = grid_warnings(kpis, iterations=0, uncontrolled=dict(CLEAN, unbalance_slots_above_limit=840))
+    assert unbalance.startswith("phase unbalance above its limit in 273 transformer-slot(s) (uncontrolled charging: "
+                                "840), priced slack 41.3 kWh")
+    assert "(uncontrolled charging: 0), 2.0 kWh" in phase

@@ -54,6 +54,6 @@ def respect_grids(scenario, problem, solution, make_plan, resolve):
     g["iterations"] = rounds
     g["model_rows"] = 0 if problem.grid_cuts is None else int(len(problem.grid_cuts.kind))
     g["extra_energy_cost_cny"] = plan.kpis.get("grid_energy_cost_cny", 0.0) - first_cost
-    plan.warnings += grid_warnings(g["plan"], rounds)
+    plan.warnings += grid_warnings(g["plan"], rounds, g.get("uncontrolled"))
     return problem, solution, plan
 

@@ -248,10 +248,15 @@ def add_grid_check(scenario, problem, ev_kw: np.ndarray, plan, uncontrolled_ev_k
     return flows
 
 
-def grid_warnings(kpis: dict, iterations: int) -> list[str]:
+def grid_warnings(kpis: dict, iterations: int, uncontrolled: dict | None = None) -> list[str]:
     """The plan's warnings of one ``kpis["grid"]["plan"]`` dict: grid limits still breached after the grid
-    iterations, and the priced soft limits the plan used (unbalance slack, phase overload). Each is
-    in the tables too; the warning makes sure the dispatch engineer sees it without opening them."""
+    iterations, and the priced soft limits the plan used (unbalance slack, phase overload), beside
+    uncontrolled charging's count where it is known (``kpis["grid"]["uncontrolled"]``: how much of it
+    the base load brings anyway). Each is in the tables too; the warning makes sure the dispatch
+    engineer sees it without opening them."""
+    def beside(key: str) -> str:
+        return "" if not uncontrolled or key not in uncontrolled else f" (uncontrolled charging: {uncontrolled[key]})"
+
     out = []
     if breaches(kpis):
         out.append(f"LV grid limits breached after {iterations} grid iteration(s): "
@@ -261,11 +266,13 @@ def grid_warnings(kpis: dict, iterations: int) -> list[str]:
                    f"loading limit, at {', '.join(kpis.get('transformers_beyond_grid_limits', [])[:5]) or 'the grids'} "
                    "(see grid_buses.csv, grid_lines.csv)")
     if kpis.get("unbalance_slots_above_limit", 0):
-        out.append(f"phase unbalance above its limit in {kpis['unbalance_slots_above_limit']} transformer-slot(s), "
-                   f"priced slack {kpis['unbalance_slack_kwh']:.1f} kWh (see unbalance_slack_kw in grid_phases.csv)")
+        out.append(f"phase unbalance above its limit in {kpis['unbalance_slots_above_limit']} transformer-slot(s)"
+                   f"{beside('unbalance_slots_above_limit')}, priced slack {kpis['unbalance_slack_kwh']:.1f} kWh "
+                   "(see unbalance_slack_kw in grid_phases.csv)")
     if kpis.get("phase_overload_slots", 0):
         out.append(f"a phase above a third of its transformer's limit in {kpis['phase_overload_slots']} "
-                   f"transformer-slot(s), {kpis['phase_overload_kwh']:.1f} kWh (see phase_overload_kw in grid_phases.csv)")
+                   f"transformer-slot(s){beside('phase_overload_slots')}, {kpis['phase_overload_kwh']:.1f} kWh "
+                   "(see phase_overload_kw in grid_phases.csv)")
     return out
 
 
