@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from vpp_sched.errors import InputError
 from vpp_sched.service.auth import scope_allows
+from vpp_sched.service.horizon import Horizon
 
 log = logging.getLogger("vpp_sched.service")
 _bearer = HTTPBearer(auto_error=False)
@@ -94,3 +95,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def replan_time_problems(sc, at, loc: list, hint: str = "") -> list[tuple[list, str]]:
+    """A re-plan of scenario row ``sc`` asked for at ``at`` needs a time before the horizon's end (one before
+    its start re-plans the whole horizon, :mod:`vpp_sched.service.horizon`): the 422 problem at ``loc``, if any."""
+    horizon = Horizon.of(sc.summary)
+    if not horizon.ended_by(at):
+        return []
+    return [(loc, f"{at.isoformat()} is at or after the end of scenario {sc.id}'s horizon ({horizon}): nothing "
+                  f"is left to re-plan{hint}")]

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vpp_sched.scenario.config import DREvent, id_problem
-from vpp_sched.service.api.common import get_db, not_found, require, unprocessable
+from vpp_sched.service.api.common import get_db, not_found, replan_time_problems, require, unprocessable
 from vpp_sched.service.db import DrEventRow, EvSession, MeterValue, ScenarioRow, utcnow
 from vpp_sched.service.horizon import OUTSIDE, Horizon
 from vpp_sched.service.jobs import enqueue
@@ -69,12 +69,8 @@ def _scenario(db: Session, scenario_id: int) -> ScenarioRow:
 
 
 def _check_replan_time(sc: ScenarioRow, replan: bool, at, loc: list) -> list[tuple[list, str]]:
-    """A re-plan needs a time before the horizon's end (one before its start re-plans the whole horizon)."""
-    horizon = Horizon.of(sc.summary)
-    if replan and horizon.ended_by(at):
-        return [(loc, f"{at.isoformat()} is at or after the end of scenario {sc.id}'s horizon ({horizon}): nothing "
-                      "is left to re-plan (send replan: false to store the data only)")]
-    return []
+    """Live data that asks for a re-plan needs a time before the horizon's end."""
+    return replan_time_problems(sc, at, loc, " (send replan: false to store the data only)") if replan else []
 
 
 def _check_stay(sc: ScenarioRow, arrival, departure) -> list[tuple[list, str]]:

@@ -13,9 +13,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vpp_sched.service.api.common import get_db, not_found, require, unprocessable
+from vpp_sched.service.api.common import get_db, not_found, replan_time_problems, require, unprocessable
 from vpp_sched.service.db import PlanFile, PlanJob, ScenarioRow
-from vpp_sched.service.horizon import Horizon
 from vpp_sched.service.jobs import enqueue
 from vpp_sched.service.store import plan_file
 
@@ -34,10 +33,9 @@ def create_plan(body: PlanRequest, request: Request, db: Session = Depends(get_d
     sc = db.get(ScenarioRow, body.scenario_id)
     if sc is None:
         raise not_found(f"scenario {body.scenario_id}")
-    horizon = Horizon.of(sc.summary)
-    if horizon.ended_by(body.as_of):     # a re-plan from before the start runs from the start (horizon.py)
-        raise unprocessable([(["body", "as_of"], f"{body.as_of.isoformat()} is at or after the end of scenario "
-                                                 f"{sc.id}'s horizon ({horizon}): nothing is left to re-plan")])
+    problems = replan_time_problems(sc, body.as_of, ["body", "as_of"])   # one before the start runs from the start
+    if problems:
+        raise unprocessable(problems)
     job = enqueue(db, body.scenario_id, actor, "request", body.as_of)
     db.commit()
     request.app.state.runner.wake()
